@@ -1,0 +1,921 @@
+-- Every function and trigger of xpbase.
+--
+-- Re-applied by `xpbase migrate` after the migrations on every deploy, so
+-- everything here is create-or-replace (or drop-if-exists first) and safe to run
+-- twice. Privileged implementations live in `private` as security definer with
+-- an empty search_path and fully qualified names; the RPCs that PostgREST
+-- exposes are thin security-invoker wrappers in `public`. Every function is
+-- followed by its grants, to the narrowest role.
+--
+-- Domain errors carry fixed SQLSTATEs, translated in one place in Python
+-- (xpbase/errors.py):
+--   XPBAD  invalid argument            XPACT  unknown or inactive activity
+--   XPAMT  amount not allowed          XPPRF  unknown profile
+--   XPIDM  idempotency key reused with other parameters
+--   XPLVL  level outside the curve     XPLED  ledger rows are append-only
+--   42501  caller may not do this (Postgres' insufficient_privilege)
+
+grant usage on schema private to service_role, authenticated;
+
+------------------------------------------------------------------------------
+-- Level curve, tiers, layer statuses, seasons: lookups
+------------------------------------------------------------------------------
+
+create or replace function private.utc_text(p_at timestamptz)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+comment on function private.utc_text(timestamptz) is
+  'ISO 8601 text of a moment in UTC (2026-11-21T04:33:10.000000Z), whatever the session time zone: the form '
+  'receipts and requests store, so that equal moments compare equal.';
+revoke all on function private.utc_text(timestamptz) from public;
+grant execute on function private.utc_text(timestamptz) to service_role, authenticated;
+
+create or replace function public.level_for_xp(xp bigint)
+returns integer
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select coalesce(
+    (select c.level from public.level_curve c
+      where c.xp_required <= greatest(level_for_xp.xp, 0)
+      order by c.xp_required desc limit 1),
+    1)
+$$;
+comment on function public.level_for_xp(bigint) is
+  'The level reached with this much total XP (integer >= 1), from public.level_curve.';
+revoke all on function public.level_for_xp(bigint) from public;
+grant execute on function public.level_for_xp(bigint) to anon, authenticated, service_role;
+
+create or replace function public.xp_for_level(level integer)
+returns bigint
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select c.xp_required from public.level_curve c where c.level = xp_for_level.level
+$$;
+comment on function public.xp_for_level(integer) is
+  'Total XP needed to reach a level (null above the curve). Default curve: 100*(L-1)^2 + 50*(L-1).';
+revoke all on function public.xp_for_level(integer) from public;
+grant execute on function public.xp_for_level(integer) to anon, authenticated, service_role;
+
+create or replace function public.tier_for_level(level integer)
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select t.slug from public.tiers t
+   where t.min_level <= tier_for_level.level
+   order by t.min_level desc
+   limit 1
+$$;
+comment on function public.tier_for_level(integer) is 'The slug of the tier that holds this level (the tier with the highest min_level not above it).';
+revoke all on function public.tier_for_level(integer) from public;
+grant execute on function public.tier_for_level(integer) to anon, authenticated, service_role;
+
+create or replace function public.layer_status_for(layer text, xp bigint)
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select s.slug from public.layer_statuses s
+   where s.layer_slug = layer_status_for.layer and s.min_xp <= greatest(layer_status_for.xp, 0)
+   order by s.min_xp desc
+   limit 1
+$$;
+comment on function public.layer_status_for(text, bigint) is 'The status slug a profile holds in a layer with this much layer XP.';
+revoke all on function public.layer_status_for(text, bigint) from public;
+grant execute on function public.layer_status_for(text, bigint) to anon, authenticated, service_role;
+
+create or replace function private.season_for(p_layer text, p_at timestamptz)
+returns bigint
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_starts timestamptz := date_trunc('month', p_at, 'UTC');
+  v_id bigint;
+begin
+  select s.id into v_id from public.seasons s where s.layer_slug = p_layer and s.starts_at = v_starts;
+  if v_id is null then
+    insert into public.seasons (layer_slug, name, starts_at, ends_at)
+    values (
+      p_layer,
+      to_char(v_starts at time zone 'UTC', 'YYYY-MM') || ' ' || p_layer,
+      v_starts,
+      ((v_starts at time zone 'UTC') + interval '1 month') at time zone 'UTC'
+    )
+    on conflict (layer_slug, starts_at) do nothing
+    returning id into v_id;
+    if v_id is null then
+      select s.id into v_id from public.seasons s where s.layer_slug = p_layer and s.starts_at = v_starts;
+    end if;
+  end if;
+  return v_id;
+end
+$$;
+comment on function private.season_for(text, timestamptz) is
+  'The id of the monthly season of a layer that contains a moment (UTC month boundaries), created on first use.';
+revoke all on function private.season_for(text, timestamptz) from public;
+
+------------------------------------------------------------------------------
+-- Callers
+------------------------------------------------------------------------------
+
+create or replace function private.assert_admin(out actor_id uuid, out actor_role text)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if (select auth.role()) = 'service_role' then
+    actor_id := null;
+    actor_role := 'service_role';
+    return;
+  end if;
+  actor_id := (select auth.uid());
+  if actor_id is null or not exists (
+    select 1 from public.profiles p where p.id = actor_id and p.role = 'admin'
+  ) then
+    raise exception 'Only admins may correct XP' using errcode = '42501';
+  end if;
+  actor_role := 'admin';
+end
+$$;
+comment on function private.assert_admin() is
+  'Who is correcting XP: (null, service_role) for the backend, (profile id, admin) for an admin member; '
+  'raises 42501 for anyone else.';
+revoke all on function private.assert_admin() from public;
+grant execute on function private.assert_admin() to service_role, authenticated;
+
+------------------------------------------------------------------------------
+-- Profiles and identities
+------------------------------------------------------------------------------
+
+create or replace function private.ensure_profile(p_provider text, p_subject text, p_display_name text)
+returns uuid
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+  v_name text := left(nullif(btrim(coalesce(p_display_name, '')), ''), 64);
+begin
+  if p_provider is null or p_provider !~ '^[a-z][a-z0-9_.:-]{0,63}$' then
+    raise exception 'provider must match ^[a-z][a-z0-9_.:-]{0,63}$, got %', coalesce(p_provider, 'null')
+      using errcode = 'XPBAD';
+  end if;
+  if p_subject is null or length(p_subject) not between 1 and 255 then
+    raise exception 'subject must be 1 to 255 characters' using errcode = 'XPBAD';
+  end if;
+
+  select i.profile_id into v_id from public.identities i
+   where i.provider = p_provider and i.subject = p_subject;
+  if v_id is not null then
+    return v_id;
+  end if;
+
+  -- Serialise first sight of one identity so two callers make one profile.
+  perform pg_advisory_xact_lock(hashtextextended(p_provider || chr(31) || p_subject, 0));
+  select i.profile_id into v_id from public.identities i
+   where i.provider = p_provider and i.subject = p_subject;
+  if v_id is not null then
+    return v_id;
+  end if;
+
+  insert into public.profiles (display_name, tier)
+  values (coalesce(v_name, p_provider || ' member'), public.tier_for_level(1))
+  returning id into v_id;
+  insert into public.identities (profile_id, provider, subject) values (v_id, p_provider, p_subject);
+  return v_id;
+end
+$$;
+comment on function private.ensure_profile(text, text, text) is 'Implementation of public.ensure_profile.';
+revoke all on function private.ensure_profile(text, text, text) from public;
+grant execute on function private.ensure_profile(text, text, text) to service_role;
+
+create or replace function public.ensure_profile(provider text, subject text, display_name text)
+returns uuid
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.ensure_profile(ensure_profile.provider, ensure_profile.subject, ensure_profile.display_name)
+$$;
+comment on function public.ensure_profile(text, text, text) is
+  'The profile id (uuid) of an external identity, created on first sight with display_name (trimmed, at most '
+  '64 characters; provider || '' member'' when empty). An existing profile keeps its name. '
+  'Errors: XPBAD for a malformed provider or subject. service_role only.';
+revoke all on function public.ensure_profile(text, text, text) from public, anon, authenticated;
+grant execute on function public.ensure_profile(text, text, text) to service_role;
+
+------------------------------------------------------------------------------
+-- The ledger writer
+------------------------------------------------------------------------------
+
+create or replace function private.find_receipt(p_idempotency_key text, p_request jsonb)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_request jsonb;
+  v_receipt jsonb;
+begin
+  select l.request, l.receipt into v_request, v_receipt
+    from public.xp_ledger l where l.idempotency_key = p_idempotency_key
+   limit 1;
+  if not found then
+    return null;
+  end if;
+  if v_request is distinct from p_request then
+    raise exception 'Idempotency key % was already used with other parameters', p_idempotency_key
+      using errcode = 'XPIDM', detail = 'first request: ' || v_request::text;
+  end if;
+  return v_receipt || jsonb_build_object('replayed', true);
+end
+$$;
+comment on function private.find_receipt(text, jsonb) is
+  'The first receipt of an idempotency key (with replayed = true), null for a new key; raises XPIDM when the '
+  'key was used with another request.';
+revoke all on function private.find_receipt(text, jsonb) from public;
+
+create or replace function private.apply_xp(
+  p_profile_id uuid,
+  p_activity text,
+  p_parts jsonb,
+  p_occurred_at timestamptz,
+  p_idempotency_key text,
+  p_actor_id uuid,
+  p_actor_role text,
+  p_reason text,
+  p_request jsonb,
+  p_decision jsonb
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+-- p_parts: [{"layer": text, "amount": integer}, ...], one per layer touched, amounts already decided
+-- (multipliers, cooldown, cap and floor applied). The caller holds the profile row lock.
+declare
+  v_profile public.profiles;
+  v_settings public.engine_settings;
+  v_part jsonb;
+  v_layer text;
+  v_amount integer;
+  v_total integer := 0;
+  v_points integer := 0;
+  v_layer_xp bigint;
+  v_status_before text;
+  v_status_after text;
+  v_season_id bigint;
+  v_season_xp bigint;
+  v_layers jsonb := '[]';
+  v_xp_after bigint;
+  v_level_after integer;
+  v_tier_after text;
+  v_unlocks jsonb;
+  v_receipt jsonb;
+  v_first_id bigint;
+  v_id bigint;
+begin
+  select * into strict v_profile from public.profiles p where p.id = p_profile_id;
+  select * into v_settings from public.engine_settings limit 1;
+
+  for v_part in select * from jsonb_array_elements(p_parts) loop
+    v_total := v_total + (v_part ->> 'amount')::integer;
+  end loop;
+  v_xp_after := v_profile.xp + v_total;
+  v_level_after := public.level_for_xp(v_xp_after);
+  v_tier_after := coalesce(public.tier_for_level(v_level_after), v_profile.tier);
+  -- Points are earned by awards only; admin corrections never mint or burn them.
+  if v_total > 0 and p_decision ->> 'correction' is null then
+    v_points := floor(v_total * coalesce(v_settings.points_per_xp, 1));
+  end if;
+
+  select coalesce(jsonb_agg(jsonb_build_object('tier', u.tier_slug, 'slug', u.slug, 'name', u.name)
+                            order by t.min_level, u.position, u.slug), '[]')
+    into v_unlocks
+    from public.tier_unlocks u
+    join public.tiers t on t.slug = u.tier_slug
+   where t.min_level > v_profile.level and t.min_level <= v_level_after;
+
+  -- Per layer: totals before and after, season, status.
+  for v_part in select * from jsonb_array_elements(p_parts) loop
+    v_layer := v_part ->> 'layer';
+    v_amount := (v_part ->> 'amount')::integer;
+    select pl.xp, pl.status into v_layer_xp, v_status_before
+      from public.profile_layers pl where pl.profile_id = p_profile_id and pl.layer_slug = v_layer;
+    if not found then
+      v_layer_xp := 0;
+      v_status_before := public.layer_status_for(v_layer, 0);
+    end if;
+    v_status_after := public.layer_status_for(v_layer, v_layer_xp + v_amount);
+    v_season_id := private.season_for(v_layer, p_occurred_at);
+    select greatest(coalesce(max(s.xp), 0) + v_amount, 0) into v_season_xp
+      from public.season_scores s where s.season_id = v_season_id and s.profile_id = p_profile_id;
+    v_layers := v_layers || jsonb_build_object(
+      'layer', v_layer, 'amount', v_amount,
+      'xp_before', v_layer_xp, 'xp', v_layer_xp + v_amount,
+      'status_before', v_status_before, 'status', v_status_after,
+      'season_id', v_season_id, 'season_xp', v_season_xp);
+  end loop;
+
+  v_receipt := coalesce(p_decision, '{}') || jsonb_build_object(
+    'profile_id', p_profile_id,
+    'activity', p_activity,
+    'idempotency_key', p_idempotency_key,
+    'occurred_at', private.utc_text(p_occurred_at),
+    'granted', v_total,
+    'total_xp_before', v_profile.xp,
+    'total_xp', v_xp_after,
+    'level_before', v_profile.level,
+    'level', v_level_after,
+    'tier_before', v_profile.tier,
+    'tier', v_tier_after,
+    'points_granted', v_points,
+    'points', v_profile.points + v_points,
+    'layers', v_layers,
+    'layer', v_layers -> 0 ->> 'layer',
+    'layer_xp', (v_layers -> 0 ->> 'xp')::bigint,
+    'layer_status_before', v_layers -> 0 ->> 'status_before',
+    'layer_status', v_layers -> 0 ->> 'status',
+    'season_id', (v_layers -> 0 ->> 'season_id')::bigint,
+    'season_xp', (v_layers -> 0 ->> 'season_xp')::bigint,
+    'unlocks', v_unlocks,
+    'replayed', false
+  );
+
+  -- One ledger row per layer part; they share the key and the receipt.
+  for v_part in select * from jsonb_array_elements(v_layers) loop
+    v_id := nextval('public.xp_ledger_id_seq');
+    v_first_id := coalesce(v_first_id, v_id);
+    if v_first_id = v_id then
+      v_receipt := v_receipt || jsonb_build_object('ledger_id', v_id);
+    end if;
+    insert into public.xp_ledger (
+      id, profile_id, activity_slug, layer_slug, season_id, amount, points, occurred_at,
+      idempotency_key, actor_id, actor_role, reason, request, receipt
+    ) overriding system value values (
+      v_id, p_profile_id, p_activity, v_part ->> 'layer', (v_part ->> 'season_id')::bigint,
+      (v_part ->> 'amount')::integer, case when v_first_id = v_id then v_points else 0 end, p_occurred_at,
+      p_idempotency_key, p_actor_id, p_actor_role, p_reason, p_request, v_receipt
+    );
+
+    if (v_part ->> 'amount')::integer <> 0 then
+      insert into public.profile_layers as pl (profile_id, layer_slug, xp, status, reached_at)
+      values (p_profile_id, v_part ->> 'layer', (v_part ->> 'xp')::bigint, v_part ->> 'status', p_occurred_at)
+      on conflict (profile_id, layer_slug) do update
+        set xp = excluded.xp, status = excluded.status, reached_at = excluded.reached_at;
+
+      insert into public.season_scores as s (season_id, profile_id, xp, reached_at)
+      values ((v_part ->> 'season_id')::bigint, p_profile_id, (v_part ->> 'season_xp')::bigint, p_occurred_at)
+      on conflict (season_id, profile_id) do update
+        set xp = excluded.xp, reached_at = excluded.reached_at;
+
+      if public.layer_status_for(v_part ->> 'layer', (v_part ->> 'xp')::bigint) is distinct from v_part ->> 'status_before'
+         and (v_part ->> 'xp')::bigint > (v_part ->> 'xp_before')::bigint then
+        insert into public.notifications (profile_id, kind, title, data)
+        values (p_profile_id, 'layer_status_up',
+                'New ' || (v_part ->> 'layer') || ' status: ' || (v_part ->> 'status'),
+                jsonb_build_object('layer', v_part ->> 'layer', 'status_before', v_part ->> 'status_before',
+                                   'status', v_part ->> 'status', 'ledger_id', v_first_id));
+      end if;
+    end if;
+  end loop;
+
+  if v_total <> 0 then
+    update public.profiles p
+       set xp = v_xp_after,
+           level = v_level_after,
+           tier = v_tier_after,
+           points = p.points + v_points,
+           xp_reached_at = p_occurred_at
+     where p.id = p_profile_id;
+  end if;
+
+  if v_level_after > v_profile.level then
+    insert into public.notifications (profile_id, kind, title, data)
+    values (p_profile_id, 'level_up', 'Level ' || v_level_after || ' reached',
+            jsonb_build_object('level_before', v_profile.level, 'level', v_level_after,
+                               'total_xp', v_xp_after, 'ledger_id', v_first_id));
+  end if;
+  if v_tier_after is distinct from v_profile.tier and jsonb_array_length(v_unlocks) > 0 then
+    insert into public.notifications (profile_id, kind, title, body, data)
+    values (p_profile_id, 'tier_up',
+            'Tier ' || coalesce((select t.name from public.tiers t where t.slug = v_tier_after), v_tier_after) || ' reached',
+            'Unlocked: ' || (select string_agg(u ->> 'name', ', ') from jsonb_array_elements(v_unlocks) u),
+            jsonb_build_object('tier_before', v_profile.tier, 'tier', v_tier_after,
+                               'unlocks', v_unlocks, 'ledger_id', v_first_id));
+  end if;
+
+  return v_receipt;
+end
+$$;
+comment on function private.apply_xp(uuid, text, jsonb, timestamptz, text, uuid, text, text, jsonb, jsonb) is
+  'Writes decided XP: ledger rows, cached totals (profile, layers, season), level and tier, points, and '
+  'level_up / tier_up / layer_status_up notifications. Returns the receipt. Only the engine calls it.';
+revoke all on function private.apply_xp(uuid, text, jsonb, timestamptz, text, uuid, text, text, jsonb, jsonb) from public;
+
+------------------------------------------------------------------------------
+-- award_xp: the one award path
+------------------------------------------------------------------------------
+
+create or replace function private.award_xp(
+  p_profile_id uuid,
+  p_activity text,
+  p_idempotency_key text,
+  p_amount integer,
+  p_occurred_at timestamptz,
+  p_context jsonb
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_context jsonb := coalesce(p_context, '{}');
+  v_request jsonb;
+  v_receipt jsonb;
+  v_act public.activity_types;
+  v_cap public.cap_groups;
+  v_profile_xp bigint;
+  v_layer_xp bigint;
+  v_occurred timestamptz := coalesce(p_occurred_at, now());
+  v_base integer;
+  v_multiplier numeric := 1;
+  v_multipliers jsonb := '[]';
+  v_amount integer;
+  v_last timestamptz;
+  v_cooldown_left integer := 0;
+  v_day date;
+  v_used integer;
+  v_capped boolean := false;
+  v_floored boolean := false;
+  v_cap_info jsonb;
+begin
+  if p_idempotency_key is null or length(p_idempotency_key) not between 1 and 200 then
+    raise exception 'idempotency_key must be 1 to 200 characters' using errcode = 'XPBAD';
+  end if;
+  if p_profile_id is null then
+    raise exception 'profile_id is required' using errcode = 'XPBAD';
+  end if;
+  if jsonb_typeof(v_context) <> 'object' then
+    raise exception 'context must be a JSON object' using errcode = 'XPBAD';
+  end if;
+  if v_context ? 'role_ids' and jsonb_typeof(v_context -> 'role_ids') <> 'array' then
+    raise exception 'context.role_ids must be an array' using errcode = 'XPBAD';
+  end if;
+
+  v_request := jsonb_build_object(
+    'fn', 'award_xp', 'profile_id', p_profile_id, 'activity', p_activity, 'amount', p_amount,
+    'occurred_at', private.utc_text(p_occurred_at), 'context', v_context);
+
+  -- A replay answers from the ledger without taking any lock.
+  v_receipt := private.find_receipt(p_idempotency_key, v_request);
+  if v_receipt is not null then
+    return v_receipt;
+  end if;
+
+  select * into v_act from public.activity_types a where a.slug = p_activity;
+  if not found or not v_act.active then
+    raise exception 'Unknown or inactive activity: %', coalesce(p_activity, 'null') using errcode = 'XPACT';
+  end if;
+
+  -- The profile row lock serialises every award of one member: cooldowns, caps
+  -- and totals are decided on a consistent view.
+  select p.xp into v_profile_xp from public.profiles p where p.id = p_profile_id for update;
+  if not found then
+    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
+  end if;
+  v_receipt := private.find_receipt(p_idempotency_key, v_request);
+  if v_receipt is not null then
+    return v_receipt;
+  end if;
+
+  -- Amount: fixed, or a caller-named amount inside the activity's range.
+  if p_amount is null then
+    v_base := v_act.base_xp;
+  elsif v_act.min_xp is null then
+    if p_amount <> v_act.base_xp then
+      raise exception 'Activity % grants a fixed % XP, not %', v_act.slug, v_act.base_xp, p_amount
+        using errcode = 'XPAMT';
+    end if;
+    v_base := p_amount;
+  elsif p_amount not between v_act.min_xp and v_act.max_xp then
+    raise exception 'Activity % allows % to % XP, not %', v_act.slug, v_act.min_xp, v_act.max_xp, p_amount
+      using errcode = 'XPAMT';
+  else
+    v_base := p_amount;
+  end if;
+  v_amount := v_base;
+
+  -- Multipliers: the largest factor per kind, kinds multiply, capped.
+  if v_base > 0 then
+    select coalesce(exp(sum(ln(m.factor))), 1),
+           coalesce(jsonb_agg(jsonb_build_object('kind', m.kind, 'match', m.match_value, 'factor', m.factor)
+                              order by m.kind), '[]')
+      into v_multiplier, v_multipliers
+      from (
+        select distinct on (x.kind) x.kind, x.match_value, x.factor
+          from public.multipliers x
+         where (x.activity_slug is null or x.activity_slug = v_act.slug)
+           and (x.starts_at is null or x.starts_at <= v_occurred)
+           and (x.ends_at is null or v_occurred < x.ends_at)
+           and (
+             (x.kind = 'role' and v_context ? 'role_ids'
+                and x.match_value in (select jsonb_array_elements_text(v_context -> 'role_ids')))
+             or (x.kind = 'channel' and x.match_value = v_context ->> 'channel_id')
+             or (x.kind = 'event' and (x.match_value is null or x.match_value = v_context ->> 'event_id'))
+           )
+         order by x.kind, x.factor desc
+      ) m;
+    v_multiplier := round(least(v_multiplier,
+                                coalesce((select s.max_multiplier from public.engine_settings s limit 1), 5)), 3);
+    v_amount := floor(v_base * v_multiplier);
+  end if;
+
+  -- Cooldown: at most one credited award of this activity per window.
+  if v_act.cooldown_seconds > 0 and v_amount > 0 then
+    select max(l.occurred_at) into v_last
+      from public.xp_ledger l
+     where l.profile_id = p_profile_id
+       and l.activity_slug = v_act.slug
+       and l.amount > 0
+       and l.occurred_at > v_occurred - make_interval(secs => v_act.cooldown_seconds)
+       and l.occurred_at < v_occurred + make_interval(secs => v_act.cooldown_seconds);
+    if v_last is not null then
+      v_cooldown_left := greatest(1, ceil(extract(epoch from
+                           v_last + make_interval(secs => v_act.cooldown_seconds) - v_occurred))::integer);
+      v_amount := 0;
+    end if;
+  end if;
+
+  -- Daily cap of the activity's cap group, in the group's time zone.
+  if v_act.cap_group is not null then
+    select * into v_cap from public.cap_groups c where c.slug = v_act.cap_group;
+    v_day := (v_occurred at time zone v_cap.time_zone)::date;
+    select u.used into v_used from private.daily_cap_usage u
+     where u.profile_id = p_profile_id and u.cap_group = v_cap.slug and u.day = v_day;
+    v_used := coalesce(v_used, 0);
+    if v_amount > 0 and v_used + v_amount > v_cap.daily_cap then
+      v_amount := greatest(v_cap.daily_cap - v_used, 0);
+      v_capped := true;
+    end if;
+  end if;
+
+  -- Floor: neither a layer's XP nor the total goes below zero.
+  if v_amount < 0 then
+    select coalesce(max(pl.xp), 0) into v_layer_xp from public.profile_layers pl
+     where pl.profile_id = p_profile_id and pl.layer_slug = v_act.layer_slug;
+    if -v_amount > v_layer_xp then
+      v_amount := -v_layer_xp;
+      v_floored := true;
+    end if;
+  end if;
+
+  if v_act.cap_group is not null and v_amount <> 0 then
+    insert into private.daily_cap_usage as u (profile_id, cap_group, day, used)
+    values (p_profile_id, v_cap.slug, v_day, v_amount)
+    on conflict (profile_id, cap_group, day) do update set used = u.used + excluded.used;
+    v_used := v_used + v_amount;
+  end if;
+  if v_act.cap_group is not null then
+    v_cap_info := jsonb_build_object('group', v_cap.slug, 'daily_cap', v_cap.daily_cap, 'day', v_day,
+                                     'used', v_used, 'remaining', greatest(v_cap.daily_cap - v_used, 0));
+  end if;
+
+  return private.apply_xp(
+    p_profile_id, v_act.slug,
+    jsonb_build_array(jsonb_build_object('layer', v_act.layer_slug, 'amount', v_amount)),
+    v_occurred, p_idempotency_key, null, 'service_role', null, v_request,
+    jsonb_build_object(
+      'requested', p_amount,
+      'base', v_base,
+      'multiplier', v_multiplier,
+      'multipliers', v_multipliers,
+      'cooldown', v_cooldown_left > 0,
+      'cooldown_remaining_seconds', v_cooldown_left,
+      'capped', v_capped,
+      'cap', v_cap_info,
+      'floored', v_floored));
+end
+$$;
+comment on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) is 'Implementation of public.award_xp.';
+revoke all on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public;
+grant execute on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) to service_role;
+
+create or replace function public.award_xp(
+  profile_id uuid,
+  activity text,
+  idempotency_key text,
+  amount integer default null,
+  occurred_at timestamptz default null,
+  context jsonb default '{}'
+)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.award_xp(award_xp.profile_id, award_xp.activity, award_xp.idempotency_key,
+                          award_xp.amount, award_xp.occurred_at, award_xp.context)
+$$;
+comment on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) is
+  'The one award path. Grants XP for an activity to a profile and returns a receipt (jsonb): granted (XP '
+  'actually credited), base, requested, multiplier and multipliers, cooldown (bool) and '
+  'cooldown_remaining_seconds, capped (bool) and cap {group, daily_cap, day, used, remaining}, floored, '
+  'total_xp_before/total_xp, level_before/level, tier_before/tier, layer, layer_xp, '
+  'layer_status_before/layer_status, season_id, season_xp, points_granted, points, unlocks '
+  '[{tier, slug, name}], ledger_id, replayed. amount (XP) may only be named for activities with a range; '
+  'occurred_at defaults to now (UTC); context carries role_ids (array of text), channel_id and event_id for '
+  'multipliers. The same idempotency_key returns the first receipt (replayed = true) and credits nothing. '
+  'Errors: XPIDM key reused with other parameters, XPACT unknown activity, XPAMT amount not allowed, '
+  'XPPRF unknown profile, XPBAD malformed arguments. service_role only.';
+revoke all on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public, anon, authenticated;
+grant execute on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) to service_role;
+
+------------------------------------------------------------------------------
+-- Admin corrections: ledger rows with actor and reason, never edits
+------------------------------------------------------------------------------
+
+create or replace function private.correct_xp(
+  p_fn text,
+  p_profile_id uuid,
+  p_delta bigint,
+  p_layer text,
+  p_reason text,
+  p_idempotency_key text,
+  p_request jsonb
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_actor record;
+  v_receipt jsonb;
+  v_layer text := p_layer;
+  v_parts jsonb := '[]';
+  v_left bigint;
+  v_row record;
+  v_take bigint;
+  v_delta bigint := p_delta;
+  v_floored boolean := false;
+begin
+  select * into v_actor from private.assert_admin();
+  if p_profile_id is null then
+    raise exception 'profile_id is required' using errcode = 'XPBAD';
+  end if;
+  if p_reason is null or length(btrim(p_reason)) not between 1 and 500 then
+    raise exception 'reason must be 1 to 500 characters' using errcode = 'XPBAD';
+  end if;
+  if p_idempotency_key is null or length(p_idempotency_key) not between 1 and 200 then
+    raise exception 'idempotency_key must be 1 to 200 characters' using errcode = 'XPBAD';
+  end if;
+  if v_layer is not null and not exists (select 1 from public.layers l where l.slug = v_layer) then
+    raise exception 'Unknown layer: %', v_layer using errcode = 'XPBAD';
+  end if;
+
+  v_receipt := private.find_receipt(p_idempotency_key, p_request);
+  if v_receipt is not null then
+    return v_receipt;
+  end if;
+  perform 1 from public.profiles p where p.id = p_profile_id for update;
+  if not found then
+    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
+  end if;
+  v_receipt := private.find_receipt(p_idempotency_key, p_request);
+  if v_receipt is not null then
+    return v_receipt;
+  end if;
+
+  if p_fn = 'admin_set_level' then
+    v_delta := p_delta - (select p.xp from public.profiles p where p.id = p_profile_id);
+  elsif p_fn = 'admin_reset_xp' then
+    v_delta := -(select p.xp from public.profiles p where p.id = p_profile_id);
+  end if;
+
+  if v_delta > 2147483647 or v_delta < -2147483647 then
+    raise exception 'A correction may move at most 2147483647 XP at once' using errcode = 'XPAMT';
+  end if;
+
+  if v_delta > 0 then
+    v_layer := coalesce(v_layer, (select s.default_layer from public.engine_settings s limit 1), 'cyber');
+    v_parts := jsonb_build_array(jsonb_build_object('layer', v_layer, 'amount', v_delta));
+  elsif v_delta < 0 then
+    -- Take from the named layer, or from the layers holding the most XP first.
+    v_left := -v_delta;
+    for v_row in
+      select pl.layer_slug, pl.xp from public.profile_layers pl
+       where pl.profile_id = p_profile_id and pl.xp > 0 and (v_layer is null or pl.layer_slug = v_layer)
+       order by pl.xp desc, pl.layer_slug
+    loop
+      exit when v_left = 0;
+      v_take := least(v_left, v_row.xp);
+      v_parts := v_parts || jsonb_build_object('layer', v_row.layer_slug, 'amount', -v_take);
+      v_left := v_left - v_take;
+    end loop;
+    v_floored := v_left > 0;
+  end if;
+  if jsonb_array_length(v_parts) = 0 then
+    v_layer := coalesce(v_layer, (select s.default_layer from public.engine_settings s limit 1), 'cyber');
+    v_parts := jsonb_build_array(jsonb_build_object('layer', v_layer, 'amount', 0));
+  end if;
+
+  return private.apply_xp(
+    p_profile_id, 'admin_adjustment', v_parts, now(), p_idempotency_key,
+    v_actor.actor_id, v_actor.actor_role, btrim(p_reason), p_request,
+    jsonb_build_object('correction', p_fn, 'requested', p_delta, 'base', v_delta, 'multiplier', 1,
+                       'multipliers', '[]'::jsonb, 'cooldown', false, 'cooldown_remaining_seconds', 0,
+                       'capped', false, 'cap', null, 'floored', v_floored,
+                       'actor_id', v_actor.actor_id, 'actor_role', v_actor.actor_role));
+end
+$$;
+comment on function private.correct_xp(text, uuid, bigint, text, text, text, jsonb) is
+  'Shared implementation of the admin corrections: checks the caller, splits the change over layers and '
+  'writes it through private.apply_xp with actor and reason.';
+revoke all on function private.correct_xp(text, uuid, bigint, text, text, text, jsonb) from public;
+grant execute on function private.correct_xp(text, uuid, bigint, text, text, text, jsonb) to service_role, authenticated;
+
+create or replace function public.admin_adjust_xp(
+  profile_id uuid,
+  amount integer,
+  reason text,
+  idempotency_key text,
+  layer text default null
+)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.correct_xp(
+    'admin_adjust_xp', admin_adjust_xp.profile_id, admin_adjust_xp.amount, admin_adjust_xp.layer,
+    admin_adjust_xp.reason, admin_adjust_xp.idempotency_key,
+    jsonb_build_object('fn', 'admin_adjust_xp', 'profile_id', admin_adjust_xp.profile_id,
+                       'amount', admin_adjust_xp.amount, 'layer', admin_adjust_xp.layer,
+                       'reason', admin_adjust_xp.reason))
+$$;
+comment on function public.admin_adjust_xp(uuid, integer, text, text, text) is
+  'Adds (amount > 0) or removes (amount < 0) XP as a ledger row with the caller as actor and a reason '
+  '(1-500 characters). Positive amounts go to layer (default engine_settings.default_layer); negative ones '
+  'come from layer, or from the layers holding the most XP, never below zero. Returns the receipt. '
+  'Idempotent on idempotency_key. Errors: 42501 unless service_role or an admin member, XPBAD, XPPRF, XPIDM.';
+revoke all on function public.admin_adjust_xp(uuid, integer, text, text, text) from public, anon;
+grant execute on function public.admin_adjust_xp(uuid, integer, text, text, text) to service_role, authenticated;
+
+create or replace function public.admin_set_level(
+  profile_id uuid,
+  level integer,
+  reason text,
+  idempotency_key text default null
+)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_xp bigint := public.xp_for_level(admin_set_level.level);
+begin
+  if v_xp is null then
+    raise exception 'Level % is not on the level curve', admin_set_level.level using errcode = 'XPLVL';
+  end if;
+  return private.correct_xp(
+    'admin_set_level', admin_set_level.profile_id, v_xp, null, admin_set_level.reason,
+    coalesce(admin_set_level.idempotency_key, 'admin_set_level:' || gen_random_uuid()),
+    jsonb_build_object('fn', 'admin_set_level', 'profile_id', admin_set_level.profile_id,
+                       'level', admin_set_level.level, 'reason', admin_set_level.reason));
+end
+$$;
+comment on function public.admin_set_level(uuid, integer, text, text) is
+  'Moves a profile to exactly the XP at which level starts (public.xp_for_level) with one correction per '
+  'layer touched, recorded with actor and reason. Returns the receipt. Errors: XPLVL level not on the curve, '
+  '42501 unless service_role or an admin member, XPBAD, XPPRF.';
+revoke all on function public.admin_set_level(uuid, integer, text, text) from public, anon;
+grant execute on function public.admin_set_level(uuid, integer, text, text) to service_role, authenticated;
+
+create or replace function public.admin_reset_xp(
+  profile_id uuid,
+  reason text,
+  idempotency_key text default null
+)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.correct_xp(
+    'admin_reset_xp', admin_reset_xp.profile_id, 0, null, admin_reset_xp.reason,
+    coalesce(admin_reset_xp.idempotency_key, 'admin_reset_xp:' || gen_random_uuid()),
+    jsonb_build_object('fn', 'admin_reset_xp', 'profile_id', admin_reset_xp.profile_id,
+                       'reason', admin_reset_xp.reason))
+$$;
+comment on function public.admin_reset_xp(uuid, text, text) is
+  'Brings a profile''s XP (every layer) to zero with correction rows carrying actor and reason; points are '
+  'kept (corrections never change points). Returns the receipt. Errors: 42501 unless service_role or an admin member, XPBAD, XPPRF.';
+revoke all on function public.admin_reset_xp(uuid, text, text) from public, anon;
+grant execute on function public.admin_reset_xp(uuid, text, text) to service_role, authenticated;
+
+------------------------------------------------------------------------------
+-- Triggers
+------------------------------------------------------------------------------
+
+create or replace function private.tg_xp_ledger__append_only()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  raise exception 'xp_ledger is append-only: correct XP with a new row (admin_adjust_xp), never % it', lower(tg_op)
+    using errcode = 'XPLED';
+end
+$$;
+comment on function private.tg_xp_ledger__append_only() is 'Refuses every update, delete and truncate of the ledger.';
+revoke all on function private.tg_xp_ledger__append_only() from public;
+
+drop trigger if exists _100_append_only on public.xp_ledger;
+create trigger _100_append_only before update or delete on public.xp_ledger
+  for each row execute function private.tg_xp_ledger__append_only();
+drop trigger if exists _101_append_only_truncate on public.xp_ledger;
+create trigger _101_append_only_truncate before truncate on public.xp_ledger
+  for each statement execute function private.tg_xp_ledger__append_only();
+
+create or replace function private.tg_profiles__validate()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  new.display_name := btrim(new.display_name);
+  if tg_op = 'UPDATE' then
+    new.updated_at := now();
+  end if;
+  if (tg_op = 'INSERT' or new.time_zone is distinct from old.time_zone)
+     and new.time_zone <> 'UTC'
+     and not exists (select 1 from pg_catalog.pg_timezone_names z where z.name = new.time_zone) then
+    raise exception 'Unknown time zone: % (use an IANA name such as Europe/Berlin)', new.time_zone
+      using errcode = 'XPBAD';
+  end if;
+  return new;
+end
+$$;
+comment on function private.tg_profiles__validate() is 'Trims the display name, stamps updated_at and checks the time zone is an IANA name.';
+revoke all on function private.tg_profiles__validate() from public;
+
+drop trigger if exists _100_validate on public.profiles;
+create trigger _100_validate before insert or update on public.profiles
+  for each row execute function private.tg_profiles__validate();
+
+create or replace function private.tg_notifications__notify()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform pg_notify('xpbase_notifications',
+                    json_build_object('id', new.id, 'profile_id', new.profile_id, 'kind', new.kind)::text);
+  return null;
+end
+$$;
+comment on function private.tg_notifications__notify() is 'Announces each new notification on channel xpbase_notifications.';
+revoke all on function private.tg_notifications__notify() from public;
+
+drop trigger if exists _500_notify on public.notifications;
+create trigger _500_notify after insert on public.notifications
+  for each row execute function private.tg_notifications__notify();

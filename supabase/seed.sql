@@ -1,0 +1,84 @@
+-- Default configuration of the XP engine.
+--
+-- Applied by `xpbase migrate` after functions.sql. Every insert is
+-- `on conflict do nothing`: a community's own changes to these rows survive
+-- every later migrate, and running it twice changes nothing.
+
+insert into public.engine_settings (id, max_multiplier, points_per_xp, default_layer)
+values (true, 5, 1, 'cyber')
+on conflict (id) do nothing;
+
+-- Layers and their status ladders (iGoUltra: reality and cyber layers gate
+-- events and dungeons).
+insert into public.layers (slug, name, description, position) values
+  ('reality', 'Reality', 'Real-world actions: events attended, challenges completed, workouts.', 1),
+  ('cyber', 'Cyber', 'Online actions: Discord messages and voice, check-ins, purchases.', 2)
+on conflict (slug) do nothing;
+
+insert into public.layer_statuses (layer_slug, slug, name, min_xp) values
+  ('reality', 'dormant', 'Dormant', 0),
+  ('reality', 'awakened', 'Awakened', 500),
+  ('reality', 'grounded', 'Grounded', 2500),
+  ('reality', 'ascendant', 'Ascendant', 10000),
+  ('reality', 'transcendent', 'Transcendent', 50000),
+  ('cyber', 'offline', 'Offline', 0),
+  ('cyber', 'connected', 'Connected', 500),
+  ('cyber', 'synced', 'Synced', 2500),
+  ('cyber', 'overclocked', 'Overclocked', 10000),
+  ('cyber', 'singularity', 'Singularity', 50000)
+on conflict (layer_slug, slug) do nothing;
+
+-- One daily cap for passive Discord XP, counted per UTC day.
+insert into public.cap_groups (slug, daily_cap, time_zone, description) values
+  ('discord', 3000, 'UTC', 'Messages, voice minutes and commands together: at most 3000 XP per UTC day.')
+on conflict (slug) do nothing;
+
+-- Activities (Discord Bot Hub's XP sources; reality activities from iGoUltra).
+insert into public.activity_types
+  (slug, name, description, layer_slug, base_xp, min_xp, max_xp, cooldown_seconds, cap_group, active) values
+  ('message', 'Message', 'A Discord message.', 'cyber', 15, null, null, 60, 'discord', true),
+  ('voice_minute', 'Voice minute', 'One minute in a Discord voice channel with another member.', 'cyber', 10, null, null, 0, 'discord', true),
+  ('command', 'Command', 'A bot command.', 'cyber', 5, null, null, 30, 'discord', true),
+  ('event_attendance', 'Event attendance', 'Attending a live community event.', 'reality', 50, 10, 500, 0, null, true),
+  ('challenge_completed', 'Challenge completed', 'A real-world challenge, XP set by the challenge.', 'reality', 100, 10, 1000, 0, null, true),
+  ('xp_purchase', 'XP purchase', 'XP bought as a package.', 'cyber', 100, 1, 100000, 0, null, true),
+  ('admin_adjustment', 'Admin correction', 'A correction by an admin; written only by the admin functions (inactive for award_xp).', 'cyber', 0, -2147483647, 2147483647, 0, null, false)
+on conflict (slug) do nothing;
+
+-- The level curve: level L starts at 100*(L-1)^2 + 50*(L-1) total XP.
+insert into public.level_curve (level, xp_required)
+select l, 100 * (l - 1) * (l - 1) + 50 * (l - 1)
+  from generate_series(1, 100) as l
+on conflict (level) do nothing;
+
+-- Tiers and the four tools each unlocks (Discord Bot Hub).
+insert into public.tiers (slug, name, min_level, max_level) values
+  ('basic', 'Basic', 1, 10),
+  ('member', 'Member', 11, 25),
+  ('advanced', 'Advanced', 26, 50),
+  ('elite', 'Elite', 51, 75),
+  ('master', 'Master', 76, 100)
+on conflict (slug) do nothing;
+
+insert into public.tier_unlocks (tier_slug, slug, name, description, position) values
+  ('basic', 'rank_card', 'Rank card', 'Your rank card with /rank.', 1),
+  ('basic', 'daily_check_in', 'Daily check-in', 'Check in every day to grow a streak.', 2),
+  ('basic', 'global_chat', 'Global chat', 'The community chat on the web.', 3),
+  ('basic', 'leaderboards', 'Leaderboards', 'All-time, layer and season leaderboards.', 4),
+  ('member', 'custom_rank_card', 'Custom rank card', 'Pick the colours of your rank card.', 1),
+  ('member', 'event_signup', 'Event sign-up', 'Sign up for live events early.', 2),
+  ('member', 'store_access', 'Store', 'Spend points in the store.', 3),
+  ('member', 'streak_freeze_purchase', 'Streak freezes', 'Buy streak freezes with points.', 4),
+  ('advanced', 'resume_review', 'Resume review', 'Book a review of your resume with a professional.', 1),
+  ('advanced', 'project_showcase', 'Project showcase', 'Post projects in the showcase channel.', 2),
+  ('advanced', 'voice_rooms', 'Voice rooms', 'Create temporary voice rooms.', 3),
+  ('advanced', 'polls', 'Polls', 'Start community polls.', 4),
+  ('elite', 'mentor_matching', 'Mentor matching', 'Be matched with a mentor.', 1),
+  ('elite', 'event_hosting', 'Event hosting', 'Host community events.', 2),
+  ('elite', 'dungeon_access', 'Dungeons', 'Enter reality and cyber dungeons.', 3),
+  ('elite', 'custom_role_colour', 'Role colour', 'Choose your Discord role colour.', 4),
+  ('master', 'mentor_role', 'Mentor', 'Mentor other members.', 1),
+  ('master', 'season_judge', 'Season judge', 'Judge season challenges.', 2),
+  ('master', 'beta_features', 'Beta features', 'Try new features first.', 3),
+  ('master', 'hall_of_fame', 'Hall of fame', 'A place in the hall of fame.', 4)
+on conflict (tier_slug, slug) do nothing;

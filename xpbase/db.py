@@ -1,0 +1,124 @@
+"""Database access the way PostgREST does it.
+
+Python code never runs a request as the connection's own (superuser) role.
+Every unit of work is a transaction that first does what PostgREST does::
+
+    select set_config('role', <role>, true), set_config('request.jwt.claims', <claims json>, true)
+
+so the database applies the same grants and row-level security to the bot,
+the service and a frontend on Supabase.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+
+from xpbase import embedded
+from xpbase.errors import translate
+from xpbase.settings import Settings
+
+Role = Literal["anon", "authenticated", "service_role"]
+SERVICE_CLAIMS: dict[str, Any] = {"role": "service_role"}
+_SET_ROLE = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)"
+
+
+def resolve_url(settings: Settings, *, start_embedded: bool = True) -> tuple[str, bool]:
+    """The database URL to use and whether this call started the embedded server.
+
+    ``DATABASE_URL`` when set; otherwise the embedded server in
+    ``settings.data_dir``, started when ``start_embedded`` (else
+    RuntimeError if it is not running).
+    """
+    if settings.database_url:
+        return settings.database_url, False
+    if start_embedded:
+        return embedded.start(settings.data_dir)
+    current = embedded.status(settings.data_dir)
+    if not current.running or current.url is None:
+        raise RuntimeError(f"the embedded Postgres in {current.pgdata} is not running: run `xpbase db start`")
+    return current.url, False
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """An asyncpg pool whose connections decode json/jsonb to Python objects."""
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+def member_claims(profile_id: UUID | str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The claims PostgREST would see for a signed-in member (role authenticated, sub = profile id)."""
+    claims: dict[str, Any] = {"role": "authenticated", "aud": "authenticated", "sub": str(profile_id)}
+    if extra:
+        claims.update(extra)
+    return claims
+
+
+class Database:
+    """A pool plus the PostgREST-style role switch. One per process."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+        return cls(await create_pool(url, min_size=min_size, max_size=max_size))
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self, role: Role, claims: Mapping[str, Any] | None = None) -> AsyncIterator[asyncpg.Connection]:
+        """A connection inside a transaction running as ``role`` with ``claims``.
+
+        Commits when the block ends, rolls back on an exception. Postgres
+        errors with an engine SQLSTATE are re-raised as xpbase.errors.DomainError.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_SET_ROLE, role, json.dumps(dict(claims or {"role": role})))
+            try:
+                yield conn
+            except asyncpg.PostgresError as exc:
+                domain = translate(exc)
+                if domain is not None:
+                    raise domain from exc
+                raise
+
+    def as_service(self) -> Any:
+        """``transaction('service_role')``: the bot and trusted service work."""
+        return self.transaction("service_role", SERVICE_CLAIMS)
+
+    def as_member(self, profile_id: UUID | str, claims: Mapping[str, Any] | None = None) -> Any:
+        """``transaction('authenticated')`` with the member's claims (verified JWT claims when given)."""
+        return self.transaction("authenticated", dict(claims) if claims else member_claims(profile_id))
+
+    def as_anon(self) -> Any:
+        """``transaction('anon')``: what a visitor without a token may see."""
+        return self.transaction("anon", {"role": "anon"})
+
+    async def rpc(self, function: str, /, *, role: Role = "service_role", claims: Mapping[str, Any] | None = None,
+                  **params: Any) -> Any:
+        """Call ``public.<function>`` with named parameters, as PostgREST's ``/rpc/<function>`` would.
+
+        Returns the function's single value (jsonb decoded). Raises DomainError
+        for engine refusals, asyncpg errors otherwise.
+        """
+        if not function.isidentifier():
+            raise ValueError(f"not a function name: {function!r}")
+        args = ", ".join(f"{name} => ${i}" for i, name in enumerate(params, start=1))
+        for name in params:
+            if not name.isidentifier():
+                raise ValueError(f"not a parameter name: {name!r}")
+        async with self.transaction(role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)) as conn:
+            return await conn.fetchval(f"select public.{function}({args})", *params.values())

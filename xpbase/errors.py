@@ -1,0 +1,67 @@
+"""The engine's SQLSTATEs, translated in one place.
+
+SQL functions raise domain errors with fixed five-character SQLSTATEs
+(``raise exception ... using errcode = 'XPAMT'``). The service turns them into
+an ``APIError`` (HTTP status + code) and the bot into a friendly ephemeral
+reply; both read this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class EngineError:
+    """How one SQLSTATE is shown: HTTP status, API error code and a short text for people."""
+
+    sqlstate: str
+    status: int
+    code: str
+    title: str
+
+
+ENGINE_ERRORS: dict[str, EngineError] = {
+    e.sqlstate: e
+    for e in (
+        EngineError("XPBAD", 400, "invalid_argument", "That input is not valid."),
+        EngineError("XPACT", 404, "unknown_activity", "That activity does not exist or is switched off."),
+        EngineError("XPAMT", 400, "amount_not_allowed", "That amount is not allowed for this activity."),
+        EngineError("XPPRF", 404, "unknown_profile", "That member has no profile yet."),
+        EngineError("XPIDM", 409, "idempotency_key_reused", "That request id was already used for something else."),
+        EngineError("XPLVL", 400, "level_out_of_range", "That level is not on the level curve."),
+        EngineError("XPLED", 409, "ledger_append_only", "Ledger rows cannot be changed; add a correction."),
+        EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
+        EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
+        EngineError("22001", 400, "value_too_long", "That value is too long."),
+    )
+}
+
+
+class DomainError(Exception):
+    """A database refusal with a known SQLSTATE, carrying its EngineError and the database's message."""
+
+    def __init__(self, error: EngineError, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    @property
+    def status(self) -> int:
+        return self.error.status
+
+
+def translate(exc: BaseException) -> DomainError | None:
+    """The DomainError for a Postgres error with a known SQLSTATE, or None for anything else."""
+    if isinstance(exc, DomainError):
+        return exc
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(exc, asyncpg.PostgresError) and sqlstate in ENGINE_ERRORS:
+        return DomainError(ENGINE_ERRORS[sqlstate], str(exc))
+    return None
