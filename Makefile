@@ -1,0 +1,50 @@
+# xpbase: the README's commands. Needs only Python 3.11+; everything else is
+# installed into .venv by these targets.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: run test lint bench db-start db-stop migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+## run: start the embedded Postgres (unless DATABASE_URL is set), migrate, serve on XPBASE_HOST:XPBASE_PORT
+run: $(VENV)/.installed-run
+	$(BIN)/xpbase serve
+
+## test: the whole suite against a real Postgres that the suite starts itself
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## bench: the benchmarks in bench/ (not part of the test suite)
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/award_throughput.py
+
+db-start: $(VENV)/.installed-run
+	$(BIN)/xpbase db start
+
+db-stop: $(VENV)/.installed-run
+	$(BIN)/xpbase db stop
+
+migrate: $(VENV)/.installed-run
+	$(BIN)/xpbase migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,60 @@
+"""The app factory."""
+
+from __future__ import annotations
+
+from quart import Quart
+from quart_schema import Info, QuartSchema
+
+from service.auth import resolve_jwt_secret
+from service.blueprints import health, profiles
+from service.errors import register_error_handlers
+from xpbase import __version__
+from xpbase.db import Database, resolve_url
+from xpbase.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Quart:
+    """Build the Quart app.
+
+    ``settings`` defaults to the environment's. ``database`` lets tests (and
+    callers that own a pool) hand in a ready xpbase.db.Database; otherwise one
+    is opened before serving (starting the embedded Postgres when
+    ``DATABASE_URL`` is unset) and closed after.
+    """
+    settings = settings or get_settings()
+    app = Quart("xpbase")
+    app.config["XPBASE_SETTINGS"] = settings
+    app.config["XPBASE_JWT_SECRET"] = resolve_jwt_secret(settings)
+    app.config["XPBASE_JWT_AUDIENCE"] = settings.jwt_audience
+    app.config["XPBASE_DB"] = database
+
+    QuartSchema(
+        app,
+        info=Info(title="xpbase", version=__version__, description="Gamification backend: XP, levels, tiers, seasons."),
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
+        swagger_ui_path="/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
+    register_error_handlers(app)
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(profiles.blueprint)
+
+    owns_database = database is None
+
+    @app.before_serving
+    async def open_database() -> None:
+        if app.config["XPBASE_DB"] is None:
+            url, _ = resolve_url(settings)
+            app.config["XPBASE_DB"] = await Database.connect(
+                url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            )
+
+    @app.after_serving
+    async def close_database() -> None:
+        if owns_database and app.config["XPBASE_DB"] is not None:
+            await app.config["XPBASE_DB"].close()
+            app.config["XPBASE_DB"] = None
+
+    return app
+

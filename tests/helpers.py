@@ -1,0 +1,47 @@
+"""Acting as someone, the way PostgREST does: role and claims inside a transaction.
+
+``acting_as`` opens a transaction on a raw connection, switches role and
+claims, and always rolls back, so RLS tests leave nothing behind
+(supabase-test-helpers' ``tests.authenticate_as``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from xpbase.db import Database, member_claims
+
+
+@asynccontextmanager
+async def acting_as(db: Database, role: str, profile_id: UUID | str | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a transaction as ``role`` (anon, authenticated with ``profile_id``, service_role) that rolls back."""
+    claims: dict[str, Any] = member_claims(profile_id) if role == "authenticated" else {"role": role}
+    async with db.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute(
+                "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
+                role,
+                json.dumps(claims),
+            )
+            yield conn
+        finally:
+            await tx.rollback()
+
+
+async def new_profile(db: Database, name: str = "Member", provider: str = "discord", subject: str | None = None) -> UUID:
+    """A committed profile made through ensure_profile as service_role."""
+    subject = subject or f"{name}-{id(name)}-{__import__('uuid').uuid4().hex[:8]}"
+    return await db.rpc("ensure_profile", provider=provider, subject=subject, display_name=name)
+
+
+async def award(db: Database, profile_id: UUID, activity: str, key: str, **params: Any) -> dict[str, Any]:
+    """award_xp as service_role; returns the receipt."""
+    return await db.rpc("award_xp", profile_id=profile_id, activity=activity, idempotency_key=key, **params)
