@@ -37,7 +37,11 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 def _xpbase(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "xpbase.cli", *args], env=_env(data_dir), capture_output=True, text=True, cwd=REPO_ROOT
+        [sys.executable, "-m", "xpbase.cli", *args],
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
     )
 
 
@@ -102,20 +106,28 @@ def _serve_until_healthy(data_dir: Path, port: int) -> subprocess.Popen[str]:
 
 
 def test_serve_runs_stops_on_ctrl_c_and_reuses_data(data_dir: Path) -> None:
-    """serve starts the embedded Postgres, answers /health, stops both on SIGINT, and a second run keeps the data."""
+    """serve starts Postgres, answers /health, stops both on SIGINT, and a second run keeps the data."""
     port = _free_port()
     proc = _serve_until_healthy(data_dir, port)
     url = _xpbase(data_dir, "db", "url").stdout.strip()
-    psql = [str(Path(sys.executable).parent / "python"), "-c",
-            "import asyncio, asyncpg, sys\n"
-            "async def m():\n"
-            "    c = await asyncpg.connect(sys.argv[1])\n"
-            "    await c.execute(\"select set_config('role','service_role',false),"
-            " set_config('request.jwt.claims','{\\\"role\\\":\\\"service_role\\\"}',false)\")\n"
-            "    print(await c.fetchval(sys.argv[2]))\n"
-            "asyncio.run(m())\n", url]
-    made = subprocess.run([*psql, "select public.ensure_profile('discord', 'keep-me', 'Keeper')"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    psql = [
+        str(Path(sys.executable).parent / "python"),
+        "-c",
+        "import asyncio, asyncpg, sys\n"
+        "async def m():\n"
+        "    c = await asyncpg.connect(sys.argv[1])\n"
+        "    await c.execute(\"select set_config('role','service_role',false),"
+        ' set_config(\'request.jwt.claims\',\'{\\"role\\":\\"service_role\\"}\',false)")\n'
+        "    print(await c.fetchval(sys.argv[2]))\n"
+        "asyncio.run(m())\n",
+        url,
+    ]
+    made = subprocess.run(
+        [*psql, "select public.ensure_profile('discord', 'keep-me', 'Keeper')"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
@@ -125,8 +137,12 @@ def test_serve_runs_stops_on_ctrl_c_and_reuses_data(data_dir: Path) -> None:
     try:
         url = _xpbase(data_dir, "db", "url").stdout.strip()
         psql[-1] = url
-        found = subprocess.run([*psql, "select id from public.profiles where display_name = 'Keeper'"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        found = subprocess.run(
+            [*psql, "select id from public.profiles where display_name = 'Keeper'"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         assert found == made
     finally:
         proc.send_signal(signal.SIGINT)
