@@ -65,6 +65,34 @@ def member_claims(profile_id: UUID | str, extra: Mapping[str, Any] | None = None
     return claims
 
 
+@asynccontextmanager
+async def transaction_as(
+    conn: asyncpg.Connection, role: Role, claims: Mapping[str, Any] | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction on ``conn`` running as ``role`` with ``claims`` (PostgREST's switch).
+
+    For work that must stay on one connection (temporary tables, one session).
+    Commits when the block ends, rolls back on an exception; engine SQLSTATEs
+    are re-raised as xpbase.errors.DomainError.
+    """
+    async with conn.transaction():
+        await conn.execute(_SET_ROLE, role, json.dumps(dict(claims or {"role": role})))
+        try:
+            yield conn
+        except asyncpg.PostgresError as exc:
+            domain = translate(exc)
+            if domain is not None:
+                raise domain from exc
+            raise
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """One asyncpg connection that decodes json/jsonb to Python objects (like the pool's)."""
+    conn = await asyncpg.connect(url)
+    await _init_connection(conn)
+    return conn
+
+
 class Database:
     """A pool plus the PostgREST-style role switch. One per process."""
 
@@ -85,15 +113,8 @@ class Database:
         Commits when the block ends, rolls back on an exception. Postgres
         errors with an engine SQLSTATE are re-raised as xpbase.errors.DomainError.
         """
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(_SET_ROLE, role, json.dumps(dict(claims or {"role": role})))
-            try:
-                yield conn
-            except asyncpg.PostgresError as exc:
-                domain = translate(exc)
-                if domain is not None:
-                    raise domain from exc
-                raise
+        async with self.pool.acquire() as conn, transaction_as(conn, role, claims) as tx:
+            yield tx
 
     def as_service(self) -> Any:
         """``transaction('service_role')``: the bot and trusted service work."""
