@@ -12,9 +12,11 @@ the service and a frontend on Supabase.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
@@ -43,6 +45,38 @@ def resolve_url(settings: Settings, *, start_embedded: bool = True) -> tuple[str
     if not current.running or current.url is None:
         raise RuntimeError(f"the embedded Postgres in {current.pgdata} is not running: run `xpbase db start`")
     return current.url, False
+
+
+DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def url_with_database(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` on the same server (same user, host, options).
+
+    Raises ValueError unless ``name`` is a plain lowercase identifier.
+    """
+    if not DATABASE_NAME.match(name):
+        raise ValueError(f"not a database name: {name!r} (lowercase letters, digits and _)")
+    return urlunsplit(urlsplit(url)._replace(path="/" + quote(name)))
+
+
+async def recreate_database(url: str, name: str, *, drop: bool) -> bool:
+    """Create database ``name`` on the server of ``url`` (dropping it first when ``drop``).
+
+    Returns True when this call created it (False: it existed and was kept).
+    Connects to ``url``'s own database to do it; needs the CREATEDB privilege.
+    """
+    url_with_database(url, name)  # validates the name
+    conn = await asyncpg.connect(url)
+    try:
+        if drop:
+            await conn.execute(f'drop database if exists "{name}" with (force)')
+        if await conn.fetchval("select exists (select 1 from pg_database where datname = $1)", name):
+            return False
+        await conn.execute(f'create database "{name}"')
+        return True
+    finally:
+        await conn.close()
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

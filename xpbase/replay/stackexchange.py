@@ -110,7 +110,7 @@ def check_site(site: str) -> str:
 
 
 def site_url(site: str) -> str:
-    """The site's address: ``https://<site>.stackexchange.com``, or ``https://<site>.com`` for a dotted name."""
+    """The site's address: ``https://<site>.stackexchange.com``; ``https://<site>.com`` for a dotted name."""
     return f"https://{site}.com" if "." in site else f"https://{site}.stackexchange.com"
 
 
@@ -124,7 +124,12 @@ def _when(value: str | None) -> datetime | None:
 
 
 def _user(a: dict[str, str]) -> tuple[Any, ...]:
-    return (int(a["Id"]), int(a.get("Reputation", "1")), _when(a["CreationDate"]), a.get("DisplayName") or None)
+    return (
+        int(a["Id"]),
+        int(a.get("Reputation", "1")),
+        _when(a["CreationDate"]),
+        a.get("DisplayName") or None,
+    )
 
 
 def _post(a: dict[str, str]) -> tuple[Any, ...]:
@@ -182,7 +187,9 @@ def iter_rows(
                 try:
                     record = convert(elem.attrib)
                 except (KeyError, ValueError) as exc:
-                    raise DumpError(f"{path.name}: row {count + 1} ({dict(elem.attrib)!r:.200}): {exc!r}") from exc
+                    raise DumpError(
+                        f"{path.name}: row {count + 1} ({dict(elem.attrib)!r:.200}): {exc!r}"
+                    ) from exc
                 elem.clear()
                 root.clear()
                 count += 1
@@ -225,7 +232,8 @@ create temporary table se_awards (
 
 PROFILES_SQL = """
 insert into pg_temp.se_profiles (user_id, profile_id)
-select u.id, public.ensure_profile('stackexchange', $1 || ':' || u.id, coalesce(u.display_name, 'user' || u.id))
+select u.id,
+       public.ensure_profile('stackexchange', $1 || ':' || u.id, coalesce(u.display_name, 'user' || u.id))
   from pg_temp.se_users u
  where u.id > $2
  order by u.id
@@ -248,35 +256,38 @@ select v.id, v.created_at, 1, 'owner', p.owner_user_id,
        case when p.id is null then 'deleted_post'
             when p.post_type_id not in (1, 2) then 'not_question_or_answer'
             when p.community_owned_at is not null then 'community_wiki'
-            when not exists (select 1 from pg_temp.se_users u where u.id = p.owner_user_id) then 'owner_unknown'
+            when o.id is null then 'owner_unknown'
        end
   from pg_temp.se_votes v
   left join pg_temp.se_posts p on p.id = v.post_id
+  left join pg_temp.se_users o on o.id = p.owner_user_id
  where v.vote_type_id in (2, 3)
 union all
 -- Accepted answer: +15 to the answer's owner, unless they accepted it themselves.
-select v.id, v.created_at, 1, 'answerer', a.owner_user_id, 'se_answer_accepted', null,
+select v.id, v.created_at, 1, 'answerer', a.owner_user_id, 'se_answer_accepted', null::integer,
        case when a.id is null then 'deleted_post'
             when a.post_type_id <> 2 then 'not_question_or_answer'
             when a.owner_user_id = q.owner_user_id then 'self_accept'
             when a.community_owned_at is not null then 'community_wiki'
-            when not exists (select 1 from pg_temp.se_users u where u.id = a.owner_user_id) then 'owner_unknown'
+            when o.id is null then 'owner_unknown'
        end
   from pg_temp.se_votes v
   left join pg_temp.se_posts a on a.id = v.post_id
   left join pg_temp.se_posts q on q.id = a.parent_id
+  left join pg_temp.se_users o on o.id = a.owner_user_id
  where v.vote_type_id = 1
 union all
 -- Accepted answer: +2 to the question's owner, unless it is their own answer.
-select v.id, v.created_at, 2, 'asker', q.owner_user_id, 'se_accepted_answer', null,
+select v.id, v.created_at, 2, 'asker', q.owner_user_id, 'se_accepted_answer', null::integer,
        case when a.id is null or q.id is null then 'deleted_post'
             when a.post_type_id <> 2 then 'not_question_or_answer'
             when a.owner_user_id = q.owner_user_id then 'self_accept'
-            when not exists (select 1 from pg_temp.se_users u where u.id = q.owner_user_id) then 'owner_unknown'
+            when o.id is null then 'owner_unknown'
        end
   from pg_temp.se_votes v
   left join pg_temp.se_posts a on a.id = v.post_id
   left join pg_temp.se_posts q on q.id = a.parent_id
+  left join pg_temp.se_users o on o.id = q.owner_user_id
  where v.vote_type_id = 1
 union all
 -- Bounty start: the starter (the vote's UserId) pays the amount. A deleted
@@ -284,10 +295,11 @@ union all
 select v.id, v.created_at, 1, 'starter', v.user_id, 'se_bounty_started', -v.bounty_amount,
        case when p.id is null then 'deleted_post'
             when v.bounty_amount is null then 'bounty_not_awarded'
-            when not exists (select 1 from pg_temp.se_users u where u.id = v.user_id) then 'owner_unknown'
+            when o.id is null then 'owner_unknown'
        end
   from pg_temp.se_votes v
   left join pg_temp.se_posts p on p.id = v.post_id
+  left join pg_temp.se_users o on o.id = v.user_id
  where v.vote_type_id = 8
 union all
 -- Bounty close: the owner of the awarded answer receives the amount (also on
@@ -296,10 +308,11 @@ select v.id, v.created_at, 1, 'answerer', p.owner_user_id, 'se_bounty_awarded', 
        case when v.bounty_amount is null then 'bounty_not_awarded'
             when p.id is null then 'deleted_post'
             when p.post_type_id not in (1, 2) then 'not_question_or_answer'
-            when not exists (select 1 from pg_temp.se_users u where u.id = p.owner_user_id) then 'owner_unknown'
+            when o.id is null then 'owner_unknown'
        end
   from pg_temp.se_votes v
   left join pg_temp.se_posts p on p.id = v.post_id
+  left join pg_temp.se_users o on o.id = p.owner_user_id
  where v.vote_type_id = 9
 union all
 -- Every other vote type: read, counted, no reputation.
@@ -316,8 +329,9 @@ select row_number() over (order by x.phase, x.occurred_at, x.source_id, x.role_o
        'stackexchange:' || $1 || ':' || x.kind || ':' || x.source_id || ':' || x.role,
        sp.profile_id, x.activity, x.amount, x.occurred_at
   from (
-    select 0 as phase, 'user' as kind, u.id::bigint as source_id, 0::smallint as role_order, 'start' as role,
-           u.id as user_id, 'se_account_created' as activity, null::integer as amount, u.created_at as occurred_at
+    select 0 as phase, 'user' as kind, u.id::bigint as source_id, 0::smallint as role_order,
+           'start' as role, u.id as user_id, 'se_account_created' as activity, null::integer as amount,
+           u.created_at as occurred_at
       from pg_temp.se_users u
     union all
     select 1, 'vote', c.vote_id, c.role_order, c.role, c.user_id, c.activity, c.amount, c.occurred_at
@@ -412,8 +426,9 @@ REPORT_SQL: dict[str, str] = {
                count(*) filter (where xp = published) as exact_no_bonus,
                count(*) filter (where xp = published or xp + $1 = published) as exact,
                count(*) filter (where abs(xp - published) <= 0.05 * published) as within_5_no_bonus,
-               count(*) filter (where least(abs(xp - published), abs(xp + $1 - published)) <= 0.05 * published)
-                 as within_5
+               count(*) filter (
+                 where least(abs(xp - published), abs(xp + $1 - published)) <= 0.05 * published
+               ) as within_5
           from r
     """,
     "differences": """
@@ -458,7 +473,7 @@ REPORT_SQL: dict[str, str] = {
          limit $1
     """,
     "rule_pack": """
-        select a.slug, a.base_xp, a.min_xp, a.max_xp, a.cap_group, c.daily_cap, c.time_zone, a.xp_floor, a.layer_slug,
+        select a.slug, a.base_xp, a.min_xp, a.max_xp, a.cap_group, c.daily_cap, c.time_zone, a.xp_floor,
                coalesce((select jsonb_agg(jsonb_build_object('from', r.effective_from, 'xp', r.base_xp)
                                           order by r.effective_from)
                            from public.activity_rates r where r.activity_slug = a.slug), '[]'::jsonb) as rates
@@ -468,7 +483,8 @@ REPORT_SQL: dict[str, str] = {
     """,
     "csv": """
         select u.id as se_user_id, u.reputation as published_reputation,
-               coalesce((select sum(l.amount) from public.xp_ledger l where l.profile_id = sp.profile_id), 0) as xp,
+               coalesce((select sum(l.amount) from public.xp_ledger l where l.profile_id = sp.profile_id), 0)
+                 as xp,
                p.level, p.tier
           from pg_temp.se_users u
           join pg_temp.se_profiles sp on sp.user_id = u.id
@@ -584,7 +600,9 @@ async def load_rule_pack(conn: asyncpg.Connection, supabase_dir: Path) -> None:
         await conn.execute(rule_pack_path(supabase_dir).read_text(encoding="utf-8"))
 
 
-async def stage_dump(conn: asyncpg.Connection, dump_dir: Path, report: ReplayReport, progress: ProgressSink) -> None:
+async def stage_dump(
+    conn: asyncpg.Connection, dump_dir: Path, report: ReplayReport, progress: ProgressSink
+) -> None:
     """Create the session's staging tables and COPY the three dump files into them (streamed)."""
     missing = [name for name in FILES if not (dump_dir / name).is_file()]
     if missing:
@@ -602,7 +620,11 @@ async def stage_dump(conn: asyncpg.Connection, dump_dir: Path, report: ReplayRep
                 records=iter_rows(path, convert, lambda done, name=name: progress.update(name, done)),
             )
         count = int(status.split()[-1])
-        setattr(report, {"se_users": "users_read", "se_posts": "posts_read", "se_votes": "votes_read"}[table], count)
+        setattr(
+            report,
+            {"se_users": "users_read", "se_posts": "posts_read", "se_votes": "votes_read"}[table],
+            count,
+        )
     async with transaction_as(conn, "service_role"):
         await conn.execute("analyze pg_temp.se_users; analyze pg_temp.se_posts; analyze pg_temp.se_votes")
 
@@ -610,7 +632,7 @@ async def stage_dump(conn: asyncpg.Connection, dump_dir: Path, report: ReplayRep
 async def ensure_profiles(
     conn: asyncpg.Connection, site: str, report: ReplayReport, progress: ProgressSink, chunk: int = 5000
 ) -> None:
-    """One profile per user through public.ensure_profile (provider stackexchange, subject <site>:<UserId>)."""
+    """A profile per user via public.ensure_profile (provider stackexchange, subject <site>:<UserId>)."""
     progress.start("profiles", report.users_read)
     last, done = -(2**31), 0
     while True:
@@ -665,7 +687,9 @@ async def collect_report(
         report.differences = [dict(r) for r in await conn.fetch(q["differences"], ASSOCIATION_BONUS, top)]
         scores = await conn.fetchrow(q["scores"])
         report.scores = ScoreCheck(
-            scores["posts"], scores["matching"], [dict(r) for r in await conn.fetch(q["score_mismatches"], top)]
+            scores["posts"],
+            scores["matching"],
+            [dict(r) for r in await conn.fetch(q["score_mismatches"], top)],
         )
         report.rule_pack = [dict(r) for r in await conn.fetch(q["rule_pack"])]
         if report_csv is not None:
@@ -679,7 +703,11 @@ CSV_HEADER = ("se_user_id", "published_reputation", "xp", "level", "tier")
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """One row per user: se_user_id, published_reputation, xp (ledger sum with the starting point, no bonus), level, tier."""
+    """Write the CSV: one row per user, header :data:`CSV_HEADER`.
+
+    ``xp`` is the replayed reputation: the ledger sum including the starting
+    point, without any association bonus.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -727,4 +755,3 @@ async def replay(
         await conn.close()
     report.wall_seconds = time.perf_counter() - started
     return report
-
