@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import asyncpg
 import pytest
 
 from xpbase import cli
+from xpbase.db import url_with_database
 from xpbase.replay.stackexchange import DumpError, ReplayReport, replay, site_from_dir
 from xpbase.settings import REPO_ROOT, get_settings
 
@@ -282,6 +285,49 @@ def test_cli_replays_and_writes_the_csv(
         ["1", "6", "6", "1", "basic"],
         ["2", "1", "1", "1", "basic"],
     ]
+
+
+def test_cli_reset_replays_into_a_fresh_database(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--database NAME makes and migrates NAME; --reset drops and recreates it before replaying."""
+    votes = Votes()
+    votes.add(1, 2)
+    folder = write_dump(tmp_path, [user(1, rep=6)], [question(1, 1)], votes.rows)
+    name = f"replay_{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+
+    async def state() -> tuple[int, int]:
+        conn = await asyncpg.connect(database_url)
+        target = await asyncpg.connect(url_with_database(database_url, name))
+        try:
+            oid = await conn.fetchval("select oid from pg_database where datname = $1", name)
+            return int(oid), int(await target.fetchval("select count(*) from public.xp_ledger"))
+        finally:
+            await conn.close()
+            await target.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(f'drop database if exists "{name}" with (force)')
+        finally:
+            await conn.close()
+
+    argv = ["replay", "stackexchange", str(folder), "--database", name]
+    try:
+        assert cli.main(argv) == 0
+        first = asyncio.run(state())
+        assert cli.main(argv) == 0
+        assert asyncio.run(state()) == first
+        assert cli.main([*argv, "--reset"]) == 0
+        oid, rows = asyncio.run(state())
+        assert oid != first[0]  # a new database ...
+        assert rows == first[1] == 2  # ... with the same replay in it
+    finally:
+        get_settings.cache_clear()
+        asyncio.run(drop())
 
 
 @pytest.mark.slow
