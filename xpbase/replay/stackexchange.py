@@ -157,11 +157,24 @@ def _vote(a: dict[str, str]) -> tuple[Any, ...]:
 USER_COLUMNS = ("id", "reputation", "created_at", "display_name")
 POST_COLUMNS = ("id", "post_type_id", "owner_user_id", "parent_id", "community_owned_at", "score")
 VOTE_COLUMNS = ("id", "post_id", "vote_type_id", "user_id", "created_at", "bounty_amount")
-FILES: dict[str, tuple[str, tuple[str, ...], Callable[[dict[str, str]], tuple[Any, ...]]]] = {
-    "Users.xml": ("se_users", USER_COLUMNS, _user),
-    "Posts.xml": ("se_posts", POST_COLUMNS, _post),
-    "Votes.xml": ("se_votes", VOTE_COLUMNS, _vote),
-}
+
+
+@dataclass(frozen=True)
+class DumpFile:
+    """One file of the dump: its staging table, columns, row converter and the report's counter."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    convert: Callable[[dict[str, str]], tuple[Any, ...]]
+    counter: str
+
+
+FILES = (
+    DumpFile("Users.xml", "se_users", USER_COLUMNS, _user, "users_read"),
+    DumpFile("Posts.xml", "se_posts", POST_COLUMNS, _post, "posts_read"),
+    DumpFile("Votes.xml", "se_votes", VOTE_COLUMNS, _vote, "votes_read"),
+)
 
 
 def iter_rows(
@@ -604,27 +617,24 @@ async def stage_dump(
     conn: asyncpg.Connection, dump_dir: Path, report: ReplayReport, progress: ProgressSink
 ) -> None:
     """Create the session's staging tables and COPY the three dump files into them (streamed)."""
-    missing = [name for name in FILES if not (dump_dir / name).is_file()]
+    missing = [file.name for file in FILES if not (dump_dir / file.name).is_file()]
     if missing:
         raise DumpError(f"{dump_dir}: missing {', '.join(missing)} (a Stack Exchange dump folder holds them)")
     async with transaction_as(conn, "service_role"):
         await conn.execute(STAGING_SQL)
-    for name, (table, columns, convert) in FILES.items():
-        path = dump_dir / name
-        progress.start(name, path.stat().st_size)
+    for file in FILES:
+        path = dump_dir / file.name
+        progress.start(file.name, path.stat().st_size)
         async with transaction_as(conn, "service_role"):
             status = await conn.copy_records_to_table(
-                table,
+                file.table,
                 schema_name="pg_temp",
-                columns=list(columns),
-                records=iter_rows(path, convert, lambda done, name=name: progress.update(name, done)),
+                columns=list(file.columns),
+                records=iter_rows(
+                    path, file.convert, lambda done, name=file.name: progress.update(name, done)
+                ),
             )
-        count = int(status.split()[-1])
-        setattr(
-            report,
-            {"se_users": "users_read", "se_posts": "posts_read", "se_votes": "votes_read"}[table],
-            count,
-        )
+        setattr(report, file.counter, int(status.split()[-1]))  # "COPY <rows>"
     async with transaction_as(conn, "service_role"):
         await conn.execute("analyze pg_temp.se_users; analyze pg_temp.se_posts; analyze pg_temp.se_votes")
 
