@@ -63,8 +63,12 @@ def token_keys() -> TokenKeys:
 
 
 def _unauthorized(message: str) -> APIError:
-    return APIError(401, "invalid_token", message,
-                    headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{message}"'})
+    return APIError(
+        401,
+        "invalid_token",
+        message,
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{message}"'},
+    )
 
 
 def verify_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
@@ -79,7 +83,7 @@ def verify_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
 
 
 def trusted_origins() -> set[str]:
-    """Origins allowed to make cookie-authenticated unsafe requests: the redirect URIs' origins and our own."""
+    """Origins that may make cookie-authenticated unsafe requests: the redirect URIs' origins, and our own."""
     own = f"{request.scheme}://{request.host}"
     configured: frozenset[str] = current_app.config["XPBASE_TRUSTED_ORIGINS"]
     return {own, *configured}
@@ -92,16 +96,23 @@ def origin_of(url: str) -> str:
 
 
 def require_trusted_origin() -> None:
-    """APIError 403 unless the request's ``Origin`` header is trusted (call for cookie-authenticated unsafe requests)."""
+    """APIError 403 ``untrusted_origin`` unless the request's ``Origin`` is trusted.
+
+    Call it for unsafe requests that a cookie authenticates.
+    """
     origin = request.headers.get("Origin")
     if not origin:
-        raise APIError(403, "untrusted_origin", "Requests authenticated by cookie must send an Origin header.")
+        raise APIError(
+            403, "untrusted_origin", "Requests authenticated by cookie must send an Origin header."
+        )
     if origin not in trusted_origins():
         raise APIError(403, "untrusted_origin", f"Origin {origin} may not use the session cookies.")
 
 
 def access_token_from_request() -> tuple[str, Literal["header", "cookie"]] | None:
-    """The access token and its transport: the ``Authorization: Bearer`` header, else the cookie; None when neither.
+    """The access token and its transport: the ``Authorization: Bearer`` header, else the cookie.
+
+    None when there is neither.
 
     APIError 401 for an ``Authorization`` header that is not a bearer token.
     """
@@ -134,7 +145,9 @@ def current_member() -> dict[str, Any] | None:
 
 
 def require_member(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Route decorator: verify the caller's access token (header or cookie); set ``g.claims`` and ``g.profile_id`` (UUID).
+    """Route decorator: verify the caller's access token (header or cookie).
+
+    Sets ``g.claims`` and ``g.profile_id`` (UUID).
 
     401 ``invalid_token`` when there is no token or it is refused.
     """

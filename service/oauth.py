@@ -29,8 +29,9 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt as jose_jwt
-from joserfc.errors import JoseError
+from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
 
 from xpbase import __version__
 from xpbase.settings import Settings
@@ -44,7 +45,7 @@ ID_TOKEN_LEEWAY_SECONDS = 60
 
 @dataclass(frozen=True)
 class ProviderIdentity:
-    """Who the provider says signed in: a stable ``subject`` and, when given, a display name and an avatar URL."""
+    """Who signed in, per the provider: a stable ``subject``, and a display name and avatar URL if given."""
 
     provider: str
     subject: str
@@ -102,7 +103,9 @@ class OAuthProvider:
         """Extra query parameters for the authorize URL."""
         return {}
 
-    async def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str, nonce: str) -> str:
+    async def authorization_url(
+        self, *, redirect_uri: str, state: str, code_verifier: str, nonce: str
+    ) -> str:
         """The provider's authorize URL for this sign-in (with ``state`` and the S256 ``code_challenge``).
 
         Raises ProviderError(502) when the provider's metadata cannot be loaded.
@@ -114,7 +117,9 @@ class OAuthProvider:
             )
         return str(url)
 
-    async def identify(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> ProviderIdentity:
+    async def identify(
+        self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str
+    ) -> ProviderIdentity:
         """Exchange the authorization code (with the PKCE verifier) and read who signed in.
 
         Raises ProviderError: 400 ``invalid_grant`` when the provider refuses the
@@ -139,15 +144,23 @@ class OAuthProvider:
         try:
             return await work
         except OAuthError as exc:
-            raise ProviderError(400, "invalid_grant", f"{self.name} refused the sign-in: {exc.error}") from exc
+            raise ProviderError(
+                400, "invalid_grant", f"{self.name} refused the sign-in: {exc.error}"
+            ) from exc
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code
             if status >= 500 or status == 429:
-                raise ProviderError(502, "provider_unavailable", f"{self.name} answered HTTP {status}") from exc
-            raise ProviderError(400, "invalid_grant", f"{self.name} refused the sign-in (HTTP {status})") from exc
+                raise ProviderError(
+                    502, "provider_unavailable", f"{self.name} answered HTTP {status}"
+                ) from exc
+            raise ProviderError(
+                400, "invalid_grant", f"{self.name} refused the sign-in (HTTP {status})"
+            ) from exc
         except (httpx.HTTPError, ValueError) as exc:
             # ValueError: a token endpoint that does not answer JSON (Authlib), or malformed JSON.
-            raise ProviderError(502, "provider_unavailable", f"{self.name} could not be reached: {exc}") from exc
+            raise ProviderError(
+                502, "provider_unavailable", f"{self.name} could not be reached: {exc}"
+            ) from exc
 
     @staticmethod
     async def get_json(client: AsyncOAuth2Client, url: str, **kwargs: Any) -> dict[str, Any]:
@@ -168,7 +181,9 @@ class DiscordProvider(OAuthProvider):
     token_endpoint_auth_method = "client_secret_basic"
     cdn = "https://cdn.discordapp.com"
 
-    def __init__(self, client_id: str, client_secret: str, *, authorize_url: str, token_url: str, userinfo_url: str):
+    def __init__(
+        self, client_id: str, client_secret: str, *, authorize_url: str, token_url: str, userinfo_url: str
+    ):
         super().__init__(client_id, client_secret)
         self._endpoints = Endpoints(authorize_url, token_url, userinfo_url)
 
@@ -188,7 +203,9 @@ class DiscordProvider(OAuthProvider):
             provider=self.name,
             subject=subject,
             display_name=user.get("global_name") or user.get("username"),
-            avatar_url=f"{self.cdn}/avatars/{subject}/{avatar}.png" if isinstance(avatar, str) and avatar else None,
+            avatar_url=f"{self.cdn}/avatars/{subject}/{avatar}.png"
+            if isinstance(avatar, str) and avatar
+            else None,
         )
 
 
@@ -199,7 +216,9 @@ class GitHubProvider(OAuthProvider):
     scope = "read:user"
     token_endpoint_auth_method = "client_secret_post"
 
-    def __init__(self, client_id: str, client_secret: str, *, authorize_url: str, token_url: str, userinfo_url: str):
+    def __init__(
+        self, client_id: str, client_secret: str, *, authorize_url: str, token_url: str, userinfo_url: str
+    ):
         super().__init__(client_id, client_secret)
         self._endpoints = Endpoints(authorize_url, token_url, userinfo_url)
 
@@ -245,7 +264,9 @@ class GoogleProvider(OAuthProvider):
     async def metadata(self) -> dict[str, Any]:
         """The discovery document, cached for an hour."""
         if self._metadata is None or time.monotonic() - self._metadata_loaded_at > DISCOVERY_MAX_AGE_SECONDS:
-            async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, headers={"User-Agent": USER_AGENT}) as http:
+            async with httpx.AsyncClient(
+                timeout=HTTP_TIMEOUT_SECONDS, headers={"User-Agent": USER_AGENT}
+            ) as http:
                 response = await http.get(self.discovery_url)
                 response.raise_for_status()
                 metadata = response.json()
@@ -257,12 +278,16 @@ class GoogleProvider(OAuthProvider):
 
     async def endpoints(self) -> Endpoints:
         metadata = await self.metadata()
-        return Endpoints(metadata["authorization_endpoint"], metadata["token_endpoint"], metadata.get("userinfo_endpoint"))
+        return Endpoints(
+            metadata["authorization_endpoint"], metadata["token_endpoint"], metadata.get("userinfo_endpoint")
+        )
 
     async def _key_set(self, *, refresh: bool) -> KeySet:
         if self._jwks is None or refresh:
             metadata = await self.metadata()
-            async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, headers={"User-Agent": USER_AGENT}) as http:
+            async with httpx.AsyncClient(
+                timeout=HTTP_TIMEOUT_SECONDS, headers={"User-Agent": USER_AGENT}
+            ) as http:
                 response = await http.get(metadata["jwks_uri"])
                 response.raise_for_status()
                 self._jwks = response.json()
@@ -275,19 +300,25 @@ class GoogleProvider(OAuthProvider):
         ``iss``, ``aud`` or ``nonce``, or an expired token.
         """
         metadata = await self.metadata()
-        algorithms = [a for a in metadata.get("id_token_signing_alg_values_supported", ["RS256"])
-                      if a in ID_TOKEN_ALGORITHMS] or ["RS256"]
+        algorithms = [
+            a
+            for a in metadata.get("id_token_signing_alg_values_supported", ["RS256"])
+            if a in ID_TOKEN_ALGORITHMS
+        ] or ["RS256"]
+        registry = JWSRegistry(algorithms=algorithms, strict_check_header=False)
         try:
             try:
-                decoded = jose_jwt.decode(id_token, await self._key_set(refresh=False), algorithms=algorithms)
-            except JoseError:
-                # A key Google rotated in since we fetched the set: fetch once more.
-                decoded = jose_jwt.decode(id_token, await self._key_set(refresh=True), algorithms=algorithms)
+                decoded = jose_jwt.decode(id_token, await self._key_set(refresh=False), registry=registry)
+            except InvalidKeyIdError:
+                # A key Google rotated in since we fetched the set: fetch it once more.
+                decoded = jose_jwt.decode(id_token, await self._key_set(refresh=True), registry=registry)
             claims = CodeIDToken(
                 decoded.claims,
                 decoded.header,
-                {"iss": {"essential": True, "value": metadata["issuer"]},
-                 "aud": {"essential": True, "value": self.client_id}},
+                {
+                    "iss": {"essential": True, "value": metadata["issuer"]},
+                    "aud": {"essential": True, "value": self.client_id},
+                },
                 {"nonce": nonce, "client_id": self.client_id, "access_token": access_token},
             )
             claims.validate(leeway=ID_TOKEN_LEEWAY_SECONDS)

@@ -52,7 +52,9 @@ class IssuedSession:
     created: bool | None = None
 
 
-def _issued(keys: TokenKeys, row: dict[str, Any], refresh_token: str, created: bool | None = None) -> IssuedSession:
+def _issued(
+    keys: TokenKeys, row: dict[str, Any], refresh_token: str, created: bool | None = None
+) -> IssuedSession:
     user = row["user"]
     access = issue_access_token(
         keys,
@@ -72,7 +74,9 @@ def _issued(keys: TokenKeys, row: dict[str, Any], refresh_token: str, created: b
     )
 
 
-async def sign_in(db: Database, keys: TokenKeys, settings: Settings, identity: ProviderIdentity) -> IssuedSession:
+async def sign_in(
+    db: Database, keys: TokenKeys, settings: Settings, identity: ProviderIdentity
+) -> IssuedSession:
     """Sign an identity in (its profile is made on first sight) and start a session, in one transaction."""
     refresh_token = new_refresh_token()
     async with db.as_service() as conn:
@@ -145,7 +149,9 @@ async def sign_out(
 
     Returns how many sessions were revoked (0 for an unknown or already ended one).
     """
-    token_hash = sha256(refresh_token) if refresh_token and len(refresh_token) <= MAX_REFRESH_TOKEN_CHARS else None
+    token_hash = (
+        sha256(refresh_token) if refresh_token and len(refresh_token) <= MAX_REFRESH_TOKEN_CHARS else None
+    )
     if token_hash is None and session_id is None:
         return 0
     row = await db.rpc("service_role_sign_out", token_hash=token_hash, session_id=session_id, scope=scope)

@@ -153,7 +153,9 @@ def load_token_keys(settings: Settings) -> TokenKeys:
     try:
         private_key = serialization.load_pem_private_key(_read_private_key(pem), password=None)
     except (ValueError, TypeError) as exc:
-        raise SettingsError(f"XPBASE_JWT_PRIVATE_KEY is not a usable unencrypted PEM private key: {exc}") from exc
+        raise SettingsError(
+            f"XPBASE_JWT_PRIVATE_KEY is not a usable unencrypted PEM private key: {exc}"
+        ) from exc
     if settings.jwt_algorithm == "RS256":
         if not isinstance(private_key, rsa.RSAPrivateKey):
             raise SettingsError("XPBASE_JWT_ALGORITHM=RS256 needs an RSA private key")
@@ -161,14 +163,23 @@ def load_token_keys(settings: Settings) -> TokenKeys:
             raise SettingsError(f"RS256 keys must have at least {MIN_RSA_BITS} bits")
         kty = "RSA"
     else:
-        if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(private_key.curve, ec.SECP256R1):
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(
+            private_key.curve, ec.SECP256R1
+        ):
             raise SettingsError("XPBASE_JWT_ALGORITHM=ES256 needs an EC private key on P-256")
         kty = "EC"
     public_key = private_key.public_key()
-    public_pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     jwk_key = import_jwk(public_pem, kty)
     key_id = settings.jwt_key_id or jwk_key.thumbprint()
-    public_jwk = {**jwk_key.as_dict(private=False), "kid": key_id, "use": "sig", "alg": settings.jwt_algorithm}
+    public_jwk = {
+        **jwk_key.as_dict(private=False),
+        "kid": key_id,
+        "use": "sig",
+        "alg": settings.jwt_algorithm,
+    }
     der = private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -281,7 +292,9 @@ def new_refresh_token() -> str:
 
 
 def next_refresh_token(keys: TokenKeys, parent: str) -> str:
-    """The refresh token that replaces ``parent``: HMAC-SHA256 of it under the chain key (43 URL-safe characters).
+    """The refresh token that replaces ``parent``: HMAC-SHA256 of it under the chain key.
+
+    43 URL-safe characters.
 
     Deterministic, so a retry of ``parent`` inside the grace window yields the
     same live token; unpredictable without the server's key, so an old token
@@ -292,5 +305,5 @@ def next_refresh_token(keys: TokenKeys, parent: str) -> str:
 
 
 def sha256(value: str) -> bytes:
-    """SHA-256 of a token's UTF-8 bytes (32 bytes): how refresh tokens, OAuth states and browser nonces are stored."""
+    """SHA-256 of a token's UTF-8 bytes (32 bytes): how refresh tokens, states and browser nonces are kept."""
     return hashlib.sha256(value.encode()).digest()

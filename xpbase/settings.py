@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # Access tokens (service/tokens.py).
     jwt_algorithm: Literal["HS256", "RS256", "ES256"] = Field(
         default="HS256",
-        description="How access tokens are signed: HS256 with jwt_secret, or RS256/ES256 with jwt_private_key.",
+        description="How access tokens are signed: HS256 with jwt_secret, RS256/ES256 with jwt_private_key.",
     )
     jwt_private_key: SecretStr = Field(
         default=SecretStr(""),
@@ -53,22 +53,22 @@ class Settings(BaseSettings):
     jwt_key_id: str = Field(
         default="", description="`kid` of the signing key; default: its RFC 7638 thumbprint (none for HS256)."
     )
-    jwt_issuer: str = Field(default="xpbase", min_length=1, description="The `iss` claim tokens carry and must carry.")
-    jwt_access_ttl_seconds: int = Field(default=3600, ge=60, le=3600, description="Access token lifetime (seconds).")
+    jwt_issuer: str = Field(default="xpbase", min_length=1, description="The `iss` tokens carry and need.")
+    jwt_access_ttl_seconds: int = Field(default=3600, ge=60, le=3600, description="Access token lifetime, s.")
 
     # Refresh tokens and sessions.
     refresh_token_ttl_seconds: int = Field(
-        default=30 * 24 * 3600, ge=3600, description="A refresh token expires this long after it was issued (seconds)."
+        default=30 * 24 * 3600, ge=3600, description="A refresh token expires this long after issue (s)."
     )
     refresh_token_reuse_grace_seconds: int = Field(
         default=10,
         ge=0,
         le=300,
-        description="Presenting the immediate parent of the live refresh token again within this many seconds "
-        "returns the live token instead of revoking the family (concurrent refreshes, lost responses).",
+        description="Presenting the immediate parent of the live refresh token again within this many "
+        "seconds returns the live token instead of revoking the family (concurrent refreshes, lost answers).",
     )
     auth_cookie_samesite: Literal["lax", "strict", "none"] = Field(
-        default="lax", description="SameSite attribute of the auth cookies (they are always HttpOnly and Secure)."
+        default="lax", description="SameSite of the auth cookies (they are always HttpOnly and Secure)."
     )
 
     # OAuth sign-in (service/oauth.py).
@@ -77,15 +77,15 @@ class Settings(BaseSettings):
         description="Comma-separated redirect URIs a sign-in may return to; matched exactly.",
     )
     oauth_state_ttl_seconds: int = Field(
-        default=600, ge=60, le=3600, description="How long a sign-in may take from authorize to callback (seconds)."
+        default=600, ge=60, le=3600, description="How long a sign-in may take, authorize to callback (s)."
     )
     discord_client_id: str = Field(default="", description="Discord application's OAuth2 client id.")
-    discord_client_secret: SecretStr = Field(default=SecretStr(""), description="Discord OAuth2 client secret.")
+    discord_client_secret: SecretStr = Field(default=SecretStr(""), description="Discord OAuth2 secret.")
     discord_authorize_url: str = "https://discord.com/oauth2/authorize"
     discord_token_url: str = "https://discord.com/api/oauth2/token"
     discord_userinfo_url: str = "https://discord.com/api/users/@me"
     github_client_id: str = Field(default="", description="GitHub OAuth app's client id.")
-    github_client_secret: SecretStr = Field(default=SecretStr(""), description="GitHub OAuth app's client secret.")
+    github_client_secret: SecretStr = Field(default=SecretStr(""), description="GitHub OAuth app secret.")
     github_authorize_url: str = "https://github.com/login/oauth/authorize"
     github_token_url: str = "https://github.com/login/oauth/access_token"
     github_userinfo_url: str = "https://api.github.com/user"

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from quart import Blueprint, Response, after_this_request, current_app, g, redirect, request
 from quart_schema import security_scheme, validate_querystring, validate_response
 
@@ -35,7 +35,14 @@ from service.auth import REFRESH_COOKIE, current_member, require_member, require
 from service.context import get_db
 from service.errors import APIError
 from service.oauth import OAuthProvider, ProviderError
-from service.sessions import IssuedSession, clear_session_cookies, refresh, set_session_cookies, sign_in, sign_out
+from service.sessions import (
+    IssuedSession,
+    clear_session_cookies,
+    refresh,
+    set_session_cookies,
+    sign_in,
+    sign_out,
+)
 from service.tokens import sha256
 from xpbase.settings import Settings
 
@@ -43,6 +50,7 @@ blueprint = Blueprint("auth", __name__)
 
 BROWSER_COOKIE = "__Secure-xpbase-oauth-browser"
 BROWSER_COOKIE_PATH = "/v1/auth/"
+BodyT = TypeVar("BodyT", bound=BaseModel)
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -64,7 +72,7 @@ def _looks_like_token(value: str | None, length: int = 43) -> bool:
 
 
 class User(BaseModel):
-    """The signed-in member: profile id, display name, avatar (https URL or null) and app role (member, admin)."""
+    """The signed-in member: profile id, display name, avatar (https URL or null), role (member, admin)."""
 
     id: UUID
     display_name: str
@@ -103,10 +111,14 @@ class LinkedOut(BaseModel):
 
 
 class AuthorizeQuery(BaseModel):
-    """``redirect_uri``: where the provider sends the browser back (one of XPBASE_OAUTH_REDIRECT_URIS; optional
-    when only one is configured). ``mode=json`` answers the URL instead of redirecting (also when the client
-    accepts only JSON). ``link=1`` attaches the account to the signed-in caller. ``cookie=1`` delivers tokens in
-    cookies."""
+    """How to start a sign-in.
+
+    ``redirect_uri``: where the provider sends the browser back (one of
+    XPBASE_OAUTH_REDIRECT_URIS; optional when only one is configured).
+    ``mode=json`` answers the URL instead of redirecting (also when the client
+    accepts only JSON). ``link=1`` attaches the account to the signed-in
+    caller. ``cookie=1`` delivers tokens in cookies.
+    """
 
     redirect_uri: str | None = Field(default=None, max_length=2000)
     mode: Literal["redirect", "json"] | None = None
@@ -138,15 +150,17 @@ class RefreshIn(BaseModel):
 
 
 class LogoutIn(BaseModel):
-    """Which session to end: the refresh token's (or the cookie's, or the access token's); ``global`` ends every
-    session of the member."""
+    """Which session to end: the refresh token's (or the cookie's, or the access token's).
+
+    ``scope=global`` ends every session of the member.
+    """
 
     refresh_token: str | None = Field(default=None, max_length=200)
     scope: Literal["local", "global"] = "local"
 
 
 class LinkCodeOut(BaseModel):
-    """A one-time code for the bot's ``/link``: ``code`` (ABCDE-FGHJK), ``expires_at`` (UTC), ``ttl_seconds``."""
+    """A one-time code for the bot's ``/link``: ``code`` (ABCDE-FGHJK), ``expires_at`` (UTC), lifetime."""
 
     code: str
     expires_at: datetime
@@ -159,13 +173,17 @@ class JWKS(BaseModel):
     keys: list[dict[str, Any]]
 
 
-async def _optional_json() -> dict[str, Any]:
-    if not await request.get_data():
-        return {}
-    data = await request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise APIError(400, "invalid_request", "The body must be a JSON object.")
-    return data
+async def _optional_body(model: type[BodyT]) -> BodyT:
+    """The JSON body as ``model``; an absent body counts as ``{}`` (cookie mode sends none). 400 otherwise."""
+    data: Any = {}
+    if await request.get_data():
+        data = await request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise APIError(400, "invalid_request", "The body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise APIError(400, "invalid_request", str(exc)) from exc
 
 
 def _session_out(session: IssuedSession, cookie_mode: bool) -> SessionOut:
@@ -228,8 +246,12 @@ async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeO
     if query_args.link:
         claims = current_member()
         if claims is None:
-            raise APIError(401, "invalid_token", "Sign in before linking another account.",
-                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            raise APIError(
+                401,
+                "invalid_token",
+                "Sign in before linking another account.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
         link_profile_id = UUID(claims["sub"])
 
     state = secrets.token_urlsafe(32)
@@ -286,7 +308,9 @@ def _invalid_state(message: str) -> APIError:
 @validate_querystring(CallbackQuery)
 @validate_response(SessionOut, 200)
 @validate_response(LinkedOut, 201)
-async def get_callback(provider: str, query_args: CallbackQuery) -> tuple[SessionOut, int] | tuple[LinkedOut, int]:
+async def get_callback(
+    provider: str, query_args: CallbackQuery
+) -> tuple[SessionOut, int] | tuple[LinkedOut, int]:
     """Finish signing in (200, a session) or linking (201, the linked account).
 
     The ``state`` is spent whatever happens. Errors: 400 ``invalid_state``
@@ -317,7 +341,9 @@ async def get_callback(provider: str, query_args: CallbackQuery) -> tuple[Sessio
     if status == "expired":
         raise _invalid_state("This sign-in took too long: start again.")
     if query_args.error:
-        raise APIError(400, "access_denied", query_args.error_description or f"{provider} said: {query_args.error}")
+        raise APIError(
+            400, "access_denied", query_args.error_description or f"{provider} said: {query_args.error}"
+        )
     if not query_args.code:
         raise APIError(400, "invalid_request", "The callback has no code.")
 
@@ -365,7 +391,7 @@ async def post_refresh() -> SessionOut:
     ``invalid_refresh_token``, ``refresh_token_expired``, ``session_revoked``,
     ``refresh_token_reused``; 403 ``untrusted_origin``.
     """
-    body = RefreshIn.model_validate(await _optional_json())
+    body = await _optional_body(RefreshIn)
     cookie_mode = body.refresh_token is None
     token = body.refresh_token
     if cookie_mode:
@@ -389,7 +415,7 @@ async def post_logout() -> tuple[str, int]:
     hour). Errors: 401 when nothing names a session; 403 ``untrusted_origin``
     for cookies without a trusted ``Origin``.
     """
-    body = LogoutIn.model_validate(await _optional_json())
+    body = await _optional_body(LogoutIn)
     token = body.refresh_token
     session_id: UUID | None = None
     if token is None and (cookie := request.cookies.get(REFRESH_COOKIE)):

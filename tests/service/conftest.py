@@ -24,7 +24,11 @@ def make_token(secret: str = JWT_SECRET, algorithm: str = "HS256", **claims: Any
     """A signed access token; claims default to a valid member token expiring in 10 minutes."""
     now = int(time.time())
     body: dict[str, Any] = {
-        "iss": "xpbase", "aud": "authenticated", "role": "authenticated", "iat": now, "exp": now + 600,
+        "iss": "xpbase",
+        "aud": "authenticated",
+        "role": "authenticated",
+        "iat": now,
+        "exp": now + 600,
     }
     body.update(claims)
     body = {k: v for k, v in body.items() if v is not None}
@@ -59,12 +63,11 @@ APP_ORIGIN = "https://app.example.test"
 @pytest.fixture(scope="session")
 def standins() -> Iterator[StandIns]:
     """Discord, GitHub and Google stand-ins on 127.0.0.1 for the whole run (tests/service/standins.py)."""
-    state, stop, thread = start_standins((REDIRECT_URI, SPA_REDIRECT_URI))
+    state, stop = start_standins((REDIRECT_URI, SPA_REDIRECT_URI))
     try:
         yield state
     finally:
-        stop.set()
-        thread.join()
+        stop()
 
 
 @pytest.fixture
@@ -76,5 +79,5 @@ def oauth(standins: StandIns) -> Iterator[StandIns]:
 
 
 def oauth_settings(standins: StandIns, **extra: Any) -> dict[str, Any]:
-    """Settings overrides that enable all three providers against the stand-ins and allow both redirect URIs."""
+    """Settings overrides: all three providers against the stand-ins, both redirect URIs allowed."""
     return {**standins.settings(), "oauth_redirect_uris": [REDIRECT_URI, SPA_REDIRECT_URI], **extra}

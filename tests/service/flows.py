@@ -13,18 +13,32 @@ from quart.wrappers import Response
 from tests.service.conftest import REDIRECT_URI
 from tests.service.standins import StandIns
 
-DISCORD_ADA = {"id": "80351110224678912", "username": "ada", "global_name": "Ada Lovelace",
-               "avatar": "8342729096ea3675442027381ff50dfe", "discriminator": "0"}
-GITHUB_GRACE = {"login": "grace", "id": 1000001, "name": "Grace Hopper",
-                "avatar_url": "https://avatars.githubusercontent.com/u/1000001?v=4", "type": "User"}
-GOOGLE_ALAN = {"sub": "110169484474386276334", "name": "Alan Turing",
-               "picture": "https://lh3.googleusercontent.com/a/alan=s96-c", "email": "alan@example.test",
-               "email_verified": True}
+DISCORD_ADA = {
+    "id": "80351110224678912",
+    "username": "ada",
+    "global_name": "Ada Lovelace",
+    "avatar": "8342729096ea3675442027381ff50dfe",
+    "discriminator": "0",
+}
+GITHUB_GRACE = {
+    "login": "grace",
+    "id": 1000001,
+    "name": "Grace Hopper",
+    "avatar_url": "https://avatars.githubusercontent.com/u/1000001?v=4",
+    "type": "User",
+}
+GOOGLE_ALAN = {
+    "sub": "110169484474386276334",
+    "name": "Alan Turing",
+    "picture": "https://lh3.googleusercontent.com/a/alan=s96-c",
+    "email": "alan@example.test",
+    "email_verified": True,
+}
 
 
 @dataclass
 class Consent:
-    """Where the provider sent the browser back: the ``code`` and ``state`` (or ``error``) on the redirect URI."""
+    """Where the provider sent the browser back: ``code`` and ``state`` (or ``error``) on the redirect URI."""
 
     redirect_uri: str
     params: dict[str, str]
@@ -38,8 +52,14 @@ class Consent:
         return self.params["state"]
 
 
-async def authorize(client: Client, provider: str, *, redirect_uri: str | None = REDIRECT_URI,
-                    headers: dict[str, str] | None = None, **params: Any) -> Response:
+async def authorize(
+    client: Client,
+    provider: str,
+    *,
+    redirect_uri: str | None = REDIRECT_URI,
+    headers: dict[str, str] | None = None,
+    **params: Any,
+) -> Response:
     """``GET /v1/auth/<provider>/authorize`` in JSON mode (plus any other query parameters)."""
     query: dict[str, Any] = {"mode": "json", **params}
     if redirect_uri is not None:
@@ -57,8 +77,9 @@ async def consent(url: str) -> Consent:
     return Consent(f"{location.scheme}://{location.netloc}{location.path}", params)
 
 
-async def start(client: Client, oauth: StandIns, provider: str, account: dict[str, Any] | None,
-                **params: Any) -> Consent:
+async def start(
+    client: Client, oauth: StandIns, provider: str, account: dict[str, Any] | None, **params: Any
+) -> Consent:
     """Authorize and consent as ``account`` (None: the member declines); returns the redirect back."""
     if account is not None:
         oauth.login_as(provider, account)
@@ -72,8 +93,9 @@ async def callback(client: Client, provider: str, back: Consent, **params: Any) 
     return await client.get(f"/v1/auth/{provider}/callback", query_string={**back.params, **params})
 
 
-async def sign_in(client: Client, oauth: StandIns, provider: str, account: dict[str, Any],
-                  **params: Any) -> dict[str, Any]:
+async def sign_in(
+    client: Client, oauth: StandIns, provider: str, account: dict[str, Any], **params: Any
+) -> dict[str, Any]:
     """A whole sign-in; returns the session body (asserting 200)."""
     back = await start(client, oauth, provider, account, **params)
     response = await callback(client, provider, back)

@@ -28,6 +28,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -73,6 +74,7 @@ class StandIns:
     google_kid: str = "standin-google-1"
     id_token_overrides: dict[str, Any] = field(default_factory=dict)
     id_token_key: rsa.RSAPrivateKey | None = None
+    id_token_kid: str | None = None
     fail_token_endpoint: int | None = None
     token_requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -85,6 +87,7 @@ class StandIns:
         self.accounts.clear()
         self.id_token_overrides.clear()
         self.id_token_key = None
+        self.id_token_kid = None
         self.fail_token_endpoint = None
         self.token_requests.clear()
 
@@ -137,12 +140,18 @@ def build_app(state: StandIns) -> Quart:
             return _oauth_error("invalid_request", "nonce is required")
         account = state.accounts.get(provider)
         if account is None:
-            return redirect(f"{redirect_uri}?{urlencode({'error': 'access_denied', 'state': args.get('state', '')})}")
+            return redirect(
+                f"{redirect_uri}?{urlencode({'error': 'access_denied', 'state': args.get('state', '')})}"
+            )
         code = secrets.token_urlsafe(24)
-        state.grants[code] = Grant(provider, client_id, redirect_uri, args["code_challenge"], args.get("nonce"), account)
+        state.grants[code] = Grant(
+            provider, client_id, redirect_uri, args["code_challenge"], args.get("nonce"), account
+        )
         return redirect(f"{redirect_uri}?{urlencode({'code': code, 'state': args.get('state', '')})}")
 
-    async def exchange(provider: str, client_id: str, client_secret: str) -> tuple[Grant | None, Response | None]:
+    async def exchange(
+        provider: str, client_id: str, client_secret: str
+    ) -> tuple[Grant | None, Response | None]:
         form = await request.form
         state.token_requests.append({"provider": provider, **form})
         if state.fail_token_endpoint:
@@ -190,14 +199,23 @@ def build_app(state: StandIns) -> Quart:
         if error is not None:
             return error
         assert grant is not None
-        return jsonify({"access_token": new_access_token("discord", grant.user), "token_type": "Bearer",
-                        "expires_in": 604800, "refresh_token": secrets.token_urlsafe(24), "scope": "identify"})
+        return jsonify(
+            {
+                "access_token": new_access_token("discord", grant.user),
+                "token_type": "Bearer",
+                "expires_in": 604800,
+                "refresh_token": secrets.token_urlsafe(24),
+                "scope": "identify",
+            }
+        )
 
     @app.get("/discord/api/users/@me")
     async def discord_me() -> Response:
         account = bearer_account("discord")
         if account is None:
-            return Response('{"message": "401: Unauthorized", "code": 0}', status=401, mimetype="application/json")
+            return Response(
+                '{"message": "401: Unauthorized", "code": 0}', status=401, mimetype="application/json"
+            )
         return jsonify(account)
 
     # GitHub -------------------------------------------------------------------
@@ -215,13 +233,19 @@ def build_app(state: StandIns) -> Quart:
                 return error
             body = await error.get_json()
             # GitHub answers token errors with HTTP 200.
-            return jsonify({"error": "bad_verification_code" if body["error"] == "invalid_grant" else body["error"],
-                            "error_description": body["error_description"]})
+            return jsonify(
+                {
+                    "error": "bad_verification_code" if body["error"] == "invalid_grant" else body["error"],
+                    "error_description": body["error_description"],
+                }
+            )
         assert grant is not None
         token = new_access_token("github", grant.user)
         if "application/json" not in request.headers.get("Accept", ""):
-            return Response(urlencode({"access_token": token, "token_type": "bearer", "scope": "read:user"}),
-                            mimetype="application/x-www-form-urlencoded")
+            return Response(
+                urlencode({"access_token": token, "token_type": "bearer", "scope": "read:user"}),
+                mimetype="application/x-www-form-urlencoded",
+            )
         return jsonify({"access_token": token, "token_type": "bearer", "scope": "read:user"})
 
     @app.get("/github/api/user")
@@ -238,24 +262,28 @@ def build_app(state: StandIns) -> Quart:
     @app.get("/google/.well-known/openid-configuration")
     async def google_discovery() -> Response:
         base = f"{state.base_url}/google"
-        return jsonify({
-            "issuer": state.issuer,
-            "authorization_endpoint": f"{base}/o/oauth2/v2/auth",
-            "token_endpoint": f"{base}/token",
-            "userinfo_endpoint": f"{base}/v1/userinfo",
-            "jwks_uri": f"{base}/oauth2/v3/certs",
-            "response_types_supported": ["code", "token", "id_token"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": ["openid", "email", "profile"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "code_challenge_methods_supported": ["plain", "S256"],
-        })
+        return jsonify(
+            {
+                "issuer": state.issuer,
+                "authorization_endpoint": f"{base}/o/oauth2/v2/auth",
+                "token_endpoint": f"{base}/token",
+                "userinfo_endpoint": f"{base}/v1/userinfo",
+                "jwks_uri": f"{base}/oauth2/v3/certs",
+                "response_types_supported": ["code", "token", "id_token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "scopes_supported": ["openid", "email", "profile"],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                "code_challenge_methods_supported": ["plain", "S256"],
+            }
+        )
 
     @app.get("/google/oauth2/v3/certs")
     async def google_certs() -> Response:
         key = RSAKey.import_key(state.google_key.public_key())
-        return jsonify({"keys": [{**key.as_dict(private=False), "kid": state.google_kid, "use": "sig", "alg": "RS256"}]})
+        return jsonify(
+            {"keys": [{**key.as_dict(private=False), "kid": state.google_kid, "use": "sig", "alg": "RS256"}]}
+        )
 
     @app.get("/google/o/oauth2/v2/auth")
     async def google_authorize() -> Response:
@@ -286,17 +314,27 @@ def build_app(state: StandIns) -> Quart:
         }
         claims.update(state.id_token_overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
-        id_token = jwt.encode(claims, state.id_token_key or state.google_key, algorithm="RS256",
-                              headers={"kid": state.google_kid})
-        return jsonify({"access_token": new_access_token("google", grant.user), "token_type": "Bearer",
-                        "expires_in": 3599, "scope": "openid https://www.googleapis.com/auth/userinfo.profile",
-                        "id_token": id_token})
+        id_token = jwt.encode(
+            claims,
+            state.id_token_key or state.google_key,
+            algorithm="RS256",
+            headers={"kid": state.id_token_kid or state.google_kid},
+        )
+        return jsonify(
+            {
+                "access_token": new_access_token("google", grant.user),
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "scope": "openid https://www.googleapis.com/auth/userinfo.profile",
+                "id_token": id_token,
+            }
+        )
 
     return app
 
 
-def start(redirect_uris: tuple[str, ...]) -> tuple[StandIns, threading.Event, threading.Thread]:
-    """Serve the stand-ins on 127.0.0.1 (random port) in a daemon thread; returns (state, stop event, thread)."""
+def start(redirect_uris: tuple[str, ...]) -> tuple[StandIns, Callable[[], None]]:
+    """Serve the stand-ins on 127.0.0.1 (a random port) in a thread; returns the state and a stop function."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -308,26 +346,19 @@ def start(redirect_uris: tuple[str, ...]) -> tuple[StandIns, threading.Event, th
     config.bind = [f"fd://{sock.detach()}"]
     config.accesslog = None
     config.errorlog = None
-    stop = threading.Event()
-    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    shutdown = asyncio.Event()
 
     def run() -> None:
-        async def main() -> None:
-            shutdown = asyncio.Event()
-
-            async def watch() -> None:
-                while not stop.is_set():
-                    await asyncio.sleep(0.05)
-                shutdown.set()
-
-            watcher = asyncio.create_task(watch())
-            ready.set()
-            await serve(app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
-            await watcher
-
-        asyncio.run(main())
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(serve(app, config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
+        loop.close()
 
     thread = threading.Thread(target=run, name="oauth-standins", daemon=True)
     thread.start()
-    ready.wait(10)
-    return state, stop, thread
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(shutdown.set)
+        thread.join()
+
+    return state, stop
