@@ -187,13 +187,15 @@ async def _optional_body(model: type[BodyT]) -> BodyT:
 
 
 def _session_out(session: IssuedSession, cookie_mode: bool) -> SessionOut:
+    """The session answer; in cookie mode the tokens go into cookies. Never cached (RFC 6749 5.1)."""
     settings = _settings()
-    if cookie_mode:
 
-        @after_this_request
-        async def add_cookies(response: Response) -> Response:
+    @after_this_request
+    async def deliver(response: Response) -> Response:
+        if cookie_mode:
             set_session_cookies(response, session, settings)
-            return response
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     return SessionOut(
         access_token=None if cookie_mode else session.access.token,

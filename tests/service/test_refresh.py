@@ -130,7 +130,7 @@ async def test_parent_again_within_the_grace_window_gets_the_live_token(
 async def test_reuse_after_the_grace_window_revokes_the_whole_family(
     app: Quart, client: Client, db: Database
 ) -> None:
-    """A spent token after the grace window: 401 refresh_token_reused; the live token dies with the session."""
+    """A spent token after the grace window: 401 refresh_token_reused; the live token dies too."""
     session = await _session(app, db)
     _, first = await _refresh(client, session.refresh_token)
     await _age_spent_tokens(db, 11)
