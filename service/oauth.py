@@ -20,9 +20,12 @@ providers), so tests point them at local stand-ins.
 
 from __future__ import annotations
 
+import logging
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from authlib.integrations.base_client import OAuthError
@@ -36,6 +39,8 @@ from joserfc.jws import JWSRegistry
 from xpbase import __version__
 from xpbase.settings import Settings
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 USER_AGENT = f"xpbase/{__version__} (+https://github.com/xpbase)"
 HTTP_TIMEOUT_SECONDS = 10.0
 DISCOVERY_MAX_AGE_SECONDS = 3600
@@ -72,7 +77,7 @@ class Endpoints:
     userinfo: str | None
 
 
-class OAuthProvider:
+class OAuthProvider(ABC):
     """One OAuth provider: builds authorization URLs and turns a code into a ProviderIdentity."""
 
     name: ClassVar[str]
@@ -96,8 +101,9 @@ class OAuthProvider:
             headers={"User-Agent": USER_AGENT},
         )
 
+    @abstractmethod
     async def endpoints(self) -> Endpoints:
-        raise NotImplementedError
+        """The provider's authorize, token and user endpoints."""
 
     def authorize_params(self, nonce: str) -> dict[str, str]:
         """Extra query parameters for the authorize URL."""
@@ -135,15 +141,22 @@ class OAuthProvider:
 
         return await self._guarded(run())
 
+    @abstractmethod
     async def read_identity(
         self, client: AsyncOAuth2Client, endpoints: Endpoints, token: dict[str, Any], nonce: str
     ) -> ProviderIdentity:
-        raise NotImplementedError
+        """Who signed in, from the token answer (``token``) and the provider's user API."""
 
-    async def _guarded(self, work: Any) -> Any:
+    async def _guarded(self, work: Awaitable[T]) -> T:
         try:
             return await work
         except OAuthError as exc:
+            if exc.error in ("invalid_client", "unauthorized_client"):
+                # Our client id or secret is wrong: the operator's problem, not the member's.
+                log.error("%s refused our client credentials: %s", self.name, exc.description)
+                raise ProviderError(
+                    502, "provider_misconfigured", f"{self.name} refused this service's client credentials"
+                ) from exc
             raise ProviderError(
                 400, "invalid_grant", f"{self.name} refused the sign-in: {exc.error}"
             ) from exc

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from quart import Response
+from quart.typing import ResponseTypes
 
 from service.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from service.errors import APIError
@@ -162,7 +162,7 @@ def _samesite(settings: Settings) -> str:
     return settings.auth_cookie_samesite.capitalize()
 
 
-def set_session_cookies(response: Response, session: IssuedSession, settings: Settings) -> None:
+def set_session_cookies(response: ResponseTypes, session: IssuedSession, settings: Settings) -> None:
     """Put the tokens in HttpOnly, Secure, SameSite cookies.
 
     The access token (``__Host-xpbase-access-token``, path /) lives as long as
@@ -189,7 +189,7 @@ def set_session_cookies(response: Response, session: IssuedSession, settings: Se
     )
 
 
-def clear_session_cookies(response: Response, settings: Settings) -> None:
+def clear_session_cookies(response: ResponseTypes, settings: Settings) -> None:
     """Expire both session cookies."""
     response.delete_cookie(ACCESS_COOKIE, path="/", secure=True, httponly=True, samesite=_samesite(settings))
     response.delete_cookie(

@@ -34,7 +34,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import jwt
@@ -131,11 +131,7 @@ def load_token_keys(settings: Settings) -> TokenKeys:
     private key, an RSA key under 2048 bits, an EC key not on P-256, or a key
     that does not match ``XPBASE_JWT_ALGORITHM``.
     """
-    common = {
-        "issuer": settings.jwt_issuer,
-        "audience": settings.jwt_audience,
-        "access_ttl_seconds": min(settings.jwt_access_ttl_seconds, MAX_ACCESS_TTL_SECONDS),
-    }
+    ttl = min(settings.jwt_access_ttl_seconds, MAX_ACCESS_TTL_SECONDS)
     if settings.jwt_algorithm == "HS256":
         secret = resolve_jwt_secret(settings)
         return TokenKeys(
@@ -143,8 +139,10 @@ def load_token_keys(settings: Settings) -> TokenKeys:
             signing_key=secret,
             verifying_key=secret,
             key_id=settings.jwt_key_id or None,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl_seconds=ttl,
             chain_key=_hkdf(secret.encode()),
-            **common,
         )
 
     pem = settings.jwt_private_key.get_secret_value()
@@ -156,6 +154,7 @@ def load_token_keys(settings: Settings) -> TokenKeys:
         raise SettingsError(
             f"XPBASE_JWT_PRIVATE_KEY is not a usable unencrypted PEM private key: {exc}"
         ) from exc
+    kty: Literal["RSA", "EC"]
     if settings.jwt_algorithm == "RS256":
         if not isinstance(private_key, rsa.RSAPrivateKey):
             raise SettingsError("XPBASE_JWT_ALGORITHM=RS256 needs an RSA private key")
@@ -188,9 +187,11 @@ def load_token_keys(settings: Settings) -> TokenKeys:
         signing_key=private_key,
         verifying_key=public_key,
         key_id=key_id,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        access_ttl_seconds=ttl,
         chain_key=_hkdf(der),
         public_jwk=public_jwk,
-        **common,
     )
 
 

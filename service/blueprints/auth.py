@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, Field, ValidationError
-from quart import Blueprint, Response, after_this_request, current_app, g, redirect, request
+from quart import Blueprint, after_this_request, current_app, g, redirect, request
+from quart.typing import ResponseTypes
 from quart_schema import security_scheme, validate_querystring, validate_response
 
 from service.auth import REFRESH_COOKIE, current_member, require_member, require_trusted_origin, token_keys
@@ -67,7 +68,7 @@ def _provider(name: str) -> OAuthProvider:
     return provider
 
 
-def _looks_like_token(value: str | None, length: int = 43) -> bool:
+def _looks_like_token(value: str | None, length: int = 43) -> TypeGuard[str]:
     return value is not None and len(value) == length and set(value) <= _TOKEN_CHARS
 
 
@@ -191,7 +192,7 @@ def _session_out(session: IssuedSession, cookie_mode: bool) -> SessionOut:
     settings = _settings()
 
     @after_this_request
-    async def deliver(response: Response) -> Response:
+    async def deliver(response: ResponseTypes) -> ResponseTypes:
         if cookie_mode:
             set_session_cookies(response, session, settings)
         response.headers["Cache-Control"] = "no-store"
@@ -232,7 +233,7 @@ def _redirect_uri(requested: str | None) -> str:
 @blueprint.get("/v1/auth/<provider>/authorize")
 @validate_querystring(AuthorizeQuery)
 @validate_response(AuthorizeOut, 200)
-async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeOut | Response:
+async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeOut | ResponseTypes:
     """Start signing in (or linking) with a provider.
 
     302 to the provider's authorize page, or 200 ``{"url", "expires_at"}`` with
@@ -284,7 +285,7 @@ async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeO
     )
 
     @after_this_request
-    async def bind_browser(response: Response) -> Response:
+    async def bind_browser(response: ResponseTypes) -> ResponseTypes:
         response.set_cookie(
             BROWSER_COOKIE,
             browser,
@@ -435,7 +436,7 @@ async def post_logout() -> tuple[str, int]:
     settings = _settings()
 
     @after_this_request
-    async def clear_cookies(response: Response) -> Response:
+    async def clear_cookies(response: ResponseTypes) -> ResponseTypes:
         clear_session_cookies(response, settings)
         return response
 

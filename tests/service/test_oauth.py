@@ -348,6 +348,27 @@ async def test_provider_outage_is_502(client: Client, oauth: StandIns) -> None:
     assert (await response.get_json())["error"]["code"] == "provider_unavailable"
 
 
+async def test_wrong_client_secret_is_the_operators_problem(
+    db: Database, oauth: StandIns, tmp_path: Any
+) -> None:
+    """A provider refusing our client credentials is 502 provider_misconfigured, not the member's fault."""
+    settings = Settings(
+        **{
+            **oauth_settings(oauth),
+            "github_client_secret": "rotated-away",
+            "jwt_secret": JWT_SECRET,
+            "data_dir": tmp_path,
+        }
+    )
+    misconfigured = create_app(settings, database=db)
+    async with misconfigured.test_app():
+        browser = misconfigured.test_client()
+        back = await flows.start(browser, oauth, "github", flows.GITHUB_GRACE)
+        response = await flows.callback(browser, "github", back)
+    assert response.status_code == 502
+    assert (await response.get_json())["error"]["code"] == "provider_misconfigured"
+
+
 ID_TOKEN_TAMPERING: dict[str, dict[str, Any]] = {
     "wrong_nonce": {"nonce": "a-nonce-we-never-sent-0123456789"},
     "no_nonce": {"nonce": None},
