@@ -50,7 +50,8 @@ create table private.auth_sessions (
 comment on table private.auth_sessions is
   'One row per sign-in: a refresh-token family. Revoking it (logout, or reuse of a spent refresh token) '
   'ends every token of the family; access tokens carry its id as session_id.';
-create index auth_sessions_profile_id_idx on private.auth_sessions (profile_id) where revoked_at is null;
+create index auth_sessions_profile_id_idx on private.auth_sessions (profile_id);
+create index auth_sessions_revoked_at_idx on private.auth_sessions (revoked_at) where revoked_at is not null;
 
 create table private.refresh_tokens (
   id bigint generated always as identity primary key,

@@ -34,6 +34,7 @@ comment on table private.link_codes is
   'Account-link codes, sha256 of the normalised code. A code works once (used_at, with the identity it bound), '
   'until expires_at, and only while it is its member''s newest (replaced_at is set when a newer one is made).';
 create index link_codes_profile_created_idx on private.link_codes (profile_id, created_at desc);
+create index link_codes_created_at_idx on private.link_codes (created_at);
 
 alter table public.auth_settings enable row level security;
 revoke all on public.auth_settings from anon, authenticated, service_role;
