@@ -5,9 +5,11 @@ from __future__ import annotations
 from quart import Quart
 from quart_schema import Info, QuartSchema
 
-from service.auth import resolve_jwt_secret
-from service.blueprints import health, profiles
+from service.auth import ACCESS_COOKIE, origin_of
+from service.blueprints import auth, health, profiles
 from service.errors import register_error_handlers
+from service.oauth import configured_providers
+from service.tokens import load_token_keys
 from xpbase import __version__
 from xpbase.db import Database, resolve_url
 from xpbase.settings import Settings, get_settings
@@ -16,7 +18,8 @@ from xpbase.settings import Settings, get_settings
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Quart:
     """Build the Quart app.
 
-    ``settings`` defaults to the environment's. ``database`` lets tests (and
+    ``settings`` defaults to the environment's; unusable token settings raise
+    service.tokens.SettingsError here, before anything is served. ``database`` lets tests (and
     callers that own a pool) hand in a ready xpbase.db.Database; otherwise one
     is opened before serving (starting the embedded Postgres when
     ``DATABASE_URL`` is unset) and closed after.
@@ -24,8 +27,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or get_settings()
     app = Quart("xpbase")
     app.config["XPBASE_SETTINGS"] = settings
-    app.config["XPBASE_JWT_SECRET"] = resolve_jwt_secret(settings)
-    app.config["XPBASE_JWT_AUDIENCE"] = settings.jwt_audience
+    app.config["XPBASE_TOKEN_KEYS"] = load_token_keys(settings)
+    app.config["XPBASE_OAUTH_PROVIDERS"] = configured_providers(settings)
+    app.config["XPBASE_TRUSTED_ORIGINS"] = frozenset(origin_of(uri) for uri in settings.oauth_redirect_uris)
     app.config["XPBASE_DB"] = database
 
     QuartSchema(
@@ -35,7 +39,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             version=__version__,
             description="Gamification backend: XP, levels, tiers, seasons.",
         ),
-        security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
+        security_schemes={
+            "bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"},
+            "cookie": {"type": "apiKey", "in_": "cookie", "name": ACCESS_COOKIE},
+        },
         swagger_ui_path="/docs",
         redoc_ui_path=None,
         scalar_ui_path=None,
@@ -43,6 +50,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     register_error_handlers(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(profiles.blueprint)
+    app.register_blueprint(auth.blueprint)
 
     owns_database = database is None
 

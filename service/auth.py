@@ -1,60 +1,65 @@
-"""Verifying the Supabase-compatible access tokens that callers send.
+"""Who is calling: access tokens from the ``Authorization`` header or an HttpOnly cookie.
 
-Tokens are JWTs as PostgREST accepts them: HS256 signed with the project's JWT
-secret (``XPBASE_JWT_SECRET``), ``aud`` = ``authenticated``, ``exp`` required
-and checked (``nbf`` too when present), ``sub`` = the caller's profile id
-(uuid), ``role`` = ``authenticated``. Only algorithms on the allow-list are
-accepted, so ``alg: none`` and algorithm-confusion tokens are refused. Every
-refusal is a 401 with the one error shape and a ``WWW-Authenticate`` header.
+Tokens are the Supabase-compatible JWTs of service/tokens.py: one configured
+algorithm (HS256, RS256 or ES256) and key id, ``aud`` and ``iss`` checked,
+``exp`` required (``nbf`` checked when present), ``sub`` = the caller's profile
+id, ``role`` = ``authenticated``. Every refusal is a 401 with the one error
+shape and a ``WWW-Authenticate`` header.
+
+Two transports, chosen by the client (the Clash of Code seed's dual mode):
+``Authorization: Bearer <jwt>``, or the ``__Host-xpbase-access-token`` cookie
+(HttpOnly, Secure, SameSite) that sign-in sets in cookie mode. The header wins
+when both are present. A request authenticated by cookie with an unsafe
+method (POST, PUT, PATCH, DELETE) must also carry an ``Origin`` that the
+service trusts (the origins of ``XPBASE_OAUTH_REDIRECT_URIS``, or its own), so
+another site cannot ride on the cookie.
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 from uuid import UUID
 
-import jwt
 from quart import current_app, g, request
 
 from service.errors import APIError
-from xpbase.settings import Settings
+from service.tokens import (
+    MIN_SECRET_BYTES,
+    InvalidAccessToken,
+    SettingsError,
+    TokenKeys,
+    decode_access_token,
+    resolve_jwt_secret,
+)
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "ACCESS_COOKIE",
+    "MIN_SECRET_BYTES",
+    "REFRESH_COOKIE",
+    "SettingsError",
+    "access_token_from_request",
+    "current_member",
+    "require_member",
+    "require_trusted_origin",
+    "resolve_jwt_secret",
+    "token_keys",
+    "verify_access_token",
+]
 
-ALLOWED_ALGORITHMS = ["HS256"]
-MIN_SECRET_BYTES = 32
+ACCESS_COOKIE = "__Host-xpbase-access-token"
+REFRESH_COOKIE = "__Secure-xpbase-refresh-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class SettingsError(ValueError):
-    """A setting is present but unusable (the message says which and why)."""
-
-
-def resolve_jwt_secret(settings: Settings) -> str:
-    """The HS256 secret: ``XPBASE_JWT_SECRET``, or a development secret kept in the data dir.
-
-    Raises SettingsError when the configured secret is shorter than 32 bytes.
-    When none is configured, a random secret is created once in
-    ``<data_dir>/jwt-secret`` (mode 0600) and a warning is logged: fine for a
-    local run, never what a deployment sharing tokens with PostgREST wants.
-    """
-    if settings.jwt_secret:
-        if len(settings.jwt_secret.encode()) < MIN_SECRET_BYTES:
-            raise SettingsError(f"XPBASE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
-        return settings.jwt_secret
-    path: Path = settings.data_dir / "jwt-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    log.warning("XPBASE_JWT_SECRET is not set: using the development secret in %s", path)
-    return path.read_text().strip()
+def token_keys() -> TokenKeys:
+    """The app's TokenKeys (inside a request)."""
+    keys: TokenKeys = current_app.config["XPBASE_TOKEN_KEYS"]
+    return keys
 
 
 def _unauthorized(message: str) -> APIError:
@@ -66,59 +71,92 @@ def _unauthorized(message: str) -> APIError:
     )
 
 
-def verify_access_token(token: str, secret: str, audience: str = "authenticated") -> dict[str, Any]:
-    """The verified claims of an access token.
+def verify_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
+    """The verified claims of an access token; APIError(401, "invalid_token") when it is refused.
 
-    Raises APIError(401, "invalid_token") for a bad signature, an algorithm
-    outside the allow-list, an expired or not-yet-valid token, a wrong
-    audience, a missing or non-uuid ``sub``, or a role other than
-    ``authenticated``.
+    See service.tokens.decode_access_token for the checks.
     """
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            secret,
-            algorithms=ALLOWED_ALGORITHMS,
-            audience=audience,
-            options={"require": ["exp", "sub", "aud"], "verify_signature": True},
+        return decode_access_token(token, keys)
+    except InvalidAccessToken as exc:
+        raise _unauthorized(exc.reason) from exc
+
+
+def trusted_origins() -> set[str]:
+    """Origins that may make cookie-authenticated unsafe requests: the redirect URIs' origins, and our own."""
+    own = f"{request.scheme}://{request.host}"
+    configured: frozenset[str] = current_app.config["XPBASE_TRUSTED_ORIGINS"]
+    return {own, *configured}
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, as browsers send it in ``Origin``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def require_trusted_origin() -> None:
+    """APIError 403 ``untrusted_origin`` unless the request's ``Origin`` is trusted.
+
+    Call it for unsafe requests that a cookie authenticates.
+    """
+    origin = request.headers.get("Origin")
+    if not origin:
+        raise APIError(
+            403, "untrusted_origin", "Requests authenticated by cookie must send an Origin header."
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise _unauthorized("token expired") from exc
-    except jwt.ImmatureSignatureError as exc:
-        raise _unauthorized("token not yet valid") from exc
-    except jwt.InvalidAudienceError as exc:
-        raise _unauthorized("wrong audience") from exc
-    except jwt.MissingRequiredClaimError as exc:
-        raise _unauthorized(f"missing claim: {exc.claim}") from exc
-    except jwt.InvalidTokenError as exc:
-        raise _unauthorized("invalid token") from exc
-    try:
-        UUID(str(claims["sub"]))
-    except ValueError as exc:
-        raise _unauthorized("sub must be a profile id") from exc
-    if claims.get("role", "authenticated") != "authenticated":
-        raise _unauthorized("role must be authenticated")
-    claims.setdefault("role", "authenticated")
+    if origin not in trusted_origins():
+        raise APIError(403, "untrusted_origin", f"Origin {origin} may not use the session cookies.")
+
+
+def access_token_from_request() -> tuple[str, Literal["header", "cookie"]] | None:
+    """The access token and its transport: the ``Authorization: Bearer`` header, else the cookie.
+
+    None when there is neither.
+
+    APIError 401 for an ``Authorization`` header that is not a bearer token.
+    """
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("malformed Authorization header")
+        return token.strip(), "header"
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    if cookie:
+        return cookie, "cookie"
+    return None
+
+
+def current_member() -> dict[str, Any] | None:
+    """The verified claims of the caller, or None for a caller without a token.
+
+    APIError 401 for a token that is present but refused; APIError 403 for a
+    cookie-authenticated unsafe request from an untrusted origin.
+    """
+    found = access_token_from_request()
+    if found is None:
+        return None
+    token, transport = found
+    claims = verify_access_token(token, token_keys())
+    if transport == "cookie" and request.method in UNSAFE_METHODS:
+        require_trusted_origin()
     return claims
 
 
-def bearer_token() -> str:
-    """The token of the ``Authorization: Bearer`` header; APIError 401 when absent or malformed."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("missing bearer token")
-    return token.strip()
-
-
 def require_member(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Route decorator: verify the bearer token and set ``g.claims`` and ``g.profile_id`` (UUID)."""
+    """Route decorator: verify the caller's access token (header or cookie).
+
+    Sets ``g.claims`` and ``g.profile_id`` (UUID).
+
+    401 ``invalid_token`` when there is no token or it is refused.
+    """
 
     @wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        claims = verify_access_token(
-            bearer_token(), current_app.config["XPBASE_JWT_SECRET"], current_app.config["XPBASE_JWT_AUDIENCE"]
-        )
+        claims = current_member()
+        if claims is None:
+            raise _unauthorized("missing bearer token")
         g.claims = claims
         g.profile_id = UUID(claims["sub"])
         return await func(*args, **kwargs)

@@ -82,3 +82,8 @@ insert into public.tier_unlocks (tier_slug, slug, name, description, position) v
   ('master', 'beta_features', 'Beta features', 'Try new features first.', 3),
   ('master', 'hall_of_fame', 'Hall of fame', 'A place in the hall of fame.', 4)
 on conflict (tier_slug, slug) do nothing;
+
+-- Sign-in and account linking: link codes live 10 minutes, 5 per member per hour.
+insert into public.auth_settings (id, link_code_ttl_seconds, link_code_hourly_limit)
+values (true, 600, 5)
+on conflict (id) do nothing;

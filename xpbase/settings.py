@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,10 +45,83 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(default=10, ge=1, description="Largest asyncpg pool size.")
     log_level: str = Field(default="info", description="Logging level of the service (debug, info, warning).")
 
+    # Access tokens (service/tokens.py).
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = Field(
+        default="HS256",
+        description="How access tokens are signed: HS256 with jwt_secret, RS256/ES256 with jwt_private_key.",
+    )
+    jwt_private_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="RS256/ES256 signing key: a PEM (PKCS#8 or traditional) or the path of a PEM file.",
+    )
+    jwt_key_id: str = Field(
+        default="", description="`kid` of the signing key; default: its RFC 7638 thumbprint (none for HS256)."
+    )
+    jwt_issuer: str = Field(default="xpbase", min_length=1, description="The `iss` tokens carry and need.")
+    jwt_access_ttl_seconds: int = Field(default=3600, ge=60, le=3600, description="Access token lifetime, s.")
+
+    # Refresh tokens and sessions.
+    refresh_token_ttl_seconds: int = Field(
+        default=30 * 24 * 3600, ge=3600, description="A refresh token expires this long after issue (s)."
+    )
+    refresh_token_reuse_grace_seconds: int = Field(
+        default=10,
+        ge=0,
+        le=300,
+        description="Presenting the immediate parent of the live refresh token again within this many "
+        "seconds returns the live token instead of revoking the family (concurrent refreshes, lost answers).",
+    )
+    auth_cookie_samesite: Literal["lax", "strict", "none"] = Field(
+        default="lax", description="SameSite of the auth cookies (they are always HttpOnly and Secure)."
+    )
+
+    # OAuth sign-in (service/oauth.py).
+    oauth_redirect_uris: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated redirect URIs a sign-in may return to; matched exactly.",
+    )
+    oauth_state_ttl_seconds: int = Field(
+        default=600, ge=60, le=3600, description="How long a sign-in may take, authorize to callback (s)."
+    )
+    discord_client_id: str = Field(default="", description="Discord application's OAuth2 client id.")
+    discord_client_secret: SecretStr = Field(default=SecretStr(""), description="Discord OAuth2 secret.")
+    discord_authorize_url: str = "https://discord.com/oauth2/authorize"
+    discord_token_url: str = "https://discord.com/api/oauth2/token"
+    discord_userinfo_url: str = "https://discord.com/api/users/@me"
+    github_client_id: str = Field(default="", description="GitHub OAuth app's client id.")
+    github_client_secret: SecretStr = Field(default=SecretStr(""), description="GitHub OAuth app secret.")
+    github_authorize_url: str = "https://github.com/login/oauth/authorize"
+    github_token_url: str = "https://github.com/login/oauth/access_token"
+    github_userinfo_url: str = "https://api.github.com/user"
+    google_client_id: str = Field(default="", description="Google OAuth client id (web application).")
+    google_client_secret: SecretStr = Field(default=SecretStr(""), description="Google OAuth client secret.")
+    google_discovery_url: str = Field(
+        default="https://accounts.google.com/.well-known/openid-configuration",
+        description="Google's OpenID Connect discovery document (endpoints, issuer, JWKS).",
+    )
+
     @field_validator("data_dir", "supabase_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("oauth_redirect_uris", mode="before")
+    @classmethod
+    def _split_uris(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("oauth_redirect_uris")
+    @classmethod
+    def _check_uris(cls, value: list[str]) -> list[str]:
+        for uri in value:
+            parts = urlsplit(uri)
+            if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
+                raise ValueError(f"redirect URI {uri!r} must be an absolute http(s) URL without a fragment")
+            if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+                raise ValueError(f"redirect URI {uri!r} must use https (http is allowed for loopback only)")
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -36,14 +36,16 @@ class Profile(BaseModel):
 
 
 @blueprint.get("/v1/me")
-@security_scheme([{"bearer": []}])
+@security_scheme([{"bearer": []}, {"cookie": []}])
 @require_member
 @validate_response(Profile, 200)
 async def get_me() -> Profile:
     """The signed-in member's own profile.
 
     Read as the caller (role authenticated, their claims) so row-level
-    security decides what is visible. 401 for a missing or invalid token;
+    security decides what is visible. The access token comes from the
+    ``Authorization: Bearer`` header or the HttpOnly access cookie that a
+    cookie-mode sign-in sets. 401 for a missing or invalid token;
     404 ``unknown_profile`` when the token's subject has no profile.
     """
     async with get_db().as_member(g.profile_id, g.claims) as conn:

@@ -84,6 +84,13 @@ CONFIG = {
     "update": (DENIED, DENIED, DENIED, ROWS),
     "delete": (DENIED, DENIED, DENIED, ROWS),
 }
+#: Settings rows: everyone reads, service_role updates listed columns, nobody inserts or deletes.
+SETTINGS = {
+    "select": (ROWS, ROWS, ROWS, ROWS),
+    "insert": (DENIED, DENIED, DENIED, DENIED),
+    "update": (DENIED, DENIED, DENIED, ROWS),
+    "delete": (DENIED, DENIED, DENIED, DENIED),
+}
 NO_WRITES = {
     "insert": (DENIED, DENIED, DENIED, DENIED),
     "update": (DENIED, DENIED, DENIED, DENIED),
@@ -132,6 +139,12 @@ TABLES: dict[str, Table] = {
         insert="(slug, name, layer_slug, base_xp) values ('matrix', 'Matrix', 'cyber', 1)",
         update="base_xp = base_xp",
         expect=CONFIG,
+    ),
+    "auth_settings": Table(
+        target="id",
+        insert="(id) values (true) on conflict (id) do nothing",
+        update="link_code_ttl_seconds = link_code_ttl_seconds",
+        expect=SETTINGS,
     ),
     "activity_rates": Table(
         target="activity_slug = 'spare'",
@@ -230,6 +243,7 @@ COLUMN_RULES: dict[tuple[str, str, str], frozenset[str]] = {
     ("profiles", "owner", "update"): EDITABLE_COLUMNS,
     ("profiles", "service_role", "update"): EDITABLE_COLUMNS | {"role"},
     ("notifications", "owner", "update"): frozenset({"read_at"}),
+    ("auth_settings", "service_role", "update"): frozenset({"link_code_ttl_seconds", "link_code_hourly_limit"}),
 }
 
 # ---------------------------------------------------------------------------
@@ -254,6 +268,19 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.layer_status_for(text, bigint)": EVERYONE,
     "public.schema_version()": SERVICE_ONLY,
     "public.service_role_award_xp_batch(jsonb)": SERVICE_ONLY,
+    # Sign-in, sessions and account linking (service/blueprints/auth.py, the bot's /link).
+    "public.service_role_sign_in(text, text, text, text)": SERVICE_ONLY,
+    "public.service_role_link_identity(uuid, text, text, text)": SERVICE_ONLY,
+    "public.service_role_create_oauth_state(bytea, bytea, text, text, text, text, uuid, boolean, integer)": (
+        SERVICE_ONLY
+    ),
+    "public.service_role_take_oauth_state(bytea, bytea, text)": SERVICE_ONLY,
+    "public.service_role_create_session(uuid, text, bytea, integer)": SERVICE_ONLY,
+    "public.service_role_refresh_session(bytea, bytea, integer, integer)": SERVICE_ONLY,
+    "public.service_role_sign_out(bytea, uuid, text)": SERVICE_ONLY,
+    "public.service_role_redeem_link_code(text, text, text, text)": SERVICE_ONLY,
+    "public.service_role_purge_auth()": SERVICE_ONLY,
+    "public.create_link_code()": frozenset({"authenticated"}),
 }
 
 #: Engine calls that only some callers may make ($1: the owner's profile id).

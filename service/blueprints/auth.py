@@ -1,0 +1,465 @@
+"""Sign-in with Discord, GitHub and Google; token refresh; logout; the JWKS; account-link codes.
+
+The sign-in flow (authorization code with PKCE, the Code of Clans seed's
+shape):
+
+1. ``GET /v1/auth/{provider}/authorize?redirect_uri=...`` remembers a one-time
+   ``state`` (hashed, server-side, 10 minutes), binds it to the browser with an
+   HttpOnly nonce cookie, and redirects to the provider (or answers
+   ``{"url": ...}`` for a single-page app). ``redirect_uri`` must be one of
+   ``XPBASE_OAUTH_REDIRECT_URIS`` exactly.
+2. The provider sends the browser to ``redirect_uri?code=...&state=...``; the
+   page there calls ``GET /v1/auth/{provider}/callback?code=...&state=...``
+   with credentials (so the nonce cookie comes along).
+3. The callback spends the state, exchanges the code with the PKCE verifier,
+   reads the identity, makes or finds the profile (``ensure_profile``) and
+   answers a session: tokens in the body, or with ``cookie=1`` in HttpOnly
+   cookies only.
+
+``?link=1`` on authorize, with a valid access token, attaches the provider's
+account to the caller's profile instead of signing in.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any, Literal, TypeGuard, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, Field, ValidationError
+from quart import Blueprint, after_this_request, current_app, g, redirect, request
+from quart.typing import ResponseTypes
+from quart_schema import security_scheme, validate_querystring, validate_response
+
+from service.auth import REFRESH_COOKIE, current_member, require_member, require_trusted_origin, token_keys
+from service.context import get_db
+from service.errors import APIError
+from service.oauth import OAuthProvider, ProviderError
+from service.sessions import (
+    IssuedSession,
+    clear_session_cookies,
+    refresh,
+    set_session_cookies,
+    sign_in,
+    sign_out,
+)
+from service.tokens import sha256
+from xpbase.settings import Settings
+
+blueprint = Blueprint("auth", __name__)
+
+BROWSER_COOKIE = "__Secure-xpbase-oauth-browser"
+BROWSER_COOKIE_PATH = "/v1/auth/"
+BodyT = TypeVar("BodyT", bound=BaseModel)
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.config["XPBASE_SETTINGS"]
+    return settings
+
+
+def _provider(name: str) -> OAuthProvider:
+    providers: dict[str, OAuthProvider] = current_app.config["XPBASE_OAUTH_PROVIDERS"]
+    provider = providers.get(name)
+    if provider is None:
+        raise APIError(404, "unknown_provider", f"Sign-in with {name!r} is not configured here.")
+    return provider
+
+
+def _looks_like_token(value: str | None, length: int = 43) -> TypeGuard[str]:
+    return value is not None and len(value) == length and set(value) <= _TOKEN_CHARS
+
+
+class User(BaseModel):
+    """The signed-in member: profile id, display name, avatar (https URL or null), role (member, admin)."""
+
+    id: UUID
+    display_name: str
+    avatar_url: str | None
+    role: str
+
+
+class SessionOut(BaseModel):
+    """A session (Supabase's shape). In cookie mode the tokens are only in HttpOnly cookies and null here.
+
+    ``expires_at`` is the access token's expiry in Unix seconds (UTC),
+    ``expires_in`` its lifetime in seconds; ``created`` is true when this
+    sign-in made the profile (null for refreshes).
+    """
+
+    token_type: Literal["bearer"] = "bearer"
+    access_token: str | None
+    refresh_token: str | None
+    expires_in: int
+    expires_at: int
+    refresh_expires_at: datetime
+    session_id: UUID
+    transport: Literal["body", "cookie"]
+    user: User
+    created: bool | None = None
+
+
+class LinkedOut(BaseModel):
+    """A provider account attached to the caller's profile (``already_linked``: it was attached before)."""
+
+    provider: str
+    subject: str
+    display_name: str | None
+    already_linked: bool
+    user: User
+
+
+class AuthorizeQuery(BaseModel):
+    """How to start a sign-in.
+
+    ``redirect_uri``: where the provider sends the browser back (one of
+    XPBASE_OAUTH_REDIRECT_URIS; optional when only one is configured).
+    ``mode=json`` answers the URL instead of redirecting (also when the client
+    accepts only JSON). ``link=1`` attaches the account to the signed-in
+    caller. ``cookie=1`` delivers tokens in cookies.
+    """
+
+    redirect_uri: str | None = Field(default=None, max_length=2000)
+    mode: Literal["redirect", "json"] | None = None
+    link: bool = False
+    cookie: bool = False
+
+
+class AuthorizeOut(BaseModel):
+    """The provider's authorize URL to send the browser to, and until when (UTC) the sign-in may complete."""
+
+    url: str
+    expires_at: datetime
+
+
+class CallbackQuery(BaseModel):
+    """What the provider put on the redirect URI (``code`` and ``state``, or ``error``), plus ``cookie=1``."""
+
+    code: str | None = Field(default=None, max_length=2000)
+    state: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, max_length=200)
+    error_description: str | None = Field(default=None, max_length=2000)
+    cookie: bool = False
+
+
+class RefreshIn(BaseModel):
+    """The refresh token, unless it travels in the refresh cookie."""
+
+    refresh_token: str | None = Field(default=None, max_length=200)
+
+
+class LogoutIn(BaseModel):
+    """Which session to end: the refresh token's (or the cookie's, or the access token's).
+
+    ``scope=global`` ends every session of the member.
+    """
+
+    refresh_token: str | None = Field(default=None, max_length=200)
+    scope: Literal["local", "global"] = "local"
+
+
+class LinkCodeOut(BaseModel):
+    """A one-time code for the bot's ``/link``: ``code`` (ABCDE-FGHJK), ``expires_at`` (UTC), lifetime."""
+
+    code: str
+    expires_at: datetime
+    ttl_seconds: int
+
+
+class JWKS(BaseModel):
+    """The public keys that verify access tokens (empty with HS256)."""
+
+    keys: list[dict[str, Any]]
+
+
+async def _optional_body(model: type[BodyT]) -> BodyT:
+    """The JSON body as ``model``; an absent body counts as ``{}`` (cookie mode sends none). 400 otherwise."""
+    data: Any = {}
+    if await request.get_data():
+        data = await request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise APIError(400, "invalid_request", "The body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise APIError(400, "invalid_request", str(exc)) from exc
+
+
+def _session_out(session: IssuedSession, cookie_mode: bool) -> SessionOut:
+    """The session answer; in cookie mode the tokens go into cookies. Never cached (RFC 6749 5.1)."""
+    settings = _settings()
+
+    @after_this_request
+    async def deliver(response: ResponseTypes) -> ResponseTypes:
+        if cookie_mode:
+            set_session_cookies(response, session, settings)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return SessionOut(
+        access_token=None if cookie_mode else session.access.token,
+        refresh_token=None if cookie_mode else session.refresh_token,
+        expires_in=session.access.expires_in,
+        expires_at=session.access.expires_at,
+        refresh_expires_at=session.refresh_expires_at,
+        session_id=session.session_id,
+        transport="cookie" if cookie_mode else "body",
+        user=User(**session.user),
+        created=session.created,
+    )
+
+
+def _wants_json(mode: str | None) -> bool:
+    if mode is not None:
+        return mode == "json"
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
+
+
+def _redirect_uri(requested: str | None) -> str:
+    allowed = _settings().oauth_redirect_uris
+    if not allowed:
+        raise APIError(503, "sign_in_not_configured", "Set XPBASE_OAUTH_REDIRECT_URIS to allow sign-in.")
+    if requested is None:
+        if len(allowed) == 1:
+            return allowed[0]
+        raise APIError(400, "invalid_redirect_uri", "Name redirect_uri: more than one is allowed here.")
+    if requested not in allowed:
+        raise APIError(400, "invalid_redirect_uri", "redirect_uri is not on this service's allow-list.")
+    return requested
+
+
+@blueprint.get("/v1/auth/<provider>/authorize")
+@validate_querystring(AuthorizeQuery)
+@validate_response(AuthorizeOut, 200)
+async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeOut | ResponseTypes:
+    """Start signing in (or linking) with a provider.
+
+    302 to the provider's authorize page, or 200 ``{"url", "expires_at"}`` with
+    ``mode=json``. Sets the HttpOnly browser-binding cookie the callback needs.
+    Errors: 404 ``unknown_provider``; 400 ``invalid_redirect_uri`` when
+    ``redirect_uri`` is not exactly on the allow-list; 401 ``invalid_token``
+    for ``link=1`` without a valid access token (header or cookie).
+    """
+    oauth = _provider(provider)
+    settings = _settings()
+    redirect_uri = _redirect_uri(query_args.redirect_uri)
+    link_profile_id: UUID | None = None
+    if query_args.link:
+        claims = current_member()
+        if claims is None:
+            raise APIError(
+                401,
+                "invalid_token",
+                "Sign in before linking another account.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        link_profile_id = UUID(claims["sub"])
+
+    state = secrets.token_urlsafe(32)
+    code_verifier = secrets.token_urlsafe(64)
+    nonce = secrets.token_urlsafe(24)
+    browser = request.cookies.get(BROWSER_COOKIE)
+    if not _looks_like_token(browser):
+        browser = secrets.token_urlsafe(32)
+    assert browser is not None
+
+    try:
+        url = await oauth.authorization_url(
+            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier, nonce=nonce
+        )
+    except ProviderError as exc:
+        raise APIError(exc.status, exc.code, exc.message) from exc
+    expires_at: datetime = await get_db().rpc(
+        "service_role_create_oauth_state",
+        state_hash=sha256(state),
+        browser_hash=sha256(browser),
+        provider=provider,
+        redirect_uri=redirect_uri,
+        code_verifier=code_verifier,
+        nonce=nonce,
+        link_profile_id=link_profile_id,
+        cookie_mode=query_args.cookie,
+        ttl_seconds=settings.oauth_state_ttl_seconds,
+    )
+
+    @after_this_request
+    async def bind_browser(response: ResponseTypes) -> ResponseTypes:
+        response.set_cookie(
+            BROWSER_COOKIE,
+            browser,
+            max_age=settings.oauth_state_ttl_seconds,
+            path=BROWSER_COOKIE_PATH,
+            secure=True,
+            httponly=True,
+            samesite=settings.auth_cookie_samesite.capitalize(),
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    if _wants_json(query_args.mode):
+        return AuthorizeOut(url=url, expires_at=expires_at)
+    return redirect(url, 302)
+
+
+def _invalid_state(message: str) -> APIError:
+    return APIError(400, "invalid_state", message)
+
+
+@blueprint.get("/v1/auth/<provider>/callback")
+@validate_querystring(CallbackQuery)
+@validate_response(SessionOut, 200)
+@validate_response(LinkedOut, 201)
+async def get_callback(
+    provider: str, query_args: CallbackQuery
+) -> tuple[SessionOut, int] | tuple[LinkedOut, int]:
+    """Finish signing in (200, a session) or linking (201, the linked account).
+
+    The ``state`` is spent whatever happens. Errors: 400 ``invalid_state``
+    (unknown, tampered, already used, expired, for another provider, or
+    issued to another browser), 400 ``access_denied`` (the member said no at
+    the provider), 400 ``invalid_grant`` (the provider refused the code, e.g.
+    a replayed one), 409 ``identity_linked_elsewhere`` / ``provider_already_linked``
+    when linking, 502 ``provider_unavailable``.
+    """
+    oauth = _provider(provider)
+    db = get_db()
+    if not query_args.state:
+        raise _invalid_state("The callback has no state.")
+    browser = request.cookies.get(BROWSER_COOKIE)
+    flow = await db.rpc(
+        "service_role_take_oauth_state",
+        state_hash=sha256(query_args.state),
+        browser_hash=sha256(browser) if _looks_like_token(browser) else None,
+        provider=provider,
+    )
+    status = flow["status"]
+    if status == "unknown":
+        raise _invalid_state("Unknown or already used state: start signing in again.")
+    if status == "other_provider":
+        raise _invalid_state("This state was issued for another provider.")
+    if status == "other_browser":
+        raise _invalid_state("This sign-in was started in another browser (or its cookie is missing).")
+    if status == "expired":
+        raise _invalid_state("This sign-in took too long: start again.")
+    if query_args.error:
+        raise APIError(
+            400, "access_denied", query_args.error_description or f"{provider} said: {query_args.error}"
+        )
+    if not query_args.code:
+        raise APIError(400, "invalid_request", "The callback has no code.")
+
+    try:
+        identity = await oauth.identify(
+            code=query_args.code,
+            redirect_uri=flow["redirect_uri"],
+            code_verifier=flow["code_verifier"],
+            nonce=flow["nonce"],
+        )
+    except ProviderError as exc:
+        raise APIError(exc.status, exc.code, exc.message) from exc
+
+    if flow["link_profile_id"]:
+        linked = await db.rpc(
+            "service_role_link_identity",
+            profile_id=UUID(flow["link_profile_id"]),
+            provider=identity.provider,
+            subject=identity.subject,
+            display_name=identity.display_name,
+        )
+        return LinkedOut(
+            provider=linked["provider"],
+            subject=linked["subject"],
+            display_name=linked["display_name"],
+            already_linked=linked["already_linked"],
+            user=User(**linked["user"]),
+        ), 201
+
+    session = await sign_in(db, token_keys(), _settings(), identity)
+    return _session_out(session, cookie_mode=flow["cookie_mode"] or query_args.cookie), 200
+
+
+@blueprint.post("/v1/auth/refresh")
+@validate_response(SessionOut, 200)
+async def post_refresh() -> SessionOut:
+    """Swap a refresh token for a new access token and the next refresh token.
+
+    Body ``{"refresh_token": "..."}`` (tokens answered in the body), or no
+    body and the refresh cookie (tokens answered in cookies; the request must
+    carry a trusted ``Origin``). Each refresh token works once; presenting the
+    immediate parent of the live token again within the grace window
+    (``XPBASE_REFRESH_TOKEN_REUSE_GRACE_SECONDS``) answers the live token;
+    any other spent token ends the whole session. Errors: 401
+    ``invalid_refresh_token``, ``refresh_token_expired``, ``session_revoked``,
+    ``refresh_token_reused``; 403 ``untrusted_origin``.
+    """
+    body = await _optional_body(RefreshIn)
+    cookie_mode = body.refresh_token is None
+    token = body.refresh_token
+    if cookie_mode:
+        token = request.cookies.get(REFRESH_COOKIE)
+        if not token:
+            raise APIError(401, "invalid_refresh_token", "Send a refresh_token, or the refresh cookie.")
+        require_trusted_origin()
+    assert token is not None
+    session = await refresh(get_db(), token_keys(), _settings(), token)
+    return _session_out(session, cookie_mode=cookie_mode)
+
+
+@blueprint.post("/v1/auth/logout")
+async def post_logout() -> tuple[str, int]:
+    """End the session (its whole refresh-token family) and clear the session cookies.
+
+    The session is named by ``refresh_token`` in the body, else the refresh
+    cookie, else the access token's ``session_id``. ``scope=global`` ends
+    every session of the member. 204 also for a session already ended.
+    Access tokens already issued stay valid until they expire (at most an
+    hour). Errors: 401 when nothing names a session; 403 ``untrusted_origin``
+    for cookies without a trusted ``Origin``.
+    """
+    body = await _optional_body(LogoutIn)
+    token = body.refresh_token
+    session_id: UUID | None = None
+    if token is None and (cookie := request.cookies.get(REFRESH_COOKIE)):
+        require_trusted_origin()
+        token = cookie
+    if token is None:
+        claims = current_member()
+        if claims is None or not claims.get("session_id"):
+            raise APIError(401, "invalid_token", "Send the refresh token, or sign in, to log out.")
+        try:
+            session_id = UUID(str(claims["session_id"]))
+        except ValueError as exc:
+            raise APIError(401, "invalid_token", "The access token names no session.") from exc
+    await sign_out(get_db(), refresh_token=token, session_id=session_id, scope=body.scope)
+    settings = _settings()
+
+    @after_this_request
+    async def clear_cookies(response: ResponseTypes) -> ResponseTypes:
+        clear_session_cookies(response, settings)
+        return response
+
+    return "", 204
+
+
+@blueprint.post("/v1/auth/link-codes")
+@security_scheme([{"bearer": []}, {"cookie": []}])
+@require_member
+@validate_response(LinkCodeOut, 201)
+async def post_link_code() -> tuple[LinkCodeOut, int]:
+    """A one-time code that links the caller's Discord account through the bot's ``/link <code>``.
+
+    Calls ``public.create_link_code()`` as the caller. Valid 10 minutes by
+    default; a new code replaces the caller's earlier unused ones. Errors: 401
+    ``invalid_token``; 429 ``rate_limited`` (at most 5 codes per hour by default).
+    """
+    result = await get_db().rpc("create_link_code", role="authenticated", claims=g.claims)
+    return LinkCodeOut(**result), 201
+
+
+@blueprint.get("/.well-known/jwks.json")
+@validate_response(JWKS, 200)
+async def get_jwks() -> tuple[JWKS, int, dict[str, str]]:
+    """The public keys that verify access tokens (RS256/ES256, with ``kid``); an empty set with HS256."""
+    return JWKS(**token_keys().jwks()), 200, {"Cache-Control": "public, max-age=600"}
