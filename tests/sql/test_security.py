@@ -243,7 +243,9 @@ COLUMN_RULES: dict[tuple[str, str, str], frozenset[str]] = {
     ("profiles", "owner", "update"): EDITABLE_COLUMNS,
     ("profiles", "service_role", "update"): EDITABLE_COLUMNS | {"role"},
     ("notifications", "owner", "update"): frozenset({"read_at"}),
-    ("auth_settings", "service_role", "update"): frozenset({"link_code_ttl_seconds", "link_code_hourly_limit"}),
+    ("auth_settings", "service_role", "update"): frozenset(
+        {"link_code_ttl_seconds", "link_code_hourly_limit"}
+    ),
 }
 
 # ---------------------------------------------------------------------------
