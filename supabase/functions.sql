@@ -1528,6 +1528,14 @@ set search_path = ''
 as $$
   select jsonb_build_object(
     'max_level', (select max(c.level) from public.level_curve c),
+    'layers', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'slug', l.slug, 'name', l.name, 'description', l.description,
+               'statuses', coalesce((select jsonb_agg(jsonb_build_object('slug', s.slug, 'name', s.name,
+                                                                         'min_xp', s.min_xp) order by s.min_xp)
+                                       from public.layer_statuses s where s.layer_slug = l.slug), '[]'))
+             order by l.position, l.slug)
+        from public.layers l), '[]'),
     'levels', coalesce((select jsonb_agg(jsonb_build_object('level', c.level, 'xp_required', c.xp_required)
                                          order by c.level) from public.level_curve c), '[]'),
     'tiers', coalesce((
@@ -1542,8 +1550,9 @@ as $$
         from public.tiers t), '[]'))
 $$;
 comment on function public.level_guide() is
-  'The level curve and the tiers with what they unlock: {max_level, levels [{level, xp_required}], tiers '
-  '[{slug, name, min_level, max_level, xp_required, unlocks [{slug, name, description}]}]}. Public data.';
+  'The level curve, the tiers with what they unlock and the layers with their status ladders: {max_level, '
+  'levels [{level, xp_required}], tiers [{slug, name, min_level, max_level, xp_required, unlocks [{slug, name, '
+  'description}]}], layers [{slug, name, description, statuses [{slug, name, min_xp}]}]}. Public data.';
 revoke all on function public.level_guide() from public;
 grant execute on function public.level_guide() to anon, authenticated, service_role;
 

@@ -42,8 +42,6 @@ from xpbase.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Unlisten = Callable[[], Awaitable[None]]
-
 
 class RPCError(Exception):
     """A database or PostgREST error without an engine SQLSTATE.
@@ -86,6 +84,21 @@ def _check_name(name: str, what: str = "function") -> None:
         raise ValueError(f"not a {what} name: {name!r}")
 
 
+class Listener:
+    """A LISTEN in progress: ``alive`` until its connection drops; ``close()`` stops it."""
+
+    def __init__(self, conn: asyncpg.Connection, release: Callable[[], Awaitable[None]]) -> None:
+        self._conn = conn
+        self._release = release
+
+    @property
+    def alive(self) -> bool:
+        return not self._conn.is_closed()
+
+    async def close(self) -> None:
+        await self._release()
+
+
 class RPC(ABC):
     """Calls ``public.<function>`` as ``service_role``; one per process, shared by everything in it."""
 
@@ -99,9 +112,9 @@ class RPC(ABC):
         DomainError, RPCError or RPCUnavailable.
         """
 
-    async def listen(self, channel: str, callback: Callable[[str], None]) -> Unlisten | None:
-        """Call ``callback(payload)`` for every ``pg_notify`` on ``channel``; returns a coroutine function
-        that stops listening, or None when the transport cannot listen (then callers poll)."""
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> Listener | None:
+        """Call ``callback(payload)`` for every ``pg_notify`` on ``channel``; returns the Listener, or None
+        when the transport cannot listen (callers poll instead)."""
         return None
 
     @abstractmethod
@@ -155,9 +168,7 @@ class PostgresRPC(RPC):
         for row in rows:
             modes = list(row["modes"]) or ["i"] * len(row["types"])
             arg_names = row["names"] or [""] * len(modes)
-            inputs = [
-                (n, t) for n, t, m in zip(arg_names, row["types"], modes, strict=False) if m in "ibv"
-            ]
+            inputs = [(n, t) for n, t, m in zip(arg_names, row["types"], modes, strict=False) if m in "ibv"]
             input_names = [n for n, _ in inputs]
             required = set(input_names[: len(inputs) - row["defaults"]])
             if names <= set(input_names) and required <= names:
@@ -176,7 +187,8 @@ class PostgresRPC(RPC):
         call = f'public."{function}"(' + ", ".join(f'"{n}" => _args."{n}"' for n, _ in args) + ")"
         source = (
             "from jsonb_to_record($1::text::jsonb) as _args(" + ", ".join(f'"{n}" {t}' for n, t in args) + ")"
-            if args else "from (select $1::text) as _args"
+            if args
+            else "from (select $1::text) as _args"
         )
         if returns_set:
             rows_sql = "coalesce(jsonb_agg(to_jsonb(_r)), '[]'::jsonb)"
@@ -212,39 +224,33 @@ class PostgresRPC(RPC):
                 raise RPCUnavailable(None, f"database unreachable: {exc}") from exc
         raise AssertionError("unreachable")
 
-    async def listen(self, channel: str, callback: Callable[[str], None]) -> Unlisten | None:
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> Listener | None:
         """LISTEN on a dedicated connection (``pg_notify`` payloads go to ``callback``)."""
         _check_name(channel, "channel")
-        if self.url is None:
-            conn = await self.database.pool.acquire()
-        else:
-            conn = await asyncpg.connect(self.url)
+        conn = await (asyncpg.connect(self.url) if self.url else self.database.pool.acquire())
 
         def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
             callback(payload)
 
         await conn.add_listener(channel, on_notify)
-        self._listeners.append(conn)
 
-        async def unlisten() -> None:
+        async def release() -> None:
             if conn in self._listeners:
                 self._listeners.remove(conn)
-                try:
-                    await conn.remove_listener(channel, on_notify)
-                finally:
-                    if self.url is None:
-                        await self.database.pool.release(conn)
-                    else:
-                        await conn.close()
+                await self._release(conn)
 
-        return unlisten
+        self._listeners.append(conn)
+        return Listener(conn, release)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        if self.url is None:
+            await self.database.pool.release(conn)
+        else:
+            await conn.close()
 
     async def close(self) -> None:
         for conn in list(self._listeners):
-            if self.url is None:
-                await self.database.pool.release(conn)
-            else:
-                await conn.close()
+            await self._release(conn)
         self._listeners.clear()
         if self._owns_database:
             await self.database.close()
