@@ -83,6 +83,7 @@ class World:
         self.bot = bot
         self.state = bot._connection  # type: ignore[attr-defined]
         self._ids = itertools.count(810_000_000_000_000_000)
+        self._roles: dict[int, tuple[int, ...]] = {}
         g = self.GUILD
         self.role_admin, self.role_bot, self.role_regular, self.role_veteran = 801, 802, 803, 804
         self.role_elite, self.role_booster, self.role_muted, self.role_above = 805, 806, 807, 808
@@ -190,15 +191,24 @@ class World:
             "suppress": False,
             "self_video": False,
             "request_to_speak_timestamp": None,
-            "member": person.member(),
+            "member": self.member_payload(person),
         }
         data.update(flags)
         self.guild._update_voice_state(data, int(channel_id) if channel_id else None)  # type: ignore[arg-type]
 
     def set_roles(self, person: Person, *role_ids: int) -> None:
-        """Give ``person`` exactly these roles (a GUILD_MEMBER_UPDATE)."""
+        """Give ``person`` exactly these roles (a GUILD_MEMBER_UPDATE; later payloads carry them too)."""
+        self._roles[person.id] = tuple(role_ids)
         member = self.member(person)
         member._roles = discord.utils.SnowflakeList(role_ids)  # type: ignore[attr-defined]
+
+    def member_payload(
+        self, person: Person, with_user: bool = True, permissions: int | None = None
+    ) -> dict[str, Any]:
+        data = person.member(with_user=with_user, permissions=permissions)
+        if person.id in self._roles:
+            data["roles"] = [str(r) for r in self._roles[person.id]]
+        return data
 
     # Messages ----------------------------------------------------------------------------
 
@@ -220,7 +230,7 @@ class World:
             "channel_id": str(channel_id or self.general),
             "guild_id": str(self.GUILD),
             "author": person.user(),
-            "member": person.member(with_user=False),
+            "member": self.member_payload(person, with_user=False),
             "content": content,
             "timestamp": at.isoformat(),
             "edited_timestamp": None,
@@ -294,7 +304,7 @@ class World:
         if resolve:
             resolved["users"] = {str(p.id): p.user() for p in resolve}
             resolved["members"] = {
-                str(p.id): p.member(with_user=False, permissions=ALL)
+                str(p.id): self.member_payload(p, with_user=False, permissions=ALL)
                 for p in resolve
                 if self.guild.get_member(p.id) is not None
             }
@@ -359,7 +369,7 @@ class World:
                     "name": self.channel(cid).name,
                     "permissions": str(ALL),
                 },
-                member=person.member(permissions=perms),
+                member=self.member_payload(person, permissions=perms),
                 authorizing_integration_owners={"0": str(self.GUILD)},
             )
         return discord.Interaction(data=payload, state=self.state)  # type: ignore[arg-type]
