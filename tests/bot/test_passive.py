@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
 import pytest
@@ -138,7 +139,7 @@ async def test_ten_thousand_messages_in_ten_minutes_give_at_most_eleven_awards(
         await cog.on_message(world.message(world.bob, f"message {n}", at=at))
     credited = [row for row in await ledger(db, "message") if row["amount"] > 0]
     assert 10 <= len(credited) <= 11
-    gaps = [b["occurred_at"] - a["occurred_at"] for a, b in zip(credited, credited[1:], strict=False)]
+    gaps = [b["occurred_at"] - a["occurred_at"] for a, b in itertools.pairwise(credited)]
     assert all(gap >= dt.timedelta(seconds=60) for gap in gaps)
     profile = await db.rpc("service_role_discord_member", user_id=str(world.bob.id))
     assert profile["xp"] == 15 * len(credited)
@@ -177,7 +178,7 @@ async def test_replayed_message_ids_credit_nothing(bot: XPBot, world: World, db:
 
 
 async def test_a_restart_does_not_reset_the_cooldown(bot: XPBot, world: World, db: Database) -> None:
-    """The cooldown lives in the database: a message 30 s after a credited one earns nothing after a restart."""
+    """The cooldown lives in the database: 30 s after a credited message, a restarted bot credits nothing."""
     cog = passive(bot)
     await cog.on_message(world.message(world.bob, "first", at=T0))
     cog.cooldowns = CooldownHints()
@@ -230,7 +231,7 @@ async def test_the_same_voice_minute_twice_credits_once(bot: XPBot, world: World
 
 @pytest.mark.parametrize("flag", ["self_mute", "self_deaf", "mute", "deaf", "suppress"])
 async def test_muted_deafened_or_suppressed_members_earn_no_voice_xp(world: World, flag: str) -> None:
-    """Self or server mute or deafen, or a stage's suppression, earns nothing; the other member still earns."""
+    """Self or server mute or deafen, or a stage's suppression, earns nothing; the other member earns."""
     world.voice(world.bob, world.lounge, **{flag: True})
     world.voice(world.carol, world.lounge)
     assert [(m.id, c.id) for m, c in voice_earners(world.guild)] == [(world.carol.id, world.lounge)]

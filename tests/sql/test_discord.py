@@ -213,7 +213,7 @@ async def test_notifications_cursor_moves_past_everything_read(db: Database) -> 
 
 
 async def test_admin_correction_on_behalf_records_the_actor(db: Database) -> None:
-    """service_role_admin_adjust_xp writes the acting profile as the ledger's actor and clears it afterwards."""
+    """service_role_admin_adjust_xp writes the acting profile as the ledger's actor, then clears it."""
     admin = await new_profile(db, "Admin")
     member = await new_profile(db, "Member")
     receipt = await db.rpc(
@@ -230,7 +230,8 @@ async def test_admin_correction_on_behalf_records_the_actor(db: Database) -> Non
             "select actor_id, actor_role, reason from public.xp_ledger where idempotency_key = 'adj-1'"
         )
         plain = await conn.fetchval(
-            "select public.admin_adjust_xp(profile_id => $1, amount => 5, reason => 'r', idempotency_key => 'adj-2')",
+            "select public.admin_adjust_xp(profile_id => $1, amount => 5, reason => 'r',"
+            " idempotency_key => 'adj-2')",
             member,
         )
     assert (row["actor_id"], row["actor_role"], row["reason"]) == (admin, "service_role", "event prize")
