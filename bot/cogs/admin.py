@@ -243,7 +243,8 @@ class Admin(commands.Cog):
             await guild.chunk()
         result = await self.bot.rewards.sync_roles(guild, guild.members)
         text = (
-            f"Checked {result.members:,} members: {result.added:,} roles added, {result.removed:,} removed."
+            f"Checked {result.members:,} members: added {result.added:,} and removed {result.removed:,}"
+            " reward roles."
         )
         if result.failed:
             text += (
