@@ -138,7 +138,7 @@ class PostgresRPC(RPC):
         self.url = url
         self._owns_database = owns_database
         self._signatures: dict[tuple[str, frozenset[str]], _Signature] = {}
-        self._listeners: list[asyncpg.Connection] = []
+        self._listeners: list[tuple[asyncpg.Connection, str, Any]] = []
 
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresRPC:
@@ -233,24 +233,27 @@ class PostgresRPC(RPC):
             callback(payload)
 
         await conn.add_listener(channel, on_notify)
+        self._listeners.append((conn, channel, on_notify))
 
         async def release() -> None:
-            if conn in self._listeners:
-                self._listeners.remove(conn)
-                await self._release(conn)
+            entry = (conn, channel, on_notify)
+            if entry in self._listeners:
+                self._listeners.remove(entry)
+                await self._release(*entry)
 
-        self._listeners.append(conn)
         return Listener(conn, release)
 
-    async def _release(self, conn: asyncpg.Connection) -> None:
+    async def _release(self, conn: asyncpg.Connection, channel: str, on_notify: Any) -> None:
+        if not conn.is_closed():
+            await conn.remove_listener(channel, on_notify)
         if self.url is None:
             await self.database.pool.release(conn)
         else:
             await conn.close()
 
     async def close(self) -> None:
-        for conn in list(self._listeners):
-            await self._release(conn)
+        for entry in list(self._listeners):
+            await self._release(*entry)
         self._listeners.clear()
         if self._owns_database:
             await self.database.close()
