@@ -81,8 +81,9 @@ async def test_a_tier_up_names_the_tools_it_unlocks(
     assert receipt["level"] == 11
     [announcement] = discord_api.channel_messages()
     assert announcement.content == (
-        "🎉 <@702> reached **level 11**!\n⭐ <@702> is now in the **Member** tier, unlocking Custom rank card, "
-        "Event sign-up, Store, Streak freezes."
+        "🎉 <@702> reached **level 11**!\n"
+        "⭐ <@702> is now in the **Member** tier, unlocking "
+        "Custom rank card, Event sign-up, Store, Streak freezes."
     )
 
 
