@@ -275,10 +275,14 @@ class PostgrestRPC(RPC):
     @classmethod
     async def connect(cls, url: str, service_role_key: str, *, request_timeout: float = 10.0) -> PostgrestRPC:
         """A client for the project at ``url`` (``https://<ref>.supabase.co``); timeout in seconds."""
+        import httpx
+
         from supabase import AsyncClientOptions, acreate_client
 
         options = AsyncClientOptions(
-            postgrest_client_timeout=request_timeout, auto_refresh_token=False, persist_session=False
+            httpx_client=httpx.AsyncClient(timeout=request_timeout),
+            auto_refresh_token=False,
+            persist_session=False,
         )
         return cls(await acreate_client(url, service_role_key, options=options))
 
