@@ -33,7 +33,6 @@ comment on function private.utc_text(timestamptz) is
   'ISO 8601 text of a moment in UTC (2026-11-21T04:33:10.000000Z), whatever the session time zone: the form '
   'receipts and requests store, so that equal moments compare equal.';
 revoke all on function private.utc_text(timestamptz) from public;
-grant execute on function private.utc_text(timestamptz) to service_role, authenticated;
 
 create or replace function public.level_for_xp(xp bigint)
 returns integer
@@ -162,7 +161,6 @@ comment on function private.assert_admin() is
   'Who is correcting XP: (null, service_role) for the backend, or (the profile it acts for, service_role) '
   'inside private.act_for; (profile id, admin) for an admin member; raises 42501 for anyone else.';
 revoke all on function private.assert_admin() from public;
-grant execute on function private.assert_admin() to service_role, authenticated;
 
 ------------------------------------------------------------------------------
 -- Profiles and identities
@@ -294,6 +292,8 @@ declare
   v_status_after text;
   v_season_id bigint;
   v_season_xp bigint;
+  v_season_before bigint;
+  v_season_amount integer;
   v_layers jsonb := '[]';
   v_xp_after bigint;
   v_level_after integer;
@@ -335,14 +335,19 @@ begin
       v_status_before := public.layer_status_for(v_layer, 0);
     end if;
     v_status_after := public.layer_status_for(v_layer, v_layer_xp + v_amount);
+    -- Each season floors on its own: a correction takes from this season's score at most what it
+    -- holds. The part applied to the season is stored on the ledger row (season_amount), so
+    -- season_scores.xp is always the sum of season_amount over the season's rows.
     v_season_id := private.season_for(v_layer, p_occurred_at);
-    select greatest(coalesce(max(s.xp), 0) + v_amount, 0) into v_season_xp
+    select coalesce(max(s.xp), 0) into v_season_before
       from public.season_scores s where s.season_id = v_season_id and s.profile_id = p_profile_id;
+    v_season_amount := greatest(v_amount, -v_season_before);
+    v_season_xp := v_season_before + v_season_amount;
     v_layers := v_layers || jsonb_build_object(
       'layer', v_layer, 'amount', v_amount,
       'xp_before', v_layer_xp, 'xp', v_layer_xp + v_amount,
       'status_before', v_status_before, 'status', v_status_after,
-      'season_id', v_season_id, 'season_xp', v_season_xp);
+      'season_id', v_season_id, 'season_amount', v_season_amount, 'season_xp', v_season_xp);
   end loop;
 
   v_receipt := coalesce(p_decision, '{}') || jsonb_build_object(
@@ -378,11 +383,11 @@ begin
       v_receipt := v_receipt || jsonb_build_object('ledger_id', v_id);
     end if;
     insert into public.xp_ledger (
-      id, profile_id, activity_slug, layer_slug, season_id, amount, points, occurred_at,
+      id, profile_id, activity_slug, layer_slug, season_id, amount, season_amount, points, occurred_at,
       idempotency_key, actor_id, actor_role, reason, request, receipt
     ) overriding system value values (
       v_id, p_profile_id, p_activity, v_part ->> 'layer', (v_part ->> 'season_id')::bigint,
-      (v_part ->> 'amount')::integer, case when v_first_id = v_id then v_points else 0 end, p_occurred_at,
+      (v_part ->> 'amount')::integer, (v_part ->> 'season_amount')::integer, case when v_first_id = v_id then v_points else 0 end, p_occurred_at,
       p_idempotency_key, p_actor_id, p_actor_role, p_reason, p_request, v_receipt
     );
 
@@ -392,10 +397,14 @@ begin
       on conflict (profile_id, layer_slug) do update
         set xp = excluded.xp, status = excluded.status, reached_at = excluded.reached_at;
 
+    end if;
+    if (v_part ->> 'season_amount')::integer <> 0 then
       insert into public.season_scores as s (season_id, profile_id, xp, reached_at)
       values ((v_part ->> 'season_id')::bigint, p_profile_id, (v_part ->> 'season_xp')::bigint, p_occurred_at)
       on conflict (season_id, profile_id) do update
         set xp = excluded.xp, reached_at = excluded.reached_at;
+    end if;
+    if (v_part ->> 'amount')::integer <> 0 then
 
       if public.layer_status_for(v_part ->> 'layer', (v_part ->> 'xp')::bigint) is distinct from v_part ->> 'status_before'
          and (v_part ->> 'xp')::bigint > (v_part ->> 'xp_before')::bigint then
@@ -438,7 +447,10 @@ end
 $$;
 comment on function private.apply_xp(uuid, text, jsonb, timestamptz, text, uuid, text, text, jsonb, jsonb) is
   'Writes decided XP: ledger rows, cached totals (profile, layers, season), level and tier, points, and '
-  'level_up / tier_up / layer_status_up notifications. Returns the receipt. Only the engine calls it.';
+  'level_up / tier_up / layer_status_up notifications. Returns the receipt. Only the engine calls it. '
+  'Cached totals are functions of the ledger: profiles.xp and profile_layers.xp are sums of amount (never '
+  'negative: amounts are floored before they get here); season_scores.xp is the sum of season_amount over the '
+  'season''s rows (each season floors at zero on its own).';
 revoke all on function private.apply_xp(uuid, text, jsonb, timestamptz, text, uuid, text, text, jsonb, jsonb) from public;
 
 ------------------------------------------------------------------------------
@@ -492,6 +504,10 @@ begin
   if v_context ? 'role_ids' and jsonb_typeof(v_context -> 'role_ids') <> 'array' then
     raise exception 'context.role_ids must be an array' using errcode = 'XPBAD';
   end if;
+  -- Awards happen now or in the past (replays); five minutes of clock skew are tolerated.
+  if p_occurred_at > now() + interval '5 minutes' then
+    raise exception 'occurred_at % is in the future', private.utc_text(p_occurred_at) using errcode = 'XPBAD';
+  end if;
 
   v_request := jsonb_build_object(
     'fn', 'award_xp', 'profile_id', p_profile_id, 'activity', p_activity, 'amount', p_amount,
@@ -514,6 +530,9 @@ begin
   if not found then
     raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
   end if;
+  -- The key lock serialises one key across profiles: a racing call for another
+  -- profile waits, then finds this row and raises XPIDM (not a unique violation).
+  perform pg_advisory_xact_lock(hashtextextended('xp_ledger:' || p_idempotency_key, 0));
   v_receipt := private.find_receipt(p_idempotency_key, v_request);
   if v_receipt is not null then
     return v_receipt;
@@ -669,7 +688,7 @@ grant execute on function public.award_xp(uuid, text, text, integer, timestamptz
 create or replace function private.correct_xp(
   p_fn text,
   p_profile_id uuid,
-  p_delta bigint,
+  p_value bigint,
   p_layer text,
   p_reason text,
   p_idempotency_key text,
@@ -689,7 +708,8 @@ declare
   v_left bigint;
   v_row record;
   v_take bigint;
-  v_delta bigint := p_delta;
+  v_delta bigint := p_value;
+  v_target bigint;
   v_floored boolean := false;
 begin
   select * into v_actor from private.assert_admin();
@@ -714,13 +734,18 @@ begin
   if not found then
     raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
   end if;
+  perform pg_advisory_xact_lock(hashtextextended('xp_ledger:' || p_idempotency_key, 0));
   v_receipt := private.find_receipt(p_idempotency_key, p_request);
   if v_receipt is not null then
     return v_receipt;
   end if;
 
   if p_fn = 'admin_set_level' then
-    v_delta := p_delta - (select p.xp from public.profiles p where p.id = p_profile_id);
+    v_target := public.xp_for_level(p_value::integer);
+    if v_target is null then
+      raise exception 'Level % is not on the level curve', p_value using errcode = 'XPLVL';
+    end if;
+    v_delta := v_target - (select p.xp from public.profiles p where p.id = p_profile_id);
   elsif p_fn = 'admin_reset_xp' then
     v_delta := -(select p.xp from public.profiles p where p.id = p_profile_id);
   end if;
@@ -755,7 +780,7 @@ begin
   return private.apply_xp(
     p_profile_id, 'admin_adjustment', v_parts, now(), p_idempotency_key,
     v_actor.actor_id, v_actor.actor_role, btrim(p_reason), p_request,
-    jsonb_build_object('correction', p_fn, 'requested', p_delta, 'base', v_delta, 'multiplier', 1,
+    jsonb_build_object('correction', p_fn, 'requested', p_value, 'base', v_delta, 'multiplier', 1,
                        'multipliers', '[]'::jsonb, 'cooldown', false, 'cooldown_remaining_seconds', 0,
                        'capped', false, 'cap', null, 'floored', v_floored,
                        'actor_id', v_actor.actor_id, 'actor_role', v_actor.actor_role));
@@ -763,7 +788,8 @@ end
 $$;
 comment on function private.correct_xp(text, uuid, bigint, text, text, text, jsonb) is
   'Shared implementation of the admin corrections: checks the caller, splits the change over layers and '
-  'writes it through private.apply_xp with actor and reason.';
+  'writes it through private.apply_xp with actor and reason. p_value is the XP amount for admin_adjust_xp, '
+  'the target level for admin_set_level, and ignored for admin_reset_xp.';
 revoke all on function private.correct_xp(text, uuid, bigint, text, text, text, jsonb) from public;
 grant execute on function private.correct_xp(text, uuid, bigint, text, text, text, jsonb) to service_role, authenticated;
 
@@ -802,23 +828,16 @@ create or replace function public.admin_set_level(
   idempotency_key text default null
 )
 returns jsonb
-language plpgsql
+language sql
 volatile
 security invoker
 set search_path = ''
 as $$
-declare
-  v_xp bigint := public.xp_for_level(admin_set_level.level);
-begin
-  if v_xp is null then
-    raise exception 'Level % is not on the level curve', admin_set_level.level using errcode = 'XPLVL';
-  end if;
-  return private.correct_xp(
-    'admin_set_level', admin_set_level.profile_id, v_xp, null, admin_set_level.reason,
+  select private.correct_xp(
+    'admin_set_level', admin_set_level.profile_id, admin_set_level.level, null, admin_set_level.reason,
     coalesce(admin_set_level.idempotency_key, 'admin_set_level:' || gen_random_uuid()),
     jsonb_build_object('fn', 'admin_set_level', 'profile_id', admin_set_level.profile_id,
-                       'level', admin_set_level.level, 'reason', admin_set_level.reason));
-end
+                       'level', admin_set_level.level, 'reason', admin_set_level.reason))
 $$;
 comment on function public.admin_set_level(uuid, integer, text, text) is
   'Moves a profile to exactly the XP at which level starts (public.xp_for_level) with one correction per '
@@ -920,6 +939,38 @@ revoke all on function private.tg_notifications__notify() from public;
 drop trigger if exists _500_notify on public.notifications;
 create trigger _500_notify after insert on public.notifications
   for each row execute function private.tg_notifications__notify();
+
+------------------------------------------------------------------------------
+-- Operations
+------------------------------------------------------------------------------
+
+create or replace function private.schema_version()
+returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select max(m.version) from supabase_migrations.schema_migrations m
+$$;
+comment on function private.schema_version() is 'Implementation of public.schema_version.';
+revoke all on function private.schema_version() from public;
+grant execute on function private.schema_version() to service_role;
+
+create or replace function public.schema_version()
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.schema_version()
+$$;
+comment on function public.schema_version() is
+  'The newest migration version applied (YYYYMMDDHHmmss, from supabase_migrations.schema_migrations); '
+  'what GET /health reports. service_role only.';
+revoke all on function public.schema_version() from public, anon, authenticated;
+grant execute on function public.schema_version() to service_role;
 
 ------------------------------------------------------------------------------
 -- The Discord bot

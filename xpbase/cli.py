@@ -1,10 +1,10 @@
 """The ``xpbase`` command line.
 
-    xpbase db start|stop|status|url   the embedded Postgres (when DATABASE_URL is unset)
-    xpbase migrate                    apply migrations, functions.sql and seed.sql
-    xpbase serve                      migrate, then serve the HTTP API with Hypercorn (and the bot
-                                      when DISCORD_TOKEN is set)
-    xpbase bot [--sync-global]        migrate, then run the Discord bot alone
+xpbase db start|stop|status|url   the embedded Postgres (when DATABASE_URL is unset)
+xpbase migrate                    apply migrations, functions.sql and seed.sql
+xpbase serve                      migrate, then serve the HTTP API with Hypercorn (and the bot
+                                  when DISCORD_TOKEN is set)
+xpbase bot [--sync-global]        migrate, then run the Discord bot alone
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
         console.print("[yellow]DATABASE_URL is set: xpbase uses that server, not the embedded one.[/]")
     if args.action == "start":
         url, started = embedded.start(settings.data_dir)
-        console.print(f"{'started' if started else 'already running'}: {embedded.pgdata_path(settings.data_dir)}")
+        console.print(
+            f"{'started' if started else 'already running'}: {embedded.pgdata_path(settings.data_dir)}"
+        )
         print(url)
     elif args.action == "stop":
         stopped = embedded.stop(settings.data_dir)
@@ -57,12 +59,16 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 def _migrate(settings: Settings) -> int:
     url, _ = resolve_url(settings)
     try:
-        report = asyncio.run(migrate(url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}")))
+        report = asyncio.run(
+            migrate(url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}"))
+        )
     except MigrationError as exc:
         console.print(f"[red]migration failed:[/] {exc}")
         return 1
     if report.applied:
-        console.print(f"[green]applied {len(report.applied)} migration(s)[/], schema version {report.schema_version}")
+        console.print(
+            f"[green]applied {len(report.applied)} migration(s)[/], schema version {report.schema_version}"
+        )
     else:
         console.print(f"[green]up to date[/]: {report.already_applied} migration(s) already applied")
     return 0
@@ -97,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.command == "db":
         return _db(args, settings)
     if args.command == "migrate":

@@ -79,7 +79,9 @@ class Database:
         await self.pool.close()
 
     @asynccontextmanager
-    async def transaction(self, role: Role, claims: Mapping[str, Any] | None = None) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(
+        self, role: Role, claims: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[asyncpg.Connection]:
         """A connection inside a transaction running as ``role`` with ``claims``.
 
         Commits when the block ends, rolls back on an exception. Postgres
@@ -107,8 +109,15 @@ class Database:
         """``transaction('anon')``: what a visitor without a token may see."""
         return self.transaction("anon", {"role": "anon"})
 
-    async def rpc(self, function: str, /, *, role: Role = "service_role", claims: Mapping[str, Any] | None = None,
-                  **params: Any) -> Any:
+    async def rpc(
+        self,
+        function: str,
+        /,
+        *,
+        role: Role = "service_role",
+        claims: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> Any:
         """Call ``public.<function>`` with named parameters, as PostgREST's ``/rpc/<function>`` would.
 
         Returns the function's single value (jsonb decoded). Raises DomainError
@@ -120,5 +129,7 @@ class Database:
         for name in params:
             if not name.isidentifier():
                 raise ValueError(f"not a parameter name: {name!r}")
-        async with self.transaction(role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)) as conn:
+        async with self.transaction(
+            role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)
+        ) as conn:
             return await conn.fetchval(f"select public.{function}({args})", *params.values())
