@@ -96,6 +96,7 @@ class DiscordStandIn:
         self._ids = itertools.count(1_100_000_000_000_000_000)
         self._runner: web.AppRunner | None = None
         self.refuse_roles = False  # answer role changes with 403 Missing Permissions
+        self.token = "test-token"  # the bot token Discord accepts
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", "/api/v10/{path:.*}", self._api)
         app.router.add_get("/avatars/{user}/{file}", self._avatar)
@@ -212,6 +213,8 @@ class DiscordStandIn:
         method = request.method
 
         if method == "GET" and path == "users/@me":
+            if request.headers.get("Authorization") != f"Bot {self.token}":
+                return _json({"message": "401: Unauthorized", "code": 0}, status=401)
             return _json(BOT_USER)
         if method == "GET" and path == "oauth2/applications/@me":
             return _json(
