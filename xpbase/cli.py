@@ -94,8 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply migrations, functions.sql and seed.sql (idempotent)")
     sub.add_parser("serve", help="migrate, then serve the HTTP API (Hypercorn) on XPBASE_HOST:XPBASE_PORT")
     bot = sub.add_parser("bot", help="migrate, then run the Discord bot (DISCORD_TOKEN) until Ctrl-C")
-    bot.add_argument("--sync-global", action="store_true",
-                     help="publish the slash commands to every server after logging in (once per release)")
+    bot.add_argument(
+        "--sync-global",
+        action="store_true",
+        help="publish the slash commands to every server after logging in (once per release)",
+    )
     bot.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
     return parser
 
