@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run bot test lint bench db-start db-stop migrate clean
+.PHONY: run bot test lint bench bench-replay db-start db-stop migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: $(VENV)/.installed-test
 ## bench: the benchmarks in bench/ (not part of the test suite)
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/award_throughput.py
+
+## bench-replay: replay the Stack Exchange dumps in ../shared vs a bare COPY of the same ledger rows
+bench-replay: $(VENV)/.installed-test
+	$(BIN)/python bench/replay.py
 
 db-start: $(VENV)/.installed-run
 	$(BIN)/xpbase db start

@@ -140,6 +140,12 @@ TABLES: dict[str, Table] = {
         update="base_xp = base_xp",
         expect=CONFIG,
     ),
+    "activity_rates": Table(
+        target="activity_slug = 'spare'",
+        insert="(activity_slug, effective_from, base_xp) values ('spare', '2021-01-01Z', 2)",
+        update="base_xp = base_xp",
+        expect=CONFIG,
+    ),
     "multipliers": Table(
         target="description = 'spare'",
         insert="(kind, factor, description) values ('event', 2, 'matrix')",
@@ -290,6 +296,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_discord_role_plan(text, text[])": SERVICE_ONLY,
     "public.service_role_discord_notifications(bigint, integer)": SERVICE_ONLY,
     "public.service_role_discord_stats(text)": SERVICE_ONLY,
+    "public.service_role_award_xp_batch(jsonb)": SERVICE_ONLY,
 }
 
 #: Engine calls that only some callers may make ($1: the owner's profile id).
@@ -352,6 +359,7 @@ insert into public.layer_statuses (layer_slug, slug, name, min_xp)
 insert into public.cap_groups (slug, daily_cap) values ('spare', 1);
 insert into public.activity_types (slug, name, layer_slug, base_xp) values ('spare', 'Spare', 'cyber', 1);
 insert into public.multipliers (kind, factor, description) values ('event', 1, 'spare');
+insert into public.activity_rates (activity_slug, effective_from, base_xp) values ('spare', '2020-01-01Z', 1);
 insert into public.level_curve (level, xp_required) values (1000, 1000000000000);
 insert into public.tiers (slug, name, min_level, max_level) values ('spare', 'Spare', 1000, 1000);
 insert into public.tier_unlocks (tier_slug, slug, name) values ('basic', 'spare', 'Spare');
