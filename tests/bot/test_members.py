@@ -183,4 +183,3 @@ async def test_link_with_a_bad_code_is_refused(
     interaction = await world.run(world.interaction(world.bob, "link", options=[option("code", "NOPE-1234")]))
     answer = discord_api.last_reply(interaction.id)
     assert answer.ephemeral
-

@@ -374,6 +374,44 @@ class World:
             )
         return discord.Interaction(data=payload, state=self.state)  # type: ignore[arg-type]
 
+    def click(self, person: Person, custom_id: str) -> discord.Interaction:
+        """An INTERACTION_CREATE for a button press by ``person`` on a message of the bot in #general."""
+        base = self.interaction(person, "levels")
+        payload = {
+            "id": str(base.id),
+            "application_id": str(APP_ID),
+            "type": 3,
+            "token": f"tok-{base.id}",
+            "version": 1,
+            "data": {"custom_id": custom_id, "component_type": 2},
+            "guild_id": str(self.GUILD),
+            "channel_id": str(self.general),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "app_permissions": str(ALL),
+            "entitlements": [],
+            "attachment_size_limit": 10_000_000,
+            "member": self.member_payload(person, permissions=EVERYONE),
+            "message": {
+                "id": str(self.next_id()),
+                "channel_id": str(self.general),
+                "author": BOT_USER,
+                "content": "",
+                "timestamp": T0.isoformat(),
+                "edited_timestamp": None,
+                "tts": False,
+                "mention_everyone": False,
+                "mentions": [],
+                "mention_roles": [],
+                "attachments": [],
+                "embeds": [],
+                "pinned": False,
+                "type": 0,
+                "flags": 0,
+            },
+        }
+        return discord.Interaction(data=payload, state=self.state)  # type: ignore[arg-type]
+
     def _role_payload(self, role_id: int) -> dict[str, Any]:
         role = self.guild.get_role(role_id)
         assert role is not None
