@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run test lint bench bench-replay db-start db-stop migrate clean
+.PHONY: run bot test lint bench bench-replay db-start db-stop migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 ## run: start the embedded Postgres (unless DATABASE_URL is set), migrate, serve on XPBASE_HOST:XPBASE_PORT
 run: $(VENV)/.installed-run
 	$(BIN)/xpbase serve
+
+## bot: the Discord bot alone (DISCORD_TOKEN in .env); `make run` starts it beside the service
+bot: $(VENV)/.installed-run
+	$(BIN)/xpbase bot
 
 ## test: the whole suite against a real Postgres that the suite starts itself
 test: $(VENV)/.installed-test

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -34,7 +35,27 @@ async def _run(settings: Settings) -> None:
     console.print(
         f"[green]xpbase[/] serving on http://{settings.host}:{settings.port} (docs at /docs); Ctrl-C stops"
     )
-    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    bot_task = asyncio.create_task(_run_bot(settings), name="xpbase-bot") if settings.discord_token else None
+    try:
+        await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    finally:
+        if bot_task is not None:
+            bot_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await bot_task
+
+
+async def _run_bot(settings: Settings) -> None:
+    """The Discord bot beside the service (DISCORD_TOKEN set); if it fails, the service keeps running."""
+    from bot.launcher import run_bot
+
+    console.print("[green]xpbase bot[/] starting beside the service")
+    try:
+        await run_bot(settings)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the Discord bot stopped; the service keeps running")
 
 
 def serve(settings: Settings) -> int:

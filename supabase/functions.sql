@@ -143,7 +143,8 @@ set search_path = ''
 as $$
 begin
   if (select auth.role()) = 'service_role' then
-    actor_id := null;
+    -- The backend may name the person it acts for (private.act_for); null otherwise.
+    actor_id := nullif(current_setting('xpbase.actor_id', true), '')::uuid;
     actor_role := 'service_role';
     return;
   end if;
@@ -157,8 +158,8 @@ begin
 end
 $$;
 comment on function private.assert_admin() is
-  'Who is correcting XP: (null, service_role) for the backend, (profile id, admin) for an admin member; '
-  'raises 42501 for anyone else.';
+  'Who is correcting XP: (null, service_role) for the backend, or (the profile it acts for, service_role) '
+  'inside private.act_for; (profile id, admin) for an admin member; raises 42501 for anyone else.';
 revoke all on function private.assert_admin() from public;
 
 ------------------------------------------------------------------------------
@@ -1931,3 +1932,833 @@ comment on function public.service_role_purge_auth() is
   'sessions, link_codes}. Run it now and then (pg_cron on Supabase). service_role only.';
 revoke all on function public.service_role_purge_auth() from public, anon, authenticated;
 grant execute on function public.service_role_purge_auth() to service_role;
+
+------------------------------------------------------------------------------
+-- The Discord bot
+--
+-- The bot (bot/) reports what happened in Discord (a message, a minute in
+-- voice, a command, an admin's correction) and applies what these functions
+-- decide: whether it earns XP (no-XP channels and roles, then award_xp's
+-- multipliers, cooldown and caps), which reward roles a member holds, and
+-- which level-ups to announce. Discord ids are text of digits (snowflakes).
+-- Every RPC here is service_role only.
+------------------------------------------------------------------------------
+
+create or replace function private.discord_id(p_name text, p_value text)
+returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if p_value is null or p_value !~ '^[0-9]{1,20}$' then
+    raise exception '% must be a Discord id (1 to 20 digits), got %', p_name, coalesce(p_value, 'null')
+      using errcode = 'XPBAD';
+  end if;
+  return p_value;
+end
+$$;
+comment on function private.discord_id(text, text) is 'Returns a Discord id (snowflake as text) unchanged, or raises XPBAD naming the argument.';
+revoke all on function private.discord_id(text, text) from public;
+grant execute on function private.discord_id(text, text) to service_role;
+
+create or replace function private.act_for(p_actor_id uuid)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  if (select auth.role()) is distinct from 'service_role' then
+    raise exception 'Only the backend may act for someone' using errcode = '42501';
+  end if;
+  if p_actor_id is null then
+    raise exception 'actor_id is required' using errcode = 'XPBAD';
+  end if;
+  if not exists (select 1 from public.profiles p where p.id = p_actor_id) then
+    raise exception 'Unknown actor profile: %', p_actor_id using errcode = 'XPPRF';
+  end if;
+  perform set_config('xpbase.actor_id', p_actor_id::text, true);
+end
+$$;
+comment on function private.act_for(uuid) is
+  'Names the profile the backend acts for until the end of the transaction (or until cleared), so the admin '
+  'corrections record it as the ledger''s actor_id. service_role only.';
+revoke all on function private.act_for(uuid) from public;
+grant execute on function private.act_for(uuid) to service_role;
+
+create or replace function public.service_role_admin_adjust_xp(
+  actor_id uuid,
+  profile_id uuid,
+  amount integer,
+  reason text,
+  idempotency_key text,
+  layer text default null
+)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_receipt jsonb;
+begin
+  perform private.act_for(service_role_admin_adjust_xp.actor_id);
+  v_receipt := public.admin_adjust_xp(service_role_admin_adjust_xp.profile_id, service_role_admin_adjust_xp.amount,
+                                      service_role_admin_adjust_xp.reason, service_role_admin_adjust_xp.idempotency_key,
+                                      service_role_admin_adjust_xp.layer);
+  perform set_config('xpbase.actor_id', '', true);
+  return v_receipt;
+end
+$$;
+comment on function public.service_role_admin_adjust_xp(uuid, uuid, integer, text, text, text) is
+  'admin_adjust_xp on behalf of a person: the ledger rows name actor_id (a profile, e.g. the Discord admin who '
+  'ran /addxp) as their actor. Same arguments, receipt and errors as admin_adjust_xp, plus XPPRF for an '
+  'unknown actor. service_role only.';
+revoke all on function public.service_role_admin_adjust_xp(uuid, uuid, integer, text, text, text) from public, anon, authenticated;
+grant execute on function public.service_role_admin_adjust_xp(uuid, uuid, integer, text, text, text) to service_role;
+
+create or replace function public.service_role_admin_set_level(
+  actor_id uuid,
+  profile_id uuid,
+  level integer,
+  reason text,
+  idempotency_key text
+)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_receipt jsonb;
+begin
+  perform private.act_for(service_role_admin_set_level.actor_id);
+  v_receipt := public.admin_set_level(service_role_admin_set_level.profile_id, service_role_admin_set_level.level,
+                                      service_role_admin_set_level.reason, service_role_admin_set_level.idempotency_key);
+  perform set_config('xpbase.actor_id', '', true);
+  return v_receipt;
+end
+$$;
+comment on function public.service_role_admin_set_level(uuid, uuid, integer, text, text) is
+  'admin_set_level on behalf of a person recorded as the ledger''s actor. Errors as admin_set_level, plus XPPRF '
+  'for an unknown actor. service_role only.';
+revoke all on function public.service_role_admin_set_level(uuid, uuid, integer, text, text) from public, anon, authenticated;
+grant execute on function public.service_role_admin_set_level(uuid, uuid, integer, text, text) to service_role;
+
+create or replace function public.service_role_admin_reset_xp(
+  actor_id uuid,
+  profile_id uuid,
+  reason text,
+  idempotency_key text
+)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_receipt jsonb;
+begin
+  perform private.act_for(service_role_admin_reset_xp.actor_id);
+  v_receipt := public.admin_reset_xp(service_role_admin_reset_xp.profile_id, service_role_admin_reset_xp.reason,
+                                     service_role_admin_reset_xp.idempotency_key);
+  perform set_config('xpbase.actor_id', '', true);
+  return v_receipt;
+end
+$$;
+comment on function public.service_role_admin_reset_xp(uuid, uuid, text, text) is
+  'admin_reset_xp on behalf of a person recorded as the ledger''s actor. Errors as admin_reset_xp, plus XPPRF '
+  'for an unknown actor. service_role only.';
+revoke all on function public.service_role_admin_reset_xp(uuid, uuid, text, text) from public, anon, authenticated;
+grant execute on function public.service_role_admin_reset_xp(uuid, uuid, text, text) to service_role;
+
+-- Guild configuration --------------------------------------------------------
+
+create or replace function private.discord_guild_config(p_guild_id text)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'guild_id', p_guild_id,
+    'announce_mode', coalesce(g.announce_mode, 'current'),
+    'announce_channel_id', g.announce_channel_id,
+    'no_xp_channels', coalesce((
+      select jsonb_agg(t.target_id order by t.target_id) from public.discord_no_xp_targets t
+       where t.guild_id = p_guild_id and t.kind = 'channel'), '[]'),
+    'no_xp_roles', coalesce((
+      select jsonb_agg(t.target_id order by t.target_id) from public.discord_no_xp_targets t
+       where t.guild_id = p_guild_id and t.kind = 'role'), '[]'),
+    'multipliers', coalesce((
+      select jsonb_agg(jsonb_build_object('kind', m.kind, 'target_id', m.match_value, 'factor', m.factor)
+                       order by m.kind, m.match_value)
+        from public.multipliers m where m.discord_guild_id = p_guild_id), '[]'),
+    'role_rewards', coalesce((
+      select jsonb_agg(jsonb_build_object('role_id', r.role_id, 'min_level', r.min_level, 'tier', r.tier_slug,
+                                          'tier_name', t.name, 'level', coalesce(r.min_level, t.min_level))
+                       order by coalesce(r.min_level, t.min_level), r.role_id)
+        from public.discord_role_rewards r
+        left join public.tiers t on t.slug = r.tier_slug
+       where r.guild_id = p_guild_id), '[]'))
+    from (select 1) as one
+    left join public.discord_guilds g on g.guild_id = p_guild_id
+$$;
+comment on function private.discord_guild_config(text) is 'The configuration of one guild as jsonb (see public.service_role_discord_guild).';
+revoke all on function private.discord_guild_config(text) from public;
+grant execute on function private.discord_guild_config(text) to service_role;
+
+create or replace function public.service_role_discord_guild(guild_id text)
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.discord_guild_config(private.discord_id('guild_id', service_role_discord_guild.guild_id))
+$$;
+comment on function public.service_role_discord_guild(text) is
+  'A guild''s bot configuration: {guild_id, announce_mode (channel|current|dm|off), announce_channel_id, '
+  'no_xp_channels [id], no_xp_roles [id], multipliers [{kind, target_id, factor}], role_rewards [{role_id, '
+  'min_level, tier, tier_name, level}] (level: the level that earns the role)}; defaults for an unknown guild. '
+  'Errors: XPBAD for a malformed id. service_role only.';
+revoke all on function public.service_role_discord_guild(text) from public, anon, authenticated;
+grant execute on function public.service_role_discord_guild(text) to service_role;
+
+create or replace function private.discord_touch_guild(p_guild_id text)
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  insert into public.discord_guilds as g (guild_id) values (p_guild_id)
+  on conflict (guild_id) do update set updated_at = now()
+$$;
+comment on function private.discord_touch_guild(text) is 'Creates the guild''s configuration row with defaults, or stamps updated_at.';
+revoke all on function private.discord_touch_guild(text) from public;
+
+create or replace function private.discord_set_announcements(p_guild_id text, p_mode text, p_channel_id text)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.discord_id('guild_id', p_guild_id);
+  if p_mode is null or p_mode not in ('channel', 'current', 'dm', 'off') then
+    raise exception 'mode must be channel, current, dm or off, got %', coalesce(p_mode, 'null') using errcode = 'XPBAD';
+  end if;
+  if p_channel_id is not null then
+    perform private.discord_id('channel_id', p_channel_id);
+  elsif p_mode = 'channel' then
+    raise exception 'mode channel needs a channel_id' using errcode = 'XPBAD';
+  end if;
+  perform private.discord_touch_guild(p_guild_id);
+  update public.discord_guilds g
+     set announce_mode = p_mode, announce_channel_id = p_channel_id
+   where g.guild_id = p_guild_id;
+  return private.discord_guild_config(p_guild_id);
+end
+$$;
+comment on function private.discord_set_announcements(text, text, text) is 'Implementation of public.service_role_discord_set_announcements.';
+revoke all on function private.discord_set_announcements(text, text, text) from public;
+grant execute on function private.discord_set_announcements(text, text, text) to service_role;
+
+create or replace function public.service_role_discord_set_announcements(guild_id text, mode text, channel_id text default null)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.discord_set_announcements(service_role_discord_set_announcements.guild_id,
+                                           service_role_discord_set_announcements.mode,
+                                           service_role_discord_set_announcements.channel_id)
+$$;
+comment on function public.service_role_discord_set_announcements(text, text, text) is
+  'Where a guild''s level-ups are announced: mode channel (channel_id required), current (the channel the XP '
+  'was earned in; channel_id, when given, for XP earned elsewhere), dm or off. Returns the guild configuration. '
+  'Errors: XPBAD. service_role only.';
+revoke all on function public.service_role_discord_set_announcements(text, text, text) from public, anon, authenticated;
+grant execute on function public.service_role_discord_set_announcements(text, text, text) to service_role;
+
+create or replace function private.discord_set_no_xp(p_guild_id text, p_kind text, p_target_id text, p_no_xp boolean)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.discord_id('guild_id', p_guild_id);
+  perform private.discord_id('target_id', p_target_id);
+  if p_kind is null or p_kind not in ('channel', 'role') then
+    raise exception 'kind must be channel or role, got %', coalesce(p_kind, 'null') using errcode = 'XPBAD';
+  end if;
+  if p_no_xp is null then
+    raise exception 'no_xp must be true or false' using errcode = 'XPBAD';
+  end if;
+  perform private.discord_touch_guild(p_guild_id);
+  if p_no_xp then
+    insert into public.discord_no_xp_targets (guild_id, kind, target_id)
+    values (p_guild_id, p_kind, p_target_id)
+    on conflict do nothing;
+  else
+    delete from public.discord_no_xp_targets t
+     where t.guild_id = p_guild_id and t.kind = p_kind and t.target_id = p_target_id;
+  end if;
+  return private.discord_guild_config(p_guild_id);
+end
+$$;
+comment on function private.discord_set_no_xp(text, text, text, boolean) is 'Implementation of public.service_role_discord_set_no_xp.';
+revoke all on function private.discord_set_no_xp(text, text, text, boolean) from public;
+grant execute on function private.discord_set_no_xp(text, text, text, boolean) to service_role;
+
+create or replace function public.service_role_discord_set_no_xp(guild_id text, kind text, target_id text, no_xp boolean)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.discord_set_no_xp(service_role_discord_set_no_xp.guild_id, service_role_discord_set_no_xp.kind,
+                                   service_role_discord_set_no_xp.target_id, service_role_discord_set_no_xp.no_xp)
+$$;
+comment on function public.service_role_discord_set_no_xp(text, text, text, boolean) is
+  'Marks a channel or role of a guild as earning no passive XP (no_xp true) or clears the mark (false). '
+  'Returns the guild configuration. Errors: XPBAD. service_role only.';
+revoke all on function public.service_role_discord_set_no_xp(text, text, text, boolean) from public, anon, authenticated;
+grant execute on function public.service_role_discord_set_no_xp(text, text, text, boolean) to service_role;
+
+create or replace function private.discord_set_multiplier(p_guild_id text, p_kind text, p_target_id text, p_factor numeric)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.discord_id('guild_id', p_guild_id);
+  perform private.discord_id('target_id', p_target_id);
+  if p_kind is null or p_kind not in ('channel', 'role') then
+    raise exception 'kind must be channel or role, got %', coalesce(p_kind, 'null') using errcode = 'XPBAD';
+  end if;
+  if p_factor is not null and (p_factor <= 0 or p_factor > 100 or p_factor <> round(p_factor, 3)) then
+    raise exception 'factor must be above 0 and at most 100 with at most 3 decimals, got %', p_factor
+      using errcode = 'XPBAD';
+  end if;
+  perform private.discord_touch_guild(p_guild_id);
+  if p_factor is null then
+    delete from public.multipliers m
+     where m.discord_guild_id = p_guild_id and m.kind = p_kind and m.match_value = p_target_id;
+  else
+    insert into public.multipliers as m (kind, match_value, factor, description, discord_guild_id)
+    values (p_kind, p_target_id, p_factor, 'Discord ' || p_kind || ' multiplier of guild ' || p_guild_id, p_guild_id)
+    on conflict (discord_guild_id, kind, match_value) where discord_guild_id is not null
+    do update set factor = excluded.factor;
+  end if;
+  return private.discord_guild_config(p_guild_id);
+end
+$$;
+comment on function private.discord_set_multiplier(text, text, text, numeric) is 'Implementation of public.service_role_discord_set_multiplier.';
+revoke all on function private.discord_set_multiplier(text, text, text, numeric) from public;
+grant execute on function private.discord_set_multiplier(text, text, text, numeric) to service_role;
+
+create or replace function public.service_role_discord_set_multiplier(guild_id text, kind text, target_id text, factor numeric)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.discord_set_multiplier(service_role_discord_set_multiplier.guild_id,
+                                        service_role_discord_set_multiplier.kind,
+                                        service_role_discord_set_multiplier.target_id,
+                                        service_role_discord_set_multiplier.factor)
+$$;
+comment on function public.service_role_discord_set_multiplier(text, text, text, numeric) is
+  'Sets the XP multiplier (factor above 0, at most 100) of a Discord role or channel of a guild, a row of '
+  'public.multipliers applying to every activity; factor null removes it. award_xp''s stacking rule applies '
+  '(largest per kind, kinds multiply, capped). Returns the guild configuration. Errors: XPBAD. service_role only.';
+revoke all on function public.service_role_discord_set_multiplier(text, text, text, numeric) from public, anon, authenticated;
+grant execute on function public.service_role_discord_set_multiplier(text, text, text, numeric) to service_role;
+
+create or replace function private.discord_set_role_reward(p_guild_id text, p_role_id text, p_min_level integer, p_tier text)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.discord_id('guild_id', p_guild_id);
+  perform private.discord_id('role_id', p_role_id);
+  if p_min_level is not null and p_tier is not null then
+    raise exception 'A role reward is for a level or for a tier, not both' using errcode = 'XPBAD';
+  end if;
+  if p_min_level is not null and not exists (select 1 from public.level_curve c where c.level = p_min_level) then
+    raise exception 'Level % is not on the level curve', p_min_level using errcode = 'XPLVL';
+  end if;
+  if p_tier is not null and not exists (select 1 from public.tiers t where t.slug = p_tier) then
+    raise exception 'Unknown tier: %', p_tier using errcode = 'XPBAD';
+  end if;
+  perform private.discord_touch_guild(p_guild_id);
+  if p_min_level is null and p_tier is null then
+    delete from public.discord_role_rewards r where r.guild_id = p_guild_id and r.role_id = p_role_id;
+  else
+    insert into public.discord_role_rewards as r (guild_id, role_id, min_level, tier_slug)
+    values (p_guild_id, p_role_id, p_min_level, p_tier)
+    on conflict (guild_id, role_id) do update set min_level = excluded.min_level, tier_slug = excluded.tier_slug;
+  end if;
+  return private.discord_guild_config(p_guild_id);
+end
+$$;
+comment on function private.discord_set_role_reward(text, text, integer, text) is 'Implementation of public.service_role_discord_set_role_reward.';
+revoke all on function private.discord_set_role_reward(text, text, integer, text) from public;
+grant execute on function private.discord_set_role_reward(text, text, integer, text) to service_role;
+
+create or replace function public.service_role_discord_set_role_reward(
+  guild_id text,
+  role_id text,
+  min_level integer default null,
+  tier text default null
+)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.discord_set_role_reward(service_role_discord_set_role_reward.guild_id,
+                                         service_role_discord_set_role_reward.role_id,
+                                         service_role_discord_set_role_reward.min_level,
+                                         service_role_discord_set_role_reward.tier)
+$$;
+comment on function public.service_role_discord_set_role_reward(text, text, integer, text) is
+  'Makes a Discord role the reward for reaching a level (min_level) or a tier (tier slug); neither removes the '
+  'reward. Returns the guild configuration. Errors: XPBAD (both given, unknown tier, malformed id), XPLVL '
+  '(level not on the curve). service_role only.';
+revoke all on function public.service_role_discord_set_role_reward(text, text, integer, text) from public, anon, authenticated;
+grant execute on function public.service_role_discord_set_role_reward(text, text, integer, text) to service_role;
+
+-- Passive XP -------------------------------------------------------------------
+
+create or replace function private.discord_award(
+  p_guild_id text,
+  p_user_id text,
+  p_display_name text,
+  p_activity text,
+  p_idempotency_key text,
+  p_occurred_at timestamptz,
+  p_channel_id text,
+  p_role_ids text[]
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_roles text[] := coalesce(p_role_ids, '{}');
+  v_role text;
+  v_skip text;
+  v_profile_id uuid;
+begin
+  perform private.discord_id('guild_id', p_guild_id);
+  perform private.discord_id('user_id', p_user_id);
+  if p_channel_id is not null then
+    perform private.discord_id('channel_id', p_channel_id);
+  end if;
+  if cardinality(v_roles) > 250 then
+    raise exception 'at most 250 role ids' using errcode = 'XPBAD';
+  end if;
+  foreach v_role in array v_roles loop
+    perform private.discord_id('role_ids[]', v_role);
+  end loop;
+
+  select case
+           when exists (select 1 from public.discord_no_xp_targets t
+                         where t.guild_id = p_guild_id and t.kind = 'channel' and t.target_id = p_channel_id)
+             then 'no_xp_channel'
+           when exists (select 1 from public.discord_no_xp_targets t
+                         where t.guild_id = p_guild_id and t.kind = 'role' and t.target_id = any (v_roles))
+             then 'no_xp_role'
+         end
+    into v_skip;
+  if v_skip is not null then
+    return jsonb_build_object('granted', 0, 'skipped', v_skip, 'activity', p_activity,
+                              'idempotency_key', p_idempotency_key, 'profile_id', null, 'replayed', false);
+  end if;
+
+  v_profile_id := private.ensure_profile('discord', p_user_id, p_display_name);
+  return private.award_xp(
+    v_profile_id, p_activity, p_idempotency_key, null, p_occurred_at,
+    jsonb_build_object('guild_id', p_guild_id, 'channel_id', p_channel_id, 'role_ids', to_jsonb(v_roles))
+  ) || jsonb_build_object('skipped', null);
+end
+$$;
+comment on function private.discord_award(text, text, text, text, text, timestamptz, text, text[]) is
+  'Implementation of public.service_role_discord_award.';
+revoke all on function private.discord_award(text, text, text, text, text, timestamptz, text, text[]) from public;
+grant execute on function private.discord_award(text, text, text, text, text, timestamptz, text, text[]) to service_role;
+
+create or replace function public.service_role_discord_award(
+  guild_id text,
+  user_id text,
+  display_name text,
+  activity text,
+  idempotency_key text,
+  occurred_at timestamptz default null,
+  channel_id text default null,
+  role_ids text[] default '{}'
+)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.discord_award(service_role_discord_award.guild_id, service_role_discord_award.user_id,
+                               service_role_discord_award.display_name, service_role_discord_award.activity,
+                               service_role_discord_award.idempotency_key, service_role_discord_award.occurred_at,
+                               service_role_discord_award.channel_id, service_role_discord_award.role_ids)
+$$;
+comment on function public.service_role_discord_award(text, text, text, text, text, timestamptz, text, text[]) is
+  'Passive Discord XP (message, voice_minute, command): nothing when the channel (threads: their parent) or '
+  'one of the member''s roles is a no-XP target of the guild ({granted: 0, skipped: no_xp_channel|no_xp_role}, '
+  'no ledger row); otherwise the member''s profile (created on first sight from the discord identity) gets '
+  'award_xp with context {guild_id, channel_id, role_ids} for multipliers, and the receipt is returned with '
+  'skipped null. Errors as award_xp (XPIDM for a key reused with other parameters, e.g. changed roles), XPBAD '
+  'for malformed ids. service_role only.';
+revoke all on function public.service_role_discord_award(text, text, text, text, text, timestamptz, text, text[]) from public, anon, authenticated;
+grant execute on function public.service_role_discord_award(text, text, text, text, text, timestamptz, text, text[]) to service_role;
+
+-- Members: profile, levels, seasons, role rewards -----------------------------
+
+create or replace function private.discord_member(p_user_id text, p_recent integer)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_profile public.profiles;
+begin
+  perform private.discord_id('user_id', p_user_id);
+  if p_recent is null or p_recent not between 0 and 25 then
+    raise exception 'recent must be 0 to 25' using errcode = 'XPBAD';
+  end if;
+  select p.* into v_profile
+    from public.identities i join public.profiles p on p.id = i.profile_id
+   where i.provider = 'discord' and i.subject = p_user_id;
+  if not found then
+    raise exception 'No profile for Discord user %', p_user_id using errcode = 'XPPRF';
+  end if;
+  return jsonb_build_object(
+    'profile_id', v_profile.id,
+    'display_name', v_profile.display_name,
+    'bio', v_profile.bio,
+    'avatar_url', v_profile.avatar_url,
+    'social_links', v_profile.social_links,
+    'role', v_profile.role,
+    'leaderboard_visible', v_profile.leaderboard_visible,
+    'created_at', v_profile.created_at,
+    'xp', v_profile.xp,
+    'level', v_profile.level,
+    'tier', v_profile.tier,
+    'tier_name', (select t.name from public.tiers t where t.slug = v_profile.tier),
+    'points', v_profile.points,
+    'level_xp', public.xp_for_level(v_profile.level),
+    'next_level_xp', public.xp_for_level(v_profile.level + 1),
+    'layers', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'layer', l.slug, 'name', l.name, 'xp', coalesce(pl.xp, 0),
+               'status', coalesce(pl.status, public.layer_status_for(l.slug, 0)),
+               'status_name', (select s.name from public.layer_statuses s
+                                where s.layer_slug = l.slug
+                                  and s.slug = coalesce(pl.status, public.layer_status_for(l.slug, 0))))
+             order by l.position, l.slug)
+        from public.layers l
+        left join public.profile_layers pl on pl.profile_id = v_profile.id and pl.layer_slug = l.slug), '[]'),
+    'unlocks', coalesce((
+      select jsonb_agg(jsonb_build_object('tier', u.tier_slug, 'slug', u.slug, 'name', u.name)
+                       order by t.min_level, u.position, u.slug)
+        from public.tier_unlocks u join public.tiers t on t.slug = u.tier_slug
+       where t.min_level <= v_profile.level), '[]'),
+    'identities', coalesce((
+      select jsonb_agg(i.provider order by i.provider) from public.identities i where i.profile_id = v_profile.id), '[]'),
+    'recent', coalesce((
+      select jsonb_agg(jsonb_build_object('activity', r.activity_slug, 'activity_name', r.name, 'layer', r.layer_slug,
+                                          'amount', r.amount, 'occurred_at', r.occurred_at, 'reason', r.reason)
+                       order by r.occurred_at desc, r.id desc)
+        from (select l.id, l.activity_slug, a.name, l.layer_slug, l.amount, l.occurred_at, l.reason
+                from public.xp_ledger l join public.activity_types a on a.slug = l.activity_slug
+               where l.profile_id = v_profile.id and l.amount <> 0
+               order by l.occurred_at desc, l.id desc
+               limit p_recent) r), '[]'));
+end
+$$;
+comment on function private.discord_member(text, integer) is 'Implementation of public.service_role_discord_member.';
+revoke all on function private.discord_member(text, integer) from public;
+grant execute on function private.discord_member(text, integer) to service_role;
+
+create or replace function public.service_role_discord_member(user_id text, recent integer default 0)
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.discord_member(service_role_discord_member.user_id, service_role_discord_member.recent)
+$$;
+comment on function public.service_role_discord_member(text, integer) is
+  'The profile of a Discord user for /rank, /xp and /profile: profile_id, display_name, bio, avatar_url, '
+  'social_links, role, leaderboard_visible, created_at, xp, level, tier, tier_name, points, level_xp (XP where '
+  'the level starts), next_level_xp (null at the top of the curve), layers [{layer, name, xp, status, '
+  'status_name}], unlocks [{tier, slug, name}], identities [provider], and the last `recent` (0-25) non-zero '
+  'ledger entries [{activity, activity_name, layer, amount, occurred_at, reason}]. Errors: XPPRF when the user '
+  'has no profile, XPBAD. service_role only.';
+revoke all on function public.service_role_discord_member(text, integer) from public, anon, authenticated;
+grant execute on function public.service_role_discord_member(text, integer) to service_role;
+
+create or replace function public.level_guide()
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'max_level', (select max(c.level) from public.level_curve c),
+    'layers', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'slug', l.slug, 'name', l.name, 'description', l.description,
+               'statuses', coalesce((select jsonb_agg(jsonb_build_object('slug', s.slug, 'name', s.name,
+                                                                         'min_xp', s.min_xp) order by s.min_xp)
+                                       from public.layer_statuses s where s.layer_slug = l.slug), '[]'))
+             order by l.position, l.slug)
+        from public.layers l), '[]'),
+    'levels', coalesce((select jsonb_agg(jsonb_build_object('level', c.level, 'xp_required', c.xp_required)
+                                         order by c.level) from public.level_curve c), '[]'),
+    'tiers', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'slug', t.slug, 'name', t.name, 'min_level', t.min_level, 'max_level', t.max_level,
+               'xp_required', public.xp_for_level(t.min_level),
+               'unlocks', coalesce((select jsonb_agg(jsonb_build_object('slug', u.slug, 'name', u.name,
+                                                                        'description', u.description)
+                                                     order by u.position, u.slug)
+                                      from public.tier_unlocks u where u.tier_slug = t.slug), '[]'))
+             order by t.min_level)
+        from public.tiers t), '[]'))
+$$;
+comment on function public.level_guide() is
+  'The level curve, the tiers with what they unlock and the layers with their status ladders: {max_level, '
+  'levels [{level, xp_required}], tiers [{slug, name, min_level, max_level, xp_required, unlocks [{slug, name, '
+  'description}]}], layers [{slug, name, description, statuses [{slug, name, min_xp}]}]}. Public data.';
+revoke all on function public.level_guide() from public;
+grant execute on function public.level_guide() to anon, authenticated, service_role;
+
+create or replace function public.service_role_discord_seasons(layer text default null, max_rows integer default 25)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  if max_rows is null or max_rows not between 1 and 100 then
+    raise exception 'max_rows must be 1 to 100' using errcode = 'XPBAD';
+  end if;
+  return coalesce((
+    select jsonb_agg(jsonb_build_object('id', s.id, 'layer', s.layer_slug, 'name', s.name, 'starts_at', s.starts_at,
+                                        'ends_at', s.ends_at, 'finalized_at', s.finalized_at)
+                     order by s.starts_at desc, s.layer_slug)
+      from (select * from public.seasons x
+             where service_role_discord_seasons.layer is null or x.layer_slug = service_role_discord_seasons.layer
+             order by x.starts_at desc, x.layer_slug
+             limit service_role_discord_seasons.max_rows) s), '[]');
+end
+$$;
+comment on function public.service_role_discord_seasons(text, integer) is
+  'The newest seasons (of one layer, or all), newest first: [{id, layer, name, starts_at, ends_at, '
+  'finalized_at}], for the bot''s /leaderboard season choices. Errors: XPBAD. service_role only.';
+revoke all on function public.service_role_discord_seasons(text, integer) from public, anon, authenticated;
+grant execute on function public.service_role_discord_seasons(text, integer) to service_role;
+
+create or replace function private.discord_role_plan(p_guild_id text, p_user_ids text[])
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_id text;
+begin
+  perform private.discord_id('guild_id', p_guild_id);
+  if p_user_ids is null or cardinality(p_user_ids) > 1000 then
+    raise exception 'user_ids must hold at most 1000 ids' using errcode = 'XPBAD';
+  end if;
+  foreach v_id in array p_user_ids loop
+    perform private.discord_id('user_ids[]', v_id);
+  end loop;
+  return (
+    with rewards as (
+      select r.role_id, coalesce(r.min_level, t.min_level) as level
+        from public.discord_role_rewards r
+        left join public.tiers t on t.slug = r.tier_slug
+       where r.guild_id = p_guild_id
+    ),
+    members as (
+      select u.user_id, p.id as profile_id, coalesce(p.level, 1) as level,
+             coalesce(p.tier, public.tier_for_level(1)) as tier
+        from (select distinct x as user_id from unnest(p_user_ids) as x) u
+        left join public.identities i on i.provider = 'discord' and i.subject = u.user_id
+        left join public.profiles p on p.id = i.profile_id
+    )
+    select jsonb_build_object(
+      'managed', coalesce((select jsonb_agg(r.role_id order by r.role_id) from rewards r), '[]'),
+      'members', coalesce((
+        select jsonb_agg(jsonb_build_object(
+                 'user_id', m.user_id, 'profile_id', m.profile_id, 'level', m.level, 'tier', m.tier,
+                 'roles', coalesce((select jsonb_agg(r.role_id order by r.level, r.role_id)
+                                      from rewards r where r.level <= m.level), '[]'))
+               order by m.user_id)
+          from members m), '[]'))
+  );
+end
+$$;
+comment on function private.discord_role_plan(text, text[]) is 'Implementation of public.service_role_discord_role_plan.';
+revoke all on function private.discord_role_plan(text, text[]) from public;
+grant execute on function private.discord_role_plan(text, text[]) to service_role;
+
+create or replace function public.service_role_discord_role_plan(guild_id text, user_ids text[])
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.discord_role_plan(service_role_discord_role_plan.guild_id, service_role_discord_role_plan.user_ids)
+$$;
+comment on function public.service_role_discord_role_plan(text, text[]) is
+  'Which reward roles of a guild each member (up to 1000 Discord user ids) should hold: {managed [role ids of '
+  'all the guild''s rewards], members [{user_id, profile_id, level, tier, roles [role ids]}]}. Rewards stack: '
+  'a member holds every reward whose level (or tier''s first level) they reached; users without a profile are '
+  'planned at level 1. The bot adds what is missing and removes managed roles not listed. Errors: XPBAD. '
+  'service_role only.';
+revoke all on function public.service_role_discord_role_plan(text, text[]) from public, anon, authenticated;
+grant execute on function public.service_role_discord_role_plan(text, text[]) to service_role;
+
+-- Notifications to announce, and statistics ------------------------------------
+
+create or replace function private.discord_notifications(p_after_id bigint, p_max_rows integer)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_cursor bigint;
+  v_found jsonb;
+begin
+  if p_max_rows is null or p_max_rows not between 1 and 1000 then
+    raise exception 'max_rows must be 1 to 1000' using errcode = 'XPBAD';
+  end if;
+  if p_after_id is null then
+    return jsonb_build_object('cursor', coalesce((select max(n.id) from public.notifications n), 0),
+                              'notifications', '[]'::jsonb);
+  end if;
+  -- A window of the next notifications of any kind; the cursor moves past all of them.
+  with window_rows as (
+    select n.* from public.notifications n where n.id > p_after_id order by n.id limit p_max_rows
+  )
+  select max(w.id),
+         coalesce(jsonb_agg(jsonb_build_object(
+                    'id', w.id, 'kind', w.kind, 'profile_id', w.profile_id, 'user_id', i.subject,
+                    'title', w.title, 'body', w.body, 'data', w.data, 'created_at', w.created_at,
+                    'idempotency_key', l.idempotency_key)
+                  order by w.id) filter (where i.subject is not null and w.kind in ('level_up', 'tier_up')), '[]')
+    into v_cursor, v_found
+    from window_rows w
+    left join public.identities i on i.profile_id = w.profile_id and i.provider = 'discord'
+    left join public.xp_ledger l on l.id = (w.data ->> 'ledger_id')::bigint;
+  return jsonb_build_object('cursor', coalesce(v_cursor, p_after_id), 'notifications', v_found);
+end
+$$;
+comment on function private.discord_notifications(bigint, integer) is 'Implementation of public.service_role_discord_notifications.';
+revoke all on function private.discord_notifications(bigint, integer) from public;
+grant execute on function private.discord_notifications(bigint, integer) to service_role;
+
+create or replace function public.service_role_discord_notifications(after_id bigint default null, max_rows integer default 100)
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.discord_notifications(service_role_discord_notifications.after_id,
+                                       service_role_discord_notifications.max_rows)
+$$;
+comment on function public.service_role_discord_notifications(bigint, integer) is
+  'Level-ups and tier-ups to announce on Discord, read after a cursor: {cursor, notifications [{id, kind, '
+  'profile_id, user_id (Discord), title, body, data, created_at, idempotency_key (of the ledger row that caused '
+  'it)}]}. Looks at the next max_rows (1-1000) notifications of any kind and returns the cursor past them; with '
+  'after_id null returns the newest id as the cursor and nothing else. Errors: XPBAD. service_role only.';
+revoke all on function public.service_role_discord_notifications(bigint, integer) from public, anon, authenticated;
+grant execute on function public.service_role_discord_notifications(bigint, integer) to service_role;
+
+create or replace function private.discord_stats(p_guild_id text)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_today timestamptz := date_trunc('day', now(), 'UTC');
+begin
+  perform private.discord_id('guild_id', p_guild_id);
+  return jsonb_build_object(
+    'profiles', (select count(*) from public.profiles),
+    'discord_profiles', (select count(*) from public.identities i where i.provider = 'discord'),
+    'total_xp', (select coalesce(sum(p.xp), 0) from public.profiles p),
+    'today', coalesce((
+      select jsonb_object_agg(a.activity_slug, jsonb_build_object('awards', a.awards, 'xp', a.xp))
+        from (select l.activity_slug, count(*) as awards, sum(l.amount) as xp
+                from public.xp_ledger l
+               where l.activity_slug in ('message', 'voice_minute', 'command')
+                 and l.occurred_at >= v_today and l.amount > 0
+               group by l.activity_slug) a), '{}'),
+    'guild', private.discord_guild_config(p_guild_id));
+end
+$$;
+comment on function private.discord_stats(text) is 'Implementation of public.service_role_discord_stats.';
+revoke all on function private.discord_stats(text) from public;
+grant execute on function private.discord_stats(text) to service_role;
+
+create or replace function public.service_role_discord_stats(guild_id text)
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.discord_stats(service_role_discord_stats.guild_id)
+$$;
+comment on function public.service_role_discord_stats(text) is
+  'Numbers for /botstats: profiles, discord_profiles, total_xp, today {activity: {awards, xp}} for message, '
+  'voice_minute and command since 00:00 UTC, and the guild configuration. Errors: XPBAD. service_role only.';
+revoke all on function public.service_role_discord_stats(text) from public, anon, authenticated;
+grant execute on function public.service_role_discord_stats(text) to service_role;

@@ -2,7 +2,9 @@
 
 xpbase db start|stop|status|url   the embedded Postgres (when DATABASE_URL is unset)
 xpbase migrate                    apply migrations, functions.sql and seed.sql
-xpbase serve                      migrate, then serve the HTTP API with Hypercorn
+xpbase serve                      migrate, then serve the HTTP API with Hypercorn (and the bot
+                                  when DISCORD_TOKEN is set)
+xpbase bot [--sync-global]        migrate, then run the Discord bot alone
 xpbase replay stackexchange DIR   replay a Stack Exchange data dump through the engine, with a report
 """
 
@@ -80,6 +82,12 @@ def _serve(settings: Settings) -> int:
     return serve(settings)
 
 
+def _bot(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.launcher import main as run_bot
+
+    return run_bot(settings, sync_global=args.sync_global, run_migrations=not args.no_migrate)
+
+
 def _replay_stackexchange(args: argparse.Namespace, settings: Settings) -> int:
     from xpbase.db import recreate_database, url_with_database
     from xpbase.errors import DomainError
@@ -148,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["start", "stop", "status", "url"])
     sub.add_parser("migrate", help="apply migrations, functions.sql and seed.sql (idempotent)")
     sub.add_parser("serve", help="migrate, then serve the HTTP API (Hypercorn) on XPBASE_HOST:XPBASE_PORT")
+    bot = sub.add_parser("bot", help="migrate, then run the Discord bot (DISCORD_TOKEN) until Ctrl-C")
+    bot.add_argument(
+        "--sync-global",
+        action="store_true",
+        help="publish the slash commands to every server after logging in (once per release)",
+    )
+    bot.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
     replay = sub.add_parser("replay", help="replay a real activity history through the engine")
     sources = replay.add_subparsers(dest="source", required=True)
     se = sources.add_parser(
@@ -193,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         return _migrate(settings)
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "bot":
+        return _bot(args, settings)
     if args.command == "replay" and args.source == "stackexchange":
         return _replay_stackexchange(args, settings)
     return 2

@@ -68,11 +68,17 @@ class DomainError(Exception):
         return self.error.status
 
 
+def from_sqlstate(sqlstate: str | None, message: str) -> DomainError | None:
+    """The DomainError for a known SQLSTATE (e.g. the ``code`` of a PostgREST error body), else None."""
+    if sqlstate in ENGINE_ERRORS:
+        return DomainError(ENGINE_ERRORS[sqlstate], message)
+    return None
+
+
 def translate(exc: BaseException) -> DomainError | None:
     """The DomainError for a Postgres error with a known SQLSTATE, or None for anything else."""
     if isinstance(exc, DomainError):
         return exc
-    sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(exc, asyncpg.PostgresError) and sqlstate in ENGINE_ERRORS:
-        return DomainError(ENGINE_ERRORS[sqlstate], str(exc))
+    if isinstance(exc, asyncpg.PostgresError):
+        return from_sqlstate(getattr(exc, "sqlstate", None), str(exc))
     return None

@@ -44,6 +44,27 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=1, ge=0, description="Smallest asyncpg pool size.")
     db_pool_max: int = Field(default=10, ge=1, description="Largest asyncpg pool size.")
     log_level: str = Field(default="info", description="Logging level of the service (debug, info, warning).")
+    discord_token: str | None = Field(
+        default=None,
+        validation_alias="DISCORD_TOKEN",
+        description="The Discord bot's token. Set: `xpbase bot` runs, and `xpbase serve` runs the bot too.",
+    )
+    discord_test_guild: int | None = Field(
+        default=None,
+        description="A guild (server) id: the bot copies its slash commands there and syncs them at every "
+        "start (development; guild commands update at once).",
+    )
+    supabase_url: str | None = Field(
+        default=None,
+        validation_alias="SUPABASE_URL",
+        description="A Supabase project's URL. With SUPABASE_SERVICE_ROLE_KEY the bot calls the database "
+        "through PostgREST instead of asyncpg.",
+    )
+    supabase_service_role_key: str | None = Field(
+        default=None,
+        validation_alias="SUPABASE_SERVICE_ROLE_KEY",
+        description="The project's service_role key (a secret: it bypasses row-level security).",
+    )
 
     # Access tokens (service/tokens.py).
     jwt_algorithm: Literal["HS256", "RS256", "ES256"] = Field(

@@ -96,6 +96,13 @@ NO_WRITES = {
     "update": (DENIED, DENIED, DENIED, DENIED),
     "delete": (DENIED, DENIED, DENIED, DENIED),
 }
+#: The Discord bot's per-guild configuration: only service_role reads; writes go through service_role RPCs.
+BOT_CONFIG = {
+    "select": (DENIED, DENIED, DENIED, ROWS),
+    "insert": (DENIED, DENIED, DENIED, DENIED),
+    "update": (DENIED, DENIED, DENIED, DENIED),
+    "delete": (DENIED, DENIED, DENIED, DENIED),
+}
 #: Private to the member: no anon, no other member.
 MEMBER_PRIVATE_READ = {
     "select": (DENIED, ROWS, NONE, ROWS),
@@ -224,6 +231,25 @@ TABLES: dict[str, Table] = {
         update="amount = amount",
         expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
     ),
+    # The Discord bot's configuration of guild '1' (spare rows written through its RPCs).
+    "discord_guilds": Table(
+        target="guild_id = '1'",
+        insert="(guild_id) values ('9')",
+        update="announce_mode = announce_mode",
+        expect=BOT_CONFIG,
+    ),
+    "discord_no_xp_targets": Table(
+        target="guild_id = '1'",
+        insert="(guild_id, kind, target_id) values ('1', 'role', '9')",
+        update="target_id = target_id",
+        expect=BOT_CONFIG,
+    ),
+    "discord_role_rewards": Table(
+        target="guild_id = '1'",
+        insert="(guild_id, role_id, min_level) values ('1', '9', 3)",
+        update="min_level = min_level",
+        expect=BOT_CONFIG,
+    ),
     "notifications": Table(
         target="profile_id = $1",
         insert="(profile_id, kind, title) values ($1, 'matrix', 'Matrix')",
@@ -269,6 +295,23 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.tier_for_level(integer)": EVERYONE,
     "public.layer_status_for(text, bigint)": EVERYONE,
     "public.schema_version()": SERVICE_ONLY,
+    # The Discord bot (functions.sql, "The Discord bot").
+    "public.level_guide()": EVERYONE,
+    "public.service_role_admin_adjust_xp(uuid, uuid, integer, text, text, text)": SERVICE_ONLY,
+    "public.service_role_admin_set_level(uuid, uuid, integer, text, text)": SERVICE_ONLY,
+    "public.service_role_admin_reset_xp(uuid, uuid, text, text)": SERVICE_ONLY,
+    "public.service_role_discord_guild(text)": SERVICE_ONLY,
+    "public.service_role_discord_set_announcements(text, text, text)": SERVICE_ONLY,
+    "public.service_role_discord_set_no_xp(text, text, text, boolean)": SERVICE_ONLY,
+    "public.service_role_discord_set_multiplier(text, text, text, numeric)": SERVICE_ONLY,
+    "public.service_role_discord_set_role_reward(text, text, integer, text)": SERVICE_ONLY,
+    "public.service_role_discord_award(text, text, text, text, text,"
+    " timestamp with time zone, text, text[])": SERVICE_ONLY,
+    "public.service_role_discord_member(text, integer)": SERVICE_ONLY,
+    "public.service_role_discord_seasons(text, integer)": SERVICE_ONLY,
+    "public.service_role_discord_role_plan(text, text[])": SERVICE_ONLY,
+    "public.service_role_discord_notifications(bigint, integer)": SERVICE_ONLY,
+    "public.service_role_discord_stats(text)": SERVICE_ONLY,
     "public.service_role_award_xp_batch(jsonb)": SERVICE_ONLY,
     # Sign-in, sessions and account linking (service/blueprints/auth.py, the bot's /link).
     "public.service_role_sign_in(text, text, text, text)": SERVICE_ONLY,
@@ -349,6 +392,8 @@ insert into public.activity_rates (activity_slug, effective_from, base_xp) value
 insert into public.level_curve (level, xp_required) values (1000, 1000000000000);
 insert into public.tiers (slug, name, min_level, max_level) values ('spare', 'Spare', 1000, 1000);
 insert into public.tier_unlocks (tier_slug, slug, name) values ('basic', 'spare', 'Spare');
+select public.service_role_discord_set_no_xp('1', 'channel', '2', true);
+select public.service_role_discord_set_role_reward('1', '3', 2);
 """
 
 

@@ -1,0 +1,147 @@
+"""The bot: a ``commands.Bot`` that holds the database interface and loads the cogs.
+
+Every rule (who earns how much XP, cooldowns, caps, levels, tiers, reward
+roles, who may correct XP) is a database function; the bot reports what
+happened in Discord and applies what the database decided. The launcher
+(bot/launcher.py) creates the database interface and passes it in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import replies
+from bot.rewards import Rewards
+from xpbase.rpc import RPC
+from xpbase.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.cogs.members", "bot.cogs.admin", "bot.cogs.passive", "bot.cogs.relay")
+
+
+def intents() -> discord.Intents:
+    """Message content (to skip empty and emoji-only messages), members (role rewards, role multipliers)
+    and voice states (voice minutes), on top of the defaults."""
+    wanted = discord.Intents.default()
+    wanted.message_content = True
+    wanted.members = True
+    wanted.voice_states = True
+    return wanted
+
+
+def channel_for_xp(channel: Any) -> int | None:
+    """The channel id an award is attributed to (no-XP channels, channel multipliers): a thread counts as
+    its parent channel."""
+    if isinstance(channel, discord.Thread):
+        return channel.parent_id
+    return getattr(channel, "id", None)
+
+
+def role_ids(member: discord.Member | discord.User) -> list[str]:
+    """The member's role ids as text, without @everyone."""
+    return [str(role.id) for role in getattr(member, "roles", ()) if not role.is_default()]
+
+
+class XPCommandTree(app_commands.CommandTree):
+    """The slash-command tree; one error handler answers every failed command ephemerally."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        name = interaction.command.qualified_name if interaction.command else "?"
+        if replies.is_expected(original):
+            log.info("/%s refused: %s", name, original)
+        else:
+            log.error("/%s failed", name, exc_info=original)
+        await replies.reply_error(interaction, original)
+
+
+class XPBot(commands.Bot):
+    """The xpbase Discord bot: slash commands, passive XP and role rewards.
+
+    ``rpc`` is the database interface (xpbase.rpc, asyncpg or PostgREST);
+    ``settings`` the process settings (the test guild for command sync).
+    """
+
+    def __init__(self, *, rpc: RPC, settings: Settings, **options: Any) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            tree_cls=XPCommandTree,
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, roles=False, users=True, replied_user=False
+            ),
+            help_command=None,
+            **options,
+        )
+        self.rpc = rpc
+        self.settings = settings
+        self.rewards = Rewards(self)
+        self.started_at = discord.utils.utcnow()
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self.settings.discord_test_guild:
+            guild = discord.Object(id=self.settings.discord_test_guild)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to the test guild %s", len(synced), guild.id)
+
+    async def sync_global_commands(self) -> int:
+        """Publish the slash commands to every guild (takes up to an hour to show); returns how many."""
+        return len(await self.tree.sync())
+
+    async def on_ready(self) -> None:
+        log.info(
+            "ready as %s in %d guild(s), database over %s", self.user, len(self.guilds), self.rpc.transport
+        )
+
+    # Database calls the cogs share -------------------------------------------
+
+    async def ensure_profile(self, user: discord.abc.User) -> str:
+        """The profile id (uuid text) of a Discord user, created on first sight with their display name."""
+        profile_id: str = await self.rpc.call(
+            "ensure_profile", provider="discord", subject=str(user.id), display_name=user.display_name
+        )
+        return profile_id
+
+    async def member_profile(self, user: discord.abc.User, *, recent: int = 0) -> dict[str, Any]:
+        """``service_role_discord_member``: the user's profile, layers, unlocks and ``recent`` ledger
+        entries. Raises DomainError (XPPRF) when the user has no profile."""
+        profile: dict[str, Any] = await self.rpc.call(
+            "service_role_discord_member", user_id=str(user.id), recent=recent
+        )
+        return profile
+
+    async def award(
+        self,
+        member: discord.Member,
+        activity: str,
+        idempotency_key: str,
+        *,
+        occurred_at: dt.datetime,
+        channel: Any = None,
+    ) -> dict[str, Any]:
+        """Passive XP through ``service_role_discord_award`` (no-XP channels and roles, then award_xp):
+        returns the receipt (``granted`` XP, ``skipped``, ``cooldown_remaining_seconds``, levels...)."""
+        self.rewards.expect(idempotency_key)
+        channel_id = channel_for_xp(channel)
+        receipt: dict[str, Any] = await self.rpc.call(
+            "service_role_discord_award",
+            guild_id=str(member.guild.id),
+            user_id=str(member.id),
+            display_name=member.display_name,
+            activity=activity,
+            idempotency_key=idempotency_key,
+            occurred_at=occurred_at,
+            channel_id=str(channel_id) if channel_id is not None else None,
+            role_ids=role_ids(member),
+        )
+        return receipt

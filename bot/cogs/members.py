@@ -1,0 +1,313 @@
+"""Member commands: rank card, leaderboards, levels, XP, check-in and streak, account linking, profile."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.rank_card import LayerStatus, RankCard, render_rank_card
+from bot.replies import Refusal, defer, reply
+from bot.views import PAGE_SIZE, LeaderboardView
+
+if TYPE_CHECKING:
+    from bot.bot import XPBot
+
+log = logging.getLogger(__name__)
+
+GUIDE_TTL_SECONDS = 300.0
+AVATAR_SIZE = 256
+
+
+def _timestamp(value: str | None, style: str = "R") -> str:
+    """Discord's timestamp markup for an ISO 8601 moment (shown in each reader's own time zone)."""
+    if not value:
+        return "unknown"
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return discord.utils.format_dt(moment, style=style)  # type: ignore[arg-type]
+
+
+def _not_a_bot(user: discord.abc.User) -> None:
+    if user.bot:
+        raise Refusal("Bots do not earn XP.")
+
+
+class Members(commands.Cog):
+    """What every member can do: see their standing, leaderboards and the rules, check in, link accounts."""
+
+    def __init__(self, bot: XPBot) -> None:
+        self.bot = bot
+        self._guide: tuple[float, dict[str, Any]] | None = None
+
+    async def level_guide(self) -> dict[str, Any]:
+        """``public.level_guide()`` (curve, tiers, layers), kept for a few minutes: it changes rarely."""
+        if self._guide is None or time.monotonic() - self._guide[0] > GUIDE_TTL_SECONDS:
+            self._guide = (time.monotonic(), await self.bot.rpc.call("level_guide"))
+        return self._guide[1]
+
+    # /rank ---------------------------------------------------------------------------
+
+    @app_commands.command(
+        name="rank", description="A rank card: level, XP to the next level, tier, rank and layers."
+    )
+    @app_commands.describe(member="Whose card to show (yours if left out)")
+    async def rank(self, interaction: discord.Interaction, member: discord.User | None = None) -> None:
+        target = member or interaction.user
+        _not_a_bot(target)
+        await defer(interaction, ephemeral=False)
+        if target.id == interaction.user.id:
+            await self.bot.ensure_profile(target)
+        profile = await self.bot.member_profile(target)
+        standing = await self.bot.rpc.call(
+            "leaderboard_rank", profile_id=profile["profile_id"], board="all_time", layer=None, season_id=None
+        )
+        card = RankCard(
+            name=target.display_name,
+            level=profile["level"],
+            xp=profile["xp"],
+            level_xp=profile["level_xp"],
+            next_level_xp=profile["next_level_xp"],
+            tier=profile["tier"],
+            tier_name=profile["tier_name"],
+            rank=(standing or {}).get("rank"),
+            layers=[
+                LayerStatus(layer["name"], layer["status_name"], layer["xp"]) for layer in profile["layers"]
+            ],
+        )
+        avatar = await self._avatar(target)
+        png = await asyncio.to_thread(render_rank_card, card, avatar)
+        await reply(interaction, file=discord.File(io.BytesIO(png), filename="rank.png"))
+
+    @staticmethod
+    async def _avatar(user: discord.abc.User) -> bytes | None:
+        try:
+            return await user.display_avatar.replace(size=AVATAR_SIZE, static_format="png").read()
+        except (discord.HTTPException, discord.DiscordException, ValueError) as exc:
+            log.info("avatar of %s unavailable: %s", user.id, exc)
+            return None
+
+    # /leaderboard --------------------------------------------------------------------
+
+    @app_commands.command(
+        name="leaderboard", description="The top members: all time, in a layer, or in a season."
+    )
+    @app_commands.describe(
+        layer="Only XP earned in this layer", season="A season (its layer's monthly standings)"
+    )
+    async def leaderboard(
+        self, interaction: discord.Interaction, layer: str | None = None, season: int | None = None
+    ) -> None:
+        guide = await self.level_guide()
+        layers = {entry["slug"]: entry["name"] for entry in guide["layers"]}
+        if layer is not None and layer not in layers:
+            raise Refusal(f"There is no layer called {layer!r}: pick one of {', '.join(layers)}.")
+        await defer(interaction, ephemeral=False)
+        title = "Leaderboard"
+        if season is not None:
+            seasons = {
+                s["id"]: s for s in await self.bot.rpc.call("service_role_discord_seasons", layer=layer)
+            }
+            if season not in seasons:
+                raise Refusal("That season does not exist.")
+            board, layer, title = "season", seasons[season]["layer"], f"Season {seasons[season]['name']}"
+        elif layer is not None:
+            board, title = "layer", f"{layers[layer]} leaderboard"
+        else:
+            board = "all_time"
+
+        async def fetch(page: int) -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = await self.bot.rpc.call(
+                "leaderboard", board=board, layer=layer, season_id=season, page_size=PAGE_SIZE, page=page
+            )
+            return rows
+
+        view = LeaderboardView(owner_id=interaction.user.id, title=title, fetch=fetch, rows=await fetch(1))
+        await reply(interaction, embed=view.embed(), view=view)
+        view.message = await interaction.original_response()
+
+    @leaderboard.autocomplete("layer")
+    async def _layer_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        guide = await self.level_guide()
+        return [
+            app_commands.Choice(name=entry["name"], value=entry["slug"])
+            for entry in guide["layers"]
+            if current.lower() in entry["name"].lower() or current.lower() in entry["slug"]
+        ][:25]
+
+    @leaderboard.autocomplete("season")
+    async def _season_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        layer = getattr(interaction.namespace, "layer", None)
+        seasons = await self.bot.rpc.call("service_role_discord_seasons", layer=layer, max_rows=25)
+        return [
+            app_commands.Choice(name=s["name"], value=int(s["id"]))
+            for s in seasons
+            if str(current).lower() in s["name"].lower()
+        ][:25]
+
+    # /levels ---------------------------------------------------------------------------
+
+    @app_commands.command(name="levels", description="How levels and tiers work, and what each tier unlocks.")
+    async def levels(self, interaction: discord.Interaction) -> None:
+        await defer(interaction, ephemeral=False)
+        guide = await self.level_guide()
+        curve = {entry["level"]: entry["xp_required"] for entry in guide["levels"]}
+        embed = discord.Embed(
+            title="Levels and tiers",
+            colour=discord.Colour.blurple(),
+            description=(
+                f"Levels 1 to {guide['max_level']}. "
+                + " · ".join(f"level {lvl}: {curve[lvl]:,} XP" for lvl in (2, 5, 10, 25, 50) if lvl in curve)
+            ),
+        )
+        for tier in guide["tiers"]:
+            unlocks = ", ".join(u["name"] for u in tier["unlocks"]) or "nothing new"
+            embed.add_field(
+                name=f"{tier['name']} · levels {tier['min_level']}-{tier['max_level']}",
+                value=f"from {tier['xp_required']:,} XP · unlocks {unlocks}",
+                inline=False,
+            )
+        await reply(interaction, embed=embed)
+
+    # /xp -------------------------------------------------------------------------------
+
+    @app_commands.command(name="xp", description="Your XP: totals per layer and your latest XP entries.")
+    async def xp(self, interaction: discord.Interaction) -> None:
+        _not_a_bot(interaction.user)
+        await defer(interaction, ephemeral=True)
+        await self.bot.ensure_profile(interaction.user)
+        profile = await self.bot.member_profile(interaction.user, recent=10)
+        embed = discord.Embed(title="Your XP", colour=discord.Colour.blurple())
+        to_next = (
+            f"{profile['next_level_xp'] - profile['xp']:,} XP to level {profile['level'] + 1}"
+            if profile["next_level_xp"] is not None
+            else "top level"
+        )
+        embed.description = (
+            f"**{profile['xp']:,} XP** · level {profile['level']} ({to_next}) · {profile['tier_name']} tier\n"
+            f"{profile['points']:,} points to spend"
+        )
+        for layer in profile["layers"]:
+            embed.add_field(name=layer["name"], value=f"{layer['xp']:,} XP · {layer['status_name']}")
+        if profile["recent"]:
+            embed.add_field(
+                name="Latest",
+                value="\n".join(
+                    f"{entry['amount']:+,} XP · {entry['activity_name']}"
+                    + (f" ({entry['reason']})" if entry.get("reason") else "")
+                    + f" · {_timestamp(entry['occurred_at'])}"
+                    for entry in profile["recent"]
+                ),
+                inline=False,
+            )
+        await reply(interaction, embed=embed)
+
+    # /checkin and /streak ----------------------------------------------------------------
+
+    @app_commands.command(name="checkin", description="Check in for today: grows your streak and earns XP.")
+    async def checkin(self, interaction: discord.Interaction) -> None:
+        _not_a_bot(interaction.user)
+        await defer(interaction, ephemeral=True)
+        profile_id = await self.bot.ensure_profile(interaction.user)
+        result = await self.bot.rpc.call("service_role_check_in", profile_id=profile_id)
+        if not result.get("checked_in"):
+            await reply(
+                interaction, f"You already checked in today. Streak: **{result.get('streak', 0)}** days."
+            )
+            return
+        award = result.get("award") or {}
+        lines = [f"Checked in: day **{result['streak']}** of your streak, **+{award.get('granted', 0)} XP**."]
+        if result.get("freezes_used"):
+            lines.append(f"A streak freeze kept your streak alive ({result['freezes_used']} used).")
+        if result.get("freeze_earned"):
+            lines.append(f"You earned a streak freeze ({result.get('freezes_held', 0)} held).")
+        if result.get("milestone"):
+            lines.append(f"Milestone: {result['milestone']} days!")
+        await reply(interaction, "\n".join(lines))
+        if award and isinstance(interaction.user, discord.Member):
+            await self.bot.rewards.on_receipt(award, interaction.user, interaction.channel)  # type: ignore[arg-type]
+
+    @app_commands.command(name="streak", description="Your daily check-in streak and streak freezes.")
+    async def streak(self, interaction: discord.Interaction) -> None:
+        _not_a_bot(interaction.user)
+        await defer(interaction, ephemeral=True)
+        profile_id = await self.bot.ensure_profile(interaction.user)
+        status = await self.bot.rpc.call("service_role_streak_status", profile_id=profile_id)
+        today = "done for today" if status.get("done_today") else "not checked in yet today (/checkin)"
+        await reply(
+            interaction,
+            f"Streak: **{status['current_streak']}** days (longest {status['longest_streak']}), {today}.\n"
+            f"Streak freezes held: {status['freezes_held']}. "
+            f"Your day ({status.get('time_zone', 'UTC')}) ends {_timestamp(status.get('day_ends_at'))}.",
+        )
+
+    # /link -----------------------------------------------------------------------------
+
+    @app_commands.command(
+        name="link", description="Link this Discord account to your account on the website."
+    )
+    @app_commands.describe(code="The one-time code the website showed you")
+    async def link(self, interaction: discord.Interaction, code: app_commands.Range[str, 4, 64]) -> None:
+        _not_a_bot(interaction.user)
+        await defer(interaction, ephemeral=True)
+        result = await self.bot.rpc.call(
+            "service_role_redeem_link_code",
+            code=code.strip(),
+            provider="discord",
+            subject=str(interaction.user.id),
+            display_name=interaction.user.display_name,
+        )
+        name = (result or {}).get("display_name")
+        await reply(
+            interaction,
+            f"Linked: this Discord account now belongs to **{name}**."
+            if name
+            else "Linked: this Discord account now belongs to your website account.",
+        )
+
+    # /profile --------------------------------------------------------------------------
+
+    @app_commands.command(
+        name="profile", description="A member's profile: level, tier, points, linked accounts."
+    )
+    @app_commands.describe(member="Whose profile to show (yours if left out)")
+    async def profile(self, interaction: discord.Interaction, member: discord.User | None = None) -> None:
+        target = member or interaction.user
+        _not_a_bot(target)
+        await defer(interaction, ephemeral=True)
+        if target.id == interaction.user.id:
+            await self.bot.ensure_profile(target)
+        profile = await self.bot.member_profile(target)
+        embed = discord.Embed(
+            title=profile["display_name"], description=profile["bio"] or None, colour=discord.Colour.blurple()
+        )
+        embed.set_thumbnail(url=target.display_avatar.url)
+        embed.add_field(name="Level", value=f"{profile['level']} ({profile['xp']:,} XP)")
+        embed.add_field(name="Tier", value=profile["tier_name"])
+        embed.add_field(name="Points", value=f"{profile['points']:,}")
+        embed.add_field(
+            name="Layers",
+            value="\n".join(f"{layer['name']}: {layer['status_name']}" for layer in profile["layers"])
+            or "none",
+        )
+        embed.add_field(name="Linked accounts", value=", ".join(profile["identities"]) or "none")
+        embed.add_field(name="Member since", value=_timestamp(profile["created_at"], "D"))
+        if profile["unlocks"]:
+            embed.add_field(
+                name="Unlocked", value=", ".join(u["name"] for u in profile["unlocks"]), inline=False
+            )
+        await reply(interaction, embed=embed)
+
+
+async def setup(bot: XPBot) -> None:
+    await bot.add_cog(Members(bot))

@@ -1,0 +1,185 @@
+"""Member commands: /xp, /levels, /profile, /rank, /leaderboard, /checkin, /streak, /link."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from bot.bot import XPBot
+from bot.rank_card import HEIGHT, WIDTH
+from tests.bot.conftest import require_rpc
+from tests.bot.discord_api import AVATAR_COLOUR, DiscordStandIn
+from tests.bot.world import World, option, user_option
+from tests.helpers import award
+from xpbase.db import Database
+
+
+async def bob_with_xp(bot: XPBot, world: World, db: Database, amount: int = 600) -> str:
+    profile_id = await bot.ensure_profile(world.member(world.bob))
+    await award(db, profile_id, "challenge_completed", "seed", amount=amount)
+    return profile_id
+
+
+async def test_xp_shows_totals_layers_and_latest_entries(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """/xp answers privately with total XP, level, points, each layer and the latest entries."""
+    await bob_with_xp(bot, world, db)
+    interaction = await world.run(world.interaction(world.bob, "xp"))
+    answer = discord_api.last_reply(interaction.id)
+    assert answer.ephemeral
+    assert "**600 XP** · level 3 (450 XP to level 4) · Basic tier" in answer.text
+    assert "Reality: 600 XP · Awakened" in answer.text and "+600 XP · Challenge completed" in answer.text
+
+
+async def test_xp_for_a_newcomer_makes_their_profile(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """A member's first command creates their profile from their Discord identity."""
+    interaction = await world.run(world.interaction(world.dave, "xp"))
+    assert "**0 XP** · level 1" in discord_api.last_reply(interaction.id).text
+    assert (await db.rpc("service_role_discord_member", user_id=str(world.dave.id)))["display_name"] == "Dave"
+
+
+async def test_levels_lists_the_curve_and_the_tiers_with_unlocks(
+    bot: XPBot, world: World, discord_api: DiscordStandIn
+) -> None:
+    """/levels shows the curve and each tier's levels, starting XP and tools, publicly."""
+    interaction = await world.run(world.interaction(world.bob, "levels"))
+    answer = discord_api.last_reply(interaction.id)
+    assert not answer.ephemeral
+    assert "level 2: 150 XP" in answer.text
+    assert "Member · levels 11-25: from 10,500 XP · unlocks Custom rank card" in answer.text
+
+
+async def test_profile_of_self_and_of_another_member(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """/profile shows level, tier, points and linked accounts, for oneself or a member who has a profile."""
+    await bob_with_xp(bot, world, db)
+    interaction = await world.run(
+        world.interaction(
+            world.carol, "profile", options=[user_option("member", world.bob)], resolve=[world.bob]
+        )
+    )
+    text = discord_api.last_reply(interaction.id).text
+    assert "Level: 3 (600 XP)" in text and "Linked accounts: discord" in text and "Points: 600" in text
+
+
+async def test_profile_of_an_unknown_member_is_refused(
+    bot: XPBot, world: World, discord_api: DiscordStandIn
+) -> None:
+    """Asking for a member who never earned XP answers privately that they have no profile."""
+    interaction = await world.run(
+        world.interaction(
+            world.bob, "profile", options=[user_option("member", world.dave)], resolve=[world.dave]
+        )
+    )
+    answer = discord_api.last_reply(interaction.id)
+    assert answer.ephemeral and answer.content == "That member has no profile yet."
+
+
+async def test_rank_of_a_bot_is_refused(bot: XPBot, world: World, discord_api: DiscordStandIn) -> None:
+    """Bots have no rank card."""
+    interaction = await world.run(
+        world.interaction(
+            world.bob, "rank", options=[user_option("member", world.other_bot)], resolve=[world.other_bot]
+        )
+    )
+    answer = discord_api.last_reply(interaction.id)
+    assert answer.ephemeral and answer.content == "Bots do not earn XP."
+
+
+async def test_commands_work_in_direct_messages(
+    bot: XPBot, world: World, discord_api: DiscordStandIn
+) -> None:
+    """/xp in a DM with the bot answers too (no guild needed)."""
+    interaction = await world.run(world.interaction(world.bob, "xp", in_dm=True))
+    assert "level 1" in discord_api.last_reply(interaction.id).text
+
+
+async def test_admin_commands_are_refused_in_direct_messages(
+    bot: XPBot, world: World, discord_api: DiscordStandIn
+) -> None:
+    """An admin command outside a server is refused."""
+    interaction = await world.run(world.interaction(world.alice, "botstats", in_dm=True))
+    assert discord_api.last_reply(interaction.id).ephemeral
+
+
+async def test_leaderboard_with_an_unknown_layer_is_refused(
+    bot: XPBot, world: World, discord_api: DiscordStandIn
+) -> None:
+    """A layer that does not exist is refused before anything is shown."""
+    interaction = await world.run(
+        world.interaction(world.bob, "leaderboard", options=[option("layer", "astral")])
+    )
+    answer = discord_api.last_reply(interaction.id)
+    assert (
+        answer.ephemeral
+        and answer.content == "There is no layer called 'astral': pick one of reality, cyber."
+    )
+
+
+async def test_leaderboard_with_an_unknown_season_is_refused(
+    bot: XPBot, world: World, discord_api: DiscordStandIn
+) -> None:
+    """A season id that does not exist is refused privately."""
+    interaction = await world.run(
+        world.interaction(world.bob, "leaderboard", options=[option("season", 424242)])
+    )
+    answer = discord_api.last_reply(interaction.id)
+    assert answer.ephemeral and answer.content == "That season does not exist."
+
+
+# Commands that call RPCs of other issues -------------------------------------------------------
+
+
+async def test_rank_answers_with_a_rank_card_png(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """/rank attaches the card: a 934x282 PNG with the member's avatar from the CDN."""
+    await require_rpc(db, "leaderboard_rank", "issue 4 (streaks, seasons, leaderboards)")
+    await bob_with_xp(bot, world, db)
+    interaction = await world.run(world.interaction(world.bob, "rank"))
+    answer = discord_api.last_reply(interaction.id)
+    [card] = answer.files.values()
+    image = Image.open(io.BytesIO(card)).convert("RGB")
+    assert image.size == (WIDTH, HEIGHT)
+    assert image.getpixel((140, 141)) == AVATAR_COLOUR
+
+
+async def test_leaderboard_pages_with_buttons(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """/leaderboard shows the top ten with ◀ ▶ buttons."""
+    await require_rpc(db, "leaderboard", "issue 4 (streaks, seasons, leaderboards)")
+    await bob_with_xp(bot, world, db)
+    interaction = await world.run(world.interaction(world.bob, "leaderboard"))
+    answer = discord_api.last_reply(interaction.id)
+    assert "**Bob** · level 3 · 600 XP" in answer.text
+    buttons = [c for row in answer.body.get("components", []) for c in row["components"]]
+    assert [b["label"] for b in buttons] == ["◀", "▶"]
+
+
+async def test_checkin_and_streak(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """/checkin starts a streak and earns XP; a second one the same day earns nothing; /streak reports it."""
+    await require_rpc(db, "service_role_check_in", "issue 4 (streaks, seasons, leaderboards)")
+    first = await world.run(world.interaction(world.bob, "checkin"))
+    assert "day **1** of your streak" in discord_api.last_reply(first.id).text
+    second = await world.run(world.interaction(world.bob, "checkin"))
+    assert "already checked in today" in discord_api.last_reply(second.id).text
+    streak = await world.run(world.interaction(world.bob, "streak"))
+    assert "Streak: **1** days" in discord_api.last_reply(streak.id).text
+
+
+async def test_link_with_a_bad_code_is_refused(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """/link with a code nobody issued is refused privately and links nothing."""
+    await require_rpc(db, "service_role_redeem_link_code", "issue 5 (sign-in and account linking)")
+    interaction = await world.run(world.interaction(world.bob, "link", options=[option("code", "NOPE-1234")]))
+    answer = discord_api.last_reply(interaction.id)
+    assert answer.ephemeral

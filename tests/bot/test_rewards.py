@@ -1,0 +1,173 @@
+"""Level-up announcements and reward roles, from award receipts and from the notifications stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.bot import XPBot
+from tests.bot.discord_api import DiscordStandIn
+from tests.bot.world import T0, World
+from tests.helpers import award
+from xpbase.db import Database
+
+
+def cog(bot: XPBot, name: str) -> Any:
+    found = bot.get_cog(name)
+    assert found is not None
+    return found
+
+
+async def reach_level_two(bot: XPBot, world: World, db: Database) -> dict[str, Any]:
+    """Bob at 140 XP, then one message (15 XP) in #general takes him to level 2 (150 XP)."""
+    profile_id = await bot.ensure_profile(world.member(world.bob))
+    await award(db, profile_id, "challenge_completed", "warm-up", amount=140)
+    receipt = await cog(bot, "PassiveXP").on_message(world.message(world.bob, "level me up", at=T0))
+    assert receipt["level_before"] == 1 and receipt["level"] == 2
+    return receipt
+
+
+async def test_level_up_is_announced_in_the_current_channel_and_the_reward_role_given(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """By default the level-up is announced where the XP was earned, and the level-2 reward role is added."""
+    await db.rpc(
+        "service_role_discord_set_role_reward",
+        guild_id=str(world.GUILD),
+        role_id=str(world.role_regular),
+        min_level=2,
+    )
+    await reach_level_two(bot, world, db)
+    [announcement] = discord_api.channel_messages()
+    assert announcement.path == f"channels/{world.general}/messages"
+    assert announcement.content == "🎉 <@702> reached **level 2**!"
+    assert discord_api.role_changes() == [("add", world.bob.id, world.role_regular)]
+
+
+@pytest.mark.parametrize(("mode", "where"), [("channel", "announcements"), ("dm", "dm"), ("off", None)])
+async def test_announcements_go_where_the_guild_wants_them(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn, mode: str, where: str | None
+) -> None:
+    """mode channel posts in the announcement channel, dm sends a direct message, off posts nothing."""
+    await db.rpc(
+        "service_role_discord_set_announcements",
+        guild_id=str(world.GUILD),
+        mode=mode,
+        channel_id=str(world.announcements) if mode == "channel" else None,
+    )
+    await reach_level_two(bot, world, db)
+    messages = discord_api.channel_messages()
+    if where is None:
+        assert messages == []
+    elif where == "dm":
+        [dm] = discord_api.find("POST", "users/@me/channels")
+        assert dm.body == {"recipient_id": world.bob.id}
+        assert [m.content for m in messages] == ["🎉 You reached **level 2** in **xpbase test server**!"]
+    else:
+        assert [m.path for m in messages] == [f"channels/{world.announcements}/messages"]
+
+
+async def test_a_tier_up_names_the_tools_it_unlocks(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """Reaching level 11 announces the Member tier and the four tools it unlocks."""
+    profile_id = await bot.ensure_profile(world.member(world.bob))
+    await award(db, profile_id, "challenge_completed", "big", amount=1000)
+    for n in range(10):
+        await award(db, profile_id, "xp_purchase", f"buy-{n}", amount=948)
+    await award(db, profile_id, "xp_purchase", "buy-last", amount=5)  # 10,485 XP: 15 short of level 11
+    receipt = await cog(bot, "PassiveXP").on_message(world.message(world.bob, "to the next tier", at=T0))
+    assert receipt["level"] == 11
+    [announcement] = discord_api.channel_messages()
+    assert announcement.content == (
+        "🎉 <@702> reached **level 11**!\n"
+        "⭐ <@702> is now in the **Member** tier, unlocking "
+        "Custom rank card, Event sign-up, Store, Streak freezes."
+    )
+
+
+async def test_losing_a_level_takes_the_reward_role_away(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """/removexp below the reward's level removes the role, without an announcement."""
+    await db.rpc(
+        "service_role_discord_set_role_reward",
+        guild_id=str(world.GUILD),
+        role_id=str(world.role_regular),
+        min_level=2,
+    )
+    await reach_level_two(bot, world, db)
+    world.set_roles(world.bob, world.role_regular)
+    await world.run(
+        world.interaction(
+            world.alice,
+            "removexp",
+            resolve=[world.bob],
+            options=[
+                {"name": "member", "type": 6, "value": str(world.bob.id)},
+                {"name": "amount", "type": 4, "value": 100},
+                {"name": "reason", "type": 3, "value": "spam"},
+            ],
+        )
+    )
+    assert discord_api.role_changes()[-1] == ("remove", world.bob.id, world.role_regular)
+    assert len(discord_api.channel_messages()) == 1  # only the level-up
+
+
+async def test_level_ups_from_elsewhere_come_through_the_notifications_stream(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """XP awarded by the web or the service is announced (announcement channel) and its roles applied once."""
+    await db.rpc(
+        "service_role_discord_set_announcements",
+        guild_id=str(world.GUILD),
+        mode="current",
+        channel_id=str(world.announcements),
+    )
+    await db.rpc(
+        "service_role_discord_set_role_reward",
+        guild_id=str(world.GUILD),
+        role_id=str(world.role_veteran),
+        tier="member",
+    )
+    relay = cog(bot, "NotificationRelay")
+    await relay.start()
+    profile_id = await bot.ensure_profile(world.member(world.carol))
+    await award(db, profile_id, "challenge_completed", "web-1", amount=1000)
+    for n in range(10):
+        await award(db, profile_id, "xp_purchase", f"web-buy-{n}", amount=950)  # 10,500 XP: level 11
+    handled = await relay.process()
+    texts = [m.content for m in discord_api.channel_messages(world.announcements)]
+    assert handled == len(texts) > 1  # one announcement per award that crossed a level
+    assert texts[-1].startswith("🎉 <@703> reached **level 11**!\n⭐ <@703> is now in the **Member** tier")
+    assert discord_api.role_changes() == [("add", world.carol.id, world.role_veteran)]
+    assert await relay.process() == 0
+
+
+async def test_the_stream_skips_level_ups_the_bot_already_announced(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """A level-up caused by the bot's own award is announced once, from its receipt."""
+    relay = cog(bot, "NotificationRelay")
+    await relay.start()
+    await reach_level_two(bot, world, db)  # the warm-up award does not level up; the message does
+    assert await relay.process() == 0
+    assert len(discord_api.channel_messages()) == 1
+
+
+async def test_a_role_change_discord_refuses_is_counted_not_fatal(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """When Discord answers 403 to a role change, the award and the announcement still happen."""
+    await db.rpc(
+        "service_role_discord_set_role_reward",
+        guild_id=str(world.GUILD),
+        role_id=str(world.role_regular),
+        min_level=2,
+    )
+    discord_api.refuse_roles = True
+    await reach_level_two(bot, world, db)
+    result = await bot.rewards.sync_roles(world.guild, [world.member(world.bob)])
+    assert (result.added, result.failed) == (0, 1)
+    assert len(discord_api.channel_messages()) == 1
