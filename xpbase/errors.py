@@ -33,6 +33,8 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("XPIDM", 409, "idempotency_key_reused", "That request id was already used for something else."),
         EngineError("XPLVL", 400, "level_out_of_range", "That level is not on the level curve."),
         EngineError("XPLED", 409, "ledger_append_only", "Ledger rows cannot be changed; add a correction."),
+        EngineError("XPRAT", 429, "rate_limited", "Slow down a little and try again in a few seconds."),
+        EngineError("XPCFG", 503, "not_configured", "This feature is not configured on this community yet."),
         EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
         EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
         EngineError("22001", 400, "value_too_long", "That value is too long."),
