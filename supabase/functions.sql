@@ -1212,6 +1212,7 @@ begin
   return private.streak_status(p_profile_id, v_at) || jsonb_build_object(
     'checked_in', true,
     'streak', v_new,
+    'missed_days', v_missed,
     'freezes_used', v_used,
     'freeze_earned', v_earned,
     'streak_restarted', v_restarted,
