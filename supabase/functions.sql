@@ -1995,3 +1995,29 @@ revoke all on function private.tg_chat_messages__notify() from public;
 drop trigger if exists _500_notify on public.chat_messages;
 create trigger _500_notify after insert on public.chat_messages
   for each row execute function private.tg_chat_messages__notify();
+
+------------------------------------------------------------------------------
+-- Season rules: validation (issue 4)
+------------------------------------------------------------------------------
+
+create or replace function private.tg_season_rules__validate()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if new.time_zone <> 'UTC' and not exists (select 1 from pg_catalog.pg_timezone_names z where z.name = new.time_zone) then
+    raise exception 'Unknown time zone: % (use an IANA name such as Europe/Berlin)', new.time_zone
+      using errcode = 'XPBAD';
+  end if;
+  return new;
+end
+$$;
+comment on function private.tg_season_rules__validate() is
+  'Checks a season rule''s time zone is an IANA name (a bad one would stop every award in the layer).';
+revoke all on function private.tg_season_rules__validate() from public;
+
+drop trigger if exists _100_validate on public.season_rules;
+create trigger _100_validate before insert or update on public.season_rules
+  for each row execute function private.tg_season_rules__validate();
