@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from quart import Quart
 from quart_schema import Info, QuartSchema
 
 from service.auth import resolve_jwt_secret
-from service.blueprints import health, profiles
+from service.blueprints import chat, events, health, profiles
 from service.errors import register_error_handlers
+from service.relay import Relay
+from service.seasons import finalize_seasons_forever
 from xpbase import __version__
 from xpbase.db import Database, resolve_url
 from xpbase.settings import Settings, get_settings
@@ -39,8 +44,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     register_error_handlers(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(profiles.blueprint)
+    app.register_blueprint(events.blueprint)
+    app.register_blueprint(chat.blueprint)
 
     owns_database = database is None
+
+    background: list[asyncio.Task[None]] = []
 
     @app.before_serving
     async def open_database() -> None:
@@ -49,9 +58,25 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             app.config["XPBASE_DB"] = await Database.connect(
                 url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
             )
+        database: Database = app.config["XPBASE_DB"]
+        relay = Relay(database.url or resolve_url(settings)[0], database)
+        await relay.start()
+        app.config["XPBASE_RELAY"] = relay
+        if settings.season_finalize_interval > 0:
+            background.append(asyncio.create_task(
+                finalize_seasons_forever(database, settings.season_finalize_interval), name="xpbase-seasons"
+            ))
 
     @app.after_serving
     async def close_database() -> None:
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        background.clear()
+        if app.config.get("XPBASE_RELAY") is not None:
+            await app.config["XPBASE_RELAY"].stop()
+            app.config["XPBASE_RELAY"] = None
         if owns_database and app.config["XPBASE_DB"] is not None:
             await app.config["XPBASE_DB"].close()
             app.config["XPBASE_DB"] = None

@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 import jwt
-from quart import current_app, g, request
+from quart import current_app, g, request, websocket
 
 from service.errors import APIError
 from xpbase.settings import Settings
@@ -114,6 +114,41 @@ def require_member(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         claims = verify_access_token(
             bearer_token(), current_app.config["XPBASE_JWT_SECRET"], current_app.config["XPBASE_JWT_AUDIENCE"]
+        )
+        g.claims = claims
+        g.profile_id = UUID(claims["sub"])
+        return await func(*args, **kwargs)
+
+    return wrapper
+
+
+def websocket_token() -> str:
+    """The access token of a websocket handshake: ``Authorization: Bearer`` or the ``token`` query parameter.
+
+    Browsers cannot set headers on a websocket, so the query parameter is
+    accepted too (keep such URLs out of access logs). APIError 401 when neither is present.
+    """
+    header = websocket.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    token = websocket.args.get("token", "").strip()
+    if token:
+        return token
+    raise _unauthorized("missing bearer token (Authorization header or token query parameter)")
+
+
+def require_member_websocket(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Websocket decorator: verify the handshake's token before accepting; sets ``g.claims`` and ``g.profile_id``.
+
+    A refused handshake is answered with the usual 401 error body instead of
+    an upgrade (APIError raised before ``websocket.accept()``).
+    """
+
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        claims = verify_access_token(
+            websocket_token(), current_app.config["XPBASE_JWT_SECRET"], current_app.config["XPBASE_JWT_AUDIENCE"]
         )
         g.claims = claims
         g.profile_id = UUID(claims["sub"])

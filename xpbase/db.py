@@ -68,12 +68,13 @@ def member_claims(profile_id: UUID | str, extra: Mapping[str, Any] | None = None
 class Database:
     """A pool plus the PostgREST-style role switch. One per process."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str | None = None) -> None:
         self.pool = pool
+        self.url = url  # for connections outside the pool (the notification relay's LISTEN)
 
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> Database:
-        return cls(await create_pool(url, min_size=min_size, max_size=max_size))
+        return cls(await create_pool(url, min_size=min_size, max_size=max_size), url)
 
     async def close(self) -> None:
         await self.pool.close()

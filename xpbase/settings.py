@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=1, ge=0, description="Smallest asyncpg pool size.")
     db_pool_max: int = Field(default=10, ge=1, description="Largest asyncpg pool size.")
     log_level: str = Field(default="info", description="Logging level of the service (debug, info, warning).")
+    season_finalize_interval: float = Field(
+        default=300,
+        ge=0,
+        description="Seconds between the service's finalize_seasons runs; 0 turns the job off (e.g. pg_cron does it).",
+    )
 
     @field_validator("data_dir", "supabase_dir")
     @classmethod
