@@ -1520,28 +1520,36 @@ begin
   end if;
   v_offset := (page - 1) * page_size;
   select * into v_scope from private.leaderboard_scope(board, layer, season_id);
+  -- The window runs over rows already in board order (the subquery walks the board's index), so the page
+  -- costs offset + page_size index entries, not the whole board.
   if v_scope.board = 'all_time' then
     return query
-      select rank() over (order by p.xp desc), p.id, p.display_name, p.avatar_url, p.xp, p.level, p.tier
-        from public.profiles p
-       where (p.leaderboard_visible or p.id = v_uid)
-       order by p.xp desc, p.xp_reached_at, p.id
+      select rank() over (order by e.xp desc), e.id, e.display_name, e.avatar_url, e.xp, e.level, e.tier
+        from (select p.id, p.display_name, p.avatar_url, p.xp, p.level, p.tier, p.xp_reached_at as reached_at
+                from public.profiles p
+               where (p.leaderboard_visible or p.id = v_uid)
+               order by p.xp desc, p.xp_reached_at, p.id) e
+       order by e.xp desc, e.reached_at, e.id
       offset v_offset limit page_size;
   elsif v_scope.board = 'layer' then
     return query
-      select rank() over (order by pl.xp desc), p.id, p.display_name, p.avatar_url, pl.xp, p.level, p.tier
-        from public.profile_layers pl
-        join public.profiles p on p.id = pl.profile_id
-       where pl.layer_slug = v_scope.layer and (p.leaderboard_visible or p.id = v_uid)
-       order by pl.xp desc, pl.reached_at, pl.profile_id
+      select rank() over (order by e.xp desc), e.id, e.display_name, e.avatar_url, e.xp, e.level, e.tier
+        from (select p.id, p.display_name, p.avatar_url, pl.xp, p.level, p.tier, pl.reached_at
+                from public.profile_layers pl
+                join public.profiles p on p.id = pl.profile_id
+               where pl.layer_slug = v_scope.layer and (p.leaderboard_visible or p.id = v_uid)
+               order by pl.xp desc, pl.reached_at, pl.profile_id) e
+       order by e.xp desc, e.reached_at, e.id
       offset v_offset limit page_size;
   else
     return query
-      select rank() over (order by sc.xp desc), p.id, p.display_name, p.avatar_url, sc.xp, p.level, p.tier
-        from public.season_scores sc
-        join public.profiles p on p.id = sc.profile_id
-       where sc.season_id = v_scope.season_id and (p.leaderboard_visible or p.id = v_uid)
-       order by sc.xp desc, sc.reached_at, sc.profile_id
+      select rank() over (order by e.xp desc), e.id, e.display_name, e.avatar_url, e.xp, e.level, e.tier
+        from (select p.id, p.display_name, p.avatar_url, sc.xp, p.level, p.tier, sc.reached_at
+                from public.season_scores sc
+                join public.profiles p on p.id = sc.profile_id
+               where sc.season_id = v_scope.season_id and (p.leaderboard_visible or p.id = v_uid)
+               order by sc.xp desc, sc.reached_at, sc.profile_id) e
+       order by e.xp desc, e.reached_at, e.id
       offset v_offset limit page_size;
   end if;
 end
@@ -1554,6 +1562,36 @@ comment on function public.leaderboard(text, text, bigint, integer, integer) is
   'but themselves. page_size 1-100, page from 1. Errors: XPBAD.';
 revoke all on function public.leaderboard(text, text, bigint, integer, integer) from public;
 grant execute on function public.leaderboard(text, text, bigint, integer, integer) to anon, authenticated, service_role;
+
+create or replace function private.leaderboard_entry(p_board text, p_key text, p_profile_id uuid,
+  out xp bigint, out reached_at timestamptz, out visible boolean)
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+-- A profile's entry on a board as the caller may read it (RLS on the board's tables decides), or nulls.
+begin
+  if p_profile_id is null then
+    return;
+  elsif p_board = 'all_time' then
+    select p.xp, p.xp_reached_at, p.leaderboard_visible into xp, reached_at, visible
+      from public.profiles p where p.id = p_profile_id;
+  elsif p_board = 'layer' then
+    select pl.xp, pl.reached_at, p.leaderboard_visible into xp, reached_at, visible
+      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
+     where pl.profile_id = p_profile_id and pl.layer_slug = p_key;
+  else
+    select sc.xp, sc.reached_at, p.leaderboard_visible into xp, reached_at, visible
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.profile_id = p_profile_id and sc.season_id = p_key::bigint;
+  end if;
+end
+$$;
+comment on function private.leaderboard_entry(text, text, uuid) is
+  'A profile''s XP, the moment it reached it and its visibility on a board, as the caller may read them.';
+revoke all on function private.leaderboard_entry(text, text, uuid) from public;
+grant execute on function private.leaderboard_entry(text, text, uuid) to anon, authenticated, service_role;
 
 create or replace function public.leaderboard_rank(
   profile_id uuid,
@@ -1569,43 +1607,32 @@ set search_path = ''
 as $$
 declare
   v_scope record;
+  v_key text;
   v_uid uuid := (select auth.uid());
-  v_target uuid := leaderboard_rank.profile_id;
+  v_target record;
+  v_self record;
+  v_self_hidden bigint;
   v_xp bigint;
-  v_ahead bigint;
+  v_rank bigint;
   v_total bigint;
 begin
   select * into v_scope from private.leaderboard_scope(board, layer, season_id);
-  if v_scope.board = 'all_time' then
-    select p.xp into v_xp from public.profiles p
-     where p.id = v_target and (p.leaderboard_visible or p.id = v_uid);
-    select count(*) into v_total from public.profiles p where (p.leaderboard_visible or p.id = v_uid);
-    if v_xp is not null then
-      select count(*) into v_ahead from public.profiles p
-       where p.xp > v_xp and (p.leaderboard_visible or p.id = v_uid);
-    end if;
-  elsif v_scope.board = 'layer' then
-    select pl.xp into v_xp from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
-     where pl.layer_slug = v_scope.layer and pl.profile_id = v_target and (p.leaderboard_visible or p.id = v_uid);
-    select count(*) into v_total from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
-     where pl.layer_slug = v_scope.layer and (p.leaderboard_visible or p.id = v_uid);
-    if v_xp is not null then
-      select count(*) into v_ahead from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
-       where pl.layer_slug = v_scope.layer and pl.xp > v_xp and (p.leaderboard_visible or p.id = v_uid);
-    end if;
-  else
-    select sc.xp into v_xp from public.season_scores sc join public.profiles p on p.id = sc.profile_id
-     where sc.season_id = v_scope.season_id and sc.profile_id = v_target and (p.leaderboard_visible or p.id = v_uid);
-    select count(*) into v_total from public.season_scores sc join public.profiles p on p.id = sc.profile_id
-     where sc.season_id = v_scope.season_id and (p.leaderboard_visible or p.id = v_uid);
-    if v_xp is not null then
-      select count(*) into v_ahead from public.season_scores sc join public.profiles p on p.id = sc.profile_id
-       where sc.season_id = v_scope.season_id and sc.xp > v_xp and (p.leaderboard_visible or p.id = v_uid);
-    end if;
+  v_key := case v_scope.board when 'all_time' then '' when 'layer' then v_scope.layer else v_scope.season_id::text end;
+  v_target := private.leaderboard_entry(v_scope.board, v_key, leaderboard_rank.profile_id);
+  v_xp := case when v_target.visible or leaderboard_rank.profile_id = v_uid then v_target.xp end;
+  -- The counts hold visible members only; a hidden caller also sees themself.
+  if v_uid is not null then
+    v_self := private.leaderboard_entry(v_scope.board, v_key, v_uid);
+    v_self_hidden := case when not v_self.visible then v_self.xp end;
+  end if;
+  v_total := private.leaderboard_members(v_scope.board, v_key) + (v_self_hidden is not null)::integer;
+  if v_xp is not null then
+    v_rank := 1 + private.leaderboard_members_above(v_scope.board, v_key, v_xp)
+                + coalesce(v_self_hidden > v_xp, false)::integer;
   end if;
   return jsonb_build_object(
-    'profile_id', v_target, 'board', v_scope.board, 'layer', v_scope.layer, 'season_id', v_scope.season_id,
-    'rank', v_ahead + 1, 'xp', v_xp, 'total', v_total);
+    'profile_id', leaderboard_rank.profile_id, 'board', v_scope.board, 'layer', v_scope.layer,
+    'season_id', v_scope.season_id, 'rank', v_rank, 'xp', v_xp, 'total', v_total);
 end
 $$;
 comment on function public.leaderboard_rank(uuid, text, text, bigint) is
@@ -1630,69 +1657,164 @@ set search_path = ''
 as $$
 declare
   v_scope record;
-  v_from text;
-  v_xp text;
-  v_reached text;
-  v_id text;
+  v_key text;
+  v_uid uuid := (select auth.uid());
+  v_target record;
+  v_self record;
+  v_self_hidden bigint;
 begin
   if radius is null or radius not between 0 and 50 then
     raise exception 'radius must be 0 to 50' using errcode = 'XPBAD';
   end if;
   select * into v_scope from private.leaderboard_scope(board, layer, season_id);
-  -- One query shape for the three boards: each part walks the board's index from the member outwards, so the
-  -- cost is the window plus one count of the members above it, never the whole board.
-  if v_scope.board = 'all_time' then
-    v_from := 'public.profiles p';
-    v_xp := 'p.xp'; v_reached := 'p.xp_reached_at'; v_id := 'p.id';
-  elsif v_scope.board = 'layer' then
-    v_from := 'public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = $5';
-    v_xp := 'e.xp'; v_reached := 'e.reached_at'; v_id := 'e.profile_id';
-  else
-    v_from := 'public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = $6';
-    v_xp := 'e.xp'; v_reached := 'e.reached_at'; v_id := 'e.profile_id';
+  v_key := case v_scope.board when 'all_time' then '' when 'layer' then v_scope.layer else v_scope.season_id::text end;
+  v_target := private.leaderboard_entry(v_scope.board, v_key, leaderboard_around.profile_id);
+  if v_target.xp is null or not coalesce(v_target.visible or leaderboard_around.profile_id = v_uid, false) then
+    return;
   end if;
-  return query execute format($q$
-    with me as (
-      select %2$s as xp, %3$s as reached_at from %1$s where %4$s = $1 and (p.leaderboard_visible or p.id = $2)
-    ),
-    win as materialized (
+  if v_uid is not null then
+    v_self := private.leaderboard_entry(v_scope.board, v_key, v_uid);
+    v_self_hidden := case when not v_self.visible then v_self.xp end;
+  end if;
+  -- Each part walks the board's index outwards from the member (their XP and moment are index bounds), and the
+  -- ranks come from public.leaderboard_counts: the cost is the window, never the whole board. The three boards
+  -- run the same query over their own table (written out, so that each plan is cached).
+  if v_scope.board = 'all_time' then
+    return query
+    with win as (
       select * from (
-        (select %4$s as id, %2$s as xp, %3$s as reached_at from %1$s, me
-          where %2$s = me.xp and (%3$s, %4$s) < (me.reached_at, $1) and (p.leaderboard_visible or p.id = $2)
-          order by %3$s desc, %4$s desc limit $3)
+        (select p.id as id, p.xp as xp, p.xp_reached_at as reached_at from public.profiles p
+          where p.xp = v_target.xp and (p.xp_reached_at, p.id) < (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by p.xp_reached_at desc, p.id desc limit radius)
         union all
-        (select %4$s, %2$s, %3$s from %1$s, me
-          where %2$s > me.xp and (p.leaderboard_visible or p.id = $2)
-          order by %2$s, %3$s desc, %4$s desc limit $3)
-        order by 2, 3 desc, 1 desc limit $3
+        (select p.id, p.xp, p.xp_reached_at from public.profiles p
+          where p.xp > v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          order by p.xp, p.xp_reached_at desc, p.id desc limit radius)
+        order by 2, 3 desc, 1 desc limit radius
       ) above
       union all
-      select $1, me.xp, me.reached_at from me
+      select leaderboard_around.profile_id, v_target.xp, v_target.reached_at
       union all
       select * from (
-        (select %4$s, %2$s, %3$s from %1$s, me
-          where %2$s = me.xp and (%3$s, %4$s) > (me.reached_at, $1) and (p.leaderboard_visible or p.id = $2)
-          order by %3$s, %4$s limit $3)
+        (select p.id, p.xp, p.xp_reached_at from public.profiles p
+          where p.xp = v_target.xp and (p.xp_reached_at, p.id) > (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by p.xp_reached_at, p.id limit radius)
         union all
-        (select %4$s, %2$s, %3$s from %1$s, me
-          where %2$s < me.xp and (p.leaderboard_visible or p.id = $2)
-          order by %2$s desc, %3$s, %4$s limit $3)
-        order by 2 desc, 3, 1 limit $3
+        (select p.id, p.xp, p.xp_reached_at from public.profiles p
+          where p.xp < v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          order by p.xp desc, p.xp_reached_at, p.id limit radius)
+        order by 2 desc, 3, 1 limit radius
       ) below
-    ),
-    top as (select max(win.xp) as xp from win),
-    ahead as (
-      select count(*) as n from %1$s where %2$s > (select top.xp from top) and (p.leaderboard_visible or p.id = $2)
     )
-    -- rank(v) = 1 + (members above the window's best XP) + (members with XP in (v, best]).
-    select 1 + (select ahead.n from ahead)
-             + (select count(*) from %1$s
-                 where %2$s > w.xp and %2$s <= (select top.xp from top) and (p.leaderboard_visible or p.id = $2)),
+    ,
+    top as materialized (
+      select t.xp, private.leaderboard_members_above(v_scope.board, v_key, t.xp) as above,
+             coalesce((select c.members from public.leaderboard_counts c
+                        where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp), 0) as tied
+        from (select max(win.xp) as xp from win) t
+    )
+    -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
+    -- they come from the counts; below it, add the visible members at that best XP (counts, level 0) and the
+    -- window's own rows in between (every member with XP strictly between two window rows is in the window).
+    select 1 + top.above + coalesce(v_self_hidden > w.xp, false)::integer
+             + case when w.xp = top.xp then 0
+                    else top.tied + (select count(*) from win v
+                                      where v.xp > w.xp and v.xp < top.xp and (v.id <> v_uid or v_self_hidden is null))
+               end,
            w.id, p.display_name, p.avatar_url, w.xp, p.level, p.tier
-      from win w join public.profiles p on p.id = w.id
-     order by w.xp desc, w.reached_at, w.id
-  $q$, v_from, v_xp, v_reached, v_id)
-  using leaderboard_around.profile_id, (select auth.uid()), radius, null::integer, v_scope.layer, v_scope.season_id;
+      from win w cross join top join public.profiles p on p.id = w.id
+     order by w.xp desc, w.reached_at, w.id;
+  elsif v_scope.board = 'layer' then
+    return query
+    with win as (
+      select * from (
+        (select e.profile_id as id, e.xp as xp, e.reached_at as reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
+          where e.xp = v_target.xp and (e.reached_at, e.profile_id) < (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by e.reached_at desc, e.profile_id desc limit radius)
+        union all
+        (select e.profile_id, e.xp, e.reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
+          where e.xp > v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          order by e.xp, e.reached_at desc, e.profile_id desc limit radius)
+        order by 2, 3 desc, 1 desc limit radius
+      ) above
+      union all
+      select leaderboard_around.profile_id, v_target.xp, v_target.reached_at
+      union all
+      select * from (
+        (select e.profile_id, e.xp, e.reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
+          where e.xp = v_target.xp and (e.reached_at, e.profile_id) > (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by e.reached_at, e.profile_id limit radius)
+        union all
+        (select e.profile_id, e.xp, e.reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
+          where e.xp < v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          order by e.xp desc, e.reached_at, e.profile_id limit radius)
+        order by 2 desc, 3, 1 limit radius
+      ) below
+    )
+    ,
+    top as materialized (
+      select t.xp, private.leaderboard_members_above(v_scope.board, v_key, t.xp) as above,
+             coalesce((select c.members from public.leaderboard_counts c
+                        where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp), 0) as tied
+        from (select max(win.xp) as xp from win) t
+    )
+    -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
+    -- they come from the counts; below it, add the visible members at that best XP (counts, level 0) and the
+    -- window's own rows in between (every member with XP strictly between two window rows is in the window).
+    select 1 + top.above + coalesce(v_self_hidden > w.xp, false)::integer
+             + case when w.xp = top.xp then 0
+                    else top.tied + (select count(*) from win v
+                                      where v.xp > w.xp and v.xp < top.xp and (v.id <> v_uid or v_self_hidden is null))
+               end,
+           w.id, p.display_name, p.avatar_url, w.xp, p.level, p.tier
+      from win w cross join top join public.profiles p on p.id = w.id
+     order by w.xp desc, w.reached_at, w.id;
+  else
+    return query
+    with win as (
+      select * from (
+        (select e.profile_id as id, e.xp as xp, e.reached_at as reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
+          where e.xp = v_target.xp and (e.reached_at, e.profile_id) < (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by e.reached_at desc, e.profile_id desc limit radius)
+        union all
+        (select e.profile_id, e.xp, e.reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
+          where e.xp > v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          order by e.xp, e.reached_at desc, e.profile_id desc limit radius)
+        order by 2, 3 desc, 1 desc limit radius
+      ) above
+      union all
+      select leaderboard_around.profile_id, v_target.xp, v_target.reached_at
+      union all
+      select * from (
+        (select e.profile_id, e.xp, e.reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
+          where e.xp = v_target.xp and (e.reached_at, e.profile_id) > (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by e.reached_at, e.profile_id limit radius)
+        union all
+        (select e.profile_id, e.xp, e.reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
+          where e.xp < v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          order by e.xp desc, e.reached_at, e.profile_id limit radius)
+        order by 2 desc, 3, 1 limit radius
+      ) below
+    )
+    ,
+    top as materialized (
+      select t.xp, private.leaderboard_members_above(v_scope.board, v_key, t.xp) as above,
+             coalesce((select c.members from public.leaderboard_counts c
+                        where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp), 0) as tied
+        from (select max(win.xp) as xp from win) t
+    )
+    -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
+    -- they come from the counts; below it, add the visible members at that best XP (counts, level 0) and the
+    -- window's own rows in between (every member with XP strictly between two window rows is in the window).
+    select 1 + top.above + coalesce(v_self_hidden > w.xp, false)::integer
+             + case when w.xp = top.xp then 0
+                    else top.tied + (select count(*) from win v
+                                      where v.xp > w.xp and v.xp < top.xp and (v.id <> v_uid or v_self_hidden is null))
+               end,
+           w.id, p.display_name, p.avatar_url, w.xp, p.level, p.tier
+      from win w cross join top join public.profiles p on p.id = w.id
+     order by w.xp desc, w.reached_at, w.id;
+  end if;
 end
 $$;
 comment on function public.leaderboard_around(uuid, text, text, bigint, integer) is
@@ -2021,3 +2143,188 @@ revoke all on function private.tg_season_rules__validate() from public;
 drop trigger if exists _100_validate on public.season_rules;
 create trigger _100_validate before insert or update on public.season_rules
   for each row execute function private.tg_season_rules__validate();
+
+------------------------------------------------------------------------------
+-- Leaderboard counts (issue 4): an exact histogram of visible members per
+-- board at 8 levels of 64-wide XP buckets, kept by triggers, so that the
+-- number of members above an XP is a sum of at most 8 x 63 rows.
+------------------------------------------------------------------------------
+
+create or replace function private.leaderboard_count_move(p_board text, p_scope text, p_old bigint, p_new bigint)
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  -- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more). Only the
+  -- buckets that change are written, in key order (so concurrent moves cannot deadlock on them).
+  insert into public.leaderboard_counts as c (board, scope, level, bucket, members)
+  select p_board, p_scope, d.level, d.bucket, sum(d.delta)
+    from (
+      select l.level, p_old >> (6 * l.level) as bucket, -1 as delta
+        from generate_series(0, 7) as l (level) where p_old is not null
+      union all
+      select l.level, p_new >> (6 * l.level), 1
+        from generate_series(0, 7) as l (level) where p_new is not null
+    ) d
+   group by d.level, d.bucket
+  having sum(d.delta) <> 0
+   order by d.level, d.bucket
+  on conflict (board, scope, level, bucket) do update set members = c.members + excluded.members
+$$;
+comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
+  'Moves one member between XP buckets of a board''s counts (null = not counted).';
+revoke all on function private.leaderboard_count_move(text, text, bigint, bigint) from public;
+
+create or replace function private.leaderboard_members_above(p_board text, p_scope text, p_xp bigint)
+returns bigint
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  -- Level L < 7 adds the buckets after p_xp's within the same 64-bucket block; level 7 adds all later buckets.
+  select coalesce(sum(c.members), 0)::bigint
+    from (select l.level::smallint as level, p_xp >> (6 * l.level) as mine,
+                 case when l.level = 7 then 9223372036854775807 else (p_xp >> (6 * l.level)) | 63 end as last
+            from generate_series(0, 7) as l (level)) r
+    join public.leaderboard_counts c
+      on c.board = p_board and c.scope = p_scope and c.level = r.level and c.bucket > r.mine and c.bucket <= r.last
+$$;
+comment on function private.leaderboard_members_above(text, text, bigint) is
+  'How many visible members of a board have more than p_xp XP (p_xp >= 0), from public.leaderboard_counts.';
+revoke all on function private.leaderboard_members_above(text, text, bigint) from public;
+grant execute on function private.leaderboard_members_above(text, text, bigint) to anon, authenticated, service_role;
+
+create or replace function private.leaderboard_members(p_board text, p_scope text)
+returns bigint
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select coalesce(sum(c.members), 0)::bigint from public.leaderboard_counts c
+   where c.board = p_board and c.scope = p_scope and c.level = 7
+$$;
+comment on function private.leaderboard_members(text, text) is 'How many visible members a board lists.';
+revoke all on function private.leaderboard_members(text, text) from public;
+grant execute on function private.leaderboard_members(text, text) to anon, authenticated, service_role;
+
+create or replace function private.rebuild_leaderboard_counts()
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  delete from public.leaderboard_counts;
+  insert into public.leaderboard_counts (board, scope, level, bucket, members)
+  select e.board, e.scope, l.level, e.xp >> (6 * l.level), count(*)
+    from (
+      select 'all_time' as board, '' as scope, p.xp from public.profiles p where p.leaderboard_visible
+      union all
+      select 'layer', pl.layer_slug, pl.xp
+        from public.profile_layers pl join public.profiles p on p.id = pl.profile_id where p.leaderboard_visible
+      union all
+      select 'season', sc.season_id::text, sc.xp
+        from public.season_scores sc join public.profiles p on p.id = sc.profile_id where p.leaderboard_visible
+    ) e
+    cross join generate_series(0, 7) as l (level)
+   group by 1, 2, 3, 4;
+$$;
+comment on function private.rebuild_leaderboard_counts() is
+  'Recomputes public.leaderboard_counts from scratch (after a bulk load that bypassed triggers). Superuser/owner only.';
+revoke all on function private.rebuild_leaderboard_counts() from public;
+
+create or replace function private.tg_profiles__leaderboard_counts()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_old_visible boolean := tg_op <> 'INSERT' and old.leaderboard_visible;
+  v_new_visible boolean := tg_op <> 'DELETE' and new.leaderboard_visible;
+  v_row record;
+begin
+  if tg_op = 'UPDATE' and old.xp = new.xp and v_old_visible = v_new_visible then
+    return null;
+  end if;
+  perform private.leaderboard_count_move(
+    'all_time', '',
+    case when v_old_visible then old.xp end,
+    case when v_new_visible then new.xp end);
+  if tg_op = 'UPDATE' and v_old_visible <> v_new_visible then
+    -- Showing or hiding oneself moves every board the member is on.
+    for v_row in select pl.layer_slug, pl.xp from public.profile_layers pl where pl.profile_id = new.id loop
+      perform private.leaderboard_count_move('layer', v_row.layer_slug,
+        case when v_old_visible then v_row.xp end, case when v_new_visible then v_row.xp end);
+    end loop;
+    for v_row in select sc.season_id, sc.xp from public.season_scores sc where sc.profile_id = new.id loop
+      perform private.leaderboard_count_move('season', v_row.season_id::text,
+        case when v_old_visible then v_row.xp end, case when v_new_visible then v_row.xp end);
+    end loop;
+  end if;
+  return null;
+end
+$$;
+comment on function private.tg_profiles__leaderboard_counts() is
+  'Keeps public.leaderboard_counts in step with profiles.xp and leaderboard_visible.';
+revoke all on function private.tg_profiles__leaderboard_counts() from public;
+
+drop trigger if exists _600_leaderboard_counts on public.profiles;
+create trigger _600_leaderboard_counts after insert or delete or update of xp, leaderboard_visible on public.profiles
+  for each row execute function private.tg_profiles__leaderboard_counts();
+
+create or replace function private.tg_board_scores__leaderboard_counts()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+-- Shared by profile_layers (board layer, scope layer_slug) and season_scores (board season, scope season_id).
+declare
+  v_profile_id uuid := case when tg_op = 'DELETE' then old.profile_id else new.profile_id end;
+  v_visible boolean;
+  v_old_scope text;
+  v_new_scope text;
+  v_board text := case when tg_table_name = 'profile_layers' then 'layer' else 'season' end;
+begin
+  select p.leaderboard_visible into v_visible from public.profiles p where p.id = v_profile_id;
+  if not coalesce(v_visible, false) then
+    return null;
+  end if;
+  if tg_table_name = 'profile_layers' then
+    v_old_scope := case when tg_op <> 'INSERT' then old.layer_slug end;
+    v_new_scope := case when tg_op <> 'DELETE' then new.layer_slug end;
+  else
+    v_old_scope := case when tg_op <> 'INSERT' then old.season_id::text end;
+    v_new_scope := case when tg_op <> 'DELETE' then new.season_id::text end;
+  end if;
+  if tg_op = 'UPDATE' and old.xp = new.xp and v_old_scope = v_new_scope then
+    return null;
+  end if;
+  if v_old_scope is not distinct from v_new_scope then
+    perform private.leaderboard_count_move(v_board, v_new_scope, old.xp, new.xp);
+  else
+    if v_old_scope is not null then
+      perform private.leaderboard_count_move(v_board, v_old_scope, old.xp, null);
+    end if;
+    if v_new_scope is not null then
+      perform private.leaderboard_count_move(v_board, v_new_scope, null, new.xp);
+    end if;
+  end if;
+  return null;
+end
+$$;
+comment on function private.tg_board_scores__leaderboard_counts() is
+  'Keeps public.leaderboard_counts in step with profile_layers and season_scores (visible members only).';
+revoke all on function private.tg_board_scores__leaderboard_counts() from public;
+
+drop trigger if exists _600_leaderboard_counts on public.profile_layers;
+create trigger _600_leaderboard_counts after insert or delete or update of xp, layer_slug on public.profile_layers
+  for each row execute function private.tg_board_scores__leaderboard_counts();
+drop trigger if exists _600_leaderboard_counts on public.season_scores;
+create trigger _600_leaderboard_counts after insert or delete or update of xp, season_id on public.season_scores
+  for each row execute function private.tg_board_scores__leaderboard_counts();

@@ -250,3 +250,47 @@ create type public.leaderboard_entry as (
 );
 comment on type public.leaderboard_entry is
   'One leaderboard row: rank (equal XP shares it), profile, display name, avatar, XP on the board, overall level and tier.';
+
+------------------------------------------------------------------------------
+-- Leaderboard counts: how many visible members each board has per XP bucket,
+-- at 8 levels of 64-wide buckets (level L counts XP >> 6L). "How many members
+-- have more XP than X" is then a sum over at most 8 x 63 rows instead of a
+-- scan of everyone above X, which makes a member's rank O(log XP) like a Redis
+-- sorted set. Triggers on profiles, profile_layers and season_scores keep it
+-- exact (functions.sql); it holds only counts of members who show themselves,
+-- so it is readable by everyone.
+------------------------------------------------------------------------------
+
+create table public.leaderboard_counts (
+  board text not null check (board in ('all_time', 'layer', 'season')),
+  scope text not null default '',
+  level smallint not null check (level between 0 and 7),
+  bucket bigint not null check (bucket >= 0),
+  members bigint not null default 0,  -- no check: an upsert's candidate row carries the delta (-1)
+  primary key (board, scope, level, bucket)
+);
+comment on table public.leaderboard_counts is
+  'Visible members per XP bucket of each leaderboard (scope: '''' for all_time, the layer slug, or the season id): '
+  'at level L, bucket b counts members with XP >> (6 * L) = b. Maintained by triggers; rebuild with '
+  'private.rebuild_leaderboard_counts(). Used to count the members above an XP in O(log XP).';
+
+alter table public.leaderboard_counts enable row level security;
+revoke all on public.leaderboard_counts from anon, authenticated, service_role;
+grant select on public.leaderboard_counts to anon, authenticated, service_role;
+create policy "Anyone can read the leaderboard counts." on public.leaderboard_counts
+  for select to anon, authenticated using (true);
+
+-- Backfill for a database that already has members (a fresh one has none).
+insert into public.leaderboard_counts (board, scope, level, bucket, members)
+select e.board, e.scope, l.level, e.xp >> (6 * l.level), count(*)
+  from (
+    select 'all_time' as board, '' as scope, p.xp from public.profiles p where p.leaderboard_visible
+    union all
+    select 'layer', pl.layer_slug, pl.xp
+      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id where p.leaderboard_visible
+    union all
+    select 'season', sc.season_id::text, sc.xp
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id where p.leaderboard_visible
+  ) e
+  cross join generate_series(0, 7) as l (level)
+ group by 1, 2, 3, 4;
