@@ -192,3 +192,35 @@ async def test_rank_and_around_agree_with_the_full_board(db: Database, board: st
                 assert rank["rank"] == full[at]["rank"]
                 assert rank["total"] == len(full)
                 assert [tuple(r) for r in around] == [tuple(r) for r in full[max(0, at - 2) : at + 3]]
+
+
+async def test_leaderboard_counts_stay_exact_through_awards_corrections_and_hiding(db: Database) -> None:
+    """After awards, penalties, resets and visibility changes the trigger-kept counts equal a rebuild from scratch."""
+    rng = random.Random(7)
+    pids = [await new_profile(db, f"C{i}") for i in range(12)]
+    for step in range(80):
+        pid = rng.choice(pids)
+        action = rng.random()
+        if action < 0.6:
+            if rng.random() < 0.5:
+                await give(db, pid, rng.choice([10, 63, 64, 100, 999, 1000]), step, "challenge_completed")
+            else:
+                await give(db, pid, rng.choice([1, 4096, 70_000, 99_999]), step)
+        elif action < 0.75:
+            await db.rpc("admin_adjust_xp", profile_id=pid, amount=-rng.randint(1, 500), reason="test",
+                         idempotency_key=f"adj{step}")
+        elif action < 0.8:
+            await db.rpc("admin_reset_xp", profile_id=pid, reason="test", idempotency_key=f"reset{step}")
+        else:
+            async with db.as_member(pid) as conn:
+                await conn.execute("update public.profiles set leaderboard_visible = not leaderboard_visible"
+                                   " where id = (select auth.uid())")
+    async with acting_as(db, "service_role") as conn:
+        query = ("select board, scope, level, bucket, members from public.leaderboard_counts"
+                 " where members <> 0 order by 1, 2, 3, 4")
+        kept = [tuple(r) for r in await conn.fetch(query)]
+        await conn.execute("reset role")
+        await conn.execute("select private.rebuild_leaderboard_counts()")
+        rebuilt = [tuple(r) for r in await conn.fetch(query)]
+    assert kept == rebuilt
+    assert any(board == "season" for board, *_ in kept) and any(board == "layer" for board, *_ in kept)
