@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run test lint bench db-start db-stop migrate clean
+.PHONY: run test lint bench bench-leaderboard db-start db-stop migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ lint: $(VENV)/.installed-test
 ## bench: the benchmarks in bench/ (not part of the test suite)
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/award_throughput.py
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[test,bench]'
+	touch $@
+
+## bench-leaderboard: leaderboard RPCs vs a Redis sorted set, 1,000,000 profiles (needs redis-server)
+bench-leaderboard: $(VENV)/.installed-bench
+	$(BIN)/python bench/leaderboard.py
 
 db-start: $(VENV)/.installed-run
 	$(BIN)/xpbase db start

@@ -68,9 +68,23 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], redis.Redis]:
         sys.exit("redis-server is not installed: apt-get install -y redis-server")
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     client = redis.Redis(host="127.0.0.1", port=port)
     for _ in range(100):
@@ -124,7 +138,9 @@ vacuum analyze public.leaderboard_counts;
 """
 
 
-def pg_call(conn: psycopg.Connection[Any], claims: dict[str, Any], sql: str, params: tuple[Any, ...]) -> list[Any]:
+def pg_call(
+    conn: psycopg.Connection[Any], claims: dict[str, Any], sql: str, params: tuple[Any, ...]
+) -> list[Any]:
     """One PostgREST-style request: begin, role + claims, the call, commit; one network round trip."""
     with conn.pipeline():
         conn.execute("begin")
@@ -154,8 +170,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profiles", type=int, default=1_000_000, help="profiles to load (default 1,000,000)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--profiles", type=int, default=1_000_000, help="profiles to load (default 1,000,000)"
+    )
     parser.add_argument("--samples", type=int, default=1000, help="timed calls per operation (default 1000)")
     parser.add_argument("--warmup", type=int, default=100, help="untimed calls first (default 100)")
     args = parser.parse_args()
@@ -173,13 +193,18 @@ def main() -> int:
             members = admin.execute(
                 "select id::text, xp from public.profiles where leaderboard_visible"
             ).fetchall()
-        print(f"setup: {args.profiles:,} profiles in Postgres in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"setup: {args.profiles:,} profiles in Postgres in {time.perf_counter() - t0:.1f} s", flush=True
+        )
         t0 = time.perf_counter()
         pipe = r.pipeline(transaction=False)
         for i in range(0, len(members), 10_000):
             pipe.zadd("board", {pid: xp for pid, xp in members[i : i + 10_000]})
             pipe.execute()
-        print(f"setup: {r.zcard('board'):,} visible members in Redis in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"setup: {r.zcard('board'):,} visible members in Redis in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
 
         rng = random.Random(42)
         sample = [pid for pid, _ in rng.choices(members, k=args.samples + args.warmup)]
@@ -201,13 +226,23 @@ def main() -> int:
         ops: list[tuple[str, Callable[[int], Any], Callable[[int], Any]]] = [
             # The fixed cost of one PostgREST-style request (begin, role and claims, select 1, commit) vs PING.
             ("floor", lambda i: pg_call(conn, anon, "select 1", ()), lambda i: r.ping()),
-            ("top 50", lambda i: pg_call(conn, anon, "select * from public.leaderboard()", ()),
-             lambda i: r.zrevrange("board", 0, 49, withscores=True)),
-            ("rank", lambda i: pg_call(conn, member(i), "select public.leaderboard_rank(%s::uuid)", (sample[i],)),
-             redis_rank),
-            ("around", lambda i: pg_call(conn, member(i), "select * from public.leaderboard_around(%s::uuid)",
-                                         (sample[i],)),
-             redis_around),
+            (
+                "top 50",
+                lambda i: pg_call(conn, anon, "select * from public.leaderboard()", ()),
+                lambda i: r.zrevrange("board", 0, 49, withscores=True),
+            ),
+            (
+                "rank",
+                lambda i: pg_call(conn, member(i), "select public.leaderboard_rank(%s::uuid)", (sample[i],)),
+                redis_rank,
+            ),
+            (
+                "around",
+                lambda i: pg_call(
+                    conn, member(i), "select * from public.leaderboard_around(%s::uuid)", (sample[i],)
+                ),
+                redis_around,
+            ),
         ]
         # Sanity: both sides agree on a member's rank.
         pid = sample[0]
@@ -216,7 +251,9 @@ def main() -> int:
         assert pg_rank == redis_ahead + 1, (pg_rank, redis_ahead)
 
         print(f"\n{args.samples} calls each after {args.warmup} warm-up calls; latency in milliseconds\n")
-        print(f"{'operation':<10} {'xpbase p50':>11} {'p99':>8} {'redis p50':>10} {'p99':>8} {'ratio p50':>10} {'p99':>7}")
+        print(
+            f"{'operation':<10} {'xpbase p50':>11} {'p99':>8} {'redis p50':>10} {'p99':>8} {'ratio p50':>10} {'p99':>7}"
+        )
         worst = 0.0
         for name, pg_fn, redis_fn in ops:
             pg = measure(pg_fn, args.samples, args.warmup)
@@ -225,8 +262,11 @@ def main() -> int:
             r50, r99 = pct(rd, 0.5), pct(rd, 0.99)
             if name != "floor":
                 worst = max(worst, p50 / r50)
-            print(f"{name:<10} {p50 * 1e3:>11.3f} {p99 * 1e3:>8.3f} {r50 * 1e3:>10.3f} {r99 * 1e3:>8.3f}"
-                  f" {p50 / r50:>9.2f}x {p99 / r99:>6.2f}x", flush=True)
+            print(
+                f"{name:<10} {p50 * 1e3:>11.3f} {p99 * 1e3:>8.3f} {r50 * 1e3:>10.3f} {r99 * 1e3:>8.3f}"
+                f" {p50 / r50:>9.2f}x {p99 / r99:>6.2f}x",
+                flush=True,
+            )
         print(f"\nworst p50 ratio {worst:.2f}x (target: each at most 2x Redis)")
         conn.close()
     finally:

@@ -69,7 +69,9 @@ class Relay:
     and ``Resync`` markers.
     """
 
-    def __init__(self, url: str, database: Database, *, max_backoff: float = 5.0, ping_interval: float = 30.0) -> None:
+    def __init__(
+        self, url: str, database: Database, *, max_backoff: float = 5.0, ping_interval: float = 30.0
+    ) -> None:
         self.url = url
         self.database = database
         self.max_backoff = max_backoff

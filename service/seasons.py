@@ -24,8 +24,11 @@ async def finalize_seasons_forever(database: Database, interval: float) -> None:
         try:
             result = await database.rpc("finalize_seasons")
             if result["count"]:
-                log.info("finalized %d season(s): %s", result["count"],
-                         ", ".join(s["name"] for s in result["finalized"]))
+                log.info(
+                    "finalized %d season(s): %s",
+                    result["count"],
+                    ", ".join(s["name"] for s in result["finalized"]),
+                )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DomainError) as exc:
             log.warning("finalize_seasons failed, retrying in %.0f s: %s", interval, exc)
         await asyncio.sleep(interval)

@@ -25,8 +25,13 @@ def _utc_text(moment: datetime) -> str:
 
 def _message_json(row: Any) -> dict[str, Any]:
     """A chat_messages row in the shape the database sends on xpbase_chat."""
-    return {"id": row["id"], "profile_id": str(row["profile_id"]), "author_name": row["author_name"],
-            "body": row["body"], "created_at": _utc_text(row["created_at"])}
+    return {
+        "id": row["id"],
+        "profile_id": str(row["profile_id"]),
+        "author_name": row["author_name"],
+        "body": row["body"],
+        "created_at": _utc_text(row["created_at"]),
+    }
 
 
 async def _history(after_id: int | None = None) -> list[dict[str, Any]]:
@@ -69,7 +74,9 @@ async def _post_messages() -> None:
     while True:
         body = _body_of(await websocket.receive())
         try:
-            message = await get_db().rpc("post_chat_message", role="authenticated", claims=g.claims, body=body)
+            message = await get_db().rpc(
+                "post_chat_message", role="authenticated", claims=g.claims, body=body
+            )
         except DomainError as exc:
             await websocket.send_json({"type": "error", "error": {"code": exc.code, "message": exc.message}})
             continue
@@ -99,8 +106,11 @@ async def ws_chat() -> None:
         last_id = history[-1]["id"] if history else 0
         tasks = [asyncio.create_task(_relay_messages(queue, last_id)), asyncio.create_task(_post_messages())]
         try:
-            done, _ = await asyncio.wait(tasks, timeout=max(float(g.claims["exp"]) - time.time(), 0),
-                                         return_when=asyncio.FIRST_EXCEPTION)
+            done, _ = await asyncio.wait(
+                tasks,
+                timeout=max(float(g.claims["exp"]) - time.time(), 0),
+                return_when=asyncio.FIRST_EXCEPTION,
+            )
             for task in done:
                 task.result()
             await websocket.close(TOKEN_EXPIRED, "token expired")

@@ -30,9 +30,11 @@ async def _notifications_after(after_id: int) -> list[dict[str, Any]]:
 
 async def _newest_id() -> int:
     async with get_db().as_member(g.profile_id, g.claims) as conn:
-        return int(await conn.fetchval(
-            "select coalesce(max(id), 0) from public.notifications where profile_id = (select auth.uid())"
-        ))
+        return int(
+            await conn.fetchval(
+                "select coalesce(max(id), 0) from public.notifications where profile_id = (select auth.uid())"
+            )
+        )
 
 
 @blueprint.websocket("/v1/events")

@@ -50,8 +50,9 @@ async def eventually(predicate: Any) -> None:
 async def second_app(database_url: str, tmp_path: Any) -> AsyncIterator[Quart]:
     """Another service process on the same database: its own pool and its own LISTEN connection."""
     database = await Database.connect(database_url, min_size=1, max_size=5)
-    application = create_app(Settings(jwt_secret=JWT_SECRET, data_dir=tmp_path, season_finalize_interval=0),
-                             database=database)
+    application = create_app(
+        Settings(jwt_secret=JWT_SECRET, data_dir=tmp_path, season_finalize_interval=0), database=database
+    )
     try:
         async with application.test_app():
             yield application
@@ -84,7 +85,9 @@ async def test_events_accept_the_token_as_a_query_parameter(app: Quart, db: Data
 
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/chat"])
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-jwt"}])
-async def test_websockets_refuse_missing_or_bad_tokens(app: Quart, path: str, headers: dict[str, str]) -> None:
+async def test_websockets_refuse_missing_or_bad_tokens(
+    app: Quart, path: str, headers: dict[str, str]
+) -> None:
     """Without a valid token the handshake is answered 401 with the usual error body."""
     with pytest.raises(WebsocketResponseError) as info:
         async with app.test_client().websocket(path, headers=headers) as ws:
@@ -93,7 +96,9 @@ async def test_websockets_refuse_missing_or_bad_tokens(app: Quart, path: str, he
     assert (await info.value.response.get_json())["error"]["code"] == "invalid_token"
 
 
-async def test_relay_reconnects_after_its_backend_is_terminated(app: Quart, db: Database, database_url: str) -> None:
+async def test_relay_reconnects_after_its_backend_is_terminated(
+    app: Quart, db: Database, database_url: str
+) -> None:
     """pg_terminate_backend on the listener: the relay reconnects and no notification is lost."""
     ada = await new_profile(db, "Ada")
     relay = app.config["XPBASE_RELAY"]
@@ -117,8 +122,12 @@ async def test_chat_sends_history_then_live_messages(app: Quart, db: Database) -
     async with db.as_service() as conn:
         await conn.execute("update public.chat_settings set rate_limit_count = 100")
     for i in range(55):
-        await db.rpc("post_chat_message", role="authenticated", claims={"role": "authenticated", "sub": str(bob)},
-                     body=f"m{i}")
+        await db.rpc(
+            "post_chat_message",
+            role="authenticated",
+            claims={"role": "authenticated", "sub": str(bob)},
+            body=f"m{i}",
+        )
     client = app.test_client()
     async with client.websocket("/v1/chat", headers=auth(ada)) as ws:
         history = await receive(ws)
@@ -157,16 +166,22 @@ async def test_chat_works_across_two_service_processes(app: Quart, second_app: Q
         assert (got["type"], got["message"]["author_name"]) == ("message", "Bob")
 
 
-async def test_service_finalizes_seasons_on_a_schedule(database_url: str, db: Database, tmp_path: Any) -> None:
+async def test_service_finalizes_seasons_on_a_schedule(
+    database_url: str, db: Database, tmp_path: Any
+) -> None:
     """With XPBASE_SEASON_FINALIZE_INTERVAL set, the service runs finalize_seasons in the background."""
     ada = await new_profile(db, "Ada")
     await award(db, ada, "xp_purchase", "old", amount=50, occurred_at=datetime(2026, 1, 15, tzinfo=UTC))
-    application = create_app(Settings(jwt_secret=JWT_SECRET, data_dir=tmp_path, season_finalize_interval=0.05),
-                             database=db)
+    application = create_app(
+        Settings(jwt_secret=JWT_SECRET, data_dir=tmp_path, season_finalize_interval=0.05), database=db
+    )
     async with application.test_app():
+
         async def finalized() -> int:
             async with db.as_service() as conn:
-                return int(await conn.fetchval("select count(*) from public.seasons where finalized_at is not null"))
+                return int(
+                    await conn.fetchval("select count(*) from public.seasons where finalized_at is not null")
+                )
 
         for _ in range(400):
             if await finalized() == 1:

@@ -21,7 +21,11 @@ async def test_post_trims_and_returns_the_message(db: Database) -> None:
     """A message is trimmed, stored with the author's name, and returned."""
     pid = await new_profile(db, "Ada")
     message = await post(db, pid, "  hello world \n")
-    assert (message["body"], message["author_name"], message["profile_id"]) == ("hello world", "Ada", str(pid))
+    assert (message["body"], message["author_name"], message["profile_id"]) == (
+        "hello world",
+        "Ada",
+        str(pid),
+    )
 
 
 @pytest.mark.parametrize("body", ["", "   \n ", "x" * 501, "bell\x07", "nul-ish\x01"])
@@ -60,7 +64,9 @@ async def test_concurrent_posts_cannot_beat_the_rate_limit(db: Database) -> None
     pid = await new_profile(db, "Ada")
     results = await asyncio.gather(*(post(db, pid, f"m{i}") for i in range(10)), return_exceptions=True)
     assert sum(1 for r in results if isinstance(r, dict)) == 5
-    assert all(isinstance(r, DomainError) and r.code == "rate_limited" for r in results if not isinstance(r, dict))
+    assert all(
+        isinstance(r, DomainError) and r.code == "rate_limited" for r in results if not isinstance(r, dict)
+    )
 
 
 async def test_chat_rls(db: Database) -> None:
@@ -72,7 +78,9 @@ async def test_chat_rls(db: Database) -> None:
         assert [r["body"] for r in rows] == ["hi"]
     async with acting_as(db, "authenticated", bob) as conn:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await conn.execute("insert into public.chat_messages (profile_id, author_name, body) values ($1, 'x', 'y')", bob)
+            await conn.execute(
+                "insert into public.chat_messages (profile_id, author_name, body) values ($1, 'x', 'y')", bob
+            )
     async with acting_as(db, "anon") as conn:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.fetch("select * from public.chat_messages")

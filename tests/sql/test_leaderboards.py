@@ -20,19 +20,25 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 async def give(db: Database, pid: UUID, xp: int, minutes: int, activity: str = "xp_purchase") -> None:
     """Credit xp at T0 + minutes (so the moment the score was reached is known)."""
-    await award(db, pid, activity, f"{pid}:{minutes}:{xp}", amount=xp, occurred_at=T0 + timedelta(minutes=minutes))
+    await award(
+        db, pid, activity, f"{pid}:{minutes}:{xp}", amount=xp, occurred_at=T0 + timedelta(minutes=minutes)
+    )
 
 
 async def hide(db: Database, pid: UUID) -> None:
     async with db.as_member(pid) as conn:
-        await conn.execute("update public.profiles set leaderboard_visible = false where id = (select auth.uid())")
+        await conn.execute(
+            "update public.profiles set leaderboard_visible = false where id = (select auth.uid())"
+        )
 
 
 def rows(records: list[asyncpg.Record]) -> list[tuple[int, str, int]]:
     return [(r["rank"], r["display_name"], r["xp"]) for r in records]
 
 
-async def board_as(db: Database, role: str, viewer: UUID | None, sql: str, *args: Any) -> list[asyncpg.Record]:
+async def board_as(
+    db: Database, role: str, viewer: UUID | None, sql: str, *args: Any
+) -> list[asyncpg.Record]:
     async with acting_as(db, role, viewer) as conn:
         return await conn.fetch(sql, *args)
 
@@ -69,7 +75,9 @@ async def test_hidden_member_sees_themself_ranked(db: Database, members: dict[st
     """The hidden member sees their own row (RLS lets them) and the others ranked below."""
     got = await board_as(db, "authenticated", members["Hid"], "select * from public.leaderboard()")
     assert rows(got) == [(1, "Hid", 1000), (2, "Cleo", 500), (3, "Bea", 300), (3, "Al", 300), (5, "Dee", 100)]
-    me = await board_as(db, "authenticated", members["Hid"], "select public.leaderboard_rank($1)::text", members["Hid"])
+    me = await board_as(
+        db, "authenticated", members["Hid"], "select public.leaderboard_rank($1)::text", members["Hid"]
+    )
     assert json.loads(me[0][0])["rank"] == 1
 
 
@@ -86,13 +94,17 @@ async def test_hidden_member_has_no_rank_and_no_neighbours_for_others(
     assert around == []
 
 
-async def test_hidden_profile_is_hidden_by_policy_not_only_by_the_functions(db: Database, members: dict[str, UUID]) -> None:
+async def test_hidden_profile_is_hidden_by_policy_not_only_by_the_functions(
+    db: Database, members: dict[str, UUID]
+) -> None:
     """Reading profiles, layer totals and season scores directly shows the hidden member to nobody else."""
     for role, viewer in (("anon", None), ("authenticated", members["Al"])):
         async with acting_as(db, role, viewer) as conn:
             for table in ("public.profiles", "public.profile_layers", "public.season_scores"):
                 column = "id" if table == "public.profiles" else "profile_id"
-                found = await conn.fetchval(f"select count(*) from {table} where {column} = $1", members["Hid"])
+                found = await conn.fetchval(
+                    f"select count(*) from {table} where {column} = $1", members["Hid"]
+                )
                 assert found == 0, (role, table)
 
 
@@ -100,7 +112,13 @@ async def test_rank_and_total(db: Database, members: dict[str, UUID]) -> None:
     """leaderboard_rank: 1 + members with more XP; equal XP shares it; total counts the listed members."""
     got = await board_as(db, "anon", None, "select public.leaderboard_rank($1)::text", members["Al"])
     assert json.loads(got[0][0]) | {"profile_id": None} == {
-        "profile_id": None, "board": "all_time", "layer": None, "season_id": None, "rank": 2, "xp": 300, "total": 4,
+        "profile_id": None,
+        "board": "all_time",
+        "layer": None,
+        "season_id": None,
+        "rank": 2,
+        "xp": 300,
+        "total": 4,
     }
 
 
@@ -112,7 +130,9 @@ async def test_paging(db: Database, members: dict[str, UUID]) -> None:
 
 async def test_around_me(db: Database, members: dict[str, UUID]) -> None:
     """leaderboard_around: the member and radius neighbours each side, ranked."""
-    got = await board_as(db, "anon", None, "select * from public.leaderboard_around($1, radius => 1)", members["Bea"])
+    got = await board_as(
+        db, "anon", None, "select * from public.leaderboard_around($1, radius => 1)", members["Bea"]
+    )
     assert rows(got) == [(1, "Cleo", 500), (2, "Bea", 300), (2, "Al", 300)]
 
 
@@ -128,11 +148,17 @@ async def test_layer_and_season_boards(db: Database) -> None:
         season_id = await conn.fetchval(
             "select id from public.seasons where layer_slug = 'reality' and starts_at = '2026-03-01Z'"
         )
-    season = await board_as(db, "anon", None, "select * from public.leaderboard('season', null, $1)", season_id)
+    season = await board_as(
+        db, "anon", None, "select * from public.leaderboard('season', null, $1)", season_id
+    )
     assert rows(season) == [(1, "Ada", 200), (2, "Bob", 100)]
-    rank = await board_as(db, "anon", None, "select public.leaderboard_rank($1, 'season', null, $2)::text", bob, season_id)
+    rank = await board_as(
+        db, "anon", None, "select public.leaderboard_rank($1, 'season', null, $2)::text", bob, season_id
+    )
     assert json.loads(rank[0][0])["rank"] == 2
-    around = await board_as(db, "anon", None, "select * from public.leaderboard_around($1, 'layer', 'cyber')", bob)
+    around = await board_as(
+        db, "anon", None, "select * from public.leaderboard_around($1, 'layer', 'cyber')", bob
+    )
     assert rows(around) == [(1, "Bob", 900)]
 
 
@@ -180,7 +206,9 @@ async def test_rank_and_around_agree_with_the_full_board(db: Database, board: st
             positions = {r["profile_id"]: i for i, r in enumerate(full)}
             for pid in pids:
                 rank = json.loads(
-                    await conn.fetchval("select public.leaderboard_rank($1, $2, $3, $4)::text", pid, board, *scope)
+                    await conn.fetchval(
+                        "select public.leaderboard_rank($1, $2, $3, $4)::text", pid, board, *scope
+                    )
                 )
                 around = await conn.fetch(
                     "select * from public.leaderboard_around($1, $2, $3, $4, 2)", pid, board, *scope
@@ -207,17 +235,26 @@ async def test_leaderboard_counts_stay_exact_through_awards_corrections_and_hidi
             else:
                 await give(db, pid, rng.choice([1, 4096, 70_000, 99_999]), step)
         elif action < 0.75:
-            await db.rpc("admin_adjust_xp", profile_id=pid, amount=-rng.randint(1, 500), reason="test",
-                         idempotency_key=f"adj{step}")
+            await db.rpc(
+                "admin_adjust_xp",
+                profile_id=pid,
+                amount=-rng.randint(1, 500),
+                reason="test",
+                idempotency_key=f"adj{step}",
+            )
         elif action < 0.8:
             await db.rpc("admin_reset_xp", profile_id=pid, reason="test", idempotency_key=f"reset{step}")
         else:
             async with db.as_member(pid) as conn:
-                await conn.execute("update public.profiles set leaderboard_visible = not leaderboard_visible"
-                                   " where id = (select auth.uid())")
+                await conn.execute(
+                    "update public.profiles set leaderboard_visible = not leaderboard_visible"
+                    " where id = (select auth.uid())"
+                )
     async with acting_as(db, "service_role") as conn:
-        query = ("select board, scope, level, bucket, members from public.leaderboard_counts"
-                 " where members <> 0 order by 1, 2, 3, 4")
+        query = (
+            "select board, scope, level, bucket, members from public.leaderboard_counts"
+            " where members <> 0 order by 1, 2, 3, 4"
+        )
         kept = [tuple(r) for r in await conn.fetch(query)]
         await conn.execute("reset role")
         await conn.execute("select private.rebuild_leaderboard_counts()")

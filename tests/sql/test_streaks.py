@@ -121,7 +121,12 @@ async def test_status_shows_what_a_check_in_now_would_find(db: Database) -> None
     pid = await new_profile(db, "Ada")
     await daily(db, pid, "2026-01-01", 7)
     alive = await status(db, pid, "2026-01-09T08:00:00Z")
-    assert (alive["current_streak"], alive["freezes_held"], alive["missed_days"], alive["done_today"]) == (7, 0, 1, False)
+    assert (alive["current_streak"], alive["freezes_held"], alive["missed_days"], alive["done_today"]) == (
+        7,
+        0,
+        1,
+        False,
+    )
     assert alive["next_check_in_xp"] == 40
     broken = await status(db, pid, "2026-01-10T08:00:00Z")
     assert (broken["current_streak"], broken["freezes_held"], broken["longest_streak"]) == (0, 0, 7)
@@ -138,7 +143,8 @@ async def test_milestones_send_notifications(db: Database) -> None:
     await daily(db, pid, "2026-01-01", 7)
     async with db.as_service() as conn:
         rows = await conn.fetch(
-            "select data from public.notifications where profile_id = $1 and kind = 'streak_milestone' order by id", pid
+            "select data from public.notifications where profile_id = $1 and kind = 'streak_milestone' order by id",
+            pid,
         )
     assert [(r["data"]["days"], r["data"]["freeze_earned"]) for r in rows] == [(3, False), (7, True)]
 
@@ -173,7 +179,9 @@ async def test_midnight_dst_change_starts_the_day_at_one(db: Database) -> None:
     await set_time_zone(db, pid, "America/Santiago")
     before = await status(db, pid, "2026-09-05T20:00:00Z")
     assert before["day_ends_at"] == "2026-09-06T04:00:00.000000Z"
-    assert datetime.fromisoformat("2026-09-06T04:00:00+00:00").astimezone(ZoneInfo("America/Santiago")).hour == 1
+    assert (
+        datetime.fromisoformat("2026-09-06T04:00:00+00:00").astimezone(ZoneInfo("America/Santiago")).hour == 1
+    )
 
 
 async def test_a_date_skipped_by_the_date_line_is_not_a_missed_day(db: Database) -> None:
@@ -197,7 +205,9 @@ async def test_moving_the_time_zone_back_does_not_allow_a_second_check_in(db: Da
     again = await check_in(db, pid, "2026-03-01T13:00:00Z")  # 02:00 on the 1st
     assert again["checked_in"] is False
     assert again["done_today"] is True
-    assert again["next_check_in_at"] == "2026-03-03T11:00:00.000000Z"  # midnight starting the 3rd in Pago Pago
+    assert (
+        again["next_check_in_at"] == "2026-03-03T11:00:00.000000Z"
+    )  # midnight starting the 3rd in Pago Pago
 
 
 async def test_concurrent_check_ins_count_once(db: Database) -> None:
@@ -216,7 +226,9 @@ async def test_member_checks_in_for_themself_and_reads_only_their_own_streak(db:
     first = await db.rpc("check_in", role="authenticated", claims={"role": "authenticated", "sub": str(ada)})
     assert first["checked_in"] is True
     assert first["profile_id"] == str(ada)
-    mine = await db.rpc("streak_status", role="authenticated", claims={"role": "authenticated", "sub": str(ada)})
+    mine = await db.rpc(
+        "streak_status", role="authenticated", claims={"role": "authenticated", "sub": str(ada)}
+    )
     assert mine["current_streak"] == 1
     await check_in(db, bob, datetime.now(UTC))
     async with acting_as(db, "authenticated", ada) as conn:
@@ -330,7 +342,9 @@ async def test_check_ins_match_the_model_in_any_time_zone(
         await conn.execute("update public.profiles set time_zone = $1 where id = $2", zone, pid)
         for hours in steps:
             moment += timedelta(hours=hours)
-            receipt = json.loads(await conn.fetchval("select public.service_role_check_in($1, $2)::text", pid, moment))
+            receipt = json.loads(
+                await conn.fetchval("select public.service_role_check_in($1, $2)::text", pid, moment)
+            )
             local = moment.astimezone(tz).date()
             assert receipt["local_date"] == local.isoformat()
             skipped = skipped_dates(tz, model.last, local) if model.last and local > model.last else 0

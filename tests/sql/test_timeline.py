@@ -24,7 +24,9 @@ async def test_daily_timeline_buckets_by_local_day(db: Database) -> None:
     await award(db, pid, "xp_purchase", "b", amount=40, occurred_at=at("2026-03-03T15:00:00"))
     await award(db, pid, "xp_purchase", "c", amount=7, occurred_at=at("2026-02-01T15:00:00"))
     async with db.as_member(pid) as conn:
-        rows = await conn.fetch("select * from public.xp_timeline($1, 'day', 3, $2)", pid, at("2026-03-03T20:00:00"))
+        rows = await conn.fetch(
+            "select * from public.xp_timeline($1, 'day', 3, $2)", pid, at("2026-03-03T20:00:00")
+        )
     assert [(r["period_start"], r["xp"], r["awards"], r["cumulative_xp"]) for r in rows] == [
         (date(2026, 3, 1), 100, 1, 107),
         (date(2026, 3, 2), 0, 0, 107),
@@ -37,11 +39,16 @@ async def test_weekly_and_monthly_timelines(db: Database) -> None:
     pid = await new_profile(db, "Ada")
     await award(db, pid, "xp_purchase", "a", amount=10, occurred_at=at("2026-03-01T12:00:00"))  # a Sunday
     await award(db, pid, "xp_purchase", "b", amount=20, occurred_at=at("2026-03-02T12:00:00"))  # Monday
-    weeks = await db.rpc_rows("xp_timeline", profile_id=pid, granularity="week", periods=2, at=at("2026-03-04T00:00:00"))
+    weeks = await db.rpc_rows(
+        "xp_timeline", profile_id=pid, granularity="week", periods=2, at=at("2026-03-04T00:00:00")
+    )
     assert [(r["period_start"], r["period_end"], r["xp"]) for r in weeks] == [
-        (date(2026, 2, 23), date(2026, 3, 2), 10), (date(2026, 3, 2), date(2026, 3, 9), 20),
+        (date(2026, 2, 23), date(2026, 3, 2), 10),
+        (date(2026, 3, 2), date(2026, 3, 9), 20),
     ]
-    months = await db.rpc_rows("xp_timeline", profile_id=pid, granularity="month", periods=2, at=at("2026-03-04T00:00:00"))
+    months = await db.rpc_rows(
+        "xp_timeline", profile_id=pid, granularity="month", periods=2, at=at("2026-03-04T00:00:00")
+    )
     assert [(r["period_start"], r["xp"]) for r in months] == [(date(2026, 2, 1), 0), (date(2026, 3, 1), 30)]
 
 
@@ -53,7 +60,11 @@ async def test_dashboard_stats_compare_with_the_previous_period(db: Database) ->
     await award(db, pid, "challenge_completed", "c", amount=100, occurred_at=at("2026-03-04T12:00:00"))
     stats = await db.rpc("dashboard_stats", profile_id=pid, period="week", at=at("2026-03-05T00:00:00"))
     assert (stats["xp"], stats["previous_xp"], stats["change"], stats["change_pct"], stats["direction"]) == (
-        250, 200, 50, 25.0, "up",
+        250,
+        200,
+        50,
+        25.0,
+        "up",
     )
     assert (stats["total_xp"], stats["rank"], stats["period_start"]) == (450, 1, "2026-03-02")
     assert stats["by_activity"] == [
@@ -61,7 +72,12 @@ async def test_dashboard_stats_compare_with_the_previous_period(db: Database) ->
         {"activity": "challenge_completed", "xp": 100, "awards": 1},
     ]
     quiet = await db.rpc("dashboard_stats", profile_id=pid, period="week", at=at("2026-02-10T00:00:00"))
-    assert (quiet["xp"], quiet["previous_xp"], quiet["change_pct"], quiet["direction"]) == (0, 0, None, "flat")
+    assert (quiet["xp"], quiet["previous_xp"], quiet["change_pct"], quiet["direction"]) == (
+        0,
+        0,
+        None,
+        "flat",
+    )
 
 
 async def test_members_read_only_their_own_history(db: Database) -> None:
@@ -80,8 +96,11 @@ async def test_members_read_only_their_own_history(db: Database) -> None:
 
 @pytest.mark.parametrize(
     "call",
-    ["select * from public.xp_timeline($1, 'year')", "select * from public.xp_timeline($1, 'day', 0)",
-     "select public.dashboard_stats($1, 'quarter')"],
+    [
+        "select * from public.xp_timeline($1, 'year')",
+        "select * from public.xp_timeline($1, 'day', 0)",
+        "select public.dashboard_stats($1, 'quarter')",
+    ],
 )
 async def test_bad_periods_are_refused(db: Database, call: str) -> None:
     """Unknown granularities and period counts outside 1-366 are XPBAD."""
