@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run test lint bench bench-leaderboard db-start db-stop migrate clean
+.PHONY: run test lint bench bench-replay bench-leaderboard db-start db-stop migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(VENV)/.installed-test
 ## bench: the benchmarks in bench/ (not part of the test suite)
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/award_throughput.py
+
+## bench-replay: replay the Stack Exchange dumps in ../shared vs a bare COPY of the same ledger rows
+bench-replay: $(VENV)/.installed-test
+	$(BIN)/python bench/replay.py
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e '.[test,bench]'

@@ -35,7 +35,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     QuartSchema(
         app,
-        info=Info(title="xpbase", version=__version__, description="Gamification backend: XP, levels, tiers, seasons."),
+        info=Info(
+            title="xpbase",
+            version=__version__,
+            description="Gamification backend: XP, levels, tiers, seasons.",
+        ),
         security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
         swagger_ui_path="/docs",
         redoc_ui_path=None,
@@ -82,4 +86,3 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             app.config["XPBASE_DB"] = None
 
     return app
-

@@ -58,8 +58,12 @@ def resolve_jwt_secret(settings: Settings) -> str:
 
 
 def _unauthorized(message: str) -> APIError:
-    return APIError(401, "invalid_token", message,
-                    headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{message}"'})
+    return APIError(
+        401,
+        "invalid_token",
+        message,
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{message}"'},
+    )
 
 
 def verify_access_token(token: str, secret: str, audience: str = "authenticated") -> dict[str, Any]:

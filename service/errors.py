@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 class APIError(Exception):
     """An HTTP error answer: ``status`` (int), machine-readable ``code`` (snake_case), human ``message``."""
 
-    def __init__(self, status: int, code: str, message: str = "", *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str = "", *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message or code)
         self.status = status
         self.code = code
@@ -36,7 +38,9 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
-def _respond(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def _respond(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
     response = jsonify(error_body(code, message, **extra))
     response.status_code = status
     for key, value in (headers or {}).items():

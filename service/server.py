@@ -25,12 +25,15 @@ async def _run(settings: Settings) -> None:
     app = create_app(settings)
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
-    config.accesslog = "-"
+    config.accesslog = logging.getLogger("hypercorn.access")
+    config.errorlog = logging.getLogger("hypercorn.error")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    console.print(f"[green]xpbase[/] serving on http://{settings.host}:{settings.port} (docs at /docs); Ctrl-C stops")
+    console.print(
+        f"[green]xpbase[/] serving on http://{settings.host}:{settings.port} (docs at /docs); Ctrl-C stops"
+    )
     await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
 
@@ -45,7 +48,9 @@ def serve(settings: Settings) -> int:
         console.print(f"started the embedded Postgres in {embedded.pgdata_path(settings.data_dir)}")
     try:
         try:
-            report = asyncio.run(migrate(url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}")))
+            report = asyncio.run(
+                migrate(url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}"))
+            )
         except MigrationError as exc:
             console.print(f"[red]migration failed:[/] {exc}")
             return 1

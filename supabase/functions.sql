@@ -34,7 +34,6 @@ comment on function private.utc_text(timestamptz) is
   'ISO 8601 text of a moment in UTC (2026-11-21T04:33:10.000000Z), whatever the session time zone: the form '
   'receipts and requests store, so that equal moments compare equal.';
 revoke all on function private.utc_text(timestamptz) from public;
-grant execute on function private.utc_text(timestamptz) to service_role, authenticated;
 
 create or replace function public.level_for_xp(xp bigint)
 returns integer
@@ -212,7 +211,6 @@ comment on function private.assert_admin() is
   'Who is correcting XP: (null, service_role) for the backend, (profile id, admin) for an admin member; '
   'raises 42501 for anyone else.';
 revoke all on function private.assert_admin() from public;
-grant execute on function private.assert_admin() to service_role, authenticated;
 
 ------------------------------------------------------------------------------
 -- Profiles and identities
@@ -345,6 +343,8 @@ declare
   v_season_id bigint;
   v_season_xp bigint;
   v_counts_for_season boolean;
+  v_season_before bigint;
+  v_season_amount integer;
   v_layers jsonb := '[]';
   v_xp_after bigint;
   v_level_after integer;
@@ -386,17 +386,22 @@ begin
       v_status_before := public.layer_status_for(v_layer, 0);
     end if;
     v_status_after := public.layer_status_for(v_layer, v_layer_xp + v_amount);
+    -- Each season floors on its own: a correction takes from this season's score at most what it
+    -- holds. The part applied to the season is stored on the ledger row (season_amount), so
+    -- season_scores.xp is always the sum of season_amount over the season's rows. Activities with
+    -- counts_for_season = false (season rewards) touch no season.
     select coalesce(a.counts_for_season, true) into v_counts_for_season
       from public.activity_types a where a.slug = p_activity;
     v_season_id := case when coalesce(v_counts_for_season, true) then private.season_for(v_layer, p_occurred_at) end;
-    select case when v_season_id is not null then greatest(coalesce(max(s.xp), 0) + v_amount, 0) end
-      into v_season_xp
+    select coalesce(max(s.xp), 0) into v_season_before
       from public.season_scores s where s.season_id = v_season_id and s.profile_id = p_profile_id;
+    v_season_amount := case when v_season_id is not null then greatest(v_amount, -v_season_before) else 0 end;
+    v_season_xp := case when v_season_id is not null then v_season_before + v_season_amount end;
     v_layers := v_layers || jsonb_build_object(
       'layer', v_layer, 'amount', v_amount,
       'xp_before', v_layer_xp, 'xp', v_layer_xp + v_amount,
       'status_before', v_status_before, 'status', v_status_after,
-      'season_id', v_season_id, 'season_xp', v_season_xp);
+      'season_id', v_season_id, 'season_amount', v_season_amount, 'season_xp', v_season_xp);
   end loop;
 
   v_receipt := coalesce(p_decision, '{}') || jsonb_build_object(
@@ -432,11 +437,11 @@ begin
       v_receipt := v_receipt || jsonb_build_object('ledger_id', v_id);
     end if;
     insert into public.xp_ledger (
-      id, profile_id, activity_slug, layer_slug, season_id, amount, points, occurred_at,
+      id, profile_id, activity_slug, layer_slug, season_id, amount, season_amount, points, occurred_at,
       idempotency_key, actor_id, actor_role, reason, request, receipt
     ) overriding system value values (
       v_id, p_profile_id, p_activity, v_part ->> 'layer', (v_part ->> 'season_id')::bigint,
-      (v_part ->> 'amount')::integer, case when v_first_id = v_id then v_points else 0 end, p_occurred_at,
+      (v_part ->> 'amount')::integer, (v_part ->> 'season_amount')::integer, case when v_first_id = v_id then v_points else 0 end, p_occurred_at,
       p_idempotency_key, p_actor_id, p_actor_role, p_reason, p_request, v_receipt
     );
 
@@ -446,12 +451,14 @@ begin
       on conflict (profile_id, layer_slug) do update
         set xp = excluded.xp, status = excluded.status, reached_at = excluded.reached_at;
 
-      if v_part ->> 'season_id' is not null then
-        insert into public.season_scores as s (season_id, profile_id, xp, reached_at)
-        values ((v_part ->> 'season_id')::bigint, p_profile_id, (v_part ->> 'season_xp')::bigint, p_occurred_at)
-        on conflict (season_id, profile_id) do update
-          set xp = excluded.xp, reached_at = excluded.reached_at;
-      end if;
+    end if;
+    if (v_part ->> 'season_amount')::integer <> 0 then
+      insert into public.season_scores as s (season_id, profile_id, xp, reached_at)
+      values ((v_part ->> 'season_id')::bigint, p_profile_id, (v_part ->> 'season_xp')::bigint, p_occurred_at)
+      on conflict (season_id, profile_id) do update
+        set xp = excluded.xp, reached_at = excluded.reached_at;
+    end if;
+    if (v_part ->> 'amount')::integer <> 0 then
 
       if public.layer_status_for(v_part ->> 'layer', (v_part ->> 'xp')::bigint) is distinct from v_part ->> 'status_before'
          and (v_part ->> 'xp')::bigint > (v_part ->> 'xp_before')::bigint then
@@ -494,7 +501,10 @@ end
 $$;
 comment on function private.apply_xp(uuid, text, jsonb, timestamptz, text, uuid, text, text, jsonb, jsonb) is
   'Writes decided XP: ledger rows, cached totals (profile, layers, season), level and tier, points, and '
-  'level_up / tier_up / layer_status_up notifications. Returns the receipt. Only the engine calls it.';
+  'level_up / tier_up / layer_status_up notifications. Returns the receipt. Only the engine calls it. '
+  'Cached totals are functions of the ledger: profiles.xp and profile_layers.xp are sums of amount (never '
+  'negative: amounts are floored before they get here); season_scores.xp is the sum of season_amount over the '
+  'season''s rows (each season floors at zero on its own).';
 revoke all on function private.apply_xp(uuid, text, jsonb, timestamptz, text, uuid, text, text, jsonb, jsonb) from public;
 
 ------------------------------------------------------------------------------
@@ -535,6 +545,7 @@ declare
   v_capped boolean := false;
   v_floored boolean := false;
   v_cap_info jsonb;
+  v_rate integer;
 begin
   if p_idempotency_key is null or length(p_idempotency_key) not between 1 and 200 then
     raise exception 'idempotency_key must be 1 to 200 characters' using errcode = 'XPBAD';
@@ -547,6 +558,10 @@ begin
   end if;
   if v_context ? 'role_ids' and jsonb_typeof(v_context -> 'role_ids') <> 'array' then
     raise exception 'context.role_ids must be an array' using errcode = 'XPBAD';
+  end if;
+  -- Awards happen now or in the past (replays); five minutes of clock skew are tolerated.
+  if p_occurred_at > now() + interval '5 minutes' then
+    raise exception 'occurred_at % is in the future', private.utc_text(p_occurred_at) using errcode = 'XPBAD';
   end if;
 
   v_request := jsonb_build_object(
@@ -563,6 +578,14 @@ begin
   if not found or not v_act.active then
     raise exception 'Unknown or inactive activity: %', coalesce(p_activity, 'null') using errcode = 'XPACT';
   end if;
+  -- The rate in force at occurred_at (public.activity_rates) replaces the activity's own base_xp.
+  select r.base_xp into v_rate from public.activity_rates r
+   where r.activity_slug = v_act.slug and r.effective_from <= v_occurred
+   order by r.effective_from desc
+   limit 1;
+  if found then
+    v_act.base_xp := v_rate;
+  end if;
 
   -- The profile row lock serialises every award of one member: cooldowns, caps
   -- and totals are decided on a consistent view.
@@ -570,6 +593,9 @@ begin
   if not found then
     raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
   end if;
+  -- The key lock serialises one key across profiles: a racing call for another
+  -- profile waits, then finds this row and raises XPIDM (not a unique violation).
+  perform pg_advisory_xact_lock(hashtextextended('xp_ledger:' || p_idempotency_key, 0));
   v_receipt := private.find_receipt(p_idempotency_key, v_request);
   if v_receipt is not null then
     return v_receipt;
@@ -646,12 +672,13 @@ begin
     end if;
   end if;
 
-  -- Floor: neither a layer's XP nor the total goes below zero.
+  -- Floor: a negative award never takes the layer's XP below the activity's xp_floor (0 by
+  -- default, so neither a layer's XP nor the total goes below zero); at or below it, it grants 0.
   if v_amount < 0 then
     select coalesce(max(pl.xp), 0) into v_layer_xp from public.profile_layers pl
      where pl.profile_id = p_profile_id and pl.layer_slug = v_act.layer_slug;
-    if -v_amount > v_layer_xp then
-      v_amount := -v_layer_xp;
+    if v_layer_xp + v_amount < v_act.xp_floor then
+      v_amount := least(v_act.xp_floor - v_layer_xp, 0);
       v_floored := true;
     end if;
   end if;
@@ -710,7 +737,9 @@ comment on function public.award_xp(uuid, text, text, integer, timestamptz, json
   'cooldown_remaining_seconds, capped (bool) and cap {group, daily_cap, day, used, remaining}, floored, '
   'total_xp_before/total_xp, level_before/level, tier_before/tier, layer, layer_xp, '
   'layer_status_before/layer_status, season_id, season_xp, points_granted, points, unlocks '
-  '[{tier, slug, name}], ledger_id, replayed. amount (XP) may only be named for activities with a range; '
+  '[{tier, slug, name}], ledger_id, replayed. The base is the rate in force at occurred_at '
+  '(public.activity_rates) or the activity''s base_xp; a penalty stops at the activity''s xp_floor. '
+  'amount (XP) may only be named for activities with a range; '
   'occurred_at defaults to now (UTC); context carries role_ids (array of text), channel_id and event_id for '
   'multipliers. The same idempotency_key returns the first receipt (replayed = true) and credits nothing. '
   'Errors: XPIDM key reused with other parameters, XPACT unknown activity, XPAMT amount not allowed, '
@@ -725,7 +754,7 @@ grant execute on function public.award_xp(uuid, text, text, integer, timestamptz
 create or replace function private.correct_xp(
   p_fn text,
   p_profile_id uuid,
-  p_delta bigint,
+  p_value bigint,
   p_layer text,
   p_reason text,
   p_idempotency_key text,
@@ -745,7 +774,8 @@ declare
   v_left bigint;
   v_row record;
   v_take bigint;
-  v_delta bigint := p_delta;
+  v_delta bigint := p_value;
+  v_target bigint;
   v_floored boolean := false;
 begin
   select * into v_actor from private.assert_admin();
@@ -770,13 +800,18 @@ begin
   if not found then
     raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
   end if;
+  perform pg_advisory_xact_lock(hashtextextended('xp_ledger:' || p_idempotency_key, 0));
   v_receipt := private.find_receipt(p_idempotency_key, p_request);
   if v_receipt is not null then
     return v_receipt;
   end if;
 
   if p_fn = 'admin_set_level' then
-    v_delta := p_delta - (select p.xp from public.profiles p where p.id = p_profile_id);
+    v_target := public.xp_for_level(p_value::integer);
+    if v_target is null then
+      raise exception 'Level % is not on the level curve', p_value using errcode = 'XPLVL';
+    end if;
+    v_delta := v_target - (select p.xp from public.profiles p where p.id = p_profile_id);
   elsif p_fn = 'admin_reset_xp' then
     v_delta := -(select p.xp from public.profiles p where p.id = p_profile_id);
   end if;
@@ -811,7 +846,7 @@ begin
   return private.apply_xp(
     p_profile_id, 'admin_adjustment', v_parts, now(), p_idempotency_key,
     v_actor.actor_id, v_actor.actor_role, btrim(p_reason), p_request,
-    jsonb_build_object('correction', p_fn, 'requested', p_delta, 'base', v_delta, 'multiplier', 1,
+    jsonb_build_object('correction', p_fn, 'requested', p_value, 'base', v_delta, 'multiplier', 1,
                        'multipliers', '[]'::jsonb, 'cooldown', false, 'cooldown_remaining_seconds', 0,
                        'capped', false, 'cap', null, 'floored', v_floored,
                        'actor_id', v_actor.actor_id, 'actor_role', v_actor.actor_role));
@@ -819,7 +854,8 @@ end
 $$;
 comment on function private.correct_xp(text, uuid, bigint, text, text, text, jsonb) is
   'Shared implementation of the admin corrections: checks the caller, splits the change over layers and '
-  'writes it through private.apply_xp with actor and reason.';
+  'writes it through private.apply_xp with actor and reason. p_value is the XP amount for admin_adjust_xp, '
+  'the target level for admin_set_level, and ignored for admin_reset_xp.';
 revoke all on function private.correct_xp(text, uuid, bigint, text, text, text, jsonb) from public;
 grant execute on function private.correct_xp(text, uuid, bigint, text, text, text, jsonb) to service_role, authenticated;
 
@@ -858,23 +894,16 @@ create or replace function public.admin_set_level(
   idempotency_key text default null
 )
 returns jsonb
-language plpgsql
+language sql
 volatile
 security invoker
 set search_path = ''
 as $$
-declare
-  v_xp bigint := public.xp_for_level(admin_set_level.level);
-begin
-  if v_xp is null then
-    raise exception 'Level % is not on the level curve', admin_set_level.level using errcode = 'XPLVL';
-  end if;
-  return private.correct_xp(
-    'admin_set_level', admin_set_level.profile_id, v_xp, null, admin_set_level.reason,
+  select private.correct_xp(
+    'admin_set_level', admin_set_level.profile_id, admin_set_level.level, null, admin_set_level.reason,
     coalesce(admin_set_level.idempotency_key, 'admin_set_level:' || gen_random_uuid()),
     jsonb_build_object('fn', 'admin_set_level', 'profile_id', admin_set_level.profile_id,
-                       'level', admin_set_level.level, 'reason', admin_set_level.reason));
-end
+                       'level', admin_set_level.level, 'reason', admin_set_level.reason))
 $$;
 comment on function public.admin_set_level(uuid, integer, text, text) is
   'Moves a profile to exactly the XP at which level starts (public.xp_for_level) with one correction per '
@@ -976,6 +1005,167 @@ revoke all on function private.tg_notifications__notify() from public;
 drop trigger if exists _500_notify on public.notifications;
 create trigger _500_notify after insert on public.notifications
   for each row execute function private.tg_notifications__notify();
+
+
+------------------------------------------------------------------------------
+-- Operations
+------------------------------------------------------------------------------
+
+create or replace function private.schema_version()
+returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select max(m.version) from supabase_migrations.schema_migrations m
+$$;
+comment on function private.schema_version() is 'Implementation of public.schema_version.';
+revoke all on function private.schema_version() from public;
+grant execute on function private.schema_version() to service_role;
+
+create or replace function public.schema_version()
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.schema_version()
+$$;
+comment on function public.schema_version() is
+  'The newest migration version applied (YYYYMMDDHHmmss, from supabase_migrations.schema_migrations); '
+  'what GET /health reports. service_role only.';
+revoke all on function public.schema_version() from public, anon, authenticated;
+grant execute on function public.schema_version() to service_role;
+
+------------------------------------------------------------------------------
+-- Rule packs and batch awards (issue 3: replaying a Stack Exchange site)
+------------------------------------------------------------------------------
+
+create or replace function private.tg_activity_rates__validate()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_act public.activity_types;
+begin
+  select * into v_act from public.activity_types a where a.slug = new.activity_slug;
+  if v_act.min_xp is not null and new.base_xp not between v_act.min_xp and v_act.max_xp then
+    raise exception 'Rate % XP of activity % is outside its range % to %',
+      new.base_xp, new.activity_slug, v_act.min_xp, v_act.max_xp
+      using errcode = 'XPAMT';
+  end if;
+  return new;
+end
+$$;
+comment on function private.tg_activity_rates__validate() is
+  'Refuses a dated rate outside the activity''s [min_xp, max_xp] range (XPAMT).';
+revoke all on function private.tg_activity_rates__validate() from public;
+
+drop trigger if exists _100_validate on public.activity_rates;
+create trigger _100_validate before insert or update on public.activity_rates
+  for each row execute function private.tg_activity_rates__validate();
+
+create or replace function private.award_xp_batch(p_awards jsonb)
+returns table (
+  idempotency_key text,
+  granted integer,
+  replayed boolean,
+  capped boolean,
+  floored boolean,
+  cooldown boolean
+)
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_item jsonb;
+  v_index bigint := 0;
+  v_receipt jsonb;
+  v_state text;
+  v_message text;
+  v_detail text;
+begin
+  if p_awards is null or jsonb_typeof(p_awards) <> 'array' then
+    raise exception 'awards must be a JSON array' using errcode = 'XPBAD';
+  end if;
+  if jsonb_array_length(p_awards) > 10000 then
+    raise exception 'awards may hold at most 10000 items, got %', jsonb_array_length(p_awards)
+      using errcode = 'XPBAD';
+  end if;
+
+  -- One block for the whole batch (one subtransaction, not one per item): any
+  -- failure rolls the batch back and names the item.
+  begin
+    for v_item in select a.value from jsonb_array_elements(p_awards) as a loop
+      if jsonb_typeof(v_item) <> 'object' then
+        raise exception 'must be a JSON object' using errcode = 'XPBAD';
+      end if;
+      if exists (select 1 from jsonb_object_keys(v_item) k
+                  where k not in ('profile_id', 'activity', 'idempotency_key', 'amount', 'occurred_at', 'context')) then
+        raise exception 'unknown key; allowed: profile_id, activity, idempotency_key, amount, occurred_at, context'
+          using errcode = 'XPBAD';
+      end if;
+      v_receipt := private.award_xp(
+        (v_item ->> 'profile_id')::uuid,
+        v_item ->> 'activity',
+        v_item ->> 'idempotency_key',
+        (v_item ->> 'amount')::integer,
+        (v_item ->> 'occurred_at')::timestamptz,
+        coalesce(v_item -> 'context', '{}'));
+      idempotency_key := v_item ->> 'idempotency_key';
+      granted := (v_receipt ->> 'granted')::integer;
+      replayed := (v_receipt ->> 'replayed')::boolean;
+      capped := coalesce((v_receipt ->> 'capped')::boolean, false);
+      floored := coalesce((v_receipt ->> 'floored')::boolean, false);
+      cooldown := coalesce((v_receipt ->> 'cooldown')::boolean, false);
+      v_index := v_index + 1;
+      return next;
+    end loop;
+  exception when others then
+    get stacked diagnostics v_state = returned_sqlstate, v_message = message_text, v_detail = pg_exception_detail;
+    if v_state in ('22P02', '22007', '22008', '22003', '22023') then
+      v_state := 'XPBAD';  -- a malformed uuid, timestamp or integer in the item
+    end if;
+    raise exception 'awards[%]: %', v_index, v_message using errcode = v_state, detail = coalesce(v_detail, '');
+  end;
+end
+$$;
+comment on function private.award_xp_batch(jsonb) is 'Implementation of public.service_role_award_xp_batch.';
+revoke all on function private.award_xp_batch(jsonb) from public;
+grant execute on function private.award_xp_batch(jsonb) to service_role;
+
+create or replace function public.service_role_award_xp_batch(awards jsonb)
+returns table (
+  idempotency_key text,
+  granted integer,
+  replayed boolean,
+  capped boolean,
+  floored boolean,
+  cooldown boolean
+)
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select * from private.award_xp_batch(service_role_award_xp_batch.awards)
+$$;
+comment on function public.service_role_award_xp_batch(jsonb) is
+  'Many award_xp calls in one round trip and one transaction, in array order: awards is a JSON array (at most '
+  '10000) of objects {profile_id, activity, idempotency_key, amount?, occurred_at?, context?} with the meaning '
+  'of public.award_xp''s parameters, each decided by private.award_xp itself (the same rules, no second '
+  'implementation). Returns one row per item: idempotency_key, granted (XP), replayed, capped, floored, '
+  'cooldown. All or nothing: the first failing item rolls the batch back with its SQLSTATE (XPIDM, XPACT, '
+  'XPAMT, XPPRF, XPBAD) and a message starting with awards[<index from 0>]. Holds the row lock of every '
+  'profile it touched until it commits. service_role only.';
+revoke all on function public.service_role_award_xp_batch(jsonb) from public, anon, authenticated;
+grant execute on function public.service_role_award_xp_batch(jsonb) to service_role;
 
 ------------------------------------------------------------------------------
 -- Streaks and check-ins (issue 4)

@@ -46,14 +46,21 @@ def pg_server() -> Iterator[NoopExecutor]:
     info = server.get_postmaster_info()
     try:
         yield NoopExecutor(
-            host=str(info.socket_dir), port=info.port, user="postgres", options="", dbname="xpbase", password=None
+            host=str(info.socket_dir),
+            port=info.port,
+            user="postgres",
+            options="",
+            dbname="xpbase",
+            password=None,
         )
     finally:
         server.cleanup()
         shutil.rmtree(root, ignore_errors=True)
 
 
-def load_schema(host: str, port: int | str, user: str, dbname: str, password: str | None = None, **_: object) -> None:
+def load_schema(
+    host: str, port: int | str, user: str, dbname: str, password: str | None = None, **_: object
+) -> None:
     """pytest-postgresql loader: run ``xpbase migrate`` on the template database."""
     asyncio.run(migrate(socket_url(host, port, dbname, user), REPO_ROOT / "supabase"))
 

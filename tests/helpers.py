@@ -19,8 +19,10 @@ from xpbase.db import Database, member_claims
 
 
 @asynccontextmanager
-async def acting_as(db: Database, role: str, profile_id: UUID | str | None = None) -> AsyncIterator[asyncpg.Connection]:
-    """A connection in a transaction as ``role`` (anon, authenticated with ``profile_id``, service_role) that rolls back."""
+async def acting_as(
+    db: Database, role: str, profile_id: UUID | str | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction as ``role`` (anon, authenticated with ``profile_id``, service_role) that rolls back."""
     claims: dict[str, Any] = member_claims(profile_id) if role == "authenticated" else {"role": role}
     async with db.pool.acquire() as conn:
         tx = conn.transaction()
@@ -36,7 +38,9 @@ async def acting_as(db: Database, role: str, profile_id: UUID | str | None = Non
             await tx.rollback()
 
 
-async def new_profile(db: Database, name: str = "Member", provider: str = "discord", subject: str | None = None) -> UUID:
+async def new_profile(
+    db: Database, name: str = "Member", provider: str = "discord", subject: str | None = None
+) -> UUID:
     """A committed profile made through ensure_profile as service_role."""
     subject = subject or f"{name}-{id(name)}-{__import__('uuid').uuid4().hex[:8]}"
     return await db.rpc("ensure_profile", provider=provider, subject=subject, display_name=name)

@@ -1,8 +1,9 @@
 """The ``xpbase`` command line.
 
-    xpbase db start|stop|status|url   the embedded Postgres (when DATABASE_URL is unset)
-    xpbase migrate                    apply migrations, functions.sql and seed.sql
-    xpbase serve                      migrate, then serve the HTTP API with Hypercorn
+xpbase db start|stop|status|url   the embedded Postgres (when DATABASE_URL is unset)
+xpbase migrate                    apply migrations, functions.sql and seed.sql
+xpbase serve                      migrate, then serve the HTTP API with Hypercorn
+xpbase replay stackexchange DIR   replay a Stack Exchange data dump through the engine, with a report
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -27,7 +29,9 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
         console.print("[yellow]DATABASE_URL is set: xpbase uses that server, not the embedded one.[/]")
     if args.action == "start":
         url, started = embedded.start(settings.data_dir)
-        console.print(f"{'started' if started else 'already running'}: {embedded.pgdata_path(settings.data_dir)}")
+        console.print(
+            f"{'started' if started else 'already running'}: {embedded.pgdata_path(settings.data_dir)}"
+        )
         print(url)
     elif args.action == "stop":
         stopped = embedded.stop(settings.data_dir)
@@ -55,12 +59,16 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 def _migrate(settings: Settings) -> int:
     url, _ = resolve_url(settings)
     try:
-        report = asyncio.run(migrate(url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}")))
+        report = asyncio.run(
+            migrate(url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}"))
+        )
     except MigrationError as exc:
         console.print(f"[red]migration failed:[/] {exc}")
         return 1
     if report.applied:
-        console.print(f"[green]applied {len(report.applied)} migration(s)[/], schema version {report.schema_version}")
+        console.print(
+            f"[green]applied {len(report.applied)} migration(s)[/], schema version {report.schema_version}"
+        )
     else:
         console.print(f"[green]up to date[/]: {report.already_applied} migration(s) already applied")
     return 0
@@ -72,6 +80,67 @@ def _serve(settings: Settings) -> int:
     return serve(settings)
 
 
+def _replay_stackexchange(args: argparse.Namespace, settings: Settings) -> int:
+    from xpbase.db import recreate_database, url_with_database
+    from xpbase.errors import DomainError
+    from xpbase.replay.report import RichProgress, render
+    from xpbase.replay.stackexchange import DumpError, replay
+
+    if args.reset and not args.database:
+        console.print(
+            "[red]--reset drops a database: name it with --database[/] (the ledger is append-only, so "
+            "a replay cannot be undone inside a database)"
+        )
+        return 2
+    if not args.dir.is_dir():
+        console.print(f"[red]not a folder:[/] {args.dir}")
+        return 2
+    url, _ = resolve_url(settings)
+    if args.database:
+        try:
+            target = url_with_database(url, args.database)
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/]")
+            return 2
+        created = asyncio.run(recreate_database(url, args.database, drop=args.reset))
+        console.print(f"database {args.database}: {'created' if created else 'exists'}")
+        url = target
+    try:
+        asyncio.run(migrate(url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}")))
+    except MigrationError as exc:
+        console.print(f"[red]migration failed:[/] {exc}")
+        return 1
+    out = Console(highlight=False)
+    try:
+        with RichProgress(console) as progress:
+            report = asyncio.run(
+                replay(
+                    url,
+                    args.dir,
+                    settings.supabase_dir,
+                    site=args.site,
+                    batch_size=args.batch_size,
+                    report_csv=args.report_csv,
+                    progress=progress,
+                )
+            )
+    except DumpError as exc:
+        console.print(f"[red]cannot read the dump:[/] {exc}")
+        return 1
+    except DomainError as exc:
+        console.print(f"[red]the engine refused an award ({exc.error.sqlstate}):[/] {exc.message}")
+        return 1
+    render(report, out)
+    return 0
+
+
+def _batch_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 10000:
+        raise argparse.ArgumentTypeError("must be 1 to 10000")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xpbase", description="xpbase: XP engine, service and tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,19 +148,53 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["start", "stop", "status", "url"])
     sub.add_parser("migrate", help="apply migrations, functions.sql and seed.sql (idempotent)")
     sub.add_parser("serve", help="migrate, then serve the HTTP API (Hypercorn) on XPBASE_HOST:XPBASE_PORT")
+    replay = sub.add_parser("replay", help="replay a real activity history through the engine")
+    sources = replay.add_subparsers(dest="source", required=True)
+    se = sources.add_parser(
+        "stackexchange",
+        help="a Stack Exchange data dump folder (Users.xml, Posts.xml, Votes.xml)",
+        description="Replay a Stack Exchange site's votes through award_xp and compare with the published "
+        "reputation. Running it again changes nothing (idempotency keys per vote).",
+    )
+    se.add_argument("dir", type=Path, help="the dump folder of one site, e.g. ~/dumps/beer.stackexchange.com")
+    se.add_argument("--site", help="site name (default: the folder's name, without .stackexchange.com)")
+    se.add_argument(
+        "--report-csv",
+        type=Path,
+        metavar="PATH",
+        help="write se_user_id,published_reputation,xp,level,tier for every user",
+    )
+    se.add_argument(
+        "--database",
+        metavar="NAME",
+        help="replay into database NAME on the same server (created and migrated when missing) "
+        "instead of the configured one",
+    )
+    se.add_argument("--reset", action="store_true", help="drop and recreate --database first")
+    se.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=2000,
+        metavar="N",
+        help="awards per transaction (1-10000, default 2000)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.command == "db":
         return _db(args, settings)
     if args.command == "migrate":
         return _migrate(settings)
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "replay" and args.source == "stackexchange":
+        return _replay_stackexchange(args, settings)
     return 2
 
 

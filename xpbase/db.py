@@ -12,9 +12,11 @@ the service and a frontend on Supabase.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
@@ -45,6 +47,38 @@ def resolve_url(settings: Settings, *, start_embedded: bool = True) -> tuple[str
     return current.url, False
 
 
+DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def url_with_database(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` on the same server (same user, host, options).
+
+    Raises ValueError unless ``name`` is a plain lowercase identifier.
+    """
+    if not DATABASE_NAME.match(name):
+        raise ValueError(f"not a database name: {name!r} (lowercase letters, digits and _)")
+    return urlunsplit(urlsplit(url)._replace(path="/" + quote(name)))
+
+
+async def recreate_database(url: str, name: str, *, drop: bool) -> bool:
+    """Create database ``name`` on the server of ``url`` (dropping it first when ``drop``).
+
+    Returns True when this call created it (False: it existed and was kept).
+    Connects to ``url``'s own database to do it; needs the CREATEDB privilege.
+    """
+    url_with_database(url, name)  # validates the name
+    conn = await asyncpg.connect(url)
+    try:
+        if drop:
+            await conn.execute(f'drop database if exists "{name}" with (force)')
+        if await conn.fetchval("select exists (select 1 from pg_database where datname = $1)", name):
+            return False
+        await conn.execute(f'create database "{name}"')
+        return True
+    finally:
+        await conn.close()
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -65,6 +99,34 @@ def member_claims(profile_id: UUID | str, extra: Mapping[str, Any] | None = None
     return claims
 
 
+@asynccontextmanager
+async def transaction_as(
+    conn: asyncpg.Connection, role: Role, claims: Mapping[str, Any] | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction on ``conn`` running as ``role`` with ``claims`` (PostgREST's switch).
+
+    For work that must stay on one connection (temporary tables, one session).
+    Commits when the block ends, rolls back on an exception; engine SQLSTATEs
+    are re-raised as xpbase.errors.DomainError.
+    """
+    async with conn.transaction():
+        await conn.execute(_SET_ROLE, role, json.dumps(dict(claims or {"role": role})))
+        try:
+            yield conn
+        except asyncpg.PostgresError as exc:
+            domain = translate(exc)
+            if domain is not None:
+                raise domain from exc
+            raise
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """One asyncpg connection that decodes json/jsonb to Python objects (like the pool's)."""
+    conn = await asyncpg.connect(url)
+    await _init_connection(conn)
+    return conn
+
+
 class Database:
     """A pool plus the PostgREST-style role switch. One per process."""
 
@@ -80,21 +142,16 @@ class Database:
         await self.pool.close()
 
     @asynccontextmanager
-    async def transaction(self, role: Role, claims: Mapping[str, Any] | None = None) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(
+        self, role: Role, claims: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[asyncpg.Connection]:
         """A connection inside a transaction running as ``role`` with ``claims``.
 
         Commits when the block ends, rolls back on an exception. Postgres
         errors with an engine SQLSTATE are re-raised as xpbase.errors.DomainError.
         """
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(_SET_ROLE, role, json.dumps(dict(claims or {"role": role})))
-            try:
-                yield conn
-            except asyncpg.PostgresError as exc:
-                domain = translate(exc)
-                if domain is not None:
-                    raise domain from exc
-                raise
+        async with self.pool.acquire() as conn, transaction_as(conn, role, claims) as tx:
+            yield tx
 
     def as_service(self) -> Any:
         """``transaction('service_role')``: the bot and trusted service work."""
@@ -108,8 +165,15 @@ class Database:
         """``transaction('anon')``: what a visitor without a token may see."""
         return self.transaction("anon", {"role": "anon"})
 
-    async def rpc(self, function: str, /, *, role: Role = "service_role", claims: Mapping[str, Any] | None = None,
-                  **params: Any) -> Any:
+    async def rpc(
+        self,
+        function: str,
+        /,
+        *,
+        role: Role = "service_role",
+        claims: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> Any:
         """Call ``public.<function>`` with named parameters, as PostgREST's ``/rpc/<function>`` would.
 
         Returns the function's single value (jsonb decoded). Raises DomainError
@@ -121,7 +185,9 @@ class Database:
         for name in params:
             if not name.isidentifier():
                 raise ValueError(f"not a parameter name: {name!r}")
-        async with self.transaction(role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)) as conn:
+        async with self.transaction(
+            role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)
+        ) as conn:
             return await conn.fetchval(f"select public.{function}({args})", *params.values())
 
     async def rpc_rows(self, function: str, /, *, role: Role = "service_role",

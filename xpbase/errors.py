@@ -30,7 +30,9 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("XPACT", 404, "unknown_activity", "That activity does not exist or is switched off."),
         EngineError("XPAMT", 400, "amount_not_allowed", "That amount is not allowed for this activity."),
         EngineError("XPPRF", 404, "unknown_profile", "That member has no profile yet."),
-        EngineError("XPIDM", 409, "idempotency_key_reused", "That request id was already used for something else."),
+        EngineError(
+            "XPIDM", 409, "idempotency_key_reused", "That request id was already used for something else."
+        ),
         EngineError("XPLVL", 400, "level_out_of_range", "That level is not on the level curve."),
         EngineError("XPLED", 409, "ledger_append_only", "Ledger rows cannot be changed; add a correction."),
         EngineError("XPRAT", 429, "rate_limited", "Slow down a little and try again in a few seconds."),

@@ -17,6 +17,7 @@ seed are written to be re-runnable.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,7 +64,9 @@ def list_migrations(supabase_dir: Path) -> list[Migration]:
     for path in sorted((supabase_dir / "migrations").glob("*.sql")):
         match = MIGRATION_NAME.match(path.name)
         if not match:
-            raise MigrationError(f"{path.name}: migration files are named YYYYMMDDHHmmss_short_description.sql")
+            raise MigrationError(
+                f"{path.name}: migration files are named YYYYMMDDHHmmss_short_description.sql"
+            )
         found.append(Migration(match.group(1), match.group(2), path))
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
@@ -86,11 +89,14 @@ async def current_version(conn: asyncpg.Connection) -> str | None:
     return max(versions) if versions else None
 
 
-async def _run_file(conn: asyncpg.Connection, path: Path) -> None:
+async def _run_file(conn: asyncpg.Connection, path: Path) -> str:
+    """Execute one SQL file; returns its text. MigrationError (naming the file) when it fails."""
+    sql = await asyncio.to_thread(path.read_text, encoding="utf-8")
     try:
-        await conn.execute(path.read_text(encoding="utf-8"))
+        await conn.execute(sql)
     except asyncpg.PostgresError as exc:
         raise MigrationError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
+    return sql
 
 
 async def migrate(
@@ -131,12 +137,12 @@ async def migrate(
                     report.already_applied += 1
                     continue
                 async with conn.transaction():
-                    await _run_file(conn, migration.path)
+                    sql = await _run_file(conn, migration.path)
                     await conn.execute(
                         "insert into supabase_migrations.schema_migrations (version, statements, name)"
                         " values ($1, $2, $3)",
                         migration.version,
-                        [migration.path.read_text(encoding="utf-8")],
+                        [sql],
                         migration.name,
                     )
                 report.applied.append(migration)

@@ -26,7 +26,9 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
         description="Postgres URL. Unset: the embedded server in data_dir is started and used.",
     )
-    data_dir: Path = Field(default=REPO_ROOT / ".xpbase", description="Where the embedded server keeps its data.")
+    data_dir: Path = Field(
+        default=REPO_ROOT / ".xpbase", description="Where the embedded server keeps its data."
+    )
     host: str = Field(default="127.0.0.1", description="Address the HTTP service binds to.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port the HTTP service binds to.")
     jwt_secret: str = Field(
@@ -34,7 +36,9 @@ class Settings(BaseSettings):
         description="HS256 secret shared with PostgREST (Supabase's JWT secret); at least 32 bytes.",
     )
     jwt_audience: str = Field(default="authenticated", description="The `aud` claim tokens must carry.")
-    supabase_dir: Path = Field(default=REPO_ROOT / "supabase", description="Folder with migrations/, functions.sql, seed.sql.")
+    supabase_dir: Path = Field(
+        default=REPO_ROOT / "supabase", description="Folder with migrations/, functions.sql, seed.sql."
+    )
     db_pool_min: int = Field(default=1, ge=0, description="Smallest asyncpg pool size.")
     db_pool_max: int = Field(default=10, ge=1, description="Largest asyncpg pool size.")
     log_level: str = Field(default="info", description="Logging level of the service (debug, info, warning).")

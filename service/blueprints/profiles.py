@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from quart import Blueprint, g
 from quart_schema import security_scheme, validate_response
 
-from service.context import get_db
 from service.auth import require_member
+from service.context import get_db
 from service.errors import APIError
 
 blueprint = Blueprint("profiles", __name__)

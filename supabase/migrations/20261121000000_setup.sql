@@ -7,7 +7,10 @@
 -- The `private` schema holds the security-definer implementations and internal
 -- state; PostgREST never exposes it.
 
-alter default privileges in schema public revoke execute on functions from public;
+-- Postgres' own default (execute for PUBLIC) is global: a per-schema revoke
+-- cannot remove it, so it is revoked globally for the migrating role.
+alter default privileges revoke execute on functions from public;
+-- Supabase's defaults are per schema: revoke them where they are granted.
 alter default privileges in schema public revoke execute on functions from anon, authenticated;
 alter default privileges in schema public revoke all on tables from anon, authenticated;
 alter default privileges in schema public revoke all on sequences from anon, authenticated;
@@ -16,5 +19,4 @@ create schema if not exists private;
 comment on schema private is 'xpbase internals: security-definer implementations and engine state. Not exposed through PostgREST.';
 
 revoke all on schema private from public;
-alter default privileges in schema private revoke execute on functions from public;
 alter default privileges in schema private revoke execute on functions from anon, authenticated;

@@ -206,6 +206,7 @@ create table public.xp_ledger (
   layer_slug text not null references public.layers (slug) on update cascade,
   season_id bigint references public.seasons (id),
   amount integer not null,
+  season_amount integer not null default 0,
   points integer not null default 0,
   occurred_at timestamptz not null,
   recorded_at timestamptz not null default now(),
@@ -223,7 +224,8 @@ comment on table public.xp_ledger is
   'several layers writes one row per layer under the same key), amount being the XP actually '
   'granted (0 when a cooldown or cap held it back, negative for penalties and corrections). No role may update '
   'or delete rows; profiles.xp always equals the sum of amount. request holds the call''s parameters (to '
-  'detect a reused key), receipt what the caller was told.';
+  'detect a reused key), receipt what the caller was told. season_amount is the part of amount applied to the '
+  'season score (a correction never takes a season below zero), so season_scores.xp = sum(season_amount).';
 create index xp_ledger_profile_occurred_idx on public.xp_ledger (profile_id, occurred_at desc);
 create index xp_ledger_cooldown_idx on public.xp_ledger (profile_id, activity_slug, occurred_at desc) where amount > 0;
 create index xp_ledger_actor_id_idx on public.xp_ledger (actor_id) where actor_id is not null;
@@ -327,9 +329,12 @@ create policy "Members can read their own identities." on public.identities
 alter table public.profile_layers enable row level security;
 revoke all on public.profile_layers from anon, authenticated, service_role;
 grant select on public.profile_layers to anon, authenticated, service_role;
+-- Anon may not read profiles.leaderboard_visible (only the leaderboard columns),
+-- so the anon policies ask whether the profile is visible to the caller at all:
+-- the profiles policy for anon shows only visible rows.
 create policy "Anon can read layer totals of visible profiles." on public.profile_layers
   for select to anon using (
-    exists (select 1 from public.profiles p where p.id = profile_id and p.leaderboard_visible)
+    exists (select 1 from public.profiles p where p.id = profile_id)
   );
 create policy "Members can read their own and visible layer totals." on public.profile_layers
   for select to authenticated using (
@@ -342,7 +347,7 @@ revoke all on public.season_scores from anon, authenticated, service_role;
 grant select on public.season_scores to anon, authenticated, service_role;
 create policy "Anon can read season scores of visible profiles." on public.season_scores
   for select to anon using (
-    exists (select 1 from public.profiles p where p.id = profile_id and p.leaderboard_visible)
+    exists (select 1 from public.profiles p where p.id = profile_id)  -- visible rows only, as above
   );
 create policy "Members can read their own and visible season scores." on public.season_scores
   for select to authenticated using (

@@ -1,200 +1,130 @@
-"""Seasons: configurable length per layer, finalize_seasons (frozen ranks, rewards, notifications), idempotency."""
+"""Monthly seasons per layer: assignment by occurred_at in UTC, scores as the season's net XP."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from uuid import UUID
-
-import asyncpg
-import pytest
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tests.helpers import acting_as, award, new_profile
+from tests.sql.engine import add_penalty_activity, cached_totals, ledger_totals
 from xpbase.db import Database
 
+LAST_MOMENT_OF_OCTOBER = datetime(2025, 10, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+FIRST_MOMENT_OF_NOVEMBER = datetime(2025, 11, 1, tzinfo=UTC)
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
-
-async def season_of(db: Database, layer: str, moment: str) -> asyncpg.Record:
+async def season(db: Database, season_id: int) -> dict[str, Any]:
+    """One season row as a dict."""
     async with db.as_service() as conn:
-        return await conn.fetchrow(
-            "select * from public.seasons where layer_slug = $1 and starts_at <= $2 and $2 < ends_at",
-            layer,
-            at(moment),
-        )
+        return dict(await conn.fetchrow("select * from public.seasons where id = $1", season_id))
 
 
-async def test_default_seasons_are_utc_months(db: Database) -> None:
-    """Without a changed rule, an award lands in the UTC month of its occurred_at."""
-    pid = await new_profile(db, "Ada")
-    receipt = await award(db, pid, "xp_purchase", "k", amount=10, occurred_at=at("2026-02-28T23:30:00"))
-    season = await season_of(db, "cyber", "2026-02-28T23:30:00")
-    assert receipt["season_id"] == season["id"]
-    assert (season["starts_at"], season["ends_at"], season["name"]) == (
-        at("2026-02-01T00:00:00"),
-        at("2026-03-01T00:00:00"),
-        "2026-02 cyber",
-    )
-
-
-@pytest.mark.parametrize(
-    ("unit", "length", "anchor", "tz", "moment", "starts", "ends"),
-    [
-        ("week", 2, "2026-01-05", "UTC", "2026-01-20T10:00:00", "2026-01-19T00:00:00", "2026-02-02T00:00:00"),
-        (
-            "month",
-            3,
-            "2026-01-01",
-            "UTC",
-            "2026-05-15T00:00:00",
-            "2026-04-01T00:00:00",
-            "2026-07-01T00:00:00",
-        ),
-        (
-            "month",
-            1,
-            "2026-01-01",
-            "Europe/Berlin",
-            "2026-02-28T23:30:00",
-            "2026-02-28T23:00:00",
-            "2026-03-31T22:00:00",
-        ),
-        ("day", 10, "2026-01-01", "UTC", "2025-12-25T00:00:00", "2025-12-22T00:00:00", "2026-01-01T00:00:00"),
-    ],
-)
-async def test_season_length_is_configurable_per_layer(
-    db: Database, unit: str, length: int, anchor: str, tz: str, moment: str, starts: str, ends: str
-) -> None:
-    """season_rules sets the length (days, weeks, months), anchor and time zone of a layer's seasons."""
-    async with db.as_service() as conn:
-        await conn.execute(
-            "update public.season_rules set length_unit = $1, length = $2, anchor = $3::text::date, time_zone = $4"
-            " where layer_slug = 'reality'",
-            unit,
-            length,
-            anchor,
-            tz,
-        )
-    pid = await new_profile(db, "Ada")
-    await award(db, pid, "challenge_completed", "k", amount=50, occurred_at=at(moment))
-    season = await season_of(db, "reality", moment)
-    assert (season["starts_at"], season["ends_at"]) == (at(starts), at(ends))
-
-
-async def ranked_season(db: Database) -> dict[str, UUID]:
-    """A March 2026 cyber season: Cleo 500, Bea and Al 300 (tie), Dee 100, Eve with nothing."""
-    names = {n: await new_profile(db, n) for n in ("Al", "Bea", "Cleo", "Dee", "Eve")}
-    for i, (name, xp) in enumerate([("Bea", 300), ("Al", 300), ("Cleo", 500), ("Dee", 100)]):
-        await award(
-            db,
-            names[name],
-            "xp_purchase",
-            f"s-{name}",
-            amount=xp,
-            occurred_at=at(f"2026-03-0{i + 1}T12:00:00"),
-        )
-    return names
-
-
-async def test_finalize_freezes_ranks_and_rewards_the_top(db: Database) -> None:
-    """finalize_seasons stores final ranks (ties share) and gives the configured XP, points, title and notice."""
-    names = await ranked_season(db)
-    result = await db.rpc("finalize_seasons", at=at("2026-04-01T00:05:00"))
-    assert result["count"] == 1
-    assert result["finalized"][0] | {"season_id": 0} == {
-        "season_id": 0,
-        "layer": "cyber",
-        "name": "2026-03 cyber",
-        "participants": 4,
-        "rewarded": 4,
+async def test_month_boundary_splits_seasons_per_layer(db: Database) -> None:
+    """23:59:59.999999 UTC on the 31st and 00:00 UTC on the 1st land in different seasons, in each layer."""
+    pid = await new_profile(db)
+    receipts = {
+        (layer, at): await award(db, pid, activity, f"{layer}-{at:%m}", occurred_at=at)
+        for layer, activity in (("cyber", "voice_minute"), ("reality", "event_attendance"))
+        for at in (LAST_MOMENT_OF_OCTOBER, FIRST_MOMENT_OF_NOVEMBER)
     }
-    async with db.as_service() as conn:
-        results = {
-            r["profile_id"]: r
-            for r in await conn.fetch(
-                "select * from public.season_results where season_id = $1",
-                result["finalized"][0]["season_id"],
-            )
-        }
-        assert {n: results[p]["rank"] for n, p in names.items() if p in results} == {
-            "Cleo": 1,
-            "Bea": 2,
-            "Al": 2,
-            "Dee": 4,
-        }
-        cleo = results[names["Cleo"]]
-        assert (cleo["reward_xp"], cleo["reward_points"], cleo["title"]) == (500, 500, "Cyber champion")
-        assert (results[names["Al"]]["reward_xp"], results[names["Al"]]["title"]) == (300, "Cyber runner-up")
-        profile = await conn.fetchrow("select xp, points from public.profiles where id = $1", names["Cleo"])
-        assert (profile["xp"], profile["points"]) == (1000, 500 + 500 + 500)
-        ledger = await conn.fetchrow("select * from public.xp_ledger where id = $1", cleo["ledger_id"])
-        assert (ledger["activity_slug"], ledger["idempotency_key"], ledger["season_id"]) == (
-            "season_reward_cyber",
-            f"season_reward:{result['finalized'][0]['season_id']}:{names['Cleo']}",
-            None,
-        )
-        note = await conn.fetchrow(
-            "select title, data from public.notifications where profile_id = $1 and kind = 'season_result'",
-            names["Cleo"],
-        )
-        assert note["title"] == "2026-03 cyber: rank 1"
-        assert note["data"]["reward_xp"] == 500
-        # The reward does not count for the season running when it was granted.
-        assert (
-            await conn.fetchval(
-                "select count(*) from public.season_scores s join public.seasons z on z.id = s.season_id"
-                " where z.starts_at = '2026-04-01Z'"
-            )
-            == 0
-        )
-
-
-async def test_finalize_is_idempotent_and_waits_for_the_end(db: Database) -> None:
-    """A running season is not finalized; an ended one is finalized once, however often the job runs."""
-    names = await ranked_season(db)
-    early = await db.rpc("finalize_seasons", at=at("2026-03-31T23:59:00"))
-    assert early["count"] == 0
-    first = await db.rpc("finalize_seasons", at=at("2026-04-01T00:00:00"))
-    second = await db.rpc("finalize_seasons", at=at("2026-04-02T00:00:00"))
-    assert (first["count"], second["count"]) == (1, 0)
-    async with db.as_service() as conn:
-        assert await conn.fetchval("select xp from public.profiles where id = $1", names["Cleo"]) == 1000
-        assert (
-            await conn.fetchval("select count(*) from public.notifications where kind = 'season_result'") == 4
-        )
-
-
-async def test_concurrent_finalizers_finalize_each_season_once(db: Database) -> None:
-    """Two services finalizing at the same time split the seasons; nothing is rewarded twice."""
-    pid = await new_profile(db, "Ada")
-    for month in range(1, 7):
-        await award(
-            db, pid, "xp_purchase", f"m{month}", amount=10, occurred_at=at(f"2026-0{month}-10T00:00:00")
-        )
-    results = await asyncio.gather(
-        *(db.rpc("finalize_seasons", at=at("2026-08-01T00:00:00")) for _ in range(3))
+    assert len({r["season_id"] for r in receipts.values()}) == 4
+    for (layer, at), receipt in receipts.items():
+        row = await season(db, receipt["season_id"])
+        assert row["layer_slug"] == layer
+        assert row["starts_at"] <= at < row["ends_at"]
+        assert row["name"] == f"2025-{at:%m} {layer}"
+    october = await season(db, receipts["cyber", LAST_MOMENT_OF_OCTOBER]["season_id"])
+    assert (october["starts_at"], october["ends_at"]) == (
+        datetime(2025, 10, 1, tzinfo=UTC),
+        FIRST_MOMENT_OF_NOVEMBER,
     )
-    assert sum(r["count"] for r in results) == 6
-    async with db.as_service() as conn:
-        assert await conn.fetchval("select count(*) from public.season_results") == 6
-        assert await conn.fetchval("select xp from public.profiles where id = $1", pid) == 60 + 6 * 500
+    assert await cached_totals(db, pid) == await ledger_totals(db, pid)
+    assert sorted((await cached_totals(db, pid))["seasons"].values()) == [10, 10, 50, 50]
 
 
-async def test_finalize_is_for_service_role_only(db: Database) -> None:
-    """Members and anon cannot call finalize_seasons; results are read like season scores."""
-    names = await ranked_season(db)
-    await db.rpc("finalize_seasons", at=at("2026-04-01T00:00:00"))
-    async with db.as_member(names["Cleo"]) as conn:
-        await conn.execute(
-            "update public.profiles set leaderboard_visible = false where id = (select auth.uid())"
+async def test_awards_in_one_month_share_its_season(db: Database) -> None:
+    """Awards on the 1st and the last day of a month add up in one season score."""
+    pid = await new_profile(db)
+    first = await award(db, pid, "voice_minute", "v1", occurred_at=FIRST_MOMENT_OF_NOVEMBER)
+    last = await award(
+        db, pid, "voice_minute", "v2", occurred_at=datetime(2025, 11, 30, 23, 59, 59, tzinfo=UTC)
+    )
+    assert first["season_id"] == last["season_id"]
+    assert (first["season_xp"], last["season_xp"]) == (10, 20)
+
+
+async def test_year_boundary_starts_a_new_season(db: Database) -> None:
+    """December's season ends at 2026-01-01T00:00Z, where January's begins."""
+    pid = await new_profile(db)
+    december = await award(
+        db, pid, "voice_minute", "v1", occurred_at=datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC)
+    )
+    january = await award(db, pid, "voice_minute", "v2", occurred_at=datetime(2026, 1, 1, tzinfo=UTC))
+    dec, jan = await season(db, december["season_id"]), await season(db, january["season_id"])
+    assert dec["ends_at"] == jan["starts_at"] == datetime(2026, 1, 1, tzinfo=UTC)
+    assert (dec["name"], jan["name"]) == ("2025-12 cyber", "2026-01 cyber")
+
+
+async def test_session_time_zone_does_not_move_the_boundary(db: Database) -> None:
+    """With the session in UTC+14 the season of 23:59:59 UTC on the 31st is still October's."""
+    pid = await new_profile(db)
+    async with acting_as(db, "service_role") as conn:
+        await conn.execute("select set_config('timezone', 'Pacific/Kiritimati', true)")
+        late = await conn.fetchval(
+            "select public.award_xp(profile_id => $1, activity => 'voice_minute', idempotency_key => 'v1', "
+            "occurred_at => $2)",
+            pid,
+            LAST_MOMENT_OF_OCTOBER,
         )
-    for role, viewer in (("anon", None), ("authenticated", names["Al"])):
-        async with acting_as(db, role, viewer) as conn:
-            with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                await conn.fetchval("select public.finalize_seasons()")
-        async with acting_as(db, role, viewer) as conn:
-            assert await conn.fetchval("select count(*) from public.season_results") == 3
-    async with acting_as(db, "authenticated", names["Cleo"]) as conn:
-        assert await conn.fetchval("select count(*) from public.season_results") == 4
+        starts = await conn.fetchval("select starts_at from public.seasons where id = $1", late["season_id"])
+    assert starts == datetime(2025, 10, 1, tzinfo=UTC)
+    assert late["occurred_at"] == "2025-10-31T23:59:59.999999Z"
+
+
+async def test_concurrent_first_awards_of_a_month_create_one_season(db: Database) -> None:
+    """Twenty members earning at the same time in a new month make one season per layer, not twenty."""
+    profiles = [await new_profile(db) for _ in range(20)]
+    receipts = await asyncio.gather(
+        *(
+            award(db, pid, "voice_minute", f"v-{pid}", occurred_at=FIRST_MOMENT_OF_NOVEMBER)
+            for pid in profiles
+        )
+    )
+    assert len({r["season_id"] for r in receipts}) == 1
+    async with db.as_service() as conn:
+        assert await conn.fetchval("select count(*) from public.seasons") == 1
+
+
+async def test_penalty_larger_than_the_seasons_earnings_floors_its_score_at_zero(db: Database) -> None:
+    """A penalty takes a season's score to zero at most; later earnings in that season count in full."""
+    penalty = await add_penalty_activity(db, xp=-60)
+    pid = await new_profile(db)
+    october = await award(
+        db, pid, "xp_purchase", "buy-oct", amount=100, occurred_at=datetime(2025, 10, 15, tzinfo=UTC)
+    )
+    hit = await award(db, pid, penalty, "pen-nov", occurred_at=datetime(2025, 11, 5, tzinfo=UTC))
+    assert (hit["granted"], hit["total_xp"], hit["season_xp"]) == (-60, 40, 0)
+    later = await award(
+        db, pid, "xp_purchase", "buy-nov", amount=100, occurred_at=datetime(2025, 11, 6, tzinfo=UTC)
+    )
+    assert later["season_xp"] == 100
+    scores = (await cached_totals(db, pid))["seasons"]
+    assert scores == {october["season_id"]: 100, later["season_id"]: 100}
+    assert await cached_totals(db, pid) == await ledger_totals(db, pid)
+
+
+async def test_season_scores_are_readable_per_season(db: Database) -> None:
+    """The season score rows name the season and hold the XP earned in it."""
+    pid = await new_profile(db)
+    await award(db, pid, "event_attendance", "e1", amount=70, occurred_at=LAST_MOMENT_OF_OCTOBER)
+    await award(
+        db, pid, "event_attendance", "e2", amount=30, occurred_at=LAST_MOMENT_OF_OCTOBER - timedelta(days=3)
+    )
+    async with acting_as(db, "authenticated", pid) as conn:
+        rows = await conn.fetch(
+            "select s.name, sc.xp from public.season_scores sc join public.seasons s on s.id = sc.season_id "
+            "where sc.profile_id = $1",
+            pid,
+        )
+    assert [tuple(r) for r in rows] == [("2025-10 reality", 100)]

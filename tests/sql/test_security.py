@@ -1,0 +1,736 @@
+"""Who may do what: row-level security and grants, the way PostgREST applies them.
+
+Four personas act on every table in ``public``: ``anon``, the ``owner``
+(authenticated, acting on their own rows), ``other`` (another authenticated
+member, acting on the owner's rows) and ``service_role``. For config tables,
+which belong to nobody, owner and other are both plain members. Each attempt
+runs in a savepoint that always rolls back, inside a transaction that always
+rolls back, on one database shared by this module (``world``).
+
+Outcomes: ``rows`` (the statement sees or changes the target rows), ``none``
+(allowed, but RLS hides the target rows: 0 rows) and ``denied`` (SQLSTATE
+42501: no privilege, or a row RLS refuses to insert).
+
+A table or function that appears in ``public`` without an entry in the
+expectations below fails the suite: decide who may touch it, then add it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+from pytest_postgresql.executors.noop import NoopExecutor
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from tests.conftest import socket_url
+from tests.helpers import acting_as, award, new_profile
+from xpbase.db import Database
+
+ROWS, NONE, DENIED = "rows", "none", "denied"
+PERSONAS = ("anon", "owner", "other", "service_role")
+ROLE_OF = {"anon": "anon", "owner": "authenticated", "other": "authenticated", "service_role": "service_role"}
+API_ROLES = ("anon", "authenticated", "service_role")
+
+#: What a public leaderboard shows, and all anon may read of a profile.
+LEADERBOARD_COLUMNS = frozenset({"id", "display_name", "avatar_url", "xp", "level", "tier", "xp_reached_at"})
+#: What a member may change on their own profile.
+EDITABLE_COLUMNS = frozenset(
+    {"display_name", "bio", "avatar_url", "social_links", "time_zone", "leaderboard_visible"}
+)
+#: Cached by the engine from the ledger (or set by the backend): never written by a member.
+ENGINE_COLUMNS = ("xp", "level", "tier", "points", "role", "xp_reached_at")
+
+
+# ---------------------------------------------------------------------------
+# Expectations: every table in public
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """How the matrix reaches one table, and what each persona may do there.
+
+    ``target`` is a where-clause picking the target rows; ``$1`` in it (and in
+    ``insert``) is the owner's profile id, which makes the table member-owned.
+    ``insert`` is the columns and values of one valid new row, ``update`` a
+    set-clause. ``expect`` maps each command to the outcomes for anon, owner,
+    other and service_role; member-owned tables also state ``select_hidden``:
+    the same select when the owner hides from leaderboards.
+    """
+
+    target: str
+    insert: str
+    update: str
+    expect: Mapping[str, tuple[str, str, str, str]]
+
+    @property
+    def owned(self) -> bool:
+        return "$1" in self.target
+
+
+#                 anon    owner   other   service_role
+CONFIG = {
+    "select": (ROWS, ROWS, ROWS, ROWS),
+    "insert": (DENIED, DENIED, DENIED, ROWS),
+    "update": (DENIED, DENIED, DENIED, ROWS),
+    "delete": (DENIED, DENIED, DENIED, ROWS),
+}
+NO_WRITES = {
+    "insert": (DENIED, DENIED, DENIED, DENIED),
+    "update": (DENIED, DENIED, DENIED, DENIED),
+    "delete": (DENIED, DENIED, DENIED, DENIED),
+}
+#: Private to the member: no anon, no other member.
+MEMBER_PRIVATE_READ = {
+    "select": (DENIED, ROWS, NONE, ROWS),
+    "select_hidden": (DENIED, ROWS, NONE, ROWS),
+}
+#: Leaderboard data: everyone sees visible members; a hidden member only themselves.
+LEADERBOARD_READ = {
+    "select": (ROWS, ROWS, ROWS, ROWS),
+    "select_hidden": (NONE, ROWS, NONE, ROWS),
+}
+
+TABLES: dict[str, Table] = {
+    # Configuration: anyone reads, only service_role writes. Target: a spare row
+    # with no dependents, made by the world fixture.
+    "engine_settings": Table(
+        target="id",
+        insert="(id) values (true) on conflict (id) do update set max_multiplier = excluded.max_multiplier",
+        update="max_multiplier = max_multiplier",
+        expect=CONFIG,
+    ),
+    "layers": Table(
+        target="slug = 'spare'",
+        insert="(slug, name) values ('matrix', 'Matrix')",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "layer_statuses": Table(
+        target="slug = 'spare'",
+        insert="(layer_slug, slug, name, min_xp) values ('cyber', 'matrix', 'Matrix', 888888888)",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "cap_groups": Table(
+        target="slug = 'spare'",
+        insert="(slug, daily_cap) values ('matrix', 10)",
+        update="daily_cap = daily_cap",
+        expect=CONFIG,
+    ),
+    "activity_types": Table(
+        target="slug = 'spare'",
+        insert="(slug, name, layer_slug, base_xp) values ('matrix', 'Matrix', 'cyber', 1)",
+        update="base_xp = base_xp",
+        expect=CONFIG,
+    ),
+    "activity_rates": Table(
+        target="activity_slug = 'spare'",
+        insert="(activity_slug, effective_from, base_xp) values ('spare', '2021-01-01Z', 2)",
+        update="base_xp = base_xp",
+        expect=CONFIG,
+    ),
+    "multipliers": Table(
+        target="description = 'spare'",
+        insert="(kind, factor, description) values ('event', 2, 'matrix')",
+        update="factor = factor",
+        expect=CONFIG,
+    ),
+    "level_curve": Table(
+        target="level = 1000",
+        insert="(level, xp_required) values (1001, 2000000000000)",
+        update="xp_required = xp_required",
+        expect=CONFIG,
+    ),
+    "tiers": Table(
+        target="slug = 'spare'",
+        insert="(slug, name, min_level, max_level) values ('matrix', 'Matrix', 2000, 2000)",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "tier_unlocks": Table(
+        target="slug = 'spare'",
+        insert="(tier_slug, slug, name) values ('basic', 'matrix', 'Matrix')",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    # Seasons are made and finalized by the engine alone.
+    "seasons": Table(
+        target="name = 'spare'",
+        insert=(
+            "(layer_slug, name, starts_at, ends_at) values ('cyber', 'matrix', '2019-01-01Z', '2019-02-01Z')"
+        ),
+        update="name = name",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
+    # Member-owned rows.
+    "profiles": Table(
+        target="id = $1",
+        insert="(display_name) values ('Matrix')",
+        update="display_name = display_name",
+        expect={
+            **LEADERBOARD_READ,
+            "insert": (DENIED, DENIED, DENIED, DENIED),
+            "update": (DENIED, ROWS, NONE, ROWS),
+            "delete": (DENIED, DENIED, DENIED, DENIED),
+        },
+    ),
+    "identities": Table(
+        target="profile_id = $1",
+        insert="(profile_id, provider, subject) values ($1, 'github', 'matrix')",
+        update="subject = subject",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "profile_layers": Table(
+        target="profile_id = $1",
+        insert="(profile_id, layer_slug, xp, status) values ($1, 'cyber', 0, 'offline')",
+        update="xp = xp",
+        expect={**LEADERBOARD_READ, **NO_WRITES},
+    ),
+    "season_scores": Table(
+        target="profile_id = $1",
+        insert="(season_id, profile_id) select s.id, $1 from public.seasons s where s.name = 'spare'",
+        update="xp = xp",
+        expect={**LEADERBOARD_READ, **NO_WRITES},
+    ),
+    "xp_ledger": Table(
+        target="profile_id = $1",
+        insert=(
+            "(profile_id, activity_slug, layer_slug, amount, occurred_at, idempotency_key, actor_role)"
+            " values ($1, 'message', 'cyber', 15, now(), 'matrix', 'authenticated')"
+        ),
+        update="amount = amount",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "notifications": Table(
+        target="profile_id = $1",
+        insert="(profile_id, kind, title) values ($1, 'matrix', 'Matrix')",
+        update="read_at = now()",
+        expect={
+            **MEMBER_PRIVATE_READ,
+            "insert": (DENIED, DENIED, DENIED, DENIED),
+            "update": (DENIED, ROWS, NONE, DENIED),
+            "delete": (DENIED, DENIED, DENIED, DENIED),
+        },
+    ),
+}
+
+#: Column-level grants, checked column by column: (table, persona, command) -> the columns it reaches.
+COLUMN_RULES: dict[tuple[str, str, str], frozenset[str]] = {
+    ("profiles", "anon", "select"): LEADERBOARD_COLUMNS,
+    ("profiles", "owner", "update"): EDITABLE_COLUMNS,
+    ("profiles", "service_role", "update"): EDITABLE_COLUMNS | {"role"},
+    ("notifications", "owner", "update"): frozenset({"read_at"}),
+}
+
+# ---------------------------------------------------------------------------
+# Expectations: every function in public
+# ---------------------------------------------------------------------------
+
+EVERYONE = frozenset(API_ROLES)
+SERVICE_ONLY = frozenset({"service_role"})
+SERVICE_AND_MEMBERS = frozenset({"service_role", "authenticated"})
+
+#: Function (schema.name(argument types)) -> the API roles that may execute it.
+EXECUTE: dict[str, frozenset[str]] = {
+    "public.ensure_profile(text, text, text)": SERVICE_ONLY,
+    "public.award_xp(uuid, text, text, integer, timestamp with time zone, jsonb)": SERVICE_ONLY,
+    # Members may call these; private.correct_xp refuses everyone but admins.
+    "public.admin_adjust_xp(uuid, integer, text, text, text)": SERVICE_AND_MEMBERS,
+    "public.admin_set_level(uuid, integer, text, text)": SERVICE_AND_MEMBERS,
+    "public.admin_reset_xp(uuid, text, text)": SERVICE_AND_MEMBERS,
+    "public.level_for_xp(bigint)": EVERYONE,
+    "public.xp_for_level(integer)": EVERYONE,
+    "public.tier_for_level(integer)": EVERYONE,
+    "public.layer_status_for(text, bigint)": EVERYONE,
+    "public.schema_version()": SERVICE_ONLY,
+    "public.service_role_award_xp_batch(jsonb)": SERVICE_ONLY,
+}
+
+#: Engine calls that only some callers may make ($1: the owner's profile id).
+ENGINE_CALLS: dict[str, str] = {
+    "award_xp": "select public.award_xp($1, 'challenge_completed', 'matrix-call', 100)",
+    "ensure_profile": "select public.ensure_profile('discord', 'matrix-call', 'Matrix')",
+    "admin_adjust_xp": "select public.admin_adjust_xp($1, 10, 'matrix', 'matrix-call')",
+    "admin_set_level": "select public.admin_set_level($1, 5, 'matrix')",
+    "admin_reset_xp": "select public.admin_reset_xp($1, 'matrix')",
+    "private.award_xp": "select private.award_xp($1, 'challenge_completed', 'matrix-call', 100, null, '{}')",
+    "private.ensure_profile": "select private.ensure_profile('discord', 'matrix-call', 'Matrix')",
+    "private.correct_xp": (
+        "select private.correct_xp('admin_adjust_xp', $1, 10, null, 'matrix', 'matrix-call', '{}')"
+    ),
+    "private.apply_xp": (
+        'select private.apply_xp($1, \'challenge_completed\', \'[{"layer": "cyber", "amount": 100}]\', now(),'
+        " 'matrix-call', null, 'service_role', null, '{}', '{}')"
+    ),
+}
+ADMIN_CALLS = ("admin_adjust_xp", "admin_set_level", "admin_reset_xp")
+#: Who may make which engine call; each persona is refused (42501) every call not listed for it.
+ALLOWED_CALLS: dict[str, frozenset[str]] = {
+    "service_role": frozenset(
+        {
+            "award_xp",
+            "ensure_profile",
+            *ADMIN_CALLS,
+            "private.award_xp",
+            "private.ensure_profile",
+            "private.correct_xp",
+        }
+    ),
+    # The admin wrappers run as the caller, so members hold execute on private.correct_xp; it checks the role.
+    "admin": frozenset({*ADMIN_CALLS, "private.correct_xp"}),
+    "member": frozenset(),
+    "anon": frozenset(),
+}
+
+
+# ---------------------------------------------------------------------------
+# The world: one database with members, XP and spare config rows
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class World:
+    """The database the matrix acts on, and who lives there."""
+
+    url: str
+    owner: UUID  # visible member with XP, an identity and notifications
+    other: UUID  # visible member who acts on the owner's rows
+    hidden: UUID  # leaderboard_visible = false, with XP, an identity and notifications
+    admin: UUID  # profile role admin
+
+
+SPARE_ROWS = """
+insert into public.layers (slug, name) values ('spare', 'Spare');
+insert into public.layer_statuses (layer_slug, slug, name, min_xp)
+  values ('cyber', 'spare', 'Spare', 999999999);
+insert into public.cap_groups (slug, daily_cap) values ('spare', 1);
+insert into public.activity_types (slug, name, layer_slug, base_xp) values ('spare', 'Spare', 'cyber', 1);
+insert into public.multipliers (kind, factor, description) values ('event', 1, 'spare');
+insert into public.activity_rates (activity_slug, effective_from, base_xp) values ('spare', '2020-01-01Z', 1);
+insert into public.level_curve (level, xp_required) values (1000, 1000000000000);
+insert into public.tiers (slug, name, min_level, max_level) values ('spare', 'Spare', 1000, 1000);
+insert into public.tier_unlocks (tier_slug, slug, name) values ('basic', 'spare', 'Spare');
+"""
+
+
+async def _build_world(url: str) -> World:
+    db = await Database.connect(url, min_size=1, max_size=2)
+    try:
+        owner = await new_profile(db, "Owner")
+        other = await new_profile(db, "Other")
+        hidden = await new_profile(db, "Hidden")
+        admin = await new_profile(db, "Admin")
+        for pid in (owner, other, hidden):
+            # Level 3 and a new reality status: ledger, layer, season rows and notifications.
+            await award(db, pid, "challenge_completed", f"world-{pid}", amount=1000)
+        async with db.as_member(hidden) as conn:
+            await conn.execute("update public.profiles set leaderboard_visible = false where id = $1", hidden)
+        async with db.as_service() as conn:
+            await conn.execute("update public.profiles set role = 'admin' where id = $1", admin)
+            await conn.execute(SPARE_ROWS)
+        # Seasons are the engine's alone; the table owner writes the spare one.
+        async with db.pool.acquire() as conn:
+            await conn.execute(
+                "insert into public.seasons (layer_slug, name, starts_at, ends_at)"
+                " values ('cyber', 'spare', '2020-01-01Z', '2020-02-01Z')"
+            )
+    finally:
+        await db.close()
+    return World(url, owner, other, hidden, admin)
+
+
+@pytest.fixture(scope="module")
+def world(xpbase_template: NoopExecutor) -> Iterator[World]:
+    """One database for this module, cloned from the template and populated once; dropped afterwards."""
+    name = f"xpbase_world_{uuid.uuid4().hex[:12]}"
+    janitor = DatabaseJanitor(
+        user=xpbase_template.user,
+        host=xpbase_template.host,
+        port=xpbase_template.port,
+        dbname=name,
+        template_dbname=xpbase_template.template_dbname,
+        password=xpbase_template.password,
+    )
+    with janitor:
+        url = socket_url(xpbase_template.host, xpbase_template.port, name, xpbase_template.user)
+        yield asyncio.run(_build_world(url))
+
+
+@pytest.fixture
+async def world_db(world: World) -> AsyncIterator[Database]:
+    """A small pool on the world database."""
+    database = await Database.connect(world.url, min_size=1, max_size=2)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+# ---------------------------------------------------------------------------
+# Acting and attempting
+# ---------------------------------------------------------------------------
+
+
+def cast(world: World, persona: str, op: str = "select") -> tuple[str, UUID | None, UUID]:
+    """(role, acting profile id, target profile id) for a persona; select_hidden targets the hidden member."""
+    target = world.hidden if op == "select_hidden" else world.owner
+    return {
+        "anon": ("anon", None, target),
+        "owner": ("authenticated", target, target),
+        "other": ("authenticated", world.other, target),
+        "member": ("authenticated", world.owner, target),
+        "admin": ("authenticated", world.admin, target),
+        "service_role": ("service_role", None, target),
+    }[persona]
+
+
+@asynccontextmanager
+async def acting(
+    db: Database, world: World, persona: str, op: str = "select"
+) -> AsyncIterator[tuple[asyncpg.Connection, UUID]]:
+    """``acting_as`` for a persona: the connection and the target profile id."""
+    role, actor, target = cast(world, persona, op)
+    async with acting_as(db, role, actor) as conn:
+        yield conn, target
+
+
+async def attempt(conn: asyncpg.Connection, sql: str, *args: Any) -> str:
+    """Run one statement in a savepoint that always rolls back: ROWS, NONE or DENIED (42501).
+
+    Any other error propagates: an attempt the matrix did not foresee fails the test.
+    """
+    savepoint = conn.transaction()
+    await savepoint.start()
+    try:
+        if sql.lstrip().startswith("select"):
+            count = await conn.fetchval(sql, *args)
+        else:
+            count = int((await conn.execute(sql, *args)).split()[-1])
+    except asyncpg.InsufficientPrivilegeError:
+        return DENIED
+    finally:
+        await savepoint.rollback()
+    return ROWS if count else NONE
+
+
+def statement(table: str, spec: Table, op: str) -> str:
+    """The SQL one matrix cell runs."""
+    if op in ("select", "select_hidden"):
+        return f"select count(*) from public.{table} where {spec.target}"
+    if op == "insert":
+        return f"insert into public.{table} {spec.insert}"
+    if op == "update":
+        return f"update public.{table} set {spec.update} where {spec.target}"
+    if op == "delete":
+        return f"delete from public.{table} where {spec.target}"
+    raise ValueError(op)
+
+
+def params(sql: str, target: UUID) -> tuple[Any, ...]:
+    return (target,) if "$1" in sql else ()
+
+
+async def table_columns(conn: asyncpg.Connection, table: str) -> list[tuple[str, bool]]:
+    """(column name, generated always as identity) for each live column of public.<table>."""
+    rows = await conn.fetch(
+        "select a.attname, a.attidentity = 'a' as always from pg_catalog.pg_attribute a"
+        " where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped order by a.attnum",
+        f"public.{table}",
+    )
+    return [(r["attname"], r["always"]) for r in rows]
+
+
+# ---------------------------------------------------------------------------
+# The table matrix
+# ---------------------------------------------------------------------------
+
+
+async def test_every_public_table_has_access_expectations(db: Database) -> None:
+    """Every table and view in public is in TABLES with all its commands; TABLES names no stale table."""
+    found = {
+        r["relname"]
+        for r in await db.pool.fetch(
+            "select c.relname from pg_catalog.pg_class c"
+            " join pg_catalog.pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f')"
+        )
+    }
+    assert sorted(found - TABLES.keys()) == [], "tables without access expectations: add them to TABLES"
+    assert sorted(TABLES.keys() - found) == [], "expectations for tables that no longer exist"
+    for table, spec in TABLES.items():
+        ops = {"select", "insert", "update", "delete"} | ({"select_hidden"} if spec.owned else set())
+        assert set(spec.expect) == ops, table
+
+
+MATRIX = [
+    pytest.param(table, op, persona, outcome, id=f"{table}-{op}-{persona}")
+    for table, spec in TABLES.items()
+    for op, outcomes in spec.expect.items()
+    for persona, outcome in zip(PERSONAS, outcomes, strict=True)
+]
+
+
+@pytest.mark.parametrize(("table", "op", "persona", "expected"), MATRIX)
+async def test_each_persona_gets_the_expected_outcome_on_each_table(
+    world: World, world_db: Database, table: str, op: str, persona: str, expected: str
+) -> None:
+    """A persona's select, insert, update or delete sees rows, sees none or is denied, as TABLES says."""
+    sql = statement(table, TABLES[table], op)
+    async with acting(world_db, world, persona, op) as (conn, target):
+        assert await attempt(conn, sql, *params(sql, target)) == expected
+
+
+@pytest.mark.parametrize(
+    ("table", "persona", "command"), [pytest.param(*key, id="-".join(key)) for key in COLUMN_RULES]
+)
+async def test_column_grants_reach_exactly_the_listed_columns(
+    world: World, world_db: Database, table: str, persona: str, command: str
+) -> None:
+    """Column by column, a persona reaches exactly the columns COLUMN_RULES lists; every other is denied."""
+    expected = COLUMN_RULES[(table, persona, command)]
+    target_clause = TABLES[table].target
+    outcomes: dict[str, str] = {}
+    async with acting(world_db, world, persona) as (conn, target):
+        for column, always_identity in await table_columns(conn, table):
+            if command == "select":
+                sql = f"select count(*) from (select {column} from public.{table} where {target_clause}) s"
+            else:
+                value = "default" if always_identity else column
+                sql = f"update public.{table} set {column} = {value} where {target_clause}"
+            outcomes[column] = await attempt(conn, sql, *params(sql, target))
+    assert {c for c, outcome in outcomes.items() if outcome == ROWS} == expected
+    assert {c for c, outcome in outcomes.items() if outcome == DENIED} == outcomes.keys() - expected
+
+
+async def test_every_column_grant_has_a_column_rule(db: Database) -> None:
+    """Column-level grants to API roles in public are exactly those COLUMN_RULES checks."""
+    rows = await db.pool.fetch(
+        """
+        select distinct c.relname, r.rolname, lower(acl.privilege_type) as command
+          from pg_catalog.pg_attribute a
+          join pg_catalog.pg_class c on c.oid = a.attrelid
+          join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+          cross join lateral aclexplode(a.attacl) acl
+          join pg_catalog.pg_roles r on r.oid = acl.grantee
+         where n.nspname = 'public' and a.attacl is not null and r.rolname = any($1)
+        """,
+        list(API_ROLES),
+    )
+    found = {(r["relname"], r["rolname"], r["command"]) for r in rows}
+    assert found == {(table, ROLE_OF[persona], command) for table, persona, command in COLUMN_RULES}
+
+
+@pytest.mark.parametrize("column", ENGINE_COLUMNS)
+async def test_member_cannot_write_engine_columns_of_own_profile(
+    world: World, world_db: Database, column: str
+) -> None:
+    """A member writing xp, level, tier, points, role or xp_reached_at of their own profile gets 42501."""
+    values = {
+        "xp": "999999",
+        "level": "99",
+        "tier": "'master'",
+        "points": "999999",
+        "role": "'admin'",
+        "xp_reached_at": "now() - interval '10 years'",
+    }
+    read = "select xp, level, tier, points, role, xp_reached_at from public.profiles where id = $1"
+    async with acting(world_db, world, "owner") as (conn, target):
+        before = await conn.fetchrow(read, target)
+        sql = f"update public.profiles set {column} = {values[column]} where id = $1"
+        assert await attempt(conn, sql, target) == DENIED
+        assert await conn.fetchrow(read, target) == before
+
+
+async def test_anon_reads_visible_profiles_through_the_leaderboard_columns(
+    world: World, world_db: Database
+) -> None:
+    """Anon lists the leaderboard columns of visible members and never a hidden one."""
+    async with acting(world_db, world, "anon") as (conn, _):
+        rows = await conn.fetch("select id, display_name, xp, level, tier from public.profiles")
+    ids = {r["id"] for r in rows}
+    assert {world.owner, world.other, world.admin} <= ids
+    assert world.hidden not in ids
+    assert {r["xp"] for r in rows if r["id"] == world.owner} == {1000}
+
+
+async def test_hidden_member_still_sees_own_profile_and_totals(world: World, world_db: Database) -> None:
+    """A member who hides from leaderboards reads their own profile, layer totals and season score."""
+    async with acting(world_db, world, "owner", "select_hidden") as (conn, me):
+        assert await conn.fetchval("select xp from public.profiles where id = $1", me) == 1000
+        assert (
+            await conn.fetchval("select sum(xp) from public.profile_layers where profile_id = $1", me) == 1000
+        )
+        assert (
+            await conn.fetchval("select sum(xp) from public.season_scores where profile_id = $1", me) == 1000
+        )
+
+
+@pytest.mark.parametrize("command", ["update", "delete", "truncate"])
+async def test_nobody_rewrites_the_ledger_not_even_its_owner(world_db: Database, command: str) -> None:
+    """Even the table owner (superuser, no role switch) cannot update, delete or truncate the ledger."""
+    sql = {
+        "update": "update public.xp_ledger set amount = amount + 1",
+        "delete": "delete from public.xp_ledger",
+        "truncate": "truncate public.xp_ledger cascade",
+    }[command]
+    async with world_db.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            with pytest.raises(asyncpg.PostgresError) as refused:
+                await conn.execute(sql)
+            assert refused.value.sqlstate == "XPLED"
+        finally:
+            await tx.rollback()
+
+
+async def test_private_tables_are_closed_to_every_api_role(db: Database) -> None:
+    """No API role holds any privilege on a table in private; the engine reaches them as definer."""
+    rows = await db.pool.fetch(
+        """
+        select c.relname, r.role
+          from pg_catalog.pg_class c
+          join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+          cross join unnest($1::text[]) as r(role)
+         where n.nspname = 'private' and c.relkind in ('r', 'p', 'v', 'm', 'f')
+           and has_table_privilege(r.role, c.oid, $2)
+        """,
+        list(API_ROLES),
+        "select, insert, update, delete, truncate, references, trigger",
+    )
+    assert [(r["relname"], r["role"]) for r in rows] == []
+
+
+# ---------------------------------------------------------------------------
+# Functions
+# ---------------------------------------------------------------------------
+
+FUNCTIONS_SQL = """
+select n.nspname || '.' || p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')' as signature,
+       n.nspname as schema, p.proname as name, p.prosecdef as definer, p.prosrc as source,
+       has_function_privilege('anon', p.oid, 'EXECUTE') as anon,
+       has_function_privilege('authenticated', p.oid, 'EXECUTE') as authenticated,
+       has_function_privilege('service_role', p.oid, 'EXECUTE') as service_role
+  from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+ where n.nspname in ('public', 'private')
+"""
+
+
+async def test_every_public_function_has_execute_expectations(db: Database) -> None:
+    """Every function in public is in EXECUTE, and EXECUTE names no stale function."""
+    found = {r["signature"] for r in await db.pool.fetch(FUNCTIONS_SQL) if r["schema"] == "public"}
+    assert sorted(found - EXECUTE.keys()) == [], "functions without execute expectations: add them to EXECUTE"
+    assert sorted(EXECUTE.keys() - found) == [], "expectations for functions that no longer exist"
+
+
+@pytest.mark.parametrize(
+    ("signature", "role"),
+    [pytest.param(sig, role, id=f"{role}-{sig.split('(')[0]}") for sig in EXECUTE for role in API_ROLES],
+)
+async def test_each_role_may_execute_exactly_the_listed_public_functions(
+    db: Database, signature: str, role: str
+) -> None:
+    """has_function_privilege(role, function, EXECUTE) is true exactly when EXECUTE lists the role."""
+    oid = await db.pool.fetchval("select to_regprocedure($1)::oid", signature)
+    assert oid is not None, f"{signature} does not exist"
+    allowed = await db.pool.fetchval("select has_function_privilege($1, $2::oid, 'EXECUTE')", role, oid)
+    assert allowed is (role in EXECUTE[signature])
+
+
+CALL = re.compile(r"\b(public|private)\.(\w+)\s*\(")
+
+
+def needed_private_functions(functions: list[asyncpg.Record], role: str) -> set[str]:
+    """Private functions ``role`` must execute itself: those its public functions call through invoker code.
+
+    A security-definer function runs as its owner, so the walk stops at the
+    first definer it reaches; security-invoker functions pass it on.
+    """
+    by_name: dict[tuple[str, str], list[asyncpg.Record]] = {}
+    for f in functions:
+        by_name.setdefault((f["schema"], f["name"]), []).append(f)
+    frontier = [f for f in functions if f["schema"] == "public" and f[role] and not f["definer"]]
+    seen = {f["signature"] for f in frontier}
+    needed: set[str] = set()
+    while frontier:
+        caller = frontier.pop()
+        for schema, name in CALL.findall(caller["source"] or ""):
+            for callee in by_name.get((schema, name), []):
+                if callee["schema"] == "private":
+                    needed.add(callee["signature"])
+                if not callee["definer"] and callee["signature"] not in seen:
+                    seen.add(callee["signature"])
+                    frontier.append(callee)
+    return needed
+
+
+#: Private functions functions.sql lets a role execute although no wrapper needs them. The fix belongs to
+#: functions.sql (drop the grants); while it is pending the test below reports xfail, fails on any other
+#: excess, and fails once the fix lands so that this entry is removed.
+PENDING_REVOKES: dict[str, frozenset[str]] = {}
+
+
+@pytest.mark.parametrize("role", API_ROLES)
+async def test_api_roles_execute_only_the_private_functions_their_wrappers_need(
+    db: Database, role: str
+) -> None:
+    """A role executes a private function exactly when its public functions reach it through invoker code."""
+    functions = await db.pool.fetch(FUNCTIONS_SQL)
+    executable = {f["signature"] for f in functions if f["schema"] == "private" and f[role]}
+    needed = needed_private_functions(functions, role)
+    assert needed - executable == set(), "wrappers this role may call would fail"
+    excess = executable - needed
+    pending = PENDING_REVOKES.get(role, frozenset())
+    assert excess <= pending, "private functions executable beyond need"
+    assert excess == pending, "the pending revoke landed: remove it from PENDING_REVOKES"
+    if pending:
+        pytest.xfail(f"functions.sql still grants {sorted(pending)} to {role}; revoke pending")
+
+
+async def test_anon_cannot_use_the_private_schema(db: Database) -> None:
+    """Anon has no usage on schema private and may execute none of its functions."""
+    assert await db.pool.fetchval("select has_schema_privilege('anon', 'private', 'USAGE')") is False
+    functions = await db.pool.fetch(FUNCTIONS_SQL)
+    assert [f["signature"] for f in functions if f["schema"] == "private" and f["anon"]] == []
+
+
+CALL_CELLS = [
+    pytest.param(persona, call, call in ALLOWED_CALLS[persona], id=f"{persona}-{call}")
+    for persona in ALLOWED_CALLS
+    for call in ENGINE_CALLS
+]
+
+
+@pytest.mark.parametrize(("persona", "call", "allowed"), CALL_CELLS)
+async def test_engine_calls_are_refused_to_everyone_but_their_callers(
+    world: World, world_db: Database, persona: str, call: str, allowed: bool
+) -> None:
+    """award_xp and ensure_profile answer service_role only, corrections admins too; others get 42501."""
+    sql = ENGINE_CALLS[call]
+    role, actor, target = cast(world, persona)
+    async with acting_as(world_db, role, actor) as conn:
+        if allowed:
+            assert await conn.fetchval(sql, *params(sql, target)) is not None
+        else:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetchval(sql, *params(sql, target))
+
+
+async def test_anyone_may_use_the_level_math(world: World, world_db: Database) -> None:
+    """Anon can call the pure lookups a public leaderboard needs."""
+    async with acting_as(world_db, "anon") as conn:
+        row = await conn.fetchrow(
+            "select public.level_for_xp(10500) as level, public.xp_for_level(2) as xp,"
+            " public.tier_for_level(11) as tier, public.layer_status_for('cyber', 500) as status"
+        )
+    assert dict(row) == {"level": 11, "xp": 150, "tier": "member", "status": "connected"}

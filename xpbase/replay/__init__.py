@@ -1,0 +1,1 @@
+"""Importers that replay real activity histories through the XP engine (``xpbase replay ...``)."""
