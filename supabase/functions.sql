@@ -1336,6 +1336,9 @@ begin
   if p_profile_id is null then
     raise exception 'profile_id is required' using errcode = 'XPBAD';
   end if;
+  if v_at > now() + interval '5 minutes' then
+    raise exception 'A check-in cannot be in the future (at %)', private.utc_text(v_at) using errcode = 'XPBAD';
+  end if;
   -- The profile row lock (taken by award_xp too, in the same order) makes concurrent check-ins of one member
   -- run one after the other.
   select * into v_profile from public.profiles p where p.id = p_profile_id for update;
@@ -1567,9 +1570,10 @@ begin
     loop
       v_award := null;
       if v_row.reward_xp > 0 and v_activity is not null then
+        -- Granted now (or at p_at when that is earlier, for backfills): awards never happen in the future.
         v_award := private.award_xp(v_row.profile_id, v_activity,
                                     'season_reward:' || v_season.id || ':' || v_row.profile_id,
-                                    v_row.reward_xp, v_at,
+                                    v_row.reward_xp, least(v_at, now()),
                                     jsonb_build_object('season_id', v_season.id, 'rank', v_row.rank));
       end if;
       if v_row.reward_points > 0 then
@@ -1637,52 +1641,52 @@ grant execute on function public.finalize_seasons(timestamptz) to service_role;
 -- score first is listed first, then the profile id.
 ------------------------------------------------------------------------------
 
-create or replace function private.leaderboard_scope(p_board text, p_layer text, p_season_id bigint)
-returns table (board text, layer text, season_id bigint)
+create or replace function public.leaderboard_scope(board text, layer text default null, season_id bigint default null)
+returns table (board_name text, layer_slug text, season bigint)
 language plpgsql
 stable
 security invoker
 set search_path = ''
 as $$
 begin
-  if p_board is null or p_board not in ('all_time', 'layer', 'season') then
-    raise exception 'board must be all_time, layer or season, got %', coalesce(p_board, 'null') using errcode = 'XPBAD';
+  if leaderboard_scope.board is null or leaderboard_scope.board not in ('all_time', 'layer', 'season') then
+    raise exception 'board must be all_time, layer or season, got %', coalesce(leaderboard_scope.board, 'null') using errcode = 'XPBAD';
   end if;
-  board := p_board;
-  if p_board = 'all_time' then
+  board_name := leaderboard_scope.board;
+  if leaderboard_scope.board = 'all_time' then
     return next;
     return;
   end if;
-  if p_board = 'season' and p_season_id is not null then
-    select s.id, s.layer_slug into season_id, layer from public.seasons s where s.id = p_season_id;
+  if leaderboard_scope.board = 'season' and leaderboard_scope.season_id is not null then
+    select s.id, s.layer_slug into season, layer_slug from public.seasons s where s.id = leaderboard_scope.season_id;
     if not found then
-      raise exception 'Unknown season: %', p_season_id using errcode = 'XPBAD';
+      raise exception 'Unknown season: %', leaderboard_scope.season_id using errcode = 'XPBAD';
     end if;
-    if p_layer is not null and p_layer <> layer then
-      raise exception 'Season % belongs to layer %, not %', p_season_id, layer, p_layer using errcode = 'XPBAD';
+    if leaderboard_scope.layer is not null and leaderboard_scope.layer <> layer_slug then
+      raise exception 'Season % belongs to layer %, not %', leaderboard_scope.season_id, layer_slug, leaderboard_scope.layer using errcode = 'XPBAD';
     end if;
     return next;
     return;
   end if;
-  layer := coalesce(p_layer, (select e.default_layer from public.engine_settings e limit 1));
-  if not exists (select 1 from public.layers l where l.slug = layer) then
-    raise exception 'Unknown layer: %', coalesce(p_layer, 'null') using errcode = 'XPBAD';
+  layer_slug := coalesce(leaderboard_scope.layer, (select e.default_layer from public.engine_settings e limit 1));
+  if not exists (select 1 from public.layers l where l.slug = layer_slug) then
+    raise exception 'Unknown layer: %', coalesce(leaderboard_scope.layer, 'null') using errcode = 'XPBAD';
   end if;
-  if p_board = 'season' then
+  if leaderboard_scope.board = 'season' then
     -- The season running now; a layer with no award this season has none yet (an empty board).
-    select s.id into season_id from public.seasons s
-     where s.layer_slug = layer and s.starts_at <= now() and now() < s.ends_at
+    select s.id into season from public.seasons s
+     where s.layer_slug = leaderboard_scope.layer_slug and s.starts_at <= now() and now() < s.ends_at
      order by s.starts_at desc limit 1;
   end if;
   return next;
 end
 $$;
-comment on function private.leaderboard_scope(text, text, bigint) is
-  'Validates a leaderboard''s board/layer/season (XPBAD otherwise) and resolves defaults: the default layer, '
-  'and for the season board without season_id the layer''s running season (null when it has none yet).';
-revoke all on function private.leaderboard_scope(text, text, bigint) from public;
-grant execute on function private.leaderboard_scope(text, text, bigint) to anon, authenticated, service_role;
-grant usage on schema private to anon;
+comment on function public.leaderboard_scope(text, text, bigint) is
+  'The board a leaderboard call would show: (board_name, layer_slug, season), validated (XPBAD for an unknown '
+  'board, layer or season) with the defaults filled in: the default layer, and for the season board without '
+  'season_id the layer''s running season (null when it has none yet).';
+revoke all on function public.leaderboard_scope(text, text, bigint) from public;
+grant execute on function public.leaderboard_scope(text, text, bigint) to anon, authenticated, service_role;
 
 create or replace function public.leaderboard(
   board text default 'all_time',
@@ -1709,7 +1713,8 @@ begin
     raise exception 'page must be 1 or more' using errcode = 'XPBAD';
   end if;
   v_offset := (page - 1) * page_size;
-  select * into v_scope from private.leaderboard_scope(board, layer, season_id);
+  select z.board_name as board, z.layer_slug as layer, z.season as season_id into v_scope
+    from public.leaderboard_scope(board, layer, season_id) z;
   -- The window runs over rows already in board order (the subquery walks the board's index), so the page
   -- costs offset + page_size index entries, not the whole board.
   if v_scope.board = 'all_time' then
@@ -1753,36 +1758,6 @@ comment on function public.leaderboard(text, text, bigint, integer, integer) is
 revoke all on function public.leaderboard(text, text, bigint, integer, integer) from public;
 grant execute on function public.leaderboard(text, text, bigint, integer, integer) to anon, authenticated, service_role;
 
-create or replace function private.leaderboard_entry(p_board text, p_key text, p_profile_id uuid,
-  out xp bigint, out reached_at timestamptz, out visible boolean)
-language plpgsql
-stable
-security invoker
-set search_path = ''
-as $$
--- A profile's entry on a board as the caller may read it (RLS on the board's tables decides), or nulls.
-begin
-  if p_profile_id is null then
-    return;
-  elsif p_board = 'all_time' then
-    select p.xp, p.xp_reached_at, p.leaderboard_visible into xp, reached_at, visible
-      from public.profiles p where p.id = p_profile_id;
-  elsif p_board = 'layer' then
-    select pl.xp, pl.reached_at, p.leaderboard_visible into xp, reached_at, visible
-      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
-     where pl.profile_id = p_profile_id and pl.layer_slug = p_key;
-  else
-    select sc.xp, sc.reached_at, p.leaderboard_visible into xp, reached_at, visible
-      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
-     where sc.profile_id = p_profile_id and sc.season_id = p_key::bigint;
-  end if;
-end
-$$;
-comment on function private.leaderboard_entry(text, text, uuid) is
-  'A profile''s XP, the moment it reached it and its visibility on a board, as the caller may read them.';
-revoke all on function private.leaderboard_entry(text, text, uuid) from public;
-grant execute on function private.leaderboard_entry(text, text, uuid) to anon, authenticated, service_role;
-
 create or replace function public.leaderboard_rank(
   profile_id uuid,
   board text default 'all_time',
@@ -1799,25 +1774,50 @@ declare
   v_scope record;
   v_key text;
   v_uid uuid := (select auth.uid());
-  v_target record;
-  v_self record;
-  v_self_hidden bigint;
   v_xp bigint;
+  v_reached_at timestamptz;
+  v_visible boolean;
+  v_self_hidden bigint;
   v_rank bigint;
   v_total bigint;
 begin
-  select * into v_scope from private.leaderboard_scope(board, layer, season_id);
+  select z.board_name as board, z.layer_slug as layer, z.season as season_id into v_scope
+    from public.leaderboard_scope(board, layer, season_id) z;
   v_key := case v_scope.board when 'all_time' then '' when 'layer' then v_scope.layer else v_scope.season_id::text end;
-  v_target := private.leaderboard_entry(v_scope.board, v_key, leaderboard_rank.profile_id);
-  v_xp := case when v_target.visible or leaderboard_rank.profile_id = v_uid then v_target.xp end;
-  -- The counts hold visible members only; a hidden caller also sees themself.
-  if v_uid is not null then
-    v_self := private.leaderboard_entry(v_scope.board, v_key, v_uid);
-    v_self_hidden := case when not v_self.visible then v_self.xp end;
+  -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
+  -- the counts hold visible members only.
+  if v_scope.board = 'all_time' then
+    select p.xp, p.xp_reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible from public.profiles p where p.id = leaderboard_rank.profile_id;
+    select p.xp into v_self_hidden from public.profiles p where p.id = v_uid and not p.leaderboard_visible;
+  elsif v_scope.board = 'layer' then
+    select pl.xp, pl.reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible
+      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
+     where pl.profile_id = leaderboard_rank.profile_id and pl.layer_slug = v_scope.layer;
+    select pl.xp into v_self_hidden
+      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
+     where pl.profile_id = v_uid and pl.layer_slug = v_scope.layer and not p.leaderboard_visible;
+  else
+    select sc.xp, sc.reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.profile_id = leaderboard_rank.profile_id and sc.season_id = v_scope.season_id;
+    select sc.xp into v_self_hidden
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.profile_id = v_uid and sc.season_id = v_scope.season_id and not p.leaderboard_visible;
   end if;
-  v_total := private.leaderboard_members(v_scope.board, v_key) + (v_self_hidden is not null)::integer;
+  if not coalesce(v_visible or leaderboard_rank.profile_id = v_uid, false) then
+    v_xp := null;
+  end if;
+  select coalesce(sum(c.members), 0) + (v_self_hidden is not null)::integer into v_total
+    from public.leaderboard_counts c where c.board = v_scope.board and c.scope = v_key and c.level = 7;
   if v_xp is not null then
-    v_rank := 1 + private.leaderboard_members_above(v_scope.board, v_key, v_xp)
+    -- rank = 1 + members with more XP: per level, the buckets after the member's within its 64-block
+    -- (every later bucket at the top level), at most 8 x 63 rows.
+    v_rank := 1 + (select coalesce(sum(c.members), 0)::bigint
+                from generate_series(0, 7) as l (level)
+                join public.leaderboard_counts c
+                  on c.board = v_scope.board and c.scope = v_key and c.level = l.level::smallint
+                 and c.bucket > (v_xp >> (6 * l.level))
+                 and c.bucket <= case when l.level = 7 then 9223372036854775807 else (v_xp >> (6 * l.level)) | 63 end)
                 + coalesce(v_self_hidden > v_xp, false)::integer;
   end if;
   return jsonb_build_object(
@@ -1849,22 +1849,39 @@ declare
   v_scope record;
   v_key text;
   v_uid uuid := (select auth.uid());
-  v_target record;
-  v_self record;
+  v_xp bigint;
+  v_reached_at timestamptz;
+  v_visible boolean;
   v_self_hidden bigint;
 begin
   if radius is null or radius not between 0 and 50 then
     raise exception 'radius must be 0 to 50' using errcode = 'XPBAD';
   end if;
-  select * into v_scope from private.leaderboard_scope(board, layer, season_id);
+  select z.board_name as board, z.layer_slug as layer, z.season as season_id into v_scope
+    from public.leaderboard_scope(board, layer, season_id) z;
   v_key := case v_scope.board when 'all_time' then '' when 'layer' then v_scope.layer else v_scope.season_id::text end;
-  v_target := private.leaderboard_entry(v_scope.board, v_key, leaderboard_around.profile_id);
-  if v_target.xp is null or not coalesce(v_target.visible or leaderboard_around.profile_id = v_uid, false) then
-    return;
+  -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
+  -- the counts hold visible members only.
+  if v_scope.board = 'all_time' then
+    select p.xp, p.xp_reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible from public.profiles p where p.id = leaderboard_around.profile_id;
+    select p.xp into v_self_hidden from public.profiles p where p.id = v_uid and not p.leaderboard_visible;
+  elsif v_scope.board = 'layer' then
+    select pl.xp, pl.reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible
+      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
+     where pl.profile_id = leaderboard_around.profile_id and pl.layer_slug = v_scope.layer;
+    select pl.xp into v_self_hidden
+      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
+     where pl.profile_id = v_uid and pl.layer_slug = v_scope.layer and not p.leaderboard_visible;
+  else
+    select sc.xp, sc.reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.profile_id = leaderboard_around.profile_id and sc.season_id = v_scope.season_id;
+    select sc.xp into v_self_hidden
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.profile_id = v_uid and sc.season_id = v_scope.season_id and not p.leaderboard_visible;
   end if;
-  if v_uid is not null then
-    v_self := private.leaderboard_entry(v_scope.board, v_key, v_uid);
-    v_self_hidden := case when not v_self.visible then v_self.xp end;
+  if v_xp is null or not coalesce(v_visible or leaderboard_around.profile_id = v_uid, false) then
+    return;
   end if;
   -- Each part walks the board's index outwards from the member (their XP and moment are index bounds), and the
   -- ranks come from public.leaderboard_counts: the cost is the window, never the whole board. The three boards
@@ -1874,31 +1891,36 @@ begin
     with win as (
       select * from (
         (select p.id as id, p.xp as xp, p.xp_reached_at as reached_at from public.profiles p
-          where p.xp = v_target.xp and (p.xp_reached_at, p.id) < (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          where p.xp = v_xp and (p.xp_reached_at, p.id) < (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
           order by p.xp_reached_at desc, p.id desc limit radius)
         union all
         (select p.id, p.xp, p.xp_reached_at from public.profiles p
-          where p.xp > v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          where p.xp > v_xp and (p.leaderboard_visible or p.id = v_uid)
           order by p.xp, p.xp_reached_at desc, p.id desc limit radius)
         order by 2, 3 desc, 1 desc limit radius
       ) above
       union all
-      select leaderboard_around.profile_id, v_target.xp, v_target.reached_at
+      select leaderboard_around.profile_id, v_xp, v_reached_at
       union all
       select * from (
         (select p.id, p.xp, p.xp_reached_at from public.profiles p
-          where p.xp = v_target.xp and (p.xp_reached_at, p.id) > (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          where p.xp = v_xp and (p.xp_reached_at, p.id) > (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
           order by p.xp_reached_at, p.id limit radius)
         union all
         (select p.id, p.xp, p.xp_reached_at from public.profiles p
-          where p.xp < v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          where p.xp < v_xp and (p.leaderboard_visible or p.id = v_uid)
           order by p.xp desc, p.xp_reached_at, p.id limit radius)
         order by 2 desc, 3, 1 limit radius
       ) below
     )
     ,
     top as materialized (
-      select t.xp, private.leaderboard_members_above(v_scope.board, v_key, t.xp) as above,
+      select t.xp, (select coalesce(sum(c.members), 0)::bigint
+                   from generate_series(0, 7) as l (level)
+                   join public.leaderboard_counts c
+                     on c.board = v_scope.board and c.scope = v_key and c.level = l.level::smallint
+                    and c.bucket > (t.xp >> (6 * l.level))
+                    and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end) as above,
              coalesce((select c.members from public.leaderboard_counts c
                         where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp), 0) as tied
         from (select max(win.xp) as xp from win) t
@@ -1919,31 +1941,36 @@ begin
     with win as (
       select * from (
         (select e.profile_id as id, e.xp as xp, e.reached_at as reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
-          where e.xp = v_target.xp and (e.reached_at, e.profile_id) < (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          where e.xp = v_xp and (e.reached_at, e.profile_id) < (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
           order by e.reached_at desc, e.profile_id desc limit radius)
         union all
         (select e.profile_id, e.xp, e.reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
-          where e.xp > v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          where e.xp > v_xp and (p.leaderboard_visible or p.id = v_uid)
           order by e.xp, e.reached_at desc, e.profile_id desc limit radius)
         order by 2, 3 desc, 1 desc limit radius
       ) above
       union all
-      select leaderboard_around.profile_id, v_target.xp, v_target.reached_at
+      select leaderboard_around.profile_id, v_xp, v_reached_at
       union all
       select * from (
         (select e.profile_id, e.xp, e.reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
-          where e.xp = v_target.xp and (e.reached_at, e.profile_id) > (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          where e.xp = v_xp and (e.reached_at, e.profile_id) > (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
           order by e.reached_at, e.profile_id limit radius)
         union all
         (select e.profile_id, e.xp, e.reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
-          where e.xp < v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          where e.xp < v_xp and (p.leaderboard_visible or p.id = v_uid)
           order by e.xp desc, e.reached_at, e.profile_id limit radius)
         order by 2 desc, 3, 1 limit radius
       ) below
     )
     ,
     top as materialized (
-      select t.xp, private.leaderboard_members_above(v_scope.board, v_key, t.xp) as above,
+      select t.xp, (select coalesce(sum(c.members), 0)::bigint
+                   from generate_series(0, 7) as l (level)
+                   join public.leaderboard_counts c
+                     on c.board = v_scope.board and c.scope = v_key and c.level = l.level::smallint
+                    and c.bucket > (t.xp >> (6 * l.level))
+                    and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end) as above,
              coalesce((select c.members from public.leaderboard_counts c
                         where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp), 0) as tied
         from (select max(win.xp) as xp from win) t
@@ -1964,31 +1991,36 @@ begin
     with win as (
       select * from (
         (select e.profile_id as id, e.xp as xp, e.reached_at as reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
-          where e.xp = v_target.xp and (e.reached_at, e.profile_id) < (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          where e.xp = v_xp and (e.reached_at, e.profile_id) < (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
           order by e.reached_at desc, e.profile_id desc limit radius)
         union all
         (select e.profile_id, e.xp, e.reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
-          where e.xp > v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          where e.xp > v_xp and (p.leaderboard_visible or p.id = v_uid)
           order by e.xp, e.reached_at desc, e.profile_id desc limit radius)
         order by 2, 3 desc, 1 desc limit radius
       ) above
       union all
-      select leaderboard_around.profile_id, v_target.xp, v_target.reached_at
+      select leaderboard_around.profile_id, v_xp, v_reached_at
       union all
       select * from (
         (select e.profile_id, e.xp, e.reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
-          where e.xp = v_target.xp and (e.reached_at, e.profile_id) > (v_target.reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          where e.xp = v_xp and (e.reached_at, e.profile_id) > (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
           order by e.reached_at, e.profile_id limit radius)
         union all
         (select e.profile_id, e.xp, e.reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
-          where e.xp < v_target.xp and (p.leaderboard_visible or p.id = v_uid)
+          where e.xp < v_xp and (p.leaderboard_visible or p.id = v_uid)
           order by e.xp desc, e.reached_at, e.profile_id limit radius)
         order by 2 desc, 3, 1 limit radius
       ) below
     )
     ,
     top as materialized (
-      select t.xp, private.leaderboard_members_above(v_scope.board, v_key, t.xp) as above,
+      select t.xp, (select coalesce(sum(c.members), 0)::bigint
+                   from generate_series(0, 7) as l (level)
+                   join public.leaderboard_counts c
+                     on c.board = v_scope.board and c.scope = v_key and c.level = l.level::smallint
+                    and c.bucket > (t.xp >> (6 * l.level))
+                    and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end) as above,
              coalesce((select c.members from public.leaderboard_counts c
                         where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp), 0) as tied
         from (select max(win.xp) as xp from win) t
@@ -2366,40 +2398,6 @@ $$;
 comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
   'Moves one member between XP buckets of a board''s counts (null = not counted).';
 revoke all on function private.leaderboard_count_move(text, text, bigint, bigint) from public;
-
-create or replace function private.leaderboard_members_above(p_board text, p_scope text, p_xp bigint)
-returns bigint
-language sql
-stable
-security invoker
-set search_path = ''
-as $$
-  -- Level L < 7 adds the buckets after p_xp's within the same 64-bucket block; level 7 adds all later buckets.
-  select coalesce(sum(c.members), 0)::bigint
-    from (select l.level::smallint as level, p_xp >> (6 * l.level) as mine,
-                 case when l.level = 7 then 9223372036854775807 else (p_xp >> (6 * l.level)) | 63 end as last
-            from generate_series(0, 7) as l (level)) r
-    join public.leaderboard_counts c
-      on c.board = p_board and c.scope = p_scope and c.level = r.level and c.bucket > r.mine and c.bucket <= r.last
-$$;
-comment on function private.leaderboard_members_above(text, text, bigint) is
-  'How many visible members of a board have more than p_xp XP (p_xp >= 0), from public.leaderboard_counts.';
-revoke all on function private.leaderboard_members_above(text, text, bigint) from public;
-grant execute on function private.leaderboard_members_above(text, text, bigint) to anon, authenticated, service_role;
-
-create or replace function private.leaderboard_members(p_board text, p_scope text)
-returns bigint
-language sql
-stable
-security invoker
-set search_path = ''
-as $$
-  select coalesce(sum(c.members), 0)::bigint from public.leaderboard_counts c
-   where c.board = p_board and c.scope = p_scope and c.level = 7
-$$;
-comment on function private.leaderboard_members(text, text) is 'How many visible members a board lists.';
-revoke all on function private.leaderboard_members(text, text) from public;
-grant execute on function private.leaderboard_members(text, text) to anon, authenticated, service_role;
 
 create or replace function private.rebuild_leaderboard_counts()
 returns void

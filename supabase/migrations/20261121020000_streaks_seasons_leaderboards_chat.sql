@@ -83,7 +83,7 @@ comment on column public.activity_types.counts_for_season is
   'start the next race ahead.';
 
 create table public.season_rules (
-  layer_slug text primary key references public.layers (slug) on update cascade,
+  layer_slug text primary key references public.layers (slug) on update cascade on delete cascade,
   length_unit text not null default 'month' check (length_unit in ('day', 'week', 'month')),
   length integer not null default 1 check (length between 1 and 120),
   anchor date not null default '2026-01-01',
@@ -99,7 +99,7 @@ comment on table public.season_rules is
 create index season_rules_reward_activity_idx on public.season_rules (reward_activity);
 
 create table public.season_rewards (
-  layer_slug text not null references public.layers (slug) on update cascade,
+  layer_slug text not null references public.layers (slug) on update cascade on delete cascade,
   rank_from integer not null check (rank_from >= 1),
   rank_to integer not null,
   xp integer not null default 0 check (xp >= 0),

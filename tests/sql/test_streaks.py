@@ -327,7 +327,7 @@ def skipped_dates(zone: ZoneInfo, start: date, end: date) -> int:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     zone=st.sampled_from(ZONES),
-    start=st.datetimes(min_value=datetime(2011, 12, 20), max_value=datetime(2027, 12, 31)),
+    start=st.datetimes(min_value=datetime(2011, 12, 20), max_value=datetime(2026, 6, 30)),
     steps=st.lists(st.floats(min_value=0.5, max_value=80.0), min_size=1, max_size=16),
 )
 async def test_check_ins_match_the_model_in_any_time_zone(
