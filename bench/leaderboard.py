@@ -128,9 +128,11 @@ def start_postgres(workdir: Path) -> tuple[str, Callable[[], None]]:
 LOAD_PROFILES = """
 set session_replication_role = replica;  -- setup only: skip the per-row validation trigger
 insert into public.profiles (id, display_name, xp, level, tier, points, xp_reached_at, leaderboard_visible)
-select gen_random_uuid(), 'member ' || r.g, r.xp, public.level_for_xp(r.xp), public.tier_for_level(public.level_for_xp(r.xp)),
+select gen_random_uuid(), 'member ' || r.g, r.xp, public.level_for_xp(r.xp),
+       public.tier_for_level(public.level_for_xp(r.xp)),
        r.xp, timestamptz '2026-01-01' + (random() * 300) * interval '1 day', random() >= 0.02
-  from (select g, floor(exp(random() * ln(500000.0)))::bigint - 1 as xp from generate_series(1, %(n)s) as g) r;
+  from (select g, floor(exp(random() * ln(500000.0)))::bigint - 1 as xp
+          from generate_series(1, %(n)s) as g) r;
 set session_replication_role = origin;
 select private.rebuild_leaderboard_counts();
 vacuum analyze public.profiles;
@@ -224,7 +226,8 @@ def main() -> int:
             return r.zrevrange("board", max(rank - 5, 0), rank + 5, withscores=True)
 
         ops: list[tuple[str, Callable[[int], Any], Callable[[int], Any]]] = [
-            # The fixed cost of one PostgREST-style request (begin, role and claims, select 1, commit) vs PING.
+            # The fixed cost of one PostgREST-style request (begin, role and claims, select 1, commit)
+            # against PING.
             ("floor", lambda i: pg_call(conn, anon, "select 1", ()), lambda i: r.ping()),
             (
                 "top 50",
@@ -252,7 +255,8 @@ def main() -> int:
 
         print(f"\n{args.samples} calls each after {args.warmup} warm-up calls; latency in milliseconds\n")
         print(
-            f"{'operation':<10} {'xpbase p50':>11} {'p99':>8} {'redis p50':>10} {'p99':>8} {'ratio p50':>10} {'p99':>7}"
+            f"{'operation':<10} {'xpbase p50':>11} {'p99':>8} {'redis p50':>10} {'p99':>8}"
+            f" {'ratio p50':>10} {'p99':>7}"
         )
         worst = 0.0
         for name, pg_fn, redis_fn in ops:

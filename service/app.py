@@ -67,9 +67,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         await relay.start()
         app.config["XPBASE_RELAY"] = relay
         if settings.season_finalize_interval > 0:
-            background.append(asyncio.create_task(
-                finalize_seasons_forever(database, settings.season_finalize_interval), name="xpbase-seasons"
-            ))
+            background.append(
+                asyncio.create_task(
+                    finalize_seasons_forever(database, settings.season_finalize_interval),
+                    name="xpbase-seasons",
+                )
+            )
 
     @app.after_serving
     async def close_database() -> None:

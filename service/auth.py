@@ -143,7 +143,7 @@ def websocket_token() -> str:
 
 
 def require_member_websocket(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Websocket decorator: verify the handshake's token before accepting; sets ``g.claims`` and ``g.profile_id``.
+    """Websocket decorator: verify the handshake's token before accepting; sets g.claims and g.profile_id.
 
     A refused handshake is answered with the usual 401 error body instead of
     an upgrade (APIError raised before ``websocket.accept()``).
@@ -152,7 +152,9 @@ def require_member_websocket(func: Callable[P, Awaitable[T]]) -> Callable[P, Awa
     @wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         claims = verify_access_token(
-            websocket_token(), current_app.config["XPBASE_JWT_SECRET"], current_app.config["XPBASE_JWT_AUDIENCE"]
+            websocket_token(),
+            current_app.config["XPBASE_JWT_SECRET"],
+            current_app.config["XPBASE_JWT_AUDIENCE"],
         )
         g.claims = claims
         g.profile_id = UUID(claims["sub"])

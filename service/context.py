@@ -17,7 +17,7 @@ def get_db() -> Database:
 
 
 def get_relay() -> Relay:
-    """The app's notification relay (inside a request or websocket). RuntimeError when the app is not serving."""
+    """The app's notification relay (in a request or websocket). RuntimeError when the app is not serving."""
     relay: Relay | None = current_app.config.get("XPBASE_RELAY")
     if relay is None:
         raise RuntimeError("the notification relay is not running (the app is not serving)")

@@ -190,14 +190,23 @@ class Database:
         ) as conn:
             return await conn.fetchval(f"select public.{function}({args})", *params.values())
 
-    async def rpc_rows(self, function: str, /, *, role: Role = "service_role",
-                       claims: Mapping[str, Any] | None = None, **params: Any) -> list[asyncpg.Record]:
+    async def rpc_rows(
+        self,
+        function: str,
+        /,
+        *,
+        role: Role = "service_role",
+        claims: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> list[asyncpg.Record]:
         """Call a set-returning ``public.<function>`` with named parameters; returns its rows.
 
-        Same role switch and errors as ``rpc`` (PostgREST's ``/rpc/<function>`` for a function returning a set).
+        Same role switch and errors as ``rpc`` (PostgREST's ``/rpc/<function>`` for a set-returning one).
         """
         if not function.isidentifier() or not all(name.isidentifier() for name in params):
             raise ValueError(f"not a function or parameter name: {function!r}, {list(params)!r}")
         args = ", ".join(f"{name} => ${i}" for i, name in enumerate(params, start=1))
-        async with self.transaction(role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)) as conn:
+        async with self.transaction(
+            role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)
+        ) as conn:
             return list(await conn.fetch(f"select * from public.{function}({args})", *params.values()))

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     season_finalize_interval: float = Field(
         default=300,
         ge=0,
-        description="Seconds between the service's finalize_seasons runs; 0 turns the job off (e.g. pg_cron does it).",
+        description="Seconds between the service's finalize_seasons runs; 0 turns it off (pg_cron does it).",
     )
 
     @field_validator("data_dir", "supabase_dir")

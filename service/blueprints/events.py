@@ -40,7 +40,7 @@ async def _newest_id() -> int:
 @blueprint.websocket("/v1/events")
 @require_member_websocket
 async def ws_events() -> None:
-    """The signed-in member's notifications, live (level_up, tier_up, layer_status_up, streak_milestone, season_result, ...).
+    """The signed-in member's notifications, live: level-ups, tier-ups, streak milestones, season results.
 
     Token: ``Authorization: Bearer <jwt>`` or ``?token=<jwt>`` (browsers cannot
     set websocket headers); a bad or missing token is refused with 401 before

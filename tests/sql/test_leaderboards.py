@@ -65,7 +65,7 @@ PUBLIC_VIEW = [(1, "Cleo", 500), (2, "Bea", 300), (2, "Al", 300), (4, "Dee", 100
 async def test_equal_xp_shares_a_rank_and_who_reached_it_first_is_listed_first(
     db: Database, members: dict[str, UUID], role: str
 ) -> None:
-    """Bea and Al share rank 2, Bea first (she reached 300 first); the hidden member is left out for others."""
+    """Bea and Al share rank 2, Bea first (she reached 300 first); the hidden member is left out."""
     viewer = members["Dee"] if role == "authenticated" else None
     got = await board_as(db, role, viewer, "select * from public.leaderboard()")
     assert rows(got) == PUBLIC_VIEW
@@ -184,7 +184,7 @@ async def test_bad_arguments_are_refused(db: Database, call: str, message: str) 
 
 @pytest.mark.parametrize("board", ["all_time", "layer", "season"])
 async def test_rank_and_around_agree_with_the_full_board(db: Database, board: str) -> None:
-    """For every member and viewer, rank and around-me equal the slice of the full board around that member."""
+    """For every member and viewer, rank and around-me equal the slice of the full board around them."""
     rng = random.Random(4)
     pids = []
     for i in range(24):
@@ -223,7 +223,7 @@ async def test_rank_and_around_agree_with_the_full_board(db: Database, board: st
 
 
 async def test_leaderboard_counts_stay_exact_through_awards_corrections_and_hiding(db: Database) -> None:
-    """After awards, penalties, resets and visibility changes the trigger-kept counts equal a rebuild from scratch."""
+    """After awards, penalties, resets and hiding, the trigger-kept counts equal a rebuild from scratch."""
     rng = random.Random(7)
     pids = [await new_profile(db, f"C{i}") for i in range(12)]
     for step in range(80):

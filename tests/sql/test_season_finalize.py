@@ -1,4 +1,4 @@
-"""Seasons: configurable length per layer, finalize_seasons (frozen ranks, rewards, notifications), idempotency."""
+"""Season rules per layer and finalize_seasons: frozen ranks, rewards, notifications, idempotency."""
 
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ async def test_season_length_is_configurable_per_layer(
     """season_rules sets the length (days, weeks, months), anchor and time zone of a layer's seasons."""
     async with db.as_service() as conn:
         await conn.execute(
-            "update public.season_rules set length_unit = $1, length = $2, anchor = $3::text::date, time_zone = $4"
+            "update public.season_rules set length_unit = $1, length = $2, anchor = $3::text::date,"
+            " time_zone = $4"
             " where layer_slug = 'reality'",
             unit,
             length,
@@ -99,7 +100,7 @@ async def ranked_season(db: Database) -> dict[str, UUID]:
 
 
 async def test_finalize_freezes_ranks_and_rewards_the_top(db: Database) -> None:
-    """finalize_seasons stores final ranks (ties share) and gives the configured XP, points, title and notice."""
+    """finalize_seasons stores final ranks (ties share) and gives the configured XP, points, title, notice."""
     names = await ranked_season(db)
     result = await db.rpc("finalize_seasons", at=at("2026-04-01T00:05:00"))
     assert result["count"] == 1

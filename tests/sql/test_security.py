@@ -234,7 +234,7 @@ TABLES: dict[str, Table] = {
     ),
     "season_rules": Table(
         target="layer_slug = 'spare'",
-        insert="(layer_slug) values ('cyber') on conflict (layer_slug) do update set length = excluded.length",
+        insert="(layer_slug) values ('cyber') on conflict (layer_slug) do update set length = 1",
         update="length = length",
         expect=CONFIG,
     ),
@@ -265,14 +265,18 @@ TABLES: dict[str, Table] = {
     ),
     "check_ins": Table(
         target="profile_id = $1",
-        insert="(profile_id, local_date, time_zone, checked_in_at, streak) values ($1, '2001-01-01', 'UTC', now(), 1)",
+        insert=(
+            "(profile_id, local_date, time_zone, checked_in_at, streak)"
+            " values ($1, '2001-01-01', 'UTC', now(), 1)"
+        ),
         update="xp = xp",
         expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
     ),
     "season_results": Table(
         target="profile_id = $1",
         insert=(
-            "(season_id, profile_id, rank, xp) select s.id, $1, 1, 1 from public.seasons s where s.name = 'spare'"
+            "(season_id, profile_id, rank, xp)"
+            " select s.id, $1, 1, 1 from public.seasons s where s.name = 'spare'"
             " on conflict do nothing"
         ),
         update="title = title",

@@ -1,4 +1,4 @@
-"""Daily check-ins and streaks: local days, freezes, rewards, milestones, time zones, DST and the date line."""
+"""Daily check-ins and streaks: local days, freezes, rewards, milestones, time zones, DST, date line."""
 
 from __future__ import annotations
 
@@ -143,7 +143,8 @@ async def test_milestones_send_notifications(db: Database) -> None:
     await daily(db, pid, "2026-01-01", 7)
     async with db.as_service() as conn:
         rows = await conn.fetch(
-            "select data from public.notifications where profile_id = $1 and kind = 'streak_milestone' order by id",
+            "select data from public.notifications"
+            " where profile_id = $1 and kind = 'streak_milestone' order by id",
             pid,
         )
     assert [(r["data"]["days"], r["data"]["freeze_earned"]) for r in rows] == [(3, False), (7, True)]
@@ -174,7 +175,7 @@ async def test_dst_days_end_at_local_midnight(db: Database) -> None:
 
 
 async def test_midnight_dst_change_starts_the_day_at_one(db: Database) -> None:
-    """In America/Santiago clocks jump from 00:00 to 01:00: the day starts at the first existing local moment."""
+    """In America/Santiago clocks jump from 00:00 to 01:00: the day starts at the first existing moment."""
     pid = await new_profile(db, "Santi")
     await set_time_zone(db, pid, "America/Santiago")
     before = await status(db, pid, "2026-09-05T20:00:00Z")
@@ -185,7 +186,7 @@ async def test_midnight_dst_change_starts_the_day_at_one(db: Database) -> None:
 
 
 async def test_a_date_skipped_by_the_date_line_is_not_a_missed_day(db: Database) -> None:
-    """Samoa skipped 2011-12-30 when it crossed the date line: checking in on the 29th and 31st keeps the streak."""
+    """Samoa skipped 2011-12-30 crossing the date line: checking in on the 29th and 31st keeps the streak."""
     pid = await new_profile(db, "Sina")
     await set_time_zone(db, pid, "Pacific/Apia")
     first = await check_in(db, pid, "2011-12-29T22:00:00Z")  # noon on the 29th (UTC-10)

@@ -1,4 +1,4 @@
-"""Points timeline and dashboard stats: buckets in the member's time zone, period-over-period change, access."""
+"""Points timeline and dashboard stats: local-time buckets, period-over-period change, access."""
 
 from __future__ import annotations
 
