@@ -7,7 +7,9 @@ in a new database ``xpbase_bench_<pid>`` that is dropped afterwards) with the
 whole schema; N profiles loaded with one ``insert ... select
 generate_series`` (skewed XP like a real community: most members have little,
 a few have a lot; 2% hide themselves), the leaderboard counts rebuilt (the
-load skips triggers), then VACUUM ANALYZE. A private
+load skips triggers), VACUUM ANALYZE; then 5,000 real awards through
+``award_xp`` whose count changes are left unfolded, as between two runs of the
+compaction job. A private
 ``redis-server`` on a free loopback port gets the visible members in one
 sorted set (score = XP, member = profile id) through pipelined ZADDs.
 
@@ -137,6 +139,11 @@ set session_replication_role = origin;
 select private.rebuild_leaderboard_counts();
 vacuum analyze public.profiles;
 vacuum analyze public.leaderboard_counts;
+set role service_role;
+select public.award_xp(p.id, 'xp_purchase', 'bench-' || p.id, (1 + random() * 500)::integer)
+  from public.profiles p tablesample system (1) limit %(awards)s;
+reset role;
+analyze public.leaderboard_count_deltas;
 """
 
 
@@ -178,6 +185,9 @@ def main() -> int:
     parser.add_argument(
         "--profiles", type=int, default=1_000_000, help="profiles to load (default 1,000,000)"
     )
+    parser.add_argument(
+        "--awards", type=int, default=5000, help="awards through award_xp after the load, left unfolded (5000)"
+    )
     parser.add_argument("--samples", type=int, default=1000, help="timed calls per operation (default 1000)")
     parser.add_argument("--warmup", type=int, default=100, help="untimed calls first (default 100)")
     args = parser.parse_args()
@@ -191,7 +201,9 @@ def main() -> int:
         with psycopg.connect(url, autocommit=True) as admin:
             for statement in LOAD_PROFILES.split(";\n"):
                 if statement.strip():
-                    admin.execute(statement.replace("%(n)s", str(int(args.profiles))))
+                    admin.execute(
+                        statement.replace("%(n)s", str(int(args.profiles))).replace("%(awards)s", str(args.awards))
+                    )
             members = admin.execute(
                 "select id::text, xp from public.profiles where leaderboard_visible"
             ).fetchall()

@@ -11,8 +11,8 @@ from quart_schema import Info, QuartSchema
 from service.auth import resolve_jwt_secret
 from service.blueprints import chat, events, health, profiles
 from service.errors import register_error_handlers
+from service.jobs import call_forever, describe_compacted, describe_finalized
 from service.relay import Relay
-from service.seasons import finalize_seasons_forever
 from xpbase import __version__
 from xpbase.db import Database, resolve_url
 from xpbase.settings import Settings, get_settings
@@ -66,13 +66,19 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         relay = Relay(database.url or resolve_url(settings)[0], database)
         await relay.start()
         app.config["XPBASE_RELAY"] = relay
-        if settings.season_finalize_interval > 0:
-            background.append(
-                asyncio.create_task(
-                    finalize_seasons_forever(database, settings.season_finalize_interval),
-                    name="xpbase-seasons",
+        jobs = [
+            ("finalize_seasons", settings.season_finalize_interval, describe_finalized),
+            (
+                "service_role_compact_leaderboard_counts",
+                settings.leaderboard_compact_interval,
+                describe_compacted,
+            ),
+        ]
+        for function, interval, describe in jobs:
+            if interval > 0:
+                background.append(
+                    asyncio.create_task(call_forever(database, function, interval, describe), name=function)
                 )
-            )
 
     @app.after_serving
     async def close_database() -> None:

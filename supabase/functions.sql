@@ -1700,6 +1700,8 @@ language plpgsql
 stable
 security invoker
 set search_path = ''
+-- Plans with the caller's values as parameters are as good here and save replanning on every call.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_scope record;
@@ -1769,6 +1771,8 @@ language plpgsql
 stable
 security invoker
 set search_path = ''
+-- Plans with the caller's values as parameters are as good here and save replanning on every call.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_scope record;
@@ -1807,17 +1811,28 @@ begin
   if not coalesce(v_visible or leaderboard_rank.profile_id = v_uid, false) then
     v_xp := null;
   end if;
-  select coalesce(sum(c.members), 0) + (v_self_hidden is not null)::integer into v_total
-    from public.leaderboard_counts c where c.board = v_scope.board and c.scope = v_key and c.level = 7;
+  select coalesce(sum(x.n), 0) + (v_self_hidden is not null)::integer into v_total
+    from (select c.members as n from public.leaderboard_counts c
+           where c.board = v_scope.board and c.scope = v_key and c.level = 7
+          union all
+          select d.delta from public.leaderboard_count_deltas d
+           where d.board = v_scope.board and d.scope = v_key and d.level = 7) x;
   if v_xp is not null then
     -- rank = 1 + members with more XP: per level, the buckets after the member's within its 64-block
     -- (every later bucket at the top level), at most 8 x 63 rows.
-    v_rank := 1 + (select coalesce(sum(c.members), 0)::bigint
+    v_rank := 1 + (select coalesce(sum(x.n), 0)::bigint
                 from generate_series(0, 7) as l (level)
-                join public.leaderboard_counts c
-                  on c.board = v_scope.board and c.scope = v_key and c.level = l.level::smallint
-                 and c.bucket > (v_xp >> (6 * l.level))
-                 and c.bucket <= case when l.level = 7 then 9223372036854775807 else (v_xp >> (6 * l.level)) | 63 end)
+                cross join lateral (
+                  select c.members as n from public.leaderboard_counts c
+                   where c.board = v_scope.board and c.scope = v_key and c.level = l.level
+                          and c.bucket > (v_xp >> (6 * l.level))
+                          and c.bucket <= case when l.level = 7 then 9223372036854775807 else (v_xp >> (6 * l.level)) | 63 end
+                  union all
+                  select d.delta from public.leaderboard_count_deltas d
+                   where d.board = v_scope.board and d.scope = v_key and d.level = l.level
+                          and d.bucket > (v_xp >> (6 * l.level))
+                          and d.bucket <= case when l.level = 7 then 9223372036854775807 else (v_xp >> (6 * l.level)) | 63 end
+                ) x)
                 + coalesce(v_self_hidden > v_xp, false)::integer;
   end if;
   return jsonb_build_object(
@@ -1844,6 +1859,8 @@ language plpgsql
 stable
 security invoker
 set search_path = ''
+-- Plans with the caller's values as parameters are as good here and save replanning on every call.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_scope record;
@@ -1915,14 +1932,25 @@ begin
     )
     ,
     top as materialized (
-      select t.xp, (select coalesce(sum(c.members), 0)::bigint
+      select t.xp, (select coalesce(sum(x.n), 0)::bigint
                    from generate_series(0, 7) as l (level)
-                   join public.leaderboard_counts c
-                     on c.board = v_scope.board and c.scope = v_key and c.level = l.level::smallint
-                    and c.bucket > (t.xp >> (6 * l.level))
-                    and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end) as above,
-             coalesce((select c.members from public.leaderboard_counts c
-                        where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp), 0) as tied
+                   cross join lateral (
+                     select c.members as n from public.leaderboard_counts c
+                      where c.board = v_scope.board and c.scope = v_key and c.level = l.level
+                             and c.bucket > (t.xp >> (6 * l.level))
+                             and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                     union all
+                     select d.delta from public.leaderboard_count_deltas d
+                      where d.board = v_scope.board and d.scope = v_key and d.level = l.level
+                             and d.bucket > (t.xp >> (6 * l.level))
+                             and d.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                   ) x) as above,
+             (select coalesce(sum(x.n), 0)
+                from (select c.members as n from public.leaderboard_counts c
+                       where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp
+                      union all
+                      select d.delta from public.leaderboard_count_deltas d
+                       where d.board = v_scope.board and d.scope = v_key and d.level = 0 and d.bucket = t.xp) x)::bigint as tied
         from (select max(win.xp) as xp from win) t
     )
     -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
@@ -1965,14 +1993,25 @@ begin
     )
     ,
     top as materialized (
-      select t.xp, (select coalesce(sum(c.members), 0)::bigint
+      select t.xp, (select coalesce(sum(x.n), 0)::bigint
                    from generate_series(0, 7) as l (level)
-                   join public.leaderboard_counts c
-                     on c.board = v_scope.board and c.scope = v_key and c.level = l.level::smallint
-                    and c.bucket > (t.xp >> (6 * l.level))
-                    and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end) as above,
-             coalesce((select c.members from public.leaderboard_counts c
-                        where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp), 0) as tied
+                   cross join lateral (
+                     select c.members as n from public.leaderboard_counts c
+                      where c.board = v_scope.board and c.scope = v_key and c.level = l.level
+                             and c.bucket > (t.xp >> (6 * l.level))
+                             and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                     union all
+                     select d.delta from public.leaderboard_count_deltas d
+                      where d.board = v_scope.board and d.scope = v_key and d.level = l.level
+                             and d.bucket > (t.xp >> (6 * l.level))
+                             and d.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                   ) x) as above,
+             (select coalesce(sum(x.n), 0)
+                from (select c.members as n from public.leaderboard_counts c
+                       where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp
+                      union all
+                      select d.delta from public.leaderboard_count_deltas d
+                       where d.board = v_scope.board and d.scope = v_key and d.level = 0 and d.bucket = t.xp) x)::bigint as tied
         from (select max(win.xp) as xp from win) t
     )
     -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
@@ -2015,14 +2054,25 @@ begin
     )
     ,
     top as materialized (
-      select t.xp, (select coalesce(sum(c.members), 0)::bigint
+      select t.xp, (select coalesce(sum(x.n), 0)::bigint
                    from generate_series(0, 7) as l (level)
-                   join public.leaderboard_counts c
-                     on c.board = v_scope.board and c.scope = v_key and c.level = l.level::smallint
-                    and c.bucket > (t.xp >> (6 * l.level))
-                    and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end) as above,
-             coalesce((select c.members from public.leaderboard_counts c
-                        where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp), 0) as tied
+                   cross join lateral (
+                     select c.members as n from public.leaderboard_counts c
+                      where c.board = v_scope.board and c.scope = v_key and c.level = l.level
+                             and c.bucket > (t.xp >> (6 * l.level))
+                             and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                     union all
+                     select d.delta from public.leaderboard_count_deltas d
+                      where d.board = v_scope.board and d.scope = v_key and d.level = l.level
+                             and d.bucket > (t.xp >> (6 * l.level))
+                             and d.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                   ) x) as above,
+             (select coalesce(sum(x.n), 0)
+                from (select c.members as n from public.leaderboard_counts c
+                       where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp
+                      union all
+                      select d.delta from public.leaderboard_count_deltas d
+                       where d.board = v_scope.board and d.scope = v_key and d.level = 0 and d.bucket = t.xp) x)::bigint as tied
         from (select max(win.xp) as xp from win) t
     )
     -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
@@ -2374,26 +2424,42 @@ create trigger _100_validate before insert or update on public.season_rules
 
 create or replace function private.leaderboard_count_move(p_board text, p_scope text, p_old bigint, p_new bigint)
 returns void
-language sql
+language plpgsql
 volatile
 security definer
 set search_path = ''
 as $$
-  -- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more). Only the
-  -- buckets that change are written, in key order (so concurrent moves cannot deadlock on them).
-  insert into public.leaderboard_counts as c (board, scope, level, bucket, members)
-  select p_board, p_scope, d.level, d.bucket, sum(d.delta)
-    from (
-      select l.level, p_old >> (6 * l.level) as bucket, -1 as delta
-        from generate_series(0, 7) as l (level) where p_old is not null
-      union all
-      select l.level, p_new >> (6 * l.level), 1
-        from generate_series(0, 7) as l (level) where p_new is not null
-    ) d
-   group by d.level, d.bucket
-  having sum(d.delta) <> 0
-   order by d.level, d.bucket
-  on conflict (board, scope, level, bucket) do update set members = c.members + excluded.members
+-- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more): -1 and +1
+-- rows for the levels whose bucket changes (a +15 XP award usually touches level 0 alone), appended in one
+-- insert. Nothing shared is updated, so concurrent awards never wait for each other here.
+declare
+  v_level integer;
+  v_old bigint;
+  v_new bigint;
+  v_levels smallint[] := '{}';
+  v_buckets bigint[] := '{}';
+  v_deltas integer[] := '{}';
+begin
+  for v_level in 0..7 loop
+    v_old := p_old >> (6 * v_level);
+    v_new := p_new >> (6 * v_level);
+    exit when v_old = v_new;  -- then every higher level agrees too
+    if v_old is not null then
+      v_levels := v_levels || v_level::smallint;
+      v_buckets := v_buckets || v_old;
+      v_deltas := v_deltas || -1;
+    end if;
+    if v_new is not null then
+      v_levels := v_levels || v_level::smallint;
+      v_buckets := v_buckets || v_new;
+      v_deltas := v_deltas || 1;
+    end if;
+  end loop;
+  if cardinality(v_levels) > 0 then
+    insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
+    select p_board, p_scope, u.level, u.bucket, u.delta from unnest(v_levels, v_buckets, v_deltas) as u (level, bucket, delta);
+  end if;
+end
 $$;
 comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
   'Moves one member between XP buckets of a board''s counts (null = not counted).';
@@ -2406,6 +2472,7 @@ volatile
 security definer
 set search_path = ''
 as $$
+  delete from public.leaderboard_count_deltas;
   delete from public.leaderboard_counts;
   insert into public.leaderboard_counts (board, scope, level, bucket, members)
   select e.board, e.scope, l.level, e.xp >> (6 * l.level), count(*)
@@ -2424,6 +2491,57 @@ $$;
 comment on function private.rebuild_leaderboard_counts() is
   'Recomputes public.leaderboard_counts from scratch (after a bulk load that bypassed triggers). Superuser/owner only.';
 revoke all on function private.rebuild_leaderboard_counts() from public;
+
+create or replace function private.compact_leaderboard_counts()
+returns bigint
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_rows bigint;
+begin
+  -- One compactor at a time; the rows it deletes are exactly the ones it folds in (deltas of transactions
+  -- still running are invisible to it and stay for the next run).
+  if not pg_try_advisory_xact_lock(hashtextextended('xpbase.compact_leaderboard_counts', 0)) then
+    return 0;
+  end if;
+  with moved as (
+    delete from public.leaderboard_count_deltas d returning d.board, d.scope, d.level, d.bucket, d.delta
+  ), folded as (
+    insert into public.leaderboard_counts as c (board, scope, level, bucket, members)
+    select m.board, m.scope, m.level, m.bucket, sum(m.delta)
+      from moved m
+     group by m.board, m.scope, m.level, m.bucket
+    having sum(m.delta) <> 0
+     order by m.board, m.scope, m.level, m.bucket
+    on conflict (board, scope, level, bucket) do update set members = c.members + excluded.members
+  )
+  select count(*) into v_rows from moved;
+  delete from public.leaderboard_counts c where c.members = 0;
+  return v_rows;
+end
+$$;
+comment on function private.compact_leaderboard_counts() is 'Implementation of public.service_role_compact_leaderboard_counts.';
+revoke all on function private.compact_leaderboard_counts() from public;
+grant execute on function private.compact_leaderboard_counts() to service_role;
+
+create or replace function public.service_role_compact_leaderboard_counts()
+returns bigint
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.compact_leaderboard_counts()
+$$;
+comment on function public.service_role_compact_leaderboard_counts() is
+  'Folds the appended leaderboard_count_deltas into leaderboard_counts and returns how many rows it folded '
+  '(0 when another compaction is running). Run by the service every XPBASE_LEADERBOARD_COMPACT_INTERVAL '
+  'seconds, or by pg_cron. service_role only.';
+revoke all on function public.service_role_compact_leaderboard_counts() from public, anon, authenticated;
+grant execute on function public.service_role_compact_leaderboard_counts() to service_role;
 
 create or replace function private.tg_profiles__leaderboard_counts()
 returns trigger

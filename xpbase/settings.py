@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds between the service's finalize_seasons runs; 0 turns it off (pg_cron does it).",
     )
+    leaderboard_compact_interval: float = Field(
+        default=30,
+        ge=0,
+        description="Seconds between foldings of leaderboard count changes; 0 turns it off (pg_cron).",
+    )
 
     @field_validator("data_dir", "supabase_dir")
     @classmethod

@@ -256,9 +256,14 @@ comment on type public.leaderboard_entry is
 -- at 8 levels of 64-wide buckets (level L counts XP >> 6L). "How many members
 -- have more XP than X" is then a sum over at most 8 x 63 rows instead of a
 -- scan of everyone above X, which makes a member's rank O(log XP) like a Redis
--- sorted set. Triggers on profiles, profile_layers and season_scores keep it
--- exact (functions.sql); it holds only counts of members who show themselves,
--- so it is readable by everyone.
+-- sorted set. It holds only counts of members who show themselves, so it is
+-- readable by everyone.
+--
+-- Awards never update a shared counter: triggers (functions.sql) append +1/-1
+-- rows to leaderboard_count_deltas, and a periodic job folds them into
+-- leaderboard_counts. Readers add both. Appending takes no row lock, so
+-- concurrent awards never wait for each other on a hot counter, and a batch of
+-- thousands of awards in one transaction does not pile up row versions.
 ------------------------------------------------------------------------------
 
 create table public.leaderboard_counts (
@@ -266,18 +271,33 @@ create table public.leaderboard_counts (
   scope text not null default '',
   level smallint not null check (level between 0 and 7),
   bucket bigint not null check (bucket >= 0),
-  members bigint not null default 0,  -- no check: an upsert's candidate row carries the delta (-1)
+  members bigint not null default 0,
   primary key (board, scope, level, bucket)
 );
 comment on table public.leaderboard_counts is
   'Visible members per XP bucket of each leaderboard (scope: '''' for all_time, the layer slug, or the season id): '
-  'at level L, bucket b counts members with XP >> (6 * L) = b. Maintained by triggers; rebuild with '
-  'private.rebuild_leaderboard_counts(). Used to count the members above an XP in O(log XP).';
+  'at level L, bucket b counts members with XP >> (6 * L) = b, together with the rows of '
+  'leaderboard_count_deltas not folded in yet. Rebuild with private.rebuild_leaderboard_counts().';
+
+create table public.leaderboard_count_deltas (
+  board text not null,
+  scope text not null,
+  level smallint not null,
+  bucket bigint not null,
+  delta integer not null
+);
+comment on table public.leaderboard_count_deltas is
+  'Changes to public.leaderboard_counts appended by triggers (+1 when a visible member enters a bucket, -1 when '
+  'one leaves); service_role_compact_leaderboard_counts() folds them in.';
+create index leaderboard_count_deltas_key_idx on public.leaderboard_count_deltas (board, scope, level, bucket);
 
 alter table public.leaderboard_counts enable row level security;
-revoke all on public.leaderboard_counts from anon, authenticated, service_role;
-grant select on public.leaderboard_counts to anon, authenticated, service_role;
+alter table public.leaderboard_count_deltas enable row level security;
+revoke all on public.leaderboard_counts, public.leaderboard_count_deltas from anon, authenticated, service_role;
+grant select on public.leaderboard_counts, public.leaderboard_count_deltas to anon, authenticated, service_role;
 create policy "Anyone can read the leaderboard counts." on public.leaderboard_counts
+  for select to anon, authenticated using (true);
+create policy "Anyone can read the leaderboard count changes." on public.leaderboard_count_deltas
   for select to anon, authenticated using (true);
 
 -- Backfill for a database that already has members (a fresh one has none).

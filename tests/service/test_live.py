@@ -188,3 +188,32 @@ async def test_service_finalizes_seasons_on_a_schedule(
                 break
             await asyncio.sleep(0.05)
         assert await finalized() == 1
+
+
+async def test_service_folds_leaderboard_count_changes_on_a_schedule(db: Database, tmp_path: Any) -> None:
+    """With XPBASE_LEADERBOARD_COMPACT_INTERVAL set, appended count changes are folded in the background."""
+    ada = await new_profile(db, "Ada")
+    await award(db, ada, "xp_purchase", "x", amount=500)
+
+    async def pending() -> int:
+        async with db.as_service() as conn:
+            return int(await conn.fetchval("select count(*) from public.leaderboard_count_deltas"))
+
+    assert await pending() > 0
+    application = create_app(
+        Settings(
+            jwt_secret=JWT_SECRET,
+            data_dir=tmp_path,
+            season_finalize_interval=0,
+            leaderboard_compact_interval=0.05,
+        ),
+        database=db,
+    )
+    async with application.test_app():
+        for _ in range(400):
+            if await pending() == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await pending() == 0
+    rank = await db.rpc("leaderboard_rank", profile_id=ada)
+    assert (rank["rank"], rank["total"]) == (1, 1)

@@ -223,7 +223,7 @@ async def test_rank_and_around_agree_with_the_full_board(db: Database, board: st
 
 
 async def test_leaderboard_counts_stay_exact_through_awards_corrections_and_hiding(db: Database) -> None:
-    """After awards, penalties, resets and hiding, the trigger-kept counts equal a rebuild from scratch."""
+    """After awards, penalties, resets and hiding, counts plus deltas, compacted or not, equal a rebuild."""
     rng = random.Random(7)
     pids = [await new_profile(db, f"C{i}") for i in range(12)]
     for step in range(80):
@@ -250,14 +250,22 @@ async def test_leaderboard_counts_stay_exact_through_awards_corrections_and_hidi
                     "update public.profiles set leaderboard_visible = not leaderboard_visible"
                     " where id = (select auth.uid())"
                 )
-    async with acting_as(db, "service_role") as conn:
-        query = (
-            "select board, scope, level, bucket, members from public.leaderboard_counts"
-            " where members <> 0 order by 1, 2, 3, 4"
-        )
+    query = (
+        "select board, scope, level, bucket, sum(n) from ("
+        " select board, scope, level, bucket, members as n from public.leaderboard_counts"
+        " union all select board, scope, level, bucket, delta from public.leaderboard_count_deltas) x"
+        " group by 1, 2, 3, 4 having sum(n) <> 0 order by 1, 2, 3, 4"
+    )
+    async with db.as_service() as conn:
         kept = [tuple(r) for r in await conn.fetch(query)]
-        await conn.execute("reset role")
+        assert await conn.fetchval("select count(*) from public.leaderboard_count_deltas") > 0
+    folded = await db.rpc("service_role_compact_leaderboard_counts")
+    assert folded > 0
+    async with db.as_service() as conn:
+        assert await conn.fetchval("select count(*) from public.leaderboard_count_deltas") == 0
+        compacted = [tuple(r) for r in await conn.fetch(query)]
+    async with db.pool.acquire() as conn:
         await conn.execute("select private.rebuild_leaderboard_counts()")
         rebuilt = [tuple(r) for r in await conn.fetch(query)]
-    assert kept == rebuilt
+    assert kept == compacted == rebuilt
     assert any(board == "season" for board, *_ in kept) and any(board == "layer" for board, *_ in kept)

@@ -257,6 +257,12 @@ TABLES: dict[str, Table] = {
         update="members = members",
         expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
     ),
+    "leaderboard_count_deltas": Table(
+        target="board = 'all_time'",
+        insert="(board, scope, level, bucket, delta) values ('layer', 'matrix', 0, 0, 1)",
+        update="delta = delta",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
     "streaks": Table(
         target="profile_id = $1",
         insert="(profile_id) values ($1) on conflict (profile_id) do nothing",
@@ -330,6 +336,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_check_in(uuid, timestamp with time zone)": SERVICE_ONLY,
     "public.service_role_streak_status(uuid, timestamp with time zone)": SERVICE_ONLY,
     "public.finalize_seasons(timestamp with time zone)": SERVICE_ONLY,
+    "public.service_role_compact_leaderboard_counts()": SERVICE_ONLY,
     # Leaderboards are public; RLS decides who is listed.
     "public.leaderboard(text, text, bigint, integer, integer)": EVERYONE,
     "public.leaderboard_rank(uuid, text, text, bigint)": EVERYONE,
@@ -422,6 +429,8 @@ async def _build_world(url: str) -> World:
         for pid in (owner, other, hidden):
             # Level 3 and a new reality status: ledger, layer, season rows and notifications.
             await award(db, pid, "challenge_completed", f"world-{pid}", amount=1000)
+        # Fold the awards' leaderboard count changes, so that counts and (hiding's) changes both have rows.
+        await db.rpc("service_role_compact_leaderboard_counts")
         async with db.as_member(hidden) as conn:
             await conn.execute("update public.profiles set leaderboard_visible = false where id = $1", hidden)
         async with db.as_service() as conn:
