@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         description="Seconds between the service's finalize_seasons runs; 0 turns it off (pg_cron does it).",
     )
     leaderboard_compact_interval: float = Field(
-        default=30,
+        default=10,
         ge=0,
         description="Seconds between foldings of leaderboard count changes; 0 turns it off (pg_cron).",
     )
