@@ -312,9 +312,8 @@ def main() -> int:
             f" {p50 / r50:>9.2f}x {p99 / r99:>6.2f}x",
             flush=True,
         )
-        print(
-            f"rank*: after {args.awards:,} more awards, {pending[0] if pending else 0:,} count changes unfolded"
-        )
+        unfolded = pending[0] if pending else 0
+        print(f"rank*: after {args.awards:,} more awards, {unfolded:,} count changes unfolded")
         print(f"\nworst p50 ratio {worst:.2f}x (target: each at most 2x Redis)")
         conn.close()
     finally:
