@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run bot test lint bench bench-replay db-start db-stop migrate clean
+.PHONY: run bot test lint bench bench-replay bench-leaderboard db-start db-stop migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ bench: $(VENV)/.installed-test
 ## bench-replay: replay the Stack Exchange dumps in ../shared vs a bare COPY of the same ledger rows
 bench-replay: $(VENV)/.installed-test
 	$(BIN)/python bench/replay.py
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[test,bench]'
+	touch $@
+
+## bench-leaderboard: leaderboard RPCs vs a Redis sorted set, 1,000,000 profiles (needs redis-server)
+bench-leaderboard: $(VENV)/.installed-bench
+	$(BIN)/python bench/leaderboard.py
 
 db-start: $(VENV)/.installed-run
 	$(BIN)/xpbase db start

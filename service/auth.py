@@ -23,7 +23,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from quart import current_app, g, request
+from quart import current_app, g, request, websocket
 
 from service.errors import APIError
 from service.tokens import (
@@ -43,6 +43,7 @@ __all__ = [
     "access_token_from_request",
     "current_member",
     "require_member",
+    "require_member_websocket",
     "require_trusted_origin",
     "resolve_jwt_secret",
     "token_keys",
@@ -157,6 +158,42 @@ def require_member(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
         claims = current_member()
         if claims is None:
             raise _unauthorized("missing bearer token")
+        g.claims = claims
+        g.profile_id = UUID(claims["sub"])
+        return await func(*args, **kwargs)
+
+    return wrapper
+
+
+def websocket_token() -> str:
+    """The access token of a websocket handshake: ``Authorization: Bearer`` or the ``token`` query parameter.
+
+    Browsers cannot set headers on a websocket, so the query parameter is
+    accepted too (Hypercorn's access log records the path without the query).
+    The session cookie is deliberately not accepted here: a websocket handshake
+    is not subject to CORS, so a cookie would let any site open a socket as
+    the member. APIError 401 when neither is present.
+    """
+    header = websocket.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    token = websocket.args.get("token", "").strip()
+    if token:
+        return token
+    raise _unauthorized("missing bearer token (Authorization header or token query parameter)")
+
+
+def require_member_websocket(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Websocket decorator: verify the handshake's token before accepting; sets g.claims and g.profile_id.
+
+    A refused handshake is answered with the usual 401 error body instead of
+    an upgrade (APIError raised before ``websocket.accept()``).
+    """
+
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        claims = verify_access_token(websocket_token(), token_keys())
         g.claims = claims
         g.profile_id = UUID(claims["sub"])
         return await func(*args, **kwargs)

@@ -13,6 +13,7 @@
 --   XPAMT  amount not allowed          XPPRF  unknown profile
 --   XPIDM  idempotency key reused with other parameters
 --   XPLVL  level outside the curve     XPLED  ledger rows are append-only
+--   XPRAT  rate limit reached          XPCFG  required configuration missing
 --   42501  caller may not do this (Postgres' insufficient_privilege)
 
 grant usage on schema private to service_role, authenticated;
@@ -98,6 +99,55 @@ comment on function public.layer_status_for(text, bigint) is 'The status slug a 
 revoke all on function public.layer_status_for(text, bigint) from public;
 grant execute on function public.layer_status_for(text, bigint) to anon, authenticated, service_role;
 
+create or replace function private.season_bounds(p_layer text, p_at timestamptz, out starts_at timestamptz, out ends_at timestamptz, out name text)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+-- The season of a layer that contains p_at, from public.season_rules (monthly UTC seasons without a row).
+declare
+  v_rule public.season_rules;
+  v_local timestamp;
+  v_days integer;
+  v_months integer;
+  v_k integer;
+  v_start date;
+  v_end date;
+begin
+  select * into v_rule from public.season_rules r where r.layer_slug = p_layer;
+  if not found then
+    v_rule.length_unit := 'month';
+    v_rule.length := 1;
+    v_rule.anchor := date '2026-01-01';
+    v_rule.time_zone := 'UTC';
+  end if;
+  v_local := p_at at time zone v_rule.time_zone;
+  if v_rule.length_unit = 'month' then
+    v_months := (extract(year from v_local)::integer * 12 + extract(month from v_local)::integer)
+              - (extract(year from v_rule.anchor)::integer * 12 + extract(month from v_rule.anchor)::integer);
+    v_k := floor(v_months::numeric / v_rule.length);
+    v_start := (v_rule.anchor + make_interval(months => v_k * v_rule.length))::date;
+    v_end := (v_rule.anchor + make_interval(months => (v_k + 1) * v_rule.length))::date;
+  else
+    v_days := v_rule.length * case v_rule.length_unit when 'week' then 7 else 1 end;
+    v_k := floor((v_local::date - v_rule.anchor)::numeric / v_days);
+    v_start := v_rule.anchor + v_k * v_days;
+    v_end := v_start + v_days;
+  end if;
+  starts_at := v_start::timestamp at time zone v_rule.time_zone;
+  ends_at := v_end::timestamp at time zone v_rule.time_zone;
+  name := case
+            when v_rule.length_unit = 'month' and v_rule.length = 1 then to_char(v_start, 'YYYY-MM')
+            else to_char(v_start, 'YYYY-MM-DD') || '..' || to_char(v_end - 1, 'YYYY-MM-DD')
+          end || ' ' || p_layer;
+end
+$$;
+comment on function private.season_bounds(text, timestamptz) is
+  'Start, end (exclusive) and name of the season of a layer that contains a moment, from public.season_rules '
+  '(monthly UTC seasons for a layer without a rule).';
+revoke all on function private.season_bounds(text, timestamptz) from public;
+
 create or replace function private.season_for(p_layer text, p_at timestamptz)
 returns bigint
 language plpgsql
@@ -106,29 +156,30 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_starts timestamptz := date_trunc('month', p_at, 'UTC');
+  v_bounds record;
   v_id bigint;
 begin
-  select s.id into v_id from public.seasons s where s.layer_slug = p_layer and s.starts_at = v_starts;
+  -- An existing season that contains the moment wins (a changed rule never splits a running season).
+  select s.id into v_id from public.seasons s
+   where s.layer_slug = p_layer and s.starts_at <= p_at and p_at < s.ends_at
+   order by s.starts_at desc limit 1;
+  if v_id is not null then
+    return v_id;
+  end if;
+  select * into v_bounds from private.season_bounds(p_layer, p_at);
+  insert into public.seasons (layer_slug, name, starts_at, ends_at)
+  values (p_layer, v_bounds.name, v_bounds.starts_at, v_bounds.ends_at)
+  on conflict (layer_slug, starts_at) do nothing
+  returning id into v_id;
   if v_id is null then
-    insert into public.seasons (layer_slug, name, starts_at, ends_at)
-    values (
-      p_layer,
-      to_char(v_starts at time zone 'UTC', 'YYYY-MM') || ' ' || p_layer,
-      v_starts,
-      ((v_starts at time zone 'UTC') + interval '1 month') at time zone 'UTC'
-    )
-    on conflict (layer_slug, starts_at) do nothing
-    returning id into v_id;
-    if v_id is null then
-      select s.id into v_id from public.seasons s where s.layer_slug = p_layer and s.starts_at = v_starts;
-    end if;
+    select s.id into v_id from public.seasons s where s.layer_slug = p_layer and s.starts_at = v_bounds.starts_at;
   end if;
   return v_id;
 end
 $$;
 comment on function private.season_for(text, timestamptz) is
-  'The id of the monthly season of a layer that contains a moment (UTC month boundaries), created on first use.';
+  'The id of the season of a layer that contains a moment (bounds from public.season_rules; monthly UTC by '
+  'default), created on first use.';
 revoke all on function private.season_for(text, timestamptz) from public;
 
 ------------------------------------------------------------------------------
@@ -292,6 +343,7 @@ declare
   v_status_after text;
   v_season_id bigint;
   v_season_xp bigint;
+  v_counts_for_season boolean;
   v_season_before bigint;
   v_season_amount integer;
   v_layers jsonb := '[]';
@@ -337,12 +389,15 @@ begin
     v_status_after := public.layer_status_for(v_layer, v_layer_xp + v_amount);
     -- Each season floors on its own: a correction takes from this season's score at most what it
     -- holds. The part applied to the season is stored on the ledger row (season_amount), so
-    -- season_scores.xp is always the sum of season_amount over the season's rows.
-    v_season_id := private.season_for(v_layer, p_occurred_at);
+    -- season_scores.xp is always the sum of season_amount over the season's rows. Activities with
+    -- counts_for_season = false (season rewards) touch no season.
+    select coalesce(a.counts_for_season, true) into v_counts_for_season
+      from public.activity_types a where a.slug = p_activity;
+    v_season_id := case when coalesce(v_counts_for_season, true) then private.season_for(v_layer, p_occurred_at) end;
     select coalesce(max(s.xp), 0) into v_season_before
       from public.season_scores s where s.season_id = v_season_id and s.profile_id = p_profile_id;
-    v_season_amount := greatest(v_amount, -v_season_before);
-    v_season_xp := v_season_before + v_season_amount;
+    v_season_amount := case when v_season_id is not null then greatest(v_amount, -v_season_before) else 0 end;
+    v_season_xp := case when v_season_id is not null then v_season_before + v_season_amount end;
     v_layers := v_layers || jsonb_build_object(
       'layer', v_layer, 'amount', v_amount,
       'xp_before', v_layer_xp, 'xp', v_layer_xp + v_amount,
@@ -951,6 +1006,7 @@ revoke all on function private.tg_notifications__notify() from public;
 drop trigger if exists _500_notify on public.notifications;
 create trigger _500_notify after insert on public.notifications
   for each row execute function private.tg_notifications__notify();
+
 
 ------------------------------------------------------------------------------
 -- Operations
@@ -2762,3 +2818,1471 @@ comment on function public.service_role_discord_stats(text) is
   'voice_minute and command since 00:00 UTC, and the guild configuration. Errors: XPBAD. service_role only.';
 revoke all on function public.service_role_discord_stats(text) from public, anon, authenticated;
 grant execute on function public.service_role_discord_stats(text) to service_role;
+
+------------------------------------------------------------------------------
+-- Streaks and check-ins (issue 4)
+--
+-- One check-in per local day in the profile's time zone. A missed local day
+-- consumes a held freeze; a missed day with no freeze left restarts the streak
+-- at 1 (the freezes used up on the way stay used, exactly as a nightly job
+-- that spent one freeze per missed night would have left them: the lazy
+-- computation here gives the same answer whenever it runs). Frozen days keep
+-- the streak but do not grow it. Local dates that do not exist in the zone
+-- (Samoa skipped 2011-12-30 when it crossed the date line) are not missed.
+------------------------------------------------------------------------------
+
+create or replace function private.missed_local_days(p_time_zone text, p_last date, p_today date)
+returns integer
+language sql
+stable
+set search_path = ''
+as $$
+  select case
+    when p_last is null or p_today - p_last <= 1 then 0
+    when p_today - p_last > 400 then p_today - p_last - 1
+    else (
+      select count(*)::integer
+        from generate_series(p_last + 1, p_today - 1, interval '1 day') as g (day)
+       where ((g.day::date::timestamp at time zone p_time_zone) at time zone p_time_zone)::date = g.day::date
+    )
+  end
+$$;
+comment on function private.missed_local_days(text, date, date) is
+  'How many local dates strictly between two check-in dates existed in a time zone (a date skipped by a '
+  'date-line change does not count). 0 for consecutive days.';
+revoke all on function private.missed_local_days(text, date, date) from public;
+
+create or replace function private.local_day_start(p_time_zone text, p_day date)
+returns timestamptz
+language sql
+stable
+set search_path = ''
+as $$
+  -- Local midnight; where midnight does not exist (a DST change at 00:00, a skipped date) the first moment
+  -- of the next existing local time, as Postgres resolves it.
+  select p_day::timestamp at time zone p_time_zone
+$$;
+comment on function private.local_day_start(text, date) is 'The UTC moment a local date starts in a time zone.';
+revoke all on function private.local_day_start(text, date) from public;
+grant execute on function private.local_day_start(text, date) to authenticated, service_role;
+
+create or replace function private.check_in_rule()
+returns public.check_in_rules
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_rule public.check_in_rules;
+begin
+  select r.* into v_rule
+    from public.engine_settings e join public.check_in_rules r on r.slug = e.check_in_rule
+   limit 1;
+  if not found then
+    raise exception 'No check-in rule is configured (engine_settings.check_in_rule)' using errcode = 'XPCFG';
+  end if;
+  return v_rule;
+end
+$$;
+comment on function private.check_in_rule() is 'The check-in rule in use; raises XPCFG when none is configured.';
+revoke all on function private.check_in_rule() from public;
+
+create or replace function private.check_in_xp(p_rule public.check_in_rules, p_streak integer)
+returns integer
+language sql
+immutable
+set search_path = ''
+as $$
+  select least(p_rule.daily_xp::bigint + p_rule.xp_per_streak_day::bigint * p_streak,
+               coalesce(p_rule.max_xp, 2147483647))::integer
+$$;
+comment on function private.check_in_xp(public.check_in_rules, integer) is
+  'XP of a check-in on streak day n: least(daily_xp + xp_per_streak_day * n, max_xp).';
+revoke all on function private.check_in_xp(public.check_in_rules, integer) from public;
+
+create or replace function private.streak_status(p_profile_id uuid, p_at timestamptz)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_at timestamptz := coalesce(p_at, now());
+  v_tz text;
+  v_streak public.streaks;
+  v_rule public.check_in_rules := private.check_in_rule();
+  v_today date;
+  v_done boolean;
+  v_missed integer := 0;
+  v_current integer;
+  v_freezes integer;
+  v_next_day date;
+begin
+  if p_profile_id is null then
+    raise exception 'profile_id is required' using errcode = 'XPBAD';
+  end if;
+  select p.time_zone into v_tz from public.profiles p where p.id = p_profile_id;
+  if not found then
+    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
+  end if;
+  select * into v_streak from public.streaks s where s.profile_id = p_profile_id;
+  v_today := (v_at at time zone v_tz)::date;
+  v_done := v_streak.last_check_in_date is not null and v_today <= v_streak.last_check_in_date;
+  v_current := coalesce(v_streak.current_streak, 0);
+  v_freezes := coalesce(v_streak.freezes_held, 0);
+  if not v_done and v_streak.last_check_in_date is not null then
+    -- What a check-in now would find: freezes spent on the missed days, or a broken streak.
+    v_missed := private.missed_local_days(v_tz, v_streak.last_check_in_date, v_today);
+    if v_missed > v_freezes then
+      v_current := 0;
+    end if;
+    v_freezes := v_freezes - least(v_missed, v_freezes);
+  end if;
+  v_next_day := case when v_done then v_streak.last_check_in_date + 1 else v_today end;
+  return jsonb_build_object(
+    'profile_id', p_profile_id,
+    'current_streak', v_current,
+    'longest_streak', coalesce(v_streak.longest_streak, 0),
+    'freezes_held', v_freezes,
+    'max_freezes_held', v_rule.max_freezes_held,
+    'missed_days', v_missed,
+    'done_today', v_done,
+    'last_check_in_date', v_streak.last_check_in_date,
+    'local_date', v_today,
+    'time_zone', v_tz,
+    'day_ends_at', private.utc_text(private.local_day_start(v_tz, v_today + 1)),
+    'next_check_in_at', private.utc_text(greatest(v_at, private.local_day_start(v_tz, v_next_day))),
+    'next_check_in_xp', private.check_in_xp(v_rule, v_current + 1),
+    'rule', v_rule.slug);
+end
+$$;
+comment on function private.streak_status(uuid, timestamptz) is 'Implementation of the streak status RPCs.';
+revoke all on function private.streak_status(uuid, timestamptz) from public;
+grant execute on function private.streak_status(uuid, timestamptz) to service_role;
+
+create or replace function private.check_in(p_profile_id uuid, p_at timestamptz)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_at timestamptz := coalesce(p_at, now());
+  v_profile public.profiles;
+  v_rule public.check_in_rules := private.check_in_rule();
+  v_streak public.streaks;
+  v_today date;
+  v_missed integer := 0;
+  v_used integer := 0;
+  v_freezes integer;
+  v_new integer;
+  v_restarted boolean := false;
+  v_earned boolean := false;
+  v_milestone jsonb;
+  v_amount integer;
+  v_award jsonb;
+begin
+  if p_profile_id is null then
+    raise exception 'profile_id is required' using errcode = 'XPBAD';
+  end if;
+  if v_at > now() + interval '5 minutes' then
+    raise exception 'A check-in cannot be in the future (at %)', private.utc_text(v_at) using errcode = 'XPBAD';
+  end if;
+  -- The profile row lock (taken by award_xp too, in the same order) makes concurrent check-ins of one member
+  -- run one after the other.
+  select * into v_profile from public.profiles p where p.id = p_profile_id for update;
+  if not found then
+    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
+  end if;
+  v_today := (v_at at time zone v_profile.time_zone)::date;
+  insert into public.streaks (profile_id) values (p_profile_id) on conflict (profile_id) do nothing;
+  select * into strict v_streak from public.streaks s where s.profile_id = p_profile_id;
+
+  if v_streak.last_check_in_date is not null and v_today <= v_streak.last_check_in_date then
+    return private.streak_status(p_profile_id, v_at) || jsonb_build_object(
+      'checked_in', false, 'streak', v_streak.current_streak, 'freezes_used', 0, 'freeze_earned', false,
+      'streak_restarted', false, 'granted', 0, 'xp', null, 'milestone', null);
+  end if;
+
+  v_freezes := v_streak.freezes_held;
+  if v_streak.last_check_in_date is null then
+    v_new := 1;
+  else
+    v_missed := private.missed_local_days(v_profile.time_zone, v_streak.last_check_in_date, v_today);
+    v_used := least(v_missed, v_freezes);
+    v_freezes := v_freezes - v_used;
+    if v_missed > v_used then
+      v_new := 1;
+      v_restarted := true;
+    else
+      v_new := v_streak.current_streak + 1;
+    end if;
+  end if;
+
+  if v_new % v_rule.freeze_every_days = 0 and v_freezes < v_rule.max_freezes_held then
+    v_freezes := v_freezes + 1;
+    v_earned := true;
+  end if;
+  if v_new % v_rule.freeze_every_days = 0 or v_new = any (v_rule.milestone_days) then
+    v_milestone := jsonb_build_object('days', v_new, 'freeze_earned', v_earned);
+  end if;
+
+  v_amount := private.check_in_xp(v_rule, v_new);
+  v_award := private.award_xp(
+    p_profile_id, v_rule.activity_slug, 'check_in:' || p_profile_id || ':' || v_today, v_amount, v_at,
+    jsonb_build_object('check_in', jsonb_build_object('local_date', v_today, 'streak', v_new)));
+
+  update public.streaks s
+     set current_streak = v_new,
+         longest_streak = greatest(s.longest_streak, v_new),
+         freezes_held = v_freezes,
+         last_check_in_date = v_today,
+         updated_at = now()
+   where s.profile_id = p_profile_id;
+  insert into public.check_ins (profile_id, local_date, time_zone, checked_in_at, streak, missed_days,
+                                freezes_used, freeze_earned, xp, ledger_id)
+  values (p_profile_id, v_today, v_profile.time_zone, v_at, v_new, v_missed, v_used, v_earned,
+          (v_award ->> 'granted')::integer, (v_award ->> 'ledger_id')::bigint);
+
+  if v_milestone is not null then
+    insert into public.notifications (profile_id, kind, title, body, data)
+    values (p_profile_id, 'streak_milestone', v_new || '-day streak',
+            case when v_earned then 'You earned a streak freeze.' else '' end,
+            v_milestone || jsonb_build_object('local_date', v_today, 'freezes_held', v_freezes));
+  end if;
+
+  return private.streak_status(p_profile_id, v_at) || jsonb_build_object(
+    'checked_in', true,
+    'streak', v_new,
+    'missed_days', v_missed,
+    'freezes_used', v_used,
+    'freeze_earned', v_earned,
+    'streak_restarted', v_restarted,
+    'granted', (v_award ->> 'granted')::integer,
+    'xp', v_award,
+    'milestone', v_milestone);
+end
+$$;
+comment on function private.check_in(uuid, timestamptz) is 'Implementation of the check-in RPCs.';
+revoke all on function private.check_in(uuid, timestamptz) from public;
+grant execute on function private.check_in(uuid, timestamptz) to service_role;
+
+create or replace function private.check_in_self()
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null then
+    raise exception 'Sign in to check in' using errcode = '42501';
+  end if;
+  return private.check_in(v_uid, null);
+end
+$$;
+comment on function private.check_in_self() is 'Implementation of public.check_in: the caller''s own check-in, now.';
+revoke all on function private.check_in_self() from public;
+grant execute on function private.check_in_self() to authenticated;
+
+create or replace function private.streak_status_self()
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null then
+    raise exception 'Sign in to see your streak' using errcode = '42501';
+  end if;
+  return private.streak_status(v_uid, null);
+end
+$$;
+comment on function private.streak_status_self() is 'Implementation of public.streak_status: the caller''s own streak, now.';
+revoke all on function private.streak_status_self() from public;
+grant execute on function private.streak_status_self() to authenticated;
+
+create or replace function public.check_in()
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.check_in_self()
+$$;
+comment on function public.check_in() is
+  'The signed-in member''s daily check-in (one per local day in their profile time zone). Returns a receipt: '
+  'checked_in (false when today is already done; nothing changes), local_date, time_zone, streak, '
+  'longest_streak, current_streak, freezes_held, freezes_used (this check-in), missed_days, freeze_earned, '
+  'streak_restarted, granted (XP), xp (the award_xp receipt of the daily_check_in activity, idempotency key '
+  'check_in:<profile>:<local date>), milestone ({days, freeze_earned} or null), day_ends_at and '
+  'next_check_in_at (UTC), next_check_in_xp. Errors: 42501 when not signed in, XPPRF, XPCFG.';
+revoke all on function public.check_in() from public, anon;
+grant execute on function public.check_in() to authenticated;
+
+create or replace function public.service_role_check_in(profile_id uuid, at timestamptz default null)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.check_in(service_role_check_in.profile_id, service_role_check_in.at)
+$$;
+comment on function public.service_role_check_in(uuid, timestamptz) is
+  'check_in for a profile (the bot''s /checkin), as of at (default now; for tests and backfills). Same receipt '
+  'as public.check_in. Errors: XPBAD, XPPRF, XPCFG. service_role only.';
+revoke all on function public.service_role_check_in(uuid, timestamptz) from public, anon, authenticated;
+grant execute on function public.service_role_check_in(uuid, timestamptz) to service_role;
+
+create or replace function public.streak_status()
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.streak_status_self()
+$$;
+comment on function public.streak_status() is
+  'The signed-in member''s streak as a check-in now would find it: current_streak (0 when missed days broke '
+  'it), longest_streak, freezes_held (after the missed days took theirs), max_freezes_held, missed_days, '
+  'done_today, last_check_in_date, local_date, time_zone, day_ends_at (UTC, end of the local day), '
+  'next_check_in_at (UTC), next_check_in_xp, rule. Errors: 42501 when not signed in.';
+revoke all on function public.streak_status() from public, anon;
+grant execute on function public.streak_status() to authenticated;
+
+create or replace function public.service_role_streak_status(profile_id uuid, at timestamptz default null)
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.streak_status(service_role_streak_status.profile_id, service_role_streak_status.at)
+$$;
+comment on function public.service_role_streak_status(uuid, timestamptz) is
+  'streak_status for a profile as of at (default now). Errors: XPBAD, XPPRF. service_role only.';
+revoke all on function public.service_role_streak_status(uuid, timestamptz) from public, anon, authenticated;
+grant execute on function public.service_role_streak_status(uuid, timestamptz) to service_role;
+
+------------------------------------------------------------------------------
+-- Seasons: finalizing (issue 4)
+------------------------------------------------------------------------------
+
+create or replace function private.finalize_seasons(p_at timestamptz)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_at timestamptz := coalesce(p_at, now());
+  v_season public.seasons;
+  v_activity text;
+  v_row record;
+  v_award jsonb;
+  v_participants integer;
+  v_rewarded integer;
+  v_done jsonb := '[]';
+begin
+  -- skip locked: two services finalizing at once split the seasons between them instead of waiting.
+  for v_season in
+    select s.* from public.seasons s
+     where s.finalized_at is null and s.ends_at <= v_at
+     order by s.ends_at, s.id
+     for update skip locked
+  loop
+    insert into public.season_results (season_id, profile_id, rank, xp)
+    select sc.season_id, sc.profile_id, rank() over (order by sc.xp desc), sc.xp
+      from public.season_scores sc
+     where sc.season_id = v_season.id and sc.xp > 0;
+    get diagnostics v_participants = row_count;
+
+    select r.reward_activity into v_activity from public.season_rules r where r.layer_slug = v_season.layer_slug;
+    v_rewarded := 0;
+    for v_row in
+      select res.profile_id, res.rank, res.xp, w.xp as reward_xp, w.points as reward_points, w.title
+        from public.season_results res
+        join public.season_scores sc on sc.season_id = res.season_id and sc.profile_id = res.profile_id
+        join public.season_rewards w
+          on w.layer_slug = v_season.layer_slug and res.rank between w.rank_from and w.rank_to
+       where res.season_id = v_season.id
+       order by res.rank, sc.reached_at, res.profile_id
+    loop
+      v_award := null;
+      if v_row.reward_xp > 0 and v_activity is not null then
+        -- Granted now (or at p_at when that is earlier, for backfills): awards never happen in the future.
+        v_award := private.award_xp(v_row.profile_id, v_activity,
+                                    'season_reward:' || v_season.id || ':' || v_row.profile_id,
+                                    v_row.reward_xp, least(v_at, now()),
+                                    jsonb_build_object('season_id', v_season.id, 'rank', v_row.rank));
+      end if;
+      if v_row.reward_points > 0 then
+        update public.profiles p set points = p.points + v_row.reward_points where p.id = v_row.profile_id;
+      end if;
+      update public.season_results res
+         set reward_xp = coalesce((v_award ->> 'granted')::integer, 0),
+             reward_points = v_row.reward_points,
+             title = v_row.title,
+             ledger_id = (v_award ->> 'ledger_id')::bigint
+       where res.season_id = v_season.id and res.profile_id = v_row.profile_id;
+      insert into public.notifications (profile_id, kind, title, body, data)
+      values (v_row.profile_id, 'season_result',
+              v_season.name || ': rank ' || v_row.rank,
+              concat_ws(', ',
+                        nullif(coalesce((v_award ->> 'granted')::integer, 0), 0) || ' XP',
+                        nullif(v_row.reward_points, 0) || ' points',
+                        case when v_row.title is not null then 'title "' || v_row.title || '"' end),
+              jsonb_build_object('season_id', v_season.id, 'layer', v_season.layer_slug, 'season', v_season.name,
+                                 'rank', v_row.rank, 'xp', v_row.xp,
+                                 'reward_xp', coalesce((v_award ->> 'granted')::integer, 0),
+                                 'reward_points', v_row.reward_points, 'title', v_row.title));
+      v_rewarded := v_rewarded + 1;
+    end loop;
+
+    update public.seasons s set finalized_at = v_at where s.id = v_season.id;
+    v_done := v_done || jsonb_build_object('season_id', v_season.id, 'layer', v_season.layer_slug,
+                                           'name', v_season.name, 'participants', v_participants,
+                                           'rewarded', v_rewarded);
+  end loop;
+  return jsonb_build_object('finalized', v_done, 'count', jsonb_array_length(v_done),
+                            'at', private.utc_text(v_at));
+end
+$$;
+comment on function private.finalize_seasons(timestamptz) is 'Implementation of public.finalize_seasons.';
+revoke all on function private.finalize_seasons(timestamptz) from public;
+grant execute on function private.finalize_seasons(timestamptz) to service_role;
+
+create or replace function public.finalize_seasons(at timestamptz default null)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.finalize_seasons(finalize_seasons.at)
+$$;
+comment on function public.finalize_seasons(timestamptz) is
+  'Freezes the standings of every season that ended by at (default now) and is not finalized yet, once: '
+  'season_results gets every member with XP in it and their rank (equal XP shares a rank); the ranks named in '
+  'season_rewards get their XP (award_xp with the layer''s reward activity, key season_reward:<season>:<profile>), '
+  'points and title, and a season_result notification. Returns {finalized: [{season_id, layer, name, '
+  'participants, rewarded}], count, at}. Running it again finalizes nothing twice. service_role only.';
+revoke all on function public.finalize_seasons(timestamptz) from public, anon, authenticated;
+grant execute on function public.finalize_seasons(timestamptz) to service_role;
+
+------------------------------------------------------------------------------
+-- Leaderboards (issue 4)
+--
+-- Security invoker: the profiles, profile_layers and season_scores policies
+-- decide who is listed (visible members, plus a hidden member for themself).
+-- The queries repeat the policies' predicate, so service_role, which bypasses
+-- RLS (the bot posting in a public channel), gets the public view too.
+-- Tie rule: equal XP shares a rank (rank()); among equals whoever reached the
+-- score first is listed first, then the profile id.
+------------------------------------------------------------------------------
+
+create or replace function public.leaderboard_scope(board text, layer text default null, season_id bigint default null)
+returns table (board_name text, layer_slug text, season bigint)
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  if leaderboard_scope.board is null or leaderboard_scope.board not in ('all_time', 'layer', 'season') then
+    raise exception 'board must be all_time, layer or season, got %', coalesce(leaderboard_scope.board, 'null') using errcode = 'XPBAD';
+  end if;
+  board_name := leaderboard_scope.board;
+  if leaderboard_scope.board = 'all_time' then
+    return next;
+    return;
+  end if;
+  if leaderboard_scope.board = 'season' and leaderboard_scope.season_id is not null then
+    select s.id, s.layer_slug into season, layer_slug from public.seasons s where s.id = leaderboard_scope.season_id;
+    if not found then
+      raise exception 'Unknown season: %', leaderboard_scope.season_id using errcode = 'XPBAD';
+    end if;
+    if leaderboard_scope.layer is not null and leaderboard_scope.layer <> layer_slug then
+      raise exception 'Season % belongs to layer %, not %', leaderboard_scope.season_id, layer_slug, leaderboard_scope.layer using errcode = 'XPBAD';
+    end if;
+    return next;
+    return;
+  end if;
+  layer_slug := coalesce(leaderboard_scope.layer, (select e.default_layer from public.engine_settings e limit 1));
+  if not exists (select 1 from public.layers l where l.slug = layer_slug) then
+    raise exception 'Unknown layer: %', coalesce(leaderboard_scope.layer, 'null') using errcode = 'XPBAD';
+  end if;
+  if leaderboard_scope.board = 'season' then
+    -- The season running now; a layer with no award this season has none yet (an empty board).
+    select s.id into season from public.seasons s
+     where s.layer_slug = leaderboard_scope.layer_slug and s.starts_at <= now() and now() < s.ends_at
+     order by s.starts_at desc limit 1;
+  end if;
+  return next;
+end
+$$;
+comment on function public.leaderboard_scope(text, text, bigint) is
+  'The board a leaderboard call would show: (board_name, layer_slug, season), validated (XPBAD for an unknown '
+  'board, layer or season) with the defaults filled in: the default layer, and for the season board without '
+  'season_id the layer''s running season (null when it has none yet).';
+revoke all on function public.leaderboard_scope(text, text, bigint) from public;
+grant execute on function public.leaderboard_scope(text, text, bigint) to anon, authenticated, service_role;
+
+create or replace function public.leaderboard(
+  board text default 'all_time',
+  layer text default null,
+  season_id bigint default null,
+  page_size integer default 50,
+  page integer default 1
+)
+returns setof public.leaderboard_entry
+language plpgsql
+stable
+security invoker
+set search_path = ''
+-- Plans with the caller's values as parameters are as good here and save replanning on every call.
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  v_scope record;
+  v_uid uuid := (select auth.uid());
+  v_offset integer;
+begin
+  if page_size is null or page_size not between 1 and 100 then
+    raise exception 'page_size must be 1 to 100' using errcode = 'XPBAD';
+  end if;
+  if page is null or page < 1 or page > 1000000 then
+    raise exception 'page must be 1 or more' using errcode = 'XPBAD';
+  end if;
+  v_offset := (page - 1) * page_size;
+  select z.board_name as board, z.layer_slug as layer, z.season as season_id into v_scope
+    from public.leaderboard_scope(board, layer, season_id) z;
+  -- The window runs over rows already in board order (the subquery walks the board's index), so the page
+  -- costs offset + page_size index entries, not the whole board.
+  if v_scope.board = 'all_time' then
+    return query
+      select rank() over (order by e.xp desc), e.id, e.display_name, e.avatar_url, e.xp, e.level, e.tier
+        from (select p.id, p.display_name, p.avatar_url, p.xp, p.level, p.tier, p.xp_reached_at as reached_at
+                from public.profiles p
+               where (p.leaderboard_visible or p.id = v_uid)
+               order by p.xp desc, p.xp_reached_at, p.id) e
+       order by e.xp desc, e.reached_at, e.id
+      offset v_offset limit page_size;
+  elsif v_scope.board = 'layer' then
+    return query
+      select rank() over (order by e.xp desc), e.id, e.display_name, e.avatar_url, e.xp, e.level, e.tier
+        from (select p.id, p.display_name, p.avatar_url, pl.xp, p.level, p.tier, pl.reached_at
+                from public.profile_layers pl
+                join public.profiles p on p.id = pl.profile_id
+               where pl.layer_slug = v_scope.layer and (p.leaderboard_visible or p.id = v_uid)
+               order by pl.xp desc, pl.reached_at, pl.profile_id) e
+       order by e.xp desc, e.reached_at, e.id
+      offset v_offset limit page_size;
+  else
+    return query
+      select rank() over (order by e.xp desc), e.id, e.display_name, e.avatar_url, e.xp, e.level, e.tier
+        from (select p.id, p.display_name, p.avatar_url, sc.xp, p.level, p.tier, sc.reached_at
+                from public.season_scores sc
+                join public.profiles p on p.id = sc.profile_id
+               where sc.season_id = v_scope.season_id and (p.leaderboard_visible or p.id = v_uid)
+               order by sc.xp desc, sc.reached_at, sc.profile_id) e
+       order by e.xp desc, e.reached_at, e.id
+      offset v_offset limit page_size;
+  end if;
+end
+$$;
+comment on function public.leaderboard(text, text, bigint, integer, integer) is
+  'One page of a leaderboard: rows (rank, profile_id, display_name, avatar_url, xp, level, tier), best first. '
+  'board: all_time (total XP), layer (XP in layer, default engine_settings.default_layer) or season (XP in '
+  'season_id, default the layer''s running season). Equal XP shares a rank; among equals whoever reached the '
+  'score first comes first. Members who hide themselves (leaderboard_visible = false) are left out for everyone '
+  'but themselves. page_size 1-100, page from 1. Errors: XPBAD.';
+revoke all on function public.leaderboard(text, text, bigint, integer, integer) from public;
+grant execute on function public.leaderboard(text, text, bigint, integer, integer) to anon, authenticated, service_role;
+
+create or replace function public.leaderboard_rank(
+  profile_id uuid,
+  board text default 'all_time',
+  layer text default null,
+  season_id bigint default null
+)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+-- Plans with the caller's values as parameters are as good here and save replanning on every call.
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  v_scope record;
+  v_key text;
+  v_uid uuid := (select auth.uid());
+  v_xp bigint;
+  v_reached_at timestamptz;
+  v_visible boolean;
+  v_self_hidden bigint;
+  v_rank bigint;
+  v_total bigint;
+begin
+  select z.board_name as board, z.layer_slug as layer, z.season as season_id into v_scope
+    from public.leaderboard_scope(board, layer, season_id) z;
+  v_key := case v_scope.board when 'all_time' then '' when 'layer' then v_scope.layer else v_scope.season_id::text end;
+  -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
+  -- the counts hold visible members only.
+  if v_scope.board = 'all_time' then
+    select p.xp, p.xp_reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible from public.profiles p where p.id = leaderboard_rank.profile_id;
+    select p.xp into v_self_hidden from public.profiles p where p.id = v_uid and not p.leaderboard_visible;
+  elsif v_scope.board = 'layer' then
+    select pl.xp, pl.reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible
+      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
+     where pl.profile_id = leaderboard_rank.profile_id and pl.layer_slug = v_scope.layer;
+    select pl.xp into v_self_hidden
+      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
+     where pl.profile_id = v_uid and pl.layer_slug = v_scope.layer and not p.leaderboard_visible;
+  else
+    select sc.xp, sc.reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.profile_id = leaderboard_rank.profile_id and sc.season_id = v_scope.season_id;
+    select sc.xp into v_self_hidden
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.profile_id = v_uid and sc.season_id = v_scope.season_id and not p.leaderboard_visible;
+  end if;
+  if not coalesce(v_visible or leaderboard_rank.profile_id = v_uid, false) then
+    v_xp := null;
+  end if;
+  select coalesce(sum(x.n), 0) + (v_self_hidden is not null)::integer into v_total
+    from (select c.members as n from public.leaderboard_counts c
+           where c.board = v_scope.board and c.scope = v_key and c.level = 7
+          union all
+          select d.delta from public.leaderboard_count_deltas d
+           where d.board = v_scope.board and d.scope = v_key and d.level = 7) x;
+  if v_xp is not null then
+    -- rank = 1 + members with more XP: per level, the buckets after the member's within its 64-block
+    -- (every later bucket at the top level), at most 8 x 63 rows.
+    v_rank := 1 + (select coalesce(sum(x.n), 0)::bigint
+                from generate_series(0, 7) as l (level)
+                cross join lateral (
+                  select c.members as n from public.leaderboard_counts c
+                   where c.board = v_scope.board and c.scope = v_key and c.level = l.level
+                          and c.bucket > (v_xp >> (6 * l.level))
+                          and c.bucket <= case when l.level = 7 then 9223372036854775807 else (v_xp >> (6 * l.level)) | 63 end
+                  union all
+                  select d.delta from public.leaderboard_count_deltas d
+                   where d.board = v_scope.board and d.scope = v_key and d.level = l.level
+                          and d.bucket > (v_xp >> (6 * l.level))
+                          and d.bucket <= case when l.level = 7 then 9223372036854775807 else (v_xp >> (6 * l.level)) | 63 end
+                ) x)
+                + coalesce(v_self_hidden > v_xp, false)::integer;
+  end if;
+  return jsonb_build_object(
+    'profile_id', leaderboard_rank.profile_id, 'board', v_scope.board, 'layer', v_scope.layer,
+    'season_id', v_scope.season_id, 'rank', v_rank, 'xp', v_xp, 'total', v_total);
+end
+$$;
+comment on function public.leaderboard_rank(uuid, text, text, bigint) is
+  'A member''s place on a leaderboard as the caller sees it: {profile_id, board, layer, season_id, rank, xp, '
+  'total}. rank = 1 + the listed members with more XP (equal XP shares a rank); rank and xp are null when the '
+  'member is hidden from the caller or not on the board; total counts the members listed. Errors: XPBAD.';
+revoke all on function public.leaderboard_rank(uuid, text, text, bigint) from public;
+grant execute on function public.leaderboard_rank(uuid, text, text, bigint) to anon, authenticated, service_role;
+
+create or replace function public.leaderboard_around(
+  profile_id uuid,
+  board text default 'all_time',
+  layer text default null,
+  season_id bigint default null,
+  radius integer default 5
+)
+returns setof public.leaderboard_entry
+language plpgsql
+stable
+security invoker
+set search_path = ''
+-- Plans with the caller's values as parameters are as good here and save replanning on every call.
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  v_scope record;
+  v_key text;
+  v_uid uuid := (select auth.uid());
+  v_xp bigint;
+  v_reached_at timestamptz;
+  v_visible boolean;
+  v_self_hidden bigint;
+begin
+  if radius is null or radius not between 0 and 50 then
+    raise exception 'radius must be 0 to 50' using errcode = 'XPBAD';
+  end if;
+  select z.board_name as board, z.layer_slug as layer, z.season as season_id into v_scope
+    from public.leaderboard_scope(board, layer, season_id) z;
+  v_key := case v_scope.board when 'all_time' then '' when 'layer' then v_scope.layer else v_scope.season_id::text end;
+  -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
+  -- the counts hold visible members only.
+  if v_scope.board = 'all_time' then
+    select p.xp, p.xp_reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible from public.profiles p where p.id = leaderboard_around.profile_id;
+    select p.xp into v_self_hidden from public.profiles p where p.id = v_uid and not p.leaderboard_visible;
+  elsif v_scope.board = 'layer' then
+    select pl.xp, pl.reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible
+      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
+     where pl.profile_id = leaderboard_around.profile_id and pl.layer_slug = v_scope.layer;
+    select pl.xp into v_self_hidden
+      from public.profile_layers pl join public.profiles p on p.id = pl.profile_id
+     where pl.profile_id = v_uid and pl.layer_slug = v_scope.layer and not p.leaderboard_visible;
+  else
+    select sc.xp, sc.reached_at, p.leaderboard_visible into v_xp, v_reached_at, v_visible
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.profile_id = leaderboard_around.profile_id and sc.season_id = v_scope.season_id;
+    select sc.xp into v_self_hidden
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.profile_id = v_uid and sc.season_id = v_scope.season_id and not p.leaderboard_visible;
+  end if;
+  if v_xp is null or not coalesce(v_visible or leaderboard_around.profile_id = v_uid, false) then
+    return;
+  end if;
+  -- Each part walks the board's index outwards from the member (their XP and moment are index bounds), and the
+  -- ranks come from public.leaderboard_counts: the cost is the window, never the whole board. The three boards
+  -- run the same query over their own table (written out, so that each plan is cached).
+  if v_scope.board = 'all_time' then
+    return query
+    with win as (
+      select * from (
+        (select p.id as id, p.xp as xp, p.xp_reached_at as reached_at from public.profiles p
+          where p.xp = v_xp and (p.xp_reached_at, p.id) < (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by p.xp_reached_at desc, p.id desc limit radius)
+        union all
+        (select p.id, p.xp, p.xp_reached_at from public.profiles p
+          where p.xp > v_xp and (p.leaderboard_visible or p.id = v_uid)
+          order by p.xp, p.xp_reached_at desc, p.id desc limit radius)
+        order by 2, 3 desc, 1 desc limit radius
+      ) above
+      union all
+      select leaderboard_around.profile_id, v_xp, v_reached_at
+      union all
+      select * from (
+        (select p.id, p.xp, p.xp_reached_at from public.profiles p
+          where p.xp = v_xp and (p.xp_reached_at, p.id) > (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by p.xp_reached_at, p.id limit radius)
+        union all
+        (select p.id, p.xp, p.xp_reached_at from public.profiles p
+          where p.xp < v_xp and (p.leaderboard_visible or p.id = v_uid)
+          order by p.xp desc, p.xp_reached_at, p.id limit radius)
+        order by 2 desc, 3, 1 limit radius
+      ) below
+    )
+    ,
+    top as materialized (
+      select t.xp, (select coalesce(sum(x.n), 0)::bigint
+                   from generate_series(0, 7) as l (level)
+                   cross join lateral (
+                     select c.members as n from public.leaderboard_counts c
+                      where c.board = v_scope.board and c.scope = v_key and c.level = l.level
+                             and c.bucket > (t.xp >> (6 * l.level))
+                             and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                     union all
+                     select d.delta from public.leaderboard_count_deltas d
+                      where d.board = v_scope.board and d.scope = v_key and d.level = l.level
+                             and d.bucket > (t.xp >> (6 * l.level))
+                             and d.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                   ) x) as above,
+             (select coalesce(sum(x.n), 0)
+                from (select c.members as n from public.leaderboard_counts c
+                       where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp
+                      union all
+                      select d.delta from public.leaderboard_count_deltas d
+                       where d.board = v_scope.board and d.scope = v_key and d.level = 0 and d.bucket = t.xp) x)::bigint as tied
+        from (select max(win.xp) as xp from win) t
+    )
+    -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
+    -- they come from the counts; below it, add the visible members at that best XP (counts, level 0) and the
+    -- window's own rows in between (every member with XP strictly between two window rows is in the window).
+    select 1 + top.above + coalesce(v_self_hidden > w.xp, false)::integer
+             + case when w.xp = top.xp then 0
+                    else top.tied + (select count(*) from win v
+                                      where v.xp > w.xp and v.xp < top.xp and (v.id <> v_uid or v_self_hidden is null))
+               end,
+           w.id, p.display_name, p.avatar_url, w.xp, p.level, p.tier
+      from win w cross join top join public.profiles p on p.id = w.id
+     order by w.xp desc, w.reached_at, w.id;
+  elsif v_scope.board = 'layer' then
+    return query
+    with win as (
+      select * from (
+        (select e.profile_id as id, e.xp as xp, e.reached_at as reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
+          where e.xp = v_xp and (e.reached_at, e.profile_id) < (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by e.reached_at desc, e.profile_id desc limit radius)
+        union all
+        (select e.profile_id, e.xp, e.reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
+          where e.xp > v_xp and (p.leaderboard_visible or p.id = v_uid)
+          order by e.xp, e.reached_at desc, e.profile_id desc limit radius)
+        order by 2, 3 desc, 1 desc limit radius
+      ) above
+      union all
+      select leaderboard_around.profile_id, v_xp, v_reached_at
+      union all
+      select * from (
+        (select e.profile_id, e.xp, e.reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
+          where e.xp = v_xp and (e.reached_at, e.profile_id) > (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by e.reached_at, e.profile_id limit radius)
+        union all
+        (select e.profile_id, e.xp, e.reached_at from public.profile_layers e join public.profiles p on p.id = e.profile_id and e.layer_slug = v_scope.layer
+          where e.xp < v_xp and (p.leaderboard_visible or p.id = v_uid)
+          order by e.xp desc, e.reached_at, e.profile_id limit radius)
+        order by 2 desc, 3, 1 limit radius
+      ) below
+    )
+    ,
+    top as materialized (
+      select t.xp, (select coalesce(sum(x.n), 0)::bigint
+                   from generate_series(0, 7) as l (level)
+                   cross join lateral (
+                     select c.members as n from public.leaderboard_counts c
+                      where c.board = v_scope.board and c.scope = v_key and c.level = l.level
+                             and c.bucket > (t.xp >> (6 * l.level))
+                             and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                     union all
+                     select d.delta from public.leaderboard_count_deltas d
+                      where d.board = v_scope.board and d.scope = v_key and d.level = l.level
+                             and d.bucket > (t.xp >> (6 * l.level))
+                             and d.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                   ) x) as above,
+             (select coalesce(sum(x.n), 0)
+                from (select c.members as n from public.leaderboard_counts c
+                       where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp
+                      union all
+                      select d.delta from public.leaderboard_count_deltas d
+                       where d.board = v_scope.board and d.scope = v_key and d.level = 0 and d.bucket = t.xp) x)::bigint as tied
+        from (select max(win.xp) as xp from win) t
+    )
+    -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
+    -- they come from the counts; below it, add the visible members at that best XP (counts, level 0) and the
+    -- window's own rows in between (every member with XP strictly between two window rows is in the window).
+    select 1 + top.above + coalesce(v_self_hidden > w.xp, false)::integer
+             + case when w.xp = top.xp then 0
+                    else top.tied + (select count(*) from win v
+                                      where v.xp > w.xp and v.xp < top.xp and (v.id <> v_uid or v_self_hidden is null))
+               end,
+           w.id, p.display_name, p.avatar_url, w.xp, p.level, p.tier
+      from win w cross join top join public.profiles p on p.id = w.id
+     order by w.xp desc, w.reached_at, w.id;
+  else
+    return query
+    with win as (
+      select * from (
+        (select e.profile_id as id, e.xp as xp, e.reached_at as reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
+          where e.xp = v_xp and (e.reached_at, e.profile_id) < (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by e.reached_at desc, e.profile_id desc limit radius)
+        union all
+        (select e.profile_id, e.xp, e.reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
+          where e.xp > v_xp and (p.leaderboard_visible or p.id = v_uid)
+          order by e.xp, e.reached_at desc, e.profile_id desc limit radius)
+        order by 2, 3 desc, 1 desc limit radius
+      ) above
+      union all
+      select leaderboard_around.profile_id, v_xp, v_reached_at
+      union all
+      select * from (
+        (select e.profile_id, e.xp, e.reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
+          where e.xp = v_xp and (e.reached_at, e.profile_id) > (v_reached_at, leaderboard_around.profile_id) and (p.leaderboard_visible or p.id = v_uid)
+          order by e.reached_at, e.profile_id limit radius)
+        union all
+        (select e.profile_id, e.xp, e.reached_at from public.season_scores e join public.profiles p on p.id = e.profile_id and e.season_id = v_scope.season_id
+          where e.xp < v_xp and (p.leaderboard_visible or p.id = v_uid)
+          order by e.xp desc, e.reached_at, e.profile_id limit radius)
+        order by 2 desc, 3, 1 limit radius
+      ) below
+    )
+    ,
+    top as materialized (
+      select t.xp, (select coalesce(sum(x.n), 0)::bigint
+                   from generate_series(0, 7) as l (level)
+                   cross join lateral (
+                     select c.members as n from public.leaderboard_counts c
+                      where c.board = v_scope.board and c.scope = v_key and c.level = l.level
+                             and c.bucket > (t.xp >> (6 * l.level))
+                             and c.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                     union all
+                     select d.delta from public.leaderboard_count_deltas d
+                      where d.board = v_scope.board and d.scope = v_key and d.level = l.level
+                             and d.bucket > (t.xp >> (6 * l.level))
+                             and d.bucket <= case when l.level = 7 then 9223372036854775807 else (t.xp >> (6 * l.level)) | 63 end
+                   ) x) as above,
+             (select coalesce(sum(x.n), 0)
+                from (select c.members as n from public.leaderboard_counts c
+                       where c.board = v_scope.board and c.scope = v_key and c.level = 0 and c.bucket = t.xp
+                      union all
+                      select d.delta from public.leaderboard_count_deltas d
+                       where d.board = v_scope.board and d.scope = v_key and d.level = 0 and d.bucket = t.xp) x)::bigint as tied
+        from (select max(win.xp) as xp from win) t
+    )
+    -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
+    -- they come from the counts; below it, add the visible members at that best XP (counts, level 0) and the
+    -- window's own rows in between (every member with XP strictly between two window rows is in the window).
+    select 1 + top.above + coalesce(v_self_hidden > w.xp, false)::integer
+             + case when w.xp = top.xp then 0
+                    else top.tied + (select count(*) from win v
+                                      where v.xp > w.xp and v.xp < top.xp and (v.id <> v_uid or v_self_hidden is null))
+               end,
+           w.id, p.display_name, p.avatar_url, w.xp, p.level, p.tier
+      from win w cross join top join public.profiles p on p.id = w.id
+     order by w.xp desc, w.reached_at, w.id;
+  end if;
+end
+$$;
+comment on function public.leaderboard_around(uuid, text, text, bigint, integer) is
+  'The members around one member on a leaderboard (radius 0-50 on each side), same rows and rules as '
+  'public.leaderboard; empty when the member is hidden from the caller or not on the board. Errors: XPBAD.';
+revoke all on function public.leaderboard_around(uuid, text, text, bigint, integer) from public;
+grant execute on function public.leaderboard_around(uuid, text, text, bigint, integer) to anon, authenticated, service_role;
+
+------------------------------------------------------------------------------
+-- Points timeline and dashboard stats (issue 4; the career-points seed)
+--
+-- Read from the ledger as the caller: members see only their own rows (the
+-- ledger's policy), service_role sees everyone's. Periods are local days,
+-- weeks (Monday first) or months in the profile's time zone.
+------------------------------------------------------------------------------
+
+create or replace function private.assert_can_read_ledger(p_profile_id uuid)
+returns text
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_tz text;
+begin
+  if p_profile_id is null then
+    raise exception 'profile_id is required' using errcode = 'XPBAD';
+  end if;
+  if coalesce((select auth.role()), '') <> 'service_role' and p_profile_id is distinct from (select auth.uid()) then
+    raise exception 'Members can read only their own XP history' using errcode = '42501';
+  end if;
+  select p.time_zone into v_tz from public.profiles p where p.id = p_profile_id;
+  if not found then
+    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
+  end if;
+  return v_tz;
+end
+$$;
+comment on function private.assert_can_read_ledger(uuid) is
+  'The time zone of a profile whose ledger the caller may read (their own, or any for service_role); '
+  'raises 42501 for someone else''s, XPPRF for an unknown profile.';
+revoke all on function private.assert_can_read_ledger(uuid) from public;
+grant execute on function private.assert_can_read_ledger(uuid) to authenticated, service_role;
+
+create or replace function public.xp_timeline(
+  profile_id uuid,
+  granularity text default 'day',
+  periods integer default 30,
+  at timestamptz default null
+)
+returns table (period_start date, period_end date, xp bigint, awards bigint, cumulative_xp bigint)
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_tz text;
+  v_step interval;
+  v_last date;
+  v_first date;
+  v_before bigint;
+begin
+  if granularity is null or granularity not in ('day', 'week', 'month') then
+    raise exception 'granularity must be day, week or month' using errcode = 'XPBAD';
+  end if;
+  if periods is null or periods not between 1 and 366 then
+    raise exception 'periods must be 1 to 366' using errcode = 'XPBAD';
+  end if;
+  v_tz := private.assert_can_read_ledger(xp_timeline.profile_id);
+  v_step := ('1 ' || granularity)::interval;
+  v_last := date_trunc(granularity, coalesce(xp_timeline.at, now()) at time zone v_tz)::date;
+  v_first := (v_last - (periods - 1) * v_step)::date;
+  select coalesce(sum(l.amount), 0) into v_before from public.xp_ledger l
+   where l.profile_id = xp_timeline.profile_id and l.occurred_at < private.local_day_start(v_tz, v_first);
+  return query
+    select g.day::date, (g.day + v_step)::date, coalesce(sum(l.amount), 0)::bigint,
+           count(l.id) filter (where l.amount <> 0),
+           (v_before + sum(coalesce(sum(l.amount), 0)) over (order by g.day))::bigint
+      from generate_series(v_first, v_last, v_step) as g (day)
+      left join public.xp_ledger l
+        on l.profile_id = xp_timeline.profile_id
+       and l.occurred_at >= private.local_day_start(v_tz, g.day::date)
+       and l.occurred_at < private.local_day_start(v_tz, (g.day + v_step)::date)
+     group by g.day
+     order by g.day;
+end
+$$;
+comment on function public.xp_timeline(uuid, text, integer, timestamptz) is
+  'XP per period for a member: rows (period_start, period_end (exclusive), xp (net XP of the period, '
+  'corrections included), awards (ledger rows that moved XP), cumulative_xp (total at the period''s end)) for '
+  'the last periods (1-366) days, weeks (Monday first) or months up to the one holding at (default now), in '
+  'the profile''s time zone. Members read only their own; service_role anyone''s. Errors: XPBAD, 42501, XPPRF.';
+revoke all on function public.xp_timeline(uuid, text, integer, timestamptz) from public, anon;
+grant execute on function public.xp_timeline(uuid, text, integer, timestamptz) to authenticated, service_role;
+
+create or replace function public.dashboard_stats(
+  profile_id uuid,
+  period text default 'week',
+  at timestamptz default null
+)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_tz text;
+  v_step interval;
+  v_start date;
+  v_current bigint;
+  v_previous bigint;
+  v_profile record;
+  v_by_activity jsonb;
+  v_by_layer jsonb;
+  v_streak record;
+begin
+  if period is null or period not in ('day', 'week', 'month') then
+    raise exception 'period must be day, week or month' using errcode = 'XPBAD';
+  end if;
+  v_tz := private.assert_can_read_ledger(dashboard_stats.profile_id);
+  v_step := ('1 ' || period)::interval;
+  v_start := date_trunc(period, coalesce(dashboard_stats.at, now()) at time zone v_tz)::date;
+  select coalesce(sum(l.amount) filter (where l.occurred_at >= private.local_day_start(v_tz, v_start)), 0),
+         coalesce(sum(l.amount) filter (where l.occurred_at < private.local_day_start(v_tz, v_start)), 0)
+    into v_current, v_previous
+    from public.xp_ledger l
+   where l.profile_id = dashboard_stats.profile_id
+     and l.occurred_at >= private.local_day_start(v_tz, (v_start - v_step)::date)
+     and l.occurred_at < private.local_day_start(v_tz, (v_start + v_step)::date);
+  select coalesce(jsonb_agg(jsonb_build_object('activity', x.activity_slug, 'xp', x.xp, 'awards', x.n)
+                            order by x.xp desc, x.activity_slug), '[]')
+    into v_by_activity
+    from (select l.activity_slug, sum(l.amount) as xp, count(*) filter (where l.amount <> 0) as n
+            from public.xp_ledger l
+           where l.profile_id = dashboard_stats.profile_id
+             and l.occurred_at >= private.local_day_start(v_tz, v_start)
+             and l.occurred_at < private.local_day_start(v_tz, (v_start + v_step)::date)
+           group by l.activity_slug) x;
+  select coalesce(jsonb_agg(jsonb_build_object('layer', pl.layer_slug, 'xp', pl.xp, 'status', pl.status)
+                            order by pl.layer_slug), '[]')
+    into v_by_layer
+    from public.profile_layers pl where pl.profile_id = dashboard_stats.profile_id;
+  select p.xp, p.level, p.tier, p.points into v_profile from public.profiles p where p.id = dashboard_stats.profile_id;
+  select s.current_streak, s.longest_streak into v_streak from public.streaks s
+   where s.profile_id = dashboard_stats.profile_id;
+  return jsonb_build_object(
+    'profile_id', dashboard_stats.profile_id,
+    'period', period,
+    'period_start', v_start,
+    'period_end', (v_start + v_step)::date,
+    'time_zone', v_tz,
+    'xp', v_current,
+    'previous_xp', v_previous,
+    'change', v_current - v_previous,
+    'change_pct', case when v_previous <> 0 then round((v_current - v_previous) * 100.0 / abs(v_previous), 1) end,
+    'direction', case when v_current > v_previous then 'up' when v_current < v_previous then 'down' else 'flat' end,
+    'total_xp', v_profile.xp,
+    'level', v_profile.level,
+    'tier', v_profile.tier,
+    'points', v_profile.points,
+    'rank', public.leaderboard_rank(dashboard_stats.profile_id) -> 'rank',
+    'current_streak', coalesce(v_streak.current_streak, 0),
+    'longest_streak', coalesce(v_streak.longest_streak, 0),
+    'by_activity', v_by_activity,
+    'by_layer', v_by_layer);
+end
+$$;
+comment on function public.dashboard_stats(uuid, text, timestamptz) is
+  'Dashboard numbers for a member: XP of the current period (day, week or month in the profile''s time zone, '
+  'holding at, default now) against the previous one: xp, previous_xp, change, change_pct (null when the '
+  'previous period had none), direction (up/down/flat); total_xp, level, tier, points, all-time rank, '
+  'current_streak (as last stored), longest_streak, by_activity [{activity, xp, awards}] for the period, '
+  'by_layer [{layer, xp, status}]. Members read only their own; service_role anyone''s. Errors: XPBAD, 42501, XPPRF.';
+revoke all on function public.dashboard_stats(uuid, text, timestamptz) from public, anon;
+grant execute on function public.dashboard_stats(uuid, text, timestamptz) to authenticated, service_role;
+
+------------------------------------------------------------------------------
+-- Global chat (issue 4)
+------------------------------------------------------------------------------
+
+create or replace function private.post_chat_message(p_body text)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_settings public.chat_settings;
+  v_body text := btrim(p_body, E' \t\r\n');
+  v_name text;
+  v_recent integer;
+  v_oldest timestamptz;
+  v_row public.chat_messages;
+begin
+  if v_uid is null then
+    raise exception 'Sign in to chat' using errcode = '42501';
+  end if;
+  select * into v_settings from public.chat_settings limit 1;
+  v_settings.max_length := coalesce(v_settings.max_length, 500);
+  v_settings.rate_limit_count := coalesce(v_settings.rate_limit_count, 5);
+  v_settings.rate_limit_seconds := coalesce(v_settings.rate_limit_seconds, 10);
+  if v_body is null or length(v_body) = 0 then
+    raise exception 'A message needs some text' using errcode = 'XPBAD';
+  end if;
+  if length(v_body) > v_settings.max_length then
+    raise exception 'A message is at most % characters, this one has %', v_settings.max_length, length(v_body)
+      using errcode = 'XPBAD';
+  end if;
+  if v_body ~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]' then
+    raise exception 'A message cannot contain control characters' using errcode = 'XPBAD';
+  end if;
+  -- One member's posts are serialised on their profile row, so two services cannot both let a burst through.
+  select p.display_name into v_name from public.profiles p where p.id = v_uid for no key update;
+  if not found then
+    raise exception 'Unknown profile: %', v_uid using errcode = 'XPPRF';
+  end if;
+  select count(*), min(m.created_at) into v_recent, v_oldest
+    from (select c.created_at from public.chat_messages c
+           where c.profile_id = v_uid and c.created_at > now() - make_interval(secs => v_settings.rate_limit_seconds)
+           order by c.created_at desc limit v_settings.rate_limit_count) m;
+  if v_recent >= v_settings.rate_limit_count then
+    raise exception 'Slow down: at most % messages per % seconds', v_settings.rate_limit_count,
+      v_settings.rate_limit_seconds
+      using errcode = 'XPRAT',
+            detail = 'retry_after_seconds=' || greatest(1, ceil(extract(epoch from
+                       v_oldest + make_interval(secs => v_settings.rate_limit_seconds) - now())))::integer;
+  end if;
+  insert into public.chat_messages (profile_id, author_name, body)
+  values (v_uid, v_name, v_body)
+  returning * into v_row;
+  return jsonb_build_object('id', v_row.id, 'profile_id', v_row.profile_id, 'author_name', v_row.author_name,
+                            'body', v_row.body, 'created_at', private.utc_text(v_row.created_at));
+end
+$$;
+comment on function private.post_chat_message(text) is 'Implementation of public.post_chat_message.';
+revoke all on function private.post_chat_message(text) from public;
+grant execute on function private.post_chat_message(text) to authenticated;
+
+create or replace function public.post_chat_message(body text)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.post_chat_message(post_chat_message.body)
+$$;
+comment on function public.post_chat_message(text) is
+  'Posts a message to the global chat as the signed-in member and returns it: {id, profile_id, author_name, '
+  'body, created_at}. The body is trimmed and must hold 1 to chat_settings.max_length characters without '
+  'control characters (newlines and tabs are fine); a member may post chat_settings.rate_limit_count messages '
+  'per rate_limit_seconds. Errors: XPBAD, XPRAT (rate limit; detail retry_after_seconds=N), 42501 when not signed in.';
+revoke all on function public.post_chat_message(text) from public, anon;
+grant execute on function public.post_chat_message(text) to authenticated;
+
+create or replace function public.chat_history(size integer default 50, before_id bigint default null)
+returns setof public.chat_messages
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select * from (
+    select c.* from public.chat_messages c
+     where chat_history.before_id is null or c.id < chat_history.before_id
+     order by c.id desc
+     limit least(greatest(coalesce(chat_history.size, 50), 1), 500)
+  ) m
+  order by m.id
+$$;
+comment on function public.chat_history(integer, bigint) is
+  'The newest size (1-500) chat messages before message before_id (default: the newest), oldest first. '
+  'Signed-in members (the chat''s policy).';
+revoke all on function public.chat_history(integer, bigint) from public, anon;
+grant execute on function public.chat_history(integer, bigint) to authenticated, service_role;
+
+create or replace function private.tg_chat_messages__notify()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform pg_notify('xpbase_chat', json_build_object(
+    'id', new.id, 'profile_id', new.profile_id, 'author_name', new.author_name, 'body', new.body,
+    'created_at', private.utc_text(new.created_at))::text);
+  return null;
+end
+$$;
+comment on function private.tg_chat_messages__notify() is
+  'Sends each new chat message on channel xpbase_chat as {id, profile_id, author_name, body, created_at}: every '
+  'service process relays it to its chat websockets.';
+revoke all on function private.tg_chat_messages__notify() from public;
+
+drop trigger if exists _500_notify on public.chat_messages;
+create trigger _500_notify after insert on public.chat_messages
+  for each row execute function private.tg_chat_messages__notify();
+
+------------------------------------------------------------------------------
+-- Season rules: validation (issue 4)
+------------------------------------------------------------------------------
+
+create or replace function private.tg_season_rules__validate()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if new.time_zone <> 'UTC' and not exists (select 1 from pg_catalog.pg_timezone_names z where z.name = new.time_zone) then
+    raise exception 'Unknown time zone: % (use an IANA name such as Europe/Berlin)', new.time_zone
+      using errcode = 'XPBAD';
+  end if;
+  return new;
+end
+$$;
+comment on function private.tg_season_rules__validate() is
+  'Checks a season rule''s time zone is an IANA name (a bad one would stop every award in the layer).';
+revoke all on function private.tg_season_rules__validate() from public;
+
+drop trigger if exists _100_validate on public.season_rules;
+create trigger _100_validate before insert or update on public.season_rules
+  for each row execute function private.tg_season_rules__validate();
+
+------------------------------------------------------------------------------
+-- Leaderboard counts (issue 4): an exact histogram of visible members per
+-- board at 8 levels of 64-wide XP buckets, kept by triggers, so that the
+-- number of members above an XP is a sum of at most 8 x 63 rows.
+------------------------------------------------------------------------------
+
+create or replace function private.leaderboard_count_move(p_board text, p_scope text, p_old bigint, p_new bigint)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+-- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more): -1 and +1
+-- rows for the levels whose bucket changes (a +15 XP award usually touches level 0 alone), appended in one
+-- insert. Nothing shared is updated, so concurrent awards never wait for each other here.
+declare
+  v_level integer;
+  v_old bigint;
+  v_new bigint;
+  v_levels smallint[] := '{}';
+  v_buckets bigint[] := '{}';
+  v_deltas integer[] := '{}';
+begin
+  for v_level in 0..7 loop
+    v_old := p_old >> (6 * v_level);
+    v_new := p_new >> (6 * v_level);
+    exit when v_old = v_new;  -- then every higher level agrees too
+    if v_old is not null then
+      v_levels := v_levels || v_level::smallint;
+      v_buckets := v_buckets || v_old;
+      v_deltas := v_deltas || -1;
+    end if;
+    if v_new is not null then
+      v_levels := v_levels || v_level::smallint;
+      v_buckets := v_buckets || v_new;
+      v_deltas := v_deltas || 1;
+    end if;
+  end loop;
+  if cardinality(v_levels) > 0 then
+    insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
+    select p_board, p_scope, u.level, u.bucket, u.delta from unnest(v_levels, v_buckets, v_deltas) as u (level, bucket, delta);
+  end if;
+end
+$$;
+comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
+  'Moves one member between XP buckets of a board''s counts (null = not counted).';
+revoke all on function private.leaderboard_count_move(text, text, bigint, bigint) from public;
+
+create or replace function private.rebuild_leaderboard_counts()
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  delete from public.leaderboard_count_deltas;
+  delete from public.leaderboard_counts;
+  insert into public.leaderboard_counts (board, scope, level, bucket, members)
+  select e.board, e.scope, l.level, e.xp >> (6 * l.level), count(*)
+    from (
+      select 'all_time' as board, '' as scope, p.xp from public.profiles p where p.leaderboard_visible
+      union all
+      select 'layer', pl.layer_slug, pl.xp
+        from public.profile_layers pl join public.profiles p on p.id = pl.profile_id where p.leaderboard_visible
+      union all
+      select 'season', sc.season_id::text, sc.xp
+        from public.season_scores sc join public.profiles p on p.id = sc.profile_id where p.leaderboard_visible
+    ) e
+    cross join generate_series(0, 7) as l (level)
+   group by 1, 2, 3, 4;
+$$;
+comment on function private.rebuild_leaderboard_counts() is
+  'Recomputes public.leaderboard_counts from scratch (after a bulk load that bypassed triggers). Superuser/owner only.';
+revoke all on function private.rebuild_leaderboard_counts() from public;
+
+create or replace function private.compact_leaderboard_counts()
+returns bigint
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_rows bigint;
+begin
+  -- One compactor at a time; the rows it deletes are exactly the ones it folds in (deltas of transactions
+  -- still running are invisible to it and stay for the next run).
+  if not pg_try_advisory_xact_lock(hashtextextended('xpbase.compact_leaderboard_counts', 0)) then
+    return 0;
+  end if;
+  with moved as (
+    delete from public.leaderboard_count_deltas d returning d.board, d.scope, d.level, d.bucket, d.delta
+  ), folded as (
+    insert into public.leaderboard_counts as c (board, scope, level, bucket, members)
+    select m.board, m.scope, m.level, m.bucket, sum(m.delta)
+      from moved m
+     group by m.board, m.scope, m.level, m.bucket
+    having sum(m.delta) <> 0
+     order by m.board, m.scope, m.level, m.bucket
+    on conflict (board, scope, level, bucket) do update set members = c.members + excluded.members
+  )
+  select count(*) into v_rows from moved;
+  delete from public.leaderboard_counts c where c.members = 0;
+  return v_rows;
+end
+$$;
+comment on function private.compact_leaderboard_counts() is 'Implementation of public.service_role_compact_leaderboard_counts.';
+revoke all on function private.compact_leaderboard_counts() from public;
+grant execute on function private.compact_leaderboard_counts() to service_role;
+
+create or replace function public.service_role_compact_leaderboard_counts()
+returns bigint
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.compact_leaderboard_counts()
+$$;
+comment on function public.service_role_compact_leaderboard_counts() is
+  'Folds the appended leaderboard_count_deltas into leaderboard_counts and returns how many rows it folded '
+  '(0 when another compaction is running). Run by the service every XPBASE_LEADERBOARD_COMPACT_INTERVAL '
+  'seconds, or by pg_cron. service_role only.';
+revoke all on function public.service_role_compact_leaderboard_counts() from public, anon, authenticated;
+grant execute on function public.service_role_compact_leaderboard_counts() to service_role;
+
+create or replace function private.tg_profiles__leaderboard_counts()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_old_visible boolean := tg_op <> 'INSERT' and old.leaderboard_visible;
+  v_new_visible boolean := tg_op <> 'DELETE' and new.leaderboard_visible;
+  v_row record;
+begin
+  if tg_op = 'UPDATE' and old.xp = new.xp and v_old_visible = v_new_visible then
+    return null;
+  end if;
+  perform private.leaderboard_count_move(
+    'all_time', '',
+    case when v_old_visible then old.xp end,
+    case when v_new_visible then new.xp end);
+  if tg_op = 'UPDATE' and v_old_visible <> v_new_visible then
+    -- Showing or hiding oneself moves every board the member is on.
+    for v_row in select pl.layer_slug, pl.xp from public.profile_layers pl where pl.profile_id = new.id loop
+      perform private.leaderboard_count_move('layer', v_row.layer_slug,
+        case when v_old_visible then v_row.xp end, case when v_new_visible then v_row.xp end);
+    end loop;
+    for v_row in select sc.season_id, sc.xp from public.season_scores sc where sc.profile_id = new.id loop
+      perform private.leaderboard_count_move('season', v_row.season_id::text,
+        case when v_old_visible then v_row.xp end, case when v_new_visible then v_row.xp end);
+    end loop;
+  end if;
+  return null;
+end
+$$;
+comment on function private.tg_profiles__leaderboard_counts() is
+  'Keeps public.leaderboard_counts in step with profiles.xp and leaderboard_visible.';
+revoke all on function private.tg_profiles__leaderboard_counts() from public;
+
+drop trigger if exists _600_leaderboard_counts on public.profiles;
+create trigger _600_leaderboard_counts after insert or delete or update of xp, leaderboard_visible on public.profiles
+  for each row execute function private.tg_profiles__leaderboard_counts();
+
+create or replace function private.tg_board_scores__leaderboard_counts()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+-- Shared by profile_layers (board layer, scope layer_slug) and season_scores (board season, scope season_id).
+declare
+  v_profile_id uuid := case when tg_op = 'DELETE' then old.profile_id else new.profile_id end;
+  v_visible boolean;
+  v_old_scope text;
+  v_new_scope text;
+  v_board text := case when tg_table_name = 'profile_layers' then 'layer' else 'season' end;
+begin
+  select p.leaderboard_visible into v_visible from public.profiles p where p.id = v_profile_id;
+  if not coalesce(v_visible, false) then
+    return null;
+  end if;
+  if tg_table_name = 'profile_layers' then
+    v_old_scope := case when tg_op <> 'INSERT' then old.layer_slug end;
+    v_new_scope := case when tg_op <> 'DELETE' then new.layer_slug end;
+  else
+    v_old_scope := case when tg_op <> 'INSERT' then old.season_id::text end;
+    v_new_scope := case when tg_op <> 'DELETE' then new.season_id::text end;
+  end if;
+  if tg_op = 'UPDATE' and old.xp = new.xp and v_old_scope = v_new_scope then
+    return null;
+  end if;
+  if v_old_scope is not distinct from v_new_scope then
+    perform private.leaderboard_count_move(v_board, v_new_scope, old.xp, new.xp);
+  else
+    if v_old_scope is not null then
+      perform private.leaderboard_count_move(v_board, v_old_scope, old.xp, null);
+    end if;
+    if v_new_scope is not null then
+      perform private.leaderboard_count_move(v_board, v_new_scope, null, new.xp);
+    end if;
+  end if;
+  return null;
+end
+$$;
+comment on function private.tg_board_scores__leaderboard_counts() is
+  'Keeps public.leaderboard_counts in step with profile_layers and season_scores (visible members only).';
+revoke all on function private.tg_board_scores__leaderboard_counts() from public;
+
+drop trigger if exists _600_leaderboard_counts on public.profile_layers;
+create trigger _600_leaderboard_counts after insert or delete or update of xp, layer_slug on public.profile_layers
+  for each row execute function private.tg_board_scores__leaderboard_counts();
+drop trigger if exists _600_leaderboard_counts on public.season_scores;
+create trigger _600_leaderboard_counts after insert or delete or update of xp, season_id on public.season_scores
+  for each row execute function private.tg_board_scores__leaderboard_counts();

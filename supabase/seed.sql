@@ -87,3 +87,52 @@ on conflict (tier_slug, slug) do nothing;
 insert into public.auth_settings (id, link_code_ttl_seconds, link_code_hourly_limit)
 values (true, 600, 5)
 on conflict (id) do nothing;
+
+-- Check-ins and streaks (issue 4). The default rule is Code of Clans' "5 XP x
+-- streak day" (day 7 awards 35 XP) capped at 100 XP; Discord Bot Hub's rule
+-- (a 50 XP daily bonus plus 10 XP per streak day) ships as the alternative:
+--   update public.engine_settings set check_in_rule = 'hub_bonus';
+insert into public.activity_types
+  (slug, name, description, layer_slug, base_xp, min_xp, max_xp, cooldown_seconds, cap_group, active) values
+  ('daily_check_in', 'Daily check-in', 'The daily check-in; the amount follows the check-in rule and the streak.', 'cyber', 5, 0, 100000, 0, null, true)
+on conflict (slug) do nothing;
+
+insert into public.check_in_rules
+  (slug, name, description, activity_slug, daily_xp, xp_per_streak_day, max_xp, max_freezes_held, freeze_every_days, milestone_days) values
+  ('streak_x5', '5 XP per streak day', 'Code of Clans: 5 XP x streak day (day 7 awards 35 XP), at most 100 XP a day.',
+   'daily_check_in', 0, 5, 100, 2, 7, '{3, 7, 14, 30, 50, 100, 365}'),
+  ('hub_bonus', 'Daily bonus + streak bonus', 'Discord Bot Hub: a 50 XP daily bonus plus 10 XP per streak day, at most 300 XP a day.',
+   'daily_check_in', 50, 10, 300, 2, 7, '{3, 7, 14, 30, 50, 100, 365}')
+on conflict (slug) do nothing;
+
+update public.engine_settings set check_in_rule = 'streak_x5' where check_in_rule is null;
+
+-- Seasons (issue 4): monthly UTC seasons on both layers; the top 10 of each
+-- season are rewarded through a season-reward activity that does not count
+-- towards the next season.
+insert into public.activity_types
+  (slug, name, description, layer_slug, base_xp, min_xp, max_xp, cooldown_seconds, cap_group, active, counts_for_season) values
+  ('season_reward_reality', 'Season reward (reality)', 'Reward for a top rank in a reality season.', 'reality', 100, 1, 100000, 0, null, true, false),
+  ('season_reward_cyber', 'Season reward (cyber)', 'Reward for a top rank in a cyber season.', 'cyber', 100, 1, 100000, 0, null, true, false)
+on conflict (slug) do nothing;
+
+insert into public.season_rules (layer_slug, length_unit, length, anchor, time_zone, reward_activity) values
+  ('reality', 'month', 1, '2026-01-01', 'UTC', 'season_reward_reality'),
+  ('cyber', 'month', 1, '2026-01-01', 'UTC', 'season_reward_cyber')
+on conflict (layer_slug) do nothing;
+
+insert into public.season_rewards (layer_slug, rank_from, rank_to, xp, points, title) values
+  ('reality', 1, 1, 500, 500, 'Reality champion'),
+  ('reality', 2, 2, 300, 300, 'Reality runner-up'),
+  ('reality', 3, 3, 200, 200, 'Reality bronze'),
+  ('reality', 4, 10, 100, 50, null),
+  ('cyber', 1, 1, 500, 500, 'Cyber champion'),
+  ('cyber', 2, 2, 300, 300, 'Cyber runner-up'),
+  ('cyber', 3, 3, 200, 200, 'Cyber bronze'),
+  ('cyber', 4, 10, 100, 50, null)
+on conflict (layer_slug, rank_from) do nothing;
+
+-- Global chat limits (issue 4).
+insert into public.chat_settings (id, max_length, rate_limit_count, rate_limit_seconds, history_size)
+values (true, 500, 5, 10, 50)
+on conflict (id) do nothing;

@@ -130,12 +130,13 @@ async def connect(url: str) -> asyncpg.Connection:
 class Database:
     """A pool plus the PostgREST-style role switch. One per process."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str | None = None) -> None:
         self.pool = pool
+        self.url = url  # for connections outside the pool (the notification relay's LISTEN)
 
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> Database:
-        return cls(await create_pool(url, min_size=min_size, max_size=max_size))
+        return cls(await create_pool(url, min_size=min_size, max_size=max_size), url)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -188,3 +189,24 @@ class Database:
             role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)
         ) as conn:
             return await conn.fetchval(f"select public.{function}({args})", *params.values())
+
+    async def rpc_rows(
+        self,
+        function: str,
+        /,
+        *,
+        role: Role = "service_role",
+        claims: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> list[asyncpg.Record]:
+        """Call a set-returning ``public.<function>`` with named parameters; returns its rows.
+
+        Same role switch and errors as ``rpc`` (PostgREST's ``/rpc/<function>`` for a set-returning one).
+        """
+        if not function.isidentifier() or not all(name.isidentifier() for name in params):
+            raise ValueError(f"not a function or parameter name: {function!r}, {list(params)!r}")
+        args = ", ".join(f"{name} => ${i}" for i, name in enumerate(params, start=1))
+        async with self.transaction(
+            role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)
+        ) as conn:
+            return list(await conn.fetch(f"select * from public.{function}({args})", *params.values()))

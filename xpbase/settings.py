@@ -121,6 +121,18 @@ class Settings(BaseSettings):
         description="Google's OpenID Connect discovery document (endpoints, issuer, JWKS).",
     )
 
+    # Background jobs of the service (service/jobs.py).
+    season_finalize_interval: float = Field(
+        default=300,
+        ge=0,
+        description="Seconds between the service's finalize_seasons runs; 0 turns it off (pg_cron does it).",
+    )
+    leaderboard_compact_interval: float = Field(
+        default=10,
+        ge=0,
+        description="Seconds between foldings of leaderboard count changes; 0 turns it off (pg_cron).",
+    )
+
     @field_validator("data_dir", "supabase_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

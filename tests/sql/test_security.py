@@ -33,15 +33,18 @@ from pytest_postgresql.janitor import DatabaseJanitor
 
 from tests.conftest import socket_url
 from tests.helpers import acting_as, award, new_profile
-from xpbase.db import Database
+from xpbase.db import Database, member_claims
 
 ROWS, NONE, DENIED = "rows", "none", "denied"
 PERSONAS = ("anon", "owner", "other", "service_role")
 ROLE_OF = {"anon": "anon", "owner": "authenticated", "other": "authenticated", "service_role": "service_role"}
 API_ROLES = ("anon", "authenticated", "service_role")
 
-#: What a public leaderboard shows, and all anon may read of a profile.
-LEADERBOARD_COLUMNS = frozenset({"id", "display_name", "avatar_url", "xp", "level", "tier", "xp_reached_at"})
+#: What a public leaderboard shows, and all anon may read of a profile. leaderboard_visible is there because
+#: the leaderboard functions name it (so that service_role gets the public view); anon only ever sees it true.
+LEADERBOARD_COLUMNS = frozenset(
+    {"id", "display_name", "avatar_url", "xp", "level", "tier", "xp_reached_at", "leaderboard_visible"}
+)
 #: What a member may change on their own profile.
 EDITABLE_COLUMNS = frozenset(
     {"display_name", "bio", "avatar_url", "social_links", "time_zone", "leaderboard_visible"}
@@ -261,6 +264,79 @@ TABLES: dict[str, Table] = {
             "delete": (DENIED, DENIED, DENIED, DENIED),
         },
     ),
+    # Streaks, seasons, leaderboards and chat (issue 4).
+    "check_in_rules": Table(
+        target="slug = 'spare'",
+        insert="(slug, name, activity_slug) values ('matrix', 'Matrix', 'daily_check_in')",
+        update="daily_xp = daily_xp",
+        expect=CONFIG,
+    ),
+    "season_rules": Table(
+        target="layer_slug = 'spare'",
+        insert="(layer_slug) values ('cyber') on conflict (layer_slug) do update set length = 1",
+        update="length = length",
+        expect=CONFIG,
+    ),
+    "season_rewards": Table(
+        target="layer_slug = 'spare'",
+        insert="(layer_slug, rank_from, rank_to, xp) values ('spare', 5, 6, 1)",
+        update="xp = xp",
+        expect=CONFIG,
+    ),
+    "chat_settings": Table(
+        target="id",
+        insert="(id) values (true) on conflict (id) do update set max_length = excluded.max_length",
+        update="max_length = max_length",
+        expect=CONFIG,
+    ),
+    # Counts of visible members per XP bucket: public aggregates, written by triggers only.
+    "leaderboard_counts": Table(
+        target="board = 'all_time'",
+        insert="(board, scope, level, bucket, members) values ('layer', 'matrix', 0, 0, 1)",
+        update="members = members",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
+    "leaderboard_count_deltas": Table(
+        target="board = 'all_time'",
+        insert="(board, scope, level, bucket, delta) values ('layer', 'matrix', 0, 0, 1)",
+        update="delta = delta",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
+    "streaks": Table(
+        target="profile_id = $1",
+        insert="(profile_id) values ($1) on conflict (profile_id) do nothing",
+        update="freezes_held = freezes_held",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "check_ins": Table(
+        target="profile_id = $1",
+        insert=(
+            "(profile_id, local_date, time_zone, checked_in_at, streak)"
+            " values ($1, '2001-01-01', 'UTC', now(), 1)"
+        ),
+        update="xp = xp",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "season_results": Table(
+        target="profile_id = $1",
+        insert=(
+            "(season_id, profile_id, rank, xp)"
+            " select s.id, $1, 1, 1 from public.seasons s where s.name = 'spare'"
+            " on conflict do nothing"
+        ),
+        update="title = title",
+        expect={**LEADERBOARD_READ, **NO_WRITES},
+    ),
+    "chat_messages": Table(
+        target="profile_id = $1",
+        insert="(profile_id, author_name, body) values ($1, 'Matrix', 'matrix')",
+        update="body = body",
+        expect={
+            "select": (DENIED, ROWS, ROWS, ROWS),
+            "select_hidden": (DENIED, ROWS, ROWS, ROWS),
+            **NO_WRITES,
+        },
+    ),
 }
 
 #: Column-level grants, checked column by column: (table, persona, command) -> the columns it reaches.
@@ -326,6 +402,23 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_redeem_link_code(text, text, text, text)": SERVICE_ONLY,
     "public.service_role_purge_auth()": SERVICE_ONLY,
     "public.create_link_code()": frozenset({"authenticated"}),
+    # Streaks and check-ins: members for themselves, the bot for anyone.
+    "public.check_in()": frozenset({"authenticated"}),
+    "public.streak_status()": frozenset({"authenticated"}),
+    "public.service_role_check_in(uuid, timestamp with time zone)": SERVICE_ONLY,
+    "public.service_role_streak_status(uuid, timestamp with time zone)": SERVICE_ONLY,
+    "public.finalize_seasons(timestamp with time zone)": SERVICE_ONLY,
+    "public.service_role_compact_leaderboard_counts()": SERVICE_ONLY,
+    # Leaderboards are public; RLS decides who is listed.
+    "public.leaderboard(text, text, bigint, integer, integer)": EVERYONE,
+    "public.leaderboard_rank(uuid, text, text, bigint)": EVERYONE,
+    "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
+    "public.leaderboard_scope(text, text, bigint)": EVERYONE,
+    # A member's own history (the function refuses anyone else's), and the backend's.
+    "public.xp_timeline(uuid, text, integer, timestamp with time zone)": SERVICE_AND_MEMBERS,
+    "public.dashboard_stats(uuid, text, timestamp with time zone)": SERVICE_AND_MEMBERS,
+    "public.post_chat_message(text)": frozenset({"authenticated"}),
+    "public.chat_history(integer, bigint)": SERVICE_AND_MEMBERS,
 }
 
 #: Engine calls that only some callers may make ($1: the owner's profile id).
@@ -394,6 +487,9 @@ insert into public.tiers (slug, name, min_level, max_level) values ('spare', 'Sp
 insert into public.tier_unlocks (tier_slug, slug, name) values ('basic', 'spare', 'Spare');
 select public.service_role_discord_set_no_xp('1', 'channel', '2', true);
 select public.service_role_discord_set_role_reward('1', '3', 2);
+insert into public.check_in_rules (slug, name, activity_slug) values ('spare', 'Spare', 'daily_check_in');
+insert into public.season_rules (layer_slug) values ('spare');
+insert into public.season_rewards (layer_slug, rank_from, rank_to, xp) values ('spare', 1, 1, 1);
 """
 
 
@@ -407,6 +503,8 @@ async def _build_world(url: str) -> World:
         for pid in (owner, other, hidden):
             # Level 3 and a new reality status: ledger, layer, season rows and notifications.
             await award(db, pid, "challenge_completed", f"world-{pid}", amount=1000)
+        # Fold the awards' leaderboard count changes, so that counts and (hiding's) changes both have rows.
+        await db.rpc("service_role_compact_leaderboard_counts")
         async with db.as_member(hidden) as conn:
             await conn.execute("update public.profiles set leaderboard_visible = false where id = $1", hidden)
         async with db.as_service() as conn:
@@ -418,6 +516,20 @@ async def _build_world(url: str) -> World:
                 "insert into public.seasons (layer_slug, name, starts_at, ends_at)"
                 " values ('cyber', 'spare', '2020-01-01Z', '2020-02-01Z')"
             )
+        # Issue 4's member rows: a streak and a check-in, a chat message and a season result each.
+        # (Written by the table owner, so that the members' XP stays at 1000.)
+        for pid in (owner, other, hidden):
+            await db.rpc("post_chat_message", role="authenticated", claims=member_claims(pid), body="hi")
+        async with db.pool.acquire() as conn:
+            for sql in (
+                "insert into public.streaks (profile_id, current_streak, longest_streak, last_check_in_date)"
+                " select p, 1, 1, '2001-01-01' from unnest($1::uuid[]) p",
+                "insert into public.check_ins (profile_id, local_date, time_zone, checked_in_at, streak)"
+                " select p, '2001-01-01', 'UTC', '2001-01-01Z', 1 from unnest($1::uuid[]) p",
+                "insert into public.season_results (season_id, profile_id, rank, xp)"
+                " select s.id, p, 1, 1 from public.seasons s, unnest($1::uuid[]) p where s.name = 'spare'",
+            ):
+                await conn.execute(sql, [owner, other, hidden])
     finally:
         await db.close()
     return World(url, owner, other, hidden, admin)
