@@ -63,6 +63,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from xpbase import embedded
+from xpbase.db import SET_ROLE
 from xpbase.migrate import migrate
 from xpbase.settings import REPO_ROOT
 
@@ -73,7 +74,6 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 130)
 TARGET_RATIO = 0.8
 TARGET_CLIENTS = 8
 SERVICE_CLAIMS = json.dumps({"role": "service_role"})
-SET_ROLE = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)"  # xpbase.db
 # BEGIN and the same role switch as one simple-query round trip (constants, so no parameters needed).
 BEGIN_AS_SERVICE = (
     "begin; select set_config('role', 'service_role', true), "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 import discord
@@ -23,6 +24,7 @@ from xpbase.settings import Settings
 
 log = logging.getLogger(__name__)
 
+GUIDE_TTL_SECONDS = 300.0
 EXTENSIONS = ("bot.cogs.members", "bot.cogs.admin", "bot.cogs.passive", "bot.cogs.relay")
 
 
@@ -84,6 +86,7 @@ class XPBot(commands.Bot):
         self.settings = settings
         self.rewards = Rewards(self)
         self.started_at = discord.utils.utcnow()
+        self._guide: tuple[float, dict[str, Any]] | None = None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -111,6 +114,13 @@ class XPBot(commands.Bot):
             "ensure_profile", provider="discord", subject=str(user.id), display_name=user.display_name
         )
         return profile_id
+
+    async def level_guide(self) -> dict[str, Any]:
+        """``public.level_guide()`` (curve, tiers, layers), kept for GUIDE_TTL_SECONDS (5 minutes): it
+        changes rarely, and autocomplete asks on every keystroke."""
+        if self._guide is None or time.monotonic() - self._guide[0] > GUIDE_TTL_SECONDS:
+            self._guide = (time.monotonic(), await self.rpc.call("level_guide"))
+        return self._guide[1]
 
     async def member_profile(self, user: discord.abc.User, *, recent: int = 0) -> dict[str, Any]:
         """``service_role_discord_member``: the user's profile, layers, unlocks and ``recent`` ledger

@@ -68,6 +68,7 @@ class RankCard:
 
     @property
     def accent(self) -> tuple[int, int, int]:
+        """The card's accent colour (RGB) for the member's tier."""
         return TIER_COLOURS.get(self.tier, DEFAULT_ACCENT)
 
 

@@ -47,6 +47,7 @@ class LevelChange:
 
     @property
     def is_up(self) -> bool:
+        """Worth announcing: a higher level or a new tier (a loss only changes roles)."""
         return self.level > self.level_before or self.tier_name is not None
 
     def text(self, mention: str, guild_name: str | None = None) -> str:
@@ -71,13 +72,12 @@ class RoleSync:
     failed: int = 0
 
 
-def change_from_receipt(
-    receipt: dict[str, Any], tier_names: dict[str, str] | None = None
-) -> LevelChange | None:
+def change_from_receipt(receipt: dict[str, Any]) -> LevelChange | None:
     """The level/tier change an award or correction receipt reports, or None when nothing changed.
 
     A tier counts as reached when the tier changed and the receipt lists unlocks (the same rule the
-    engine uses for its ``tier_up`` notification).
+    engine uses for its ``tier_up`` notification in private.apply_xp). The receipt carries the tier's
+    slug, not its name: the name shown is the slug in title case.
     """
     if receipt.get("replayed") or receipt.get("skipped") or "level" not in receipt:
         return None
@@ -89,7 +89,7 @@ def change_from_receipt(
     tier_name = None
     if tier_changed and unlocks:
         tier = str(receipt.get("tier"))
-        tier_name = (tier_names or {}).get(tier) or tier.replace("_", " ").title()
+        tier_name = tier.replace("_", " ").title()
     return LevelChange(before, after, tier_name, [u["name"] for u in unlocks])
 
 
@@ -128,6 +128,7 @@ class Rewards:
             self._own_keys.popitem(last=False)
 
     def is_own(self, idempotency_key: str | None) -> bool:
+        """Whether the bot awarded under this key itself (among the last 20,000 keys it made)."""
         return idempotency_key is not None and idempotency_key in self._own_keys
 
     # Receipts and notifications ------------------------------------------------

@@ -58,6 +58,7 @@ class LeaderboardView(discord.ui.View):
         self._update_buttons()
 
     def embed(self) -> discord.Embed:
+        """The current page as an embed."""
         return leaderboard_embed(self.rows, title=self.title, page=self.page)
 
     def _update_buttons(self) -> None:

@@ -48,6 +48,18 @@ ID_TOKEN_ALGORITHMS = ("RS256", "ES256")
 ID_TOKEN_LEEWAY_SECONDS = 60
 
 
+async def fetch_json(url: str) -> Any:
+    """GET ``url`` without a token (our User-Agent, a 10 s timeout) and decode its JSON.
+
+    Raises httpx.HTTPStatusError for a non-2xx answer, httpx.HTTPError when the
+    host cannot be reached, ValueError for a body that is not JSON.
+    """
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, headers={"User-Agent": USER_AGENT}) as http:
+        response = await http.get(url)
+        response.raise_for_status()
+        return response.json()
+
+
 @dataclass(frozen=True)
 class ProviderIdentity:
     """Who signed in, per the provider: a stable ``subject``, and a display name and avatar URL if given."""
@@ -186,7 +198,27 @@ class OAuthProvider(ABC):
         return data
 
 
-class DiscordProvider(OAuthProvider):
+class FixedEndpointsProvider(OAuthProvider):
+    """A provider whose endpoints are set in the settings (Discord, GitHub), with no discovery document."""
+
+    def __init__(
+        self, client_id: str, client_secret: str, *, authorize_url: str, token_url: str, userinfo_url: str
+    ) -> None:
+        super().__init__(client_id, client_secret)
+        self._endpoints = Endpoints(authorize_url, token_url, userinfo_url)
+
+    async def endpoints(self) -> Endpoints:
+        return self._endpoints
+
+    async def read_user(
+        self, client: AsyncOAuth2Client, endpoints: Endpoints, **kwargs: Any
+    ) -> dict[str, Any]:
+        """The user API's answer with the access token (``kwargs`` go to the GET, e.g. headers)."""
+        assert endpoints.userinfo is not None
+        return await self.get_json(client, endpoints.userinfo, **kwargs)
+
+
+class DiscordProvider(FixedEndpointsProvider):
     """Discord OAuth2 (https://discord.com/developers/docs/topics/oauth2)."""
 
     name = "discord"
@@ -194,20 +226,10 @@ class DiscordProvider(OAuthProvider):
     token_endpoint_auth_method = "client_secret_basic"
     cdn = "https://cdn.discordapp.com"
 
-    def __init__(
-        self, client_id: str, client_secret: str, *, authorize_url: str, token_url: str, userinfo_url: str
-    ):
-        super().__init__(client_id, client_secret)
-        self._endpoints = Endpoints(authorize_url, token_url, userinfo_url)
-
-    async def endpoints(self) -> Endpoints:
-        return self._endpoints
-
     async def read_identity(
         self, client: AsyncOAuth2Client, endpoints: Endpoints, token: dict[str, Any], nonce: str
     ) -> ProviderIdentity:
-        assert endpoints.userinfo is not None
-        user = await self.get_json(client, endpoints.userinfo)
+        user = await self.read_user(client, endpoints)
         subject = str(user.get("id") or "")
         if not subject.isdigit():
             raise ProviderError(400, "invalid_grant", "discord returned a user without an id")
@@ -222,29 +244,19 @@ class DiscordProvider(OAuthProvider):
         )
 
 
-class GitHubProvider(OAuthProvider):
+class GitHubProvider(FixedEndpointsProvider):
     """GitHub OAuth apps (https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps)."""
 
     name = "github"
     scope = "read:user"
     token_endpoint_auth_method = "client_secret_post"
 
-    def __init__(
-        self, client_id: str, client_secret: str, *, authorize_url: str, token_url: str, userinfo_url: str
-    ):
-        super().__init__(client_id, client_secret)
-        self._endpoints = Endpoints(authorize_url, token_url, userinfo_url)
-
-    async def endpoints(self) -> Endpoints:
-        return self._endpoints
-
     async def read_identity(
         self, client: AsyncOAuth2Client, endpoints: Endpoints, token: dict[str, Any], nonce: str
     ) -> ProviderIdentity:
-        assert endpoints.userinfo is not None
-        user = await self.get_json(
+        user = await self.read_user(
             client,
-            endpoints.userinfo,
+            endpoints,
             headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
         )
         if not isinstance(user.get("id"), int):
@@ -277,12 +289,7 @@ class GoogleProvider(OAuthProvider):
     async def metadata(self) -> dict[str, Any]:
         """The discovery document, cached for an hour."""
         if self._metadata is None or time.monotonic() - self._metadata_loaded_at > DISCOVERY_MAX_AGE_SECONDS:
-            async with httpx.AsyncClient(
-                timeout=HTTP_TIMEOUT_SECONDS, headers={"User-Agent": USER_AGENT}
-            ) as http:
-                response = await http.get(self.discovery_url)
-                response.raise_for_status()
-                metadata = response.json()
+            metadata = await fetch_json(self.discovery_url)
             for key in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"):
                 if not isinstance(metadata.get(key), str):
                     raise ValueError(f"the discovery document has no {key}")
@@ -298,12 +305,7 @@ class GoogleProvider(OAuthProvider):
     async def _key_set(self, *, refresh: bool) -> KeySet:
         if self._jwks is None or refresh:
             metadata = await self.metadata()
-            async with httpx.AsyncClient(
-                timeout=HTTP_TIMEOUT_SECONDS, headers={"User-Agent": USER_AGENT}
-            ) as http:
-                response = await http.get(metadata["jwks_uri"])
-                response.raise_for_status()
-                self._jwks = response.json()
+            self._jwks = await fetch_json(metadata["jwks_uri"])
         return KeySet.import_key_set(self._jwks)  # type: ignore[arg-type]
 
     async def verify_id_token(self, id_token: str, *, nonce: str, access_token: str | None) -> CodeIDToken:

@@ -8,6 +8,9 @@
 - ``database_url`` (per test): a new database cloned from the template by
   pytest-postgresql's janitor, dropped after the test.
 - ``db`` (per test): an ``xpbase.db.Database`` (asyncpg pool) on that database.
+- ``postgrest`` (per test): the PostgREST stand-in (tests/postgrest_standin.py)
+  on that database, and ``postgrest_rpc``: xpbase.rpc's PostgREST transport
+  pointed at it with the service_role key.
 """
 
 from __future__ import annotations
@@ -18,14 +21,17 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from tests.postgrest_standin import PostgrestStandIn, started
 from xpbase.db import Database
 from xpbase.migrate import migrate
+from xpbase.rpc import PostgrestRPC
 from xpbase.settings import REPO_ROOT
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -81,20 +87,27 @@ def xpbase_template(pg_server: NoopExecutor) -> Iterator[NoopExecutor]:
         yield pg_server
 
 
+@contextmanager
+def cloned_database(template: NoopExecutor, prefix: str = "xpbase") -> Iterator[str]:
+    """The URL of a new database cloned from ``template`` (pytest-postgresql's janitor); dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    janitor = DatabaseJanitor(
+        user=template.user,
+        host=template.host,
+        port=template.port,
+        dbname=name,
+        template_dbname=template.template_dbname,
+        password=template.password,
+    )
+    with janitor:
+        yield socket_url(template.host, template.port, name, template.user)
+
+
 @pytest.fixture
 def database_url(xpbase_template: NoopExecutor) -> Iterator[str]:
     """A fresh database with the whole schema, cloned from the template; dropped after the test."""
-    name = f"xpbase_{uuid.uuid4().hex[:16]}"
-    janitor = DatabaseJanitor(
-        user=xpbase_template.user,
-        host=xpbase_template.host,
-        port=xpbase_template.port,
-        dbname=name,
-        template_dbname=xpbase_template.template_dbname,
-        password=xpbase_template.password,
-    )
-    with janitor:
-        yield socket_url(xpbase_template.host, xpbase_template.port, name, xpbase_template.user)
+    with cloned_database(xpbase_template) as url:
+        yield url
 
 
 @pytest.fixture
@@ -105,3 +118,23 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+async def postgrest(database_url: str) -> AsyncIterator[PostgrestStandIn]:
+    """The PostgREST stand-in on loopback, backed by the per-test database."""
+    standin, _key = await started(database_url)
+    try:
+        yield standin
+    finally:
+        await standin.stop()
+
+
+@pytest.fixture
+async def postgrest_rpc(postgrest: PostgrestStandIn) -> AsyncIterator[PostgrestRPC]:
+    """xpbase.rpc's PostgREST transport (supabase-py) pointed at the stand-in with the service_role key."""
+    rpc = await PostgrestRPC.connect(postgrest.url, postgrest.apikey)
+    try:
+        yield rpc
+    finally:
+        await rpc.close()

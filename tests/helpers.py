@@ -7,15 +7,14 @@ claims, and always rolls back, so RLS tests leave nothing behind
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 
-from xpbase.db import Database, member_claims
+from xpbase.db import Database, member_claims, switch_role
 
 
 @asynccontextmanager
@@ -28,11 +27,7 @@ async def acting_as(
         tx = conn.transaction()
         await tx.start()
         try:
-            await conn.execute(
-                "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-                role,
-                json.dumps(claims),
-            )
+            await switch_role(conn, role, claims)
             yield conn
         finally:
             await tx.rollback()
@@ -42,7 +37,7 @@ async def new_profile(
     db: Database, name: str = "Member", provider: str = "discord", subject: str | None = None
 ) -> UUID:
     """A committed profile made through ensure_profile as service_role."""
-    subject = subject or f"{name}-{id(name)}-{__import__('uuid').uuid4().hex[:8]}"
+    subject = subject or f"{name}-{id(name)}-{uuid4().hex[:8]}"
     return await db.rpc("ensure_profile", provider=provider, subject=subject, display_name=name)
 
 

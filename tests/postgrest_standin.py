@@ -24,6 +24,8 @@ import jwt
 from aiohttp import web
 from multidict import CIMultiDict
 
+from xpbase.db import switch_role
+
 JWT_SECRET = "postgrest-stand-in-jwt-secret-0123456789abcdef"
 
 
@@ -136,11 +138,7 @@ class PostgrestStandIn:
         async with self._pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    await conn.execute(
-                        "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-                        role,
-                        json.dumps(claims),
-                    )
+                    await switch_role(conn, role, claims)
                     candidates = await conn.fetch(
                         """
                         select p.proretset, p.pronargdefaults, p.proargnames, p.proargmodes::text[] as modes,

@@ -150,6 +150,7 @@ def _batch_size(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``xpbase`` command line: db, migrate, serve, bot and replay subcommands."""
     parser = argparse.ArgumentParser(prog="xpbase", description="xpbase: XP engine, service and tools.")
     sub = parser.add_subparsers(dest="command", required=True)
     db = sub.add_parser("db", help="the embedded Postgres server")
@@ -197,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``xpbase`` command given by ``argv`` (default: sys.argv); returns the exit status."""
     args = build_parser().parse_args(argv)
     settings = get_settings()
     logging.basicConfig(

@@ -6,7 +6,16 @@ Every unit of work is a transaction that first does what PostgREST does::
     select set_config('role', <role>, true), set_config('request.jwt.claims', <claims json>, true)
 
 so the database applies the same grants and row-level security to the bot,
-the service and a frontend on Supabase.
+the service and a frontend on Supabase. ``switch_role`` is that statement.
+
+Which path for what:
+
+- ``Database.rpc`` / ``rpc_rows``: the service's calls, as any role (a member
+  with their verified claims, anon, service_role); asyncpg values back.
+- ``Database.transaction`` / ``as_service`` / ``as_member`` / ``as_anon``:
+  several statements in one transaction under one role.
+- ``xpbase.rpc.RPC``: service_role calls that must also work against a hosted
+  Supabase project over PostgREST (the Discord bot); JSON values back.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ from xpbase.settings import Settings
 
 Role = Literal["anon", "authenticated", "service_role"]
 SERVICE_CLAIMS: dict[str, Any] = {"role": "service_role"}
-_SET_ROLE = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)"
+SET_ROLE = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)"
+"""PostgREST's role switch for the current transaction: ``$1`` the role, ``$2`` the claims as JSON text."""
 
 
 def resolve_url(settings: Settings, *, start_embedded: bool = True) -> tuple[str, bool]:
@@ -99,6 +109,17 @@ def member_claims(profile_id: UUID | str, extra: Mapping[str, Any] | None = None
     return claims
 
 
+async def switch_role(conn: asyncpg.Connection, role: str, claims: Mapping[str, Any] | None = None) -> None:
+    """Run the rest of the current transaction on ``conn`` as ``role`` with ``claims`` (PostgREST's switch).
+
+    ``claims`` defaults to ``{"role": role}``. The settings are transaction-local
+    (``set_config(..., true)``): call it inside a transaction; they end with it.
+    This is the one place the switch is written (transaction_as, tests/helpers.py
+    and the PostgREST stand-in use it).
+    """
+    await conn.execute(SET_ROLE, role, json.dumps(dict(claims or {"role": role})))
+
+
 @asynccontextmanager
 async def transaction_as(
     conn: asyncpg.Connection, role: Role, claims: Mapping[str, Any] | None = None
@@ -110,7 +131,7 @@ async def transaction_as(
     are re-raised as xpbase.errors.DomainError.
     """
     async with conn.transaction():
-        await conn.execute(_SET_ROLE, role, json.dumps(dict(claims or {"role": role})))
+        await switch_role(conn, role, claims)
         try:
             yield conn
         except asyncpg.PostgresError as exc:
@@ -136,9 +157,14 @@ class Database:
 
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+        """A Database with its own pool of ``min_size`` to ``max_size`` connections on ``url``.
+
+        Raises asyncpg/OSError errors when the server cannot be reached.
+        """
         return cls(await create_pool(url, min_size=min_size, max_size=max_size), url)
 
     async def close(self) -> None:
+        """Close the pool (waits for connections in use to be released)."""
         await self.pool.close()
 
     @asynccontextmanager
@@ -176,19 +202,19 @@ class Database:
     ) -> Any:
         """Call ``public.<function>`` with named parameters, as PostgREST's ``/rpc/<function>`` would.
 
-        Returns the function's single value (jsonb decoded). Raises DomainError
+        Runs as ``role`` with ``claims`` (default: ``{"role": role}``). Returns the
+        function's single value as asyncpg decodes it (jsonb as dicts and lists,
+        uuid as UUID, timestamptz as an aware datetime in UTC). Raises ValueError
+        for a function or parameter name that is not an identifier, DomainError
         for engine refusals, asyncpg errors otherwise.
+
+        For the service's own calls, which may run as a member. Code that only
+        calls as service_role and may run against a hosted Supabase project (the
+        bot) uses xpbase.rpc.RPC instead: JSON values, asyncpg or PostgREST.
         """
-        if not function.isidentifier():
-            raise ValueError(f"not a function name: {function!r}")
-        args = ", ".join(f"{name} => ${i}" for i, name in enumerate(params, start=1))
-        for name in params:
-            if not name.isidentifier():
-                raise ValueError(f"not a parameter name: {name!r}")
-        async with self.transaction(
-            role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)
-        ) as conn:
-            return await conn.fetchval(f"select public.{function}({args})", *params.values())
+        sql = self._function_sql("select public.{call}", function, params)
+        async with self.transaction(role, claims or {"role": role}) as conn:
+            return await conn.fetchval(sql, *params.values())
 
     async def rpc_rows(
         self,
@@ -203,10 +229,14 @@ class Database:
 
         Same role switch and errors as ``rpc`` (PostgREST's ``/rpc/<function>`` for a set-returning one).
         """
+        sql = self._function_sql("select * from public.{call}", function, params)
+        async with self.transaction(role, claims or {"role": role}) as conn:
+            return list(await conn.fetch(sql, *params.values()))
+
+    @staticmethod
+    def _function_sql(template: str, function: str, params: Mapping[str, Any]) -> str:
+        """``template`` with ``{call}`` as ``function(name => $1, ...)``; ValueError for a bad name."""
         if not function.isidentifier() or not all(name.isidentifier() for name in params):
             raise ValueError(f"not a function or parameter name: {function!r}, {list(params)!r}")
         args = ", ".join(f"{name} => ${i}" for i, name in enumerate(params, start=1))
-        async with self.transaction(
-            role, claims or ({"role": role} if role != "service_role" else SERVICE_CLAIMS)
-        ) as conn:
-            return list(await conn.fetch(f"select * from public.{function}({args})", *params.values()))
+        return template.format(call=f"{function}({args})")

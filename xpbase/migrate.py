@@ -83,12 +83,6 @@ async def applied_versions(conn: asyncpg.Connection) -> set[str]:
     return {r["version"] for r in rows}
 
 
-async def current_version(conn: asyncpg.Connection) -> str | None:
-    """The newest applied migration version, or None for an empty database."""
-    versions = await applied_versions(conn)
-    return max(versions) if versions else None
-
-
 async def _run_file(conn: asyncpg.Connection, path: Path) -> str:
     """Execute one SQL file; returns its text. MigrationError (naming the file) when it fails."""
     sql = await asyncio.to_thread(path.read_text, encoding="utf-8")

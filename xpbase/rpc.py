@@ -15,6 +15,9 @@ same answers for the same calls:
   ``SUPABASE_URL`` and ``SUPABASE_SERVICE_ROLE_KEY`` are set (a hosted
   Supabase project whose database the bot cannot reach directly).
 
+The service, which also calls as members and anon, uses
+``xpbase.db.Database.rpc`` instead (asyncpg only).
+
 Errors are the same on both: :class:`xpbase.errors.DomainError` for the
 engine's SQLSTATEs, :class:`RPCError` for any other database or PostgREST
 error (``code`` is the SQLSTATE, or PostgREST's ``PGRST...`` code), and
@@ -93,9 +96,11 @@ class Listener:
 
     @property
     def alive(self) -> bool:
+        """False once the LISTEN connection has closed (the caller should listen again or poll)."""
         return not self._conn.is_closed()
 
     async def close(self) -> None:
+        """Stop listening and release the connection."""
         await self._release()
 
 

@@ -106,14 +106,26 @@ class Settings(BaseSettings):
     )
     discord_client_id: str = Field(default="", description="Discord application's OAuth2 client id.")
     discord_client_secret: SecretStr = Field(default=SecretStr(""), description="Discord OAuth2 secret.")
-    discord_authorize_url: str = "https://discord.com/oauth2/authorize"
-    discord_token_url: str = "https://discord.com/api/oauth2/token"
-    discord_userinfo_url: str = "https://discord.com/api/users/@me"
+    discord_authorize_url: str = Field(
+        default="https://discord.com/oauth2/authorize", description="Discord's OAuth2 authorize page."
+    )
+    discord_token_url: str = Field(
+        default="https://discord.com/api/oauth2/token", description="Discord's OAuth2 token endpoint."
+    )
+    discord_userinfo_url: str = Field(
+        default="https://discord.com/api/users/@me", description="Discord's current-user endpoint."
+    )
     github_client_id: str = Field(default="", description="GitHub OAuth app's client id.")
     github_client_secret: SecretStr = Field(default=SecretStr(""), description="GitHub OAuth app secret.")
-    github_authorize_url: str = "https://github.com/login/oauth/authorize"
-    github_token_url: str = "https://github.com/login/oauth/access_token"
-    github_userinfo_url: str = "https://api.github.com/user"
+    github_authorize_url: str = Field(
+        default="https://github.com/login/oauth/authorize", description="GitHub's OAuth authorize page."
+    )
+    github_token_url: str = Field(
+        default="https://github.com/login/oauth/access_token", description="GitHub's OAuth token endpoint."
+    )
+    github_userinfo_url: str = Field(
+        default="https://api.github.com/user", description="GitHub's current-user endpoint."
+    )
     google_client_id: str = Field(default="", description="Google OAuth client id (web application).")
     google_client_secret: SecretStr = Field(default=SecretStr(""), description="Google OAuth client secret.")
     google_discovery_url: str = Field(

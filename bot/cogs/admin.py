@@ -366,7 +366,7 @@ class Admin(commands.Cog):
     async def _tier_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        guide = await self.bot.rpc.call("level_guide")
+        guide = await self.bot.level_guide()
         return [
             app_commands.Choice(name=f"{t['name']} (from level {t['min_level']})", value=t["slug"])
             for t in guide["tiers"]

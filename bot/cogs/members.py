@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import io
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GUIDE_TTL_SECONDS = 300.0
 AVATAR_SIZE = 256
 
 
@@ -44,13 +42,6 @@ class Members(commands.Cog):
 
     def __init__(self, bot: XPBot) -> None:
         self.bot = bot
-        self._guide: tuple[float, dict[str, Any]] | None = None
-
-    async def level_guide(self) -> dict[str, Any]:
-        """``public.level_guide()`` (curve, tiers, layers), kept for a few minutes: it changes rarely."""
-        if self._guide is None or time.monotonic() - self._guide[0] > GUIDE_TTL_SECONDS:
-            self._guide = (time.monotonic(), await self.bot.rpc.call("level_guide"))
-        return self._guide[1]
 
     # /rank ---------------------------------------------------------------------------
 
@@ -104,7 +95,7 @@ class Members(commands.Cog):
     async def leaderboard(
         self, interaction: discord.Interaction, layer: str | None = None, season: int | None = None
     ) -> None:
-        guide = await self.level_guide()
+        guide = await self.bot.level_guide()
         layers = {entry["slug"]: entry["name"] for entry in guide["layers"]}
         if layer is not None and layer not in layers:
             raise Refusal(f"There is no layer called {layer!r}: pick one of {', '.join(layers)}.")
@@ -136,7 +127,7 @@ class Members(commands.Cog):
     async def _layer_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        guide = await self.level_guide()
+        guide = await self.bot.level_guide()
         return [
             app_commands.Choice(name=entry["name"], value=entry["slug"])
             for entry in guide["layers"]
@@ -160,7 +151,7 @@ class Members(commands.Cog):
     @app_commands.command(name="levels", description="How levels and tiers work, and what each tier unlocks.")
     async def levels(self, interaction: discord.Interaction) -> None:
         await defer(interaction, ephemeral=False)
-        guide = await self.level_guide()
+        guide = await self.bot.level_guide()
         curve = {entry["level"]: entry["xp_required"] for entry in guide["levels"]}
         embed = discord.Embed(
             title="Levels and tiers",

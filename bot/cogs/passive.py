@@ -165,6 +165,7 @@ class PassiveXP(commands.Cog):
 
     @tasks.loop(minutes=1)
     async def voice_minutes(self) -> None:
+        """Every minute: ``award_voice_minute`` for the current UTC minute."""
         await self.award_voice_minute(discord.utils.utcnow())
 
     @voice_minutes.before_loop

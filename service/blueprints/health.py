@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Health:
+    """``status`` ok or unavailable, ``database`` ok or unreachable, the schema version when it answers."""
+
     status: str
     database: str
     schema_version: str | None

@@ -8,7 +8,7 @@ import pytest
 
 from bot.bot import XPBot
 from tests.bot.discord_api import DiscordStandIn
-from tests.bot.world import T0, World
+from tests.bot.world import T0, World, option, user_option
 from tests.helpers import award
 from xpbase.db import Database
 
@@ -17,6 +17,23 @@ def cog(bot: XPBot, name: str) -> Any:
     found = bot.get_cog(name)
     assert found is not None
     return found
+
+
+async def set_role_reward(db: Database, world: World, role_id: int, **rule: Any) -> None:
+    """A reward role for the test guild: ``min_level=N`` or ``tier=slug``."""
+    await db.rpc(
+        "service_role_discord_set_role_reward", guild_id=str(world.GUILD), role_id=str(role_id), **rule
+    )
+
+
+async def set_announcements(db: Database, world: World, mode: str, channel_id: int | None) -> None:
+    """Where the test guild announces level-ups (off, current, channel, dm)."""
+    await db.rpc(
+        "service_role_discord_set_announcements",
+        guild_id=str(world.GUILD),
+        mode=mode,
+        channel_id=None if channel_id is None else str(channel_id),
+    )
 
 
 async def reach_level_two(bot: XPBot, world: World, db: Database) -> dict[str, Any]:
@@ -32,12 +49,7 @@ async def test_level_up_is_announced_in_the_current_channel_and_the_reward_role_
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
     """By default the level-up is announced where the XP was earned, and the level-2 reward role is added."""
-    await db.rpc(
-        "service_role_discord_set_role_reward",
-        guild_id=str(world.GUILD),
-        role_id=str(world.role_regular),
-        min_level=2,
-    )
+    await set_role_reward(db, world, world.role_regular, min_level=2)
     await reach_level_two(bot, world, db)
     [announcement] = discord_api.channel_messages()
     assert announcement.path == f"channels/{world.general}/messages"
@@ -50,12 +62,7 @@ async def test_announcements_go_where_the_guild_wants_them(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn, mode: str, where: str | None
 ) -> None:
     """mode channel posts in the announcement channel, dm sends a direct message, off posts nothing."""
-    await db.rpc(
-        "service_role_discord_set_announcements",
-        guild_id=str(world.GUILD),
-        mode=mode,
-        channel_id=str(world.announcements) if mode == "channel" else None,
-    )
+    await set_announcements(db, world, mode, world.announcements if mode == "channel" else None)
     await reach_level_two(bot, world, db)
     messages = discord_api.channel_messages()
     if where is None:
@@ -91,12 +98,7 @@ async def test_losing_a_level_takes_the_reward_role_away(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
     """/removexp below the reward's level removes the role, without an announcement."""
-    await db.rpc(
-        "service_role_discord_set_role_reward",
-        guild_id=str(world.GUILD),
-        role_id=str(world.role_regular),
-        min_level=2,
-    )
+    await set_role_reward(db, world, world.role_regular, min_level=2)
     await reach_level_two(bot, world, db)
     world.set_roles(world.bob, world.role_regular)
     await world.run(
@@ -104,11 +106,7 @@ async def test_losing_a_level_takes_the_reward_role_away(
             world.alice,
             "removexp",
             resolve=[world.bob],
-            options=[
-                {"name": "member", "type": 6, "value": str(world.bob.id)},
-                {"name": "amount", "type": 4, "value": 100},
-                {"name": "reason", "type": 3, "value": "spam"},
-            ],
+            options=[user_option("member", world.bob), option("amount", 100), option("reason", "spam")],
         )
     )
     assert discord_api.role_changes()[-1] == ("remove", world.bob.id, world.role_regular)
@@ -119,18 +117,8 @@ async def test_level_ups_from_elsewhere_come_through_the_notifications_stream(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
     """XP awarded by the web or the service is announced (announcement channel) and its roles applied once."""
-    await db.rpc(
-        "service_role_discord_set_announcements",
-        guild_id=str(world.GUILD),
-        mode="current",
-        channel_id=str(world.announcements),
-    )
-    await db.rpc(
-        "service_role_discord_set_role_reward",
-        guild_id=str(world.GUILD),
-        role_id=str(world.role_veteran),
-        tier="member",
-    )
+    await set_announcements(db, world, "current", world.announcements)
+    await set_role_reward(db, world, world.role_veteran, tier="member")
     relay = cog(bot, "NotificationRelay")
     await relay.start()
     profile_id = await bot.ensure_profile(world.member(world.carol))
@@ -160,12 +148,7 @@ async def test_a_role_change_discord_refuses_is_counted_not_fatal(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
     """When Discord answers 403 to a role change, the award and the announcement still happen."""
-    await db.rpc(
-        "service_role_discord_set_role_reward",
-        guild_id=str(world.GUILD),
-        role_id=str(world.role_regular),
-        min_level=2,
-    )
+    await set_role_reward(db, world, world.role_regular, min_level=2)
     discord_api.refuse_roles = True
     await reach_level_two(bot, world, db)
     result = await bot.rewards.sync_roles(world.guild, [world.member(world.bob)])

@@ -225,25 +225,9 @@ class World:
     ) -> discord.Message:
         """A MESSAGE_CREATE in the guild; its id is a snowflake of ``at`` (as Discord's ids are)."""
         mid = message_id or time_snowflake(at) + self.next_id() % 4096
-        data: dict[str, Any] = {
-            "id": str(mid),
-            "channel_id": str(channel_id or self.general),
-            "guild_id": str(self.GUILD),
-            "author": person.user(),
-            "member": self.member_payload(person, with_user=False),
-            "content": content,
-            "timestamp": at.isoformat(),
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "attachments": [],
-            "embeds": [],
-            "pinned": False,
-            "type": kind,
-            "flags": 0,
-        }
+        data = message_payload(mid, channel_id or self.general, person.user(), content, at, kind)
+        data["guild_id"] = str(self.GUILD)
+        data["member"] = self.member_payload(person, with_user=False)
         if webhook:
             data["webhook_id"] = str(self.next_id())
         channel = self.channel(channel_id or self.general)
@@ -251,23 +235,7 @@ class World:
 
     def dm(self, person: Person, content: str, at: dt.datetime = T0) -> discord.Message:
         """A direct message to the bot."""
-        data = {
-            "id": str(time_snowflake(at)),
-            "channel_id": "999",
-            "author": person.user(),
-            "content": content,
-            "timestamp": at.isoformat(),
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "attachments": [],
-            "embeds": [],
-            "pinned": False,
-            "type": 0,
-            "flags": 0,
-        }
+        data = message_payload(time_snowflake(at), 999, person.user(), content, at)
         channel = discord.DMChannel(
             me=self.bot.user,
             state=self.state,  # type: ignore[arg-type]
@@ -392,23 +360,7 @@ class World:
             "entitlements": [],
             "attachment_size_limit": 10_000_000,
             "member": self.member_payload(person, permissions=EVERYONE),
-            "message": {
-                "id": str(self.next_id()),
-                "channel_id": str(self.general),
-                "author": BOT_USER,
-                "content": "",
-                "timestamp": T0.isoformat(),
-                "edited_timestamp": None,
-                "tts": False,
-                "mention_everyone": False,
-                "mentions": [],
-                "mention_roles": [],
-                "attachments": [],
-                "embeds": [],
-                "pinned": False,
-                "type": 0,
-                "flags": 0,
-            },
+            "message": message_payload(self.next_id(), self.general, BOT_USER, "", T0),
         }
         return discord.Interaction(data=payload, state=self.state)  # type: ignore[arg-type]
 
@@ -421,6 +373,30 @@ class World:
         """Dispatch the interaction through the command tree and wait for the command to finish."""
         await self.bot.tree._call(interaction)  # type: ignore[attr-defined]
         return interaction
+
+
+def message_payload(
+    message_id: int, channel_id: int, author: dict[str, Any], content: str, at: dt.datetime, kind: int = 0
+) -> dict[str, Any]:
+    """A MESSAGE_CREATE's fields for a plain text message by ``author`` (a user object) at ``at``
+    (no guild, no member)."""
+    return {
+        "id": str(message_id),
+        "channel_id": str(channel_id),
+        "author": author,
+        "content": content,
+        "timestamp": at.isoformat(),
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "type": kind,
+        "flags": 0,
+    }
 
 
 def user_option(name: str, person: Person) -> dict[str, Any]:

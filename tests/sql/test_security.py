@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,9 +28,8 @@ from uuid import UUID
 import asyncpg
 import pytest
 from pytest_postgresql.executors.noop import NoopExecutor
-from pytest_postgresql.janitor import DatabaseJanitor
 
-from tests.conftest import socket_url
+from tests.conftest import cloned_database
 from tests.helpers import acting_as, award, new_profile
 from xpbase.db import Database, member_claims
 
@@ -538,17 +536,7 @@ async def _build_world(url: str) -> World:
 @pytest.fixture(scope="module")
 def world(xpbase_template: NoopExecutor) -> Iterator[World]:
     """One database for this module, cloned from the template and populated once; dropped afterwards."""
-    name = f"xpbase_world_{uuid.uuid4().hex[:12]}"
-    janitor = DatabaseJanitor(
-        user=xpbase_template.user,
-        host=xpbase_template.host,
-        port=xpbase_template.port,
-        dbname=name,
-        template_dbname=xpbase_template.template_dbname,
-        password=xpbase_template.password,
-    )
-    with janitor:
-        url = socket_url(xpbase_template.host, xpbase_template.port, name, xpbase_template.user)
+    with cloned_database(xpbase_template, "xpbase_world") as url:
         yield asyncio.run(_build_world(url))
 
 

@@ -48,7 +48,6 @@ import asyncpg
 
 from xpbase.db import connect, transaction_as
 
-PROVIDER = "stackexchange"
 SITE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 DEFAULT_BATCH_SIZE = 2000
 ASSOCIATION_BONUS = 100
@@ -536,6 +535,7 @@ class ScoreCheck:
 
     @property
     def ok(self) -> bool:
+        """Every post's Score matched its votes."""
         return self.posts == self.matching
 
 
@@ -570,10 +570,12 @@ class ReplayReport:
 
     @property
     def votes_applied(self) -> int:
+        """Votes that changed reputation (outcome ``applied``)."""
         return self.outcomes.get("applied", 0)
 
     @property
     def votes_skipped(self) -> int:
+        """Votes read but not applied (``votes_read - votes_applied``, whatever the outcome)."""
         return self.votes_read - self.votes_applied
 
     @property
