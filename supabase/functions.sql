@@ -4142,42 +4142,21 @@ create trigger _100_validate before insert or update on public.season_rules
 
 create or replace function private.leaderboard_count_move(p_board text, p_scope text, p_old bigint, p_new bigint)
 returns void
-language plpgsql
+language sql
 volatile
 security definer
 set search_path = ''
 as $$
 -- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more): -1 and +1
 -- rows for the levels whose bucket changes (a +15 XP award usually touches level 0 alone), appended in one
--- insert. Nothing shared is updated, so concurrent awards never wait for each other here.
-declare
-  v_level integer;
-  v_old bigint;
-  v_new bigint;
-  v_levels smallint[] := '{}';
-  v_buckets bigint[] := '{}';
-  v_deltas integer[] := '{}';
-begin
-  for v_level in 0..7 loop
-    v_old := p_old >> (6 * v_level);
-    v_new := p_new >> (6 * v_level);
-    exit when v_old = v_new;  -- then every higher level agrees too
-    if v_old is not null then
-      v_levels := v_levels || v_level::smallint;
-      v_buckets := v_buckets || v_old;
-      v_deltas := v_deltas || -1;
-    end if;
-    if v_new is not null then
-      v_levels := v_levels || v_level::smallint;
-      v_buckets := v_buckets || v_new;
-      v_deltas := v_deltas || 1;
-    end if;
-  end loop;
-  if cardinality(v_levels) > 0 then
-    insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
-    select p_board, p_scope, u.level, u.bucket, u.delta from unnest(v_levels, v_buckets, v_deltas) as u (level, bucket, delta);
-  end if;
-end
+-- insert. Nothing shared is updated, so concurrent awards never wait for each other here. Once both
+-- buckets agree at a level they agree at every higher level too.
+  insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
+  select p_board, p_scope, l.level, m.bucket, m.delta
+    from generate_series(0, 7) as l (level)
+   cross join lateral (values (p_old >> (6 * l.level), -1), (p_new >> (6 * l.level), 1)) as m (bucket, delta)
+   where (p_old >> (6 * l.level)) is distinct from (p_new >> (6 * l.level))
+     and m.bucket is not null
 $$;
 comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
   'Moves one member between XP buckets of a board''s counts (null = not counted).';
