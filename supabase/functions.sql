@@ -330,20 +330,27 @@ set search_path = ''
 as $$
 -- p_parts: [{"layer": text, "amount": integer}, ...], one per layer touched, amounts already decided
 -- (multipliers, cooldown, cap and floor applied). The caller holds the profile row lock.
+-- This runs on every award: lookups are written inline (one statement for the profile, level, tier,
+-- unlocks and settings; one per layer for its totals, status and season) rather than through the
+-- lookup functions (level_for_xp, tier_for_level, layer_status_for, season_for), which compute the same.
 declare
-  v_profile public.profiles;
-  v_settings public.engine_settings;
+  v_xp_before bigint;
+  v_level_before integer;
+  v_tier_before text;
+  v_points_before bigint;
+  v_points_per_xp numeric;
+  v_counts_for_season boolean;
   v_part jsonb;
   v_layer text;
   v_amount integer;
   v_total integer := 0;
   v_points integer := 0;
+  v_layer_found boolean;
   v_layer_xp bigint;
   v_status_before text;
   v_status_after text;
   v_season_id bigint;
   v_season_xp bigint;
-  v_counts_for_season boolean;
   v_season_before bigint;
   v_season_amount integer;
   v_layers jsonb := '[]';
@@ -355,47 +362,76 @@ declare
   v_first_id bigint;
   v_id bigint;
 begin
-  select * into strict v_profile from public.profiles p where p.id = p_profile_id;
-  select * into v_settings from public.engine_settings limit 1;
-
-  for v_part in select * from jsonb_array_elements(p_parts) loop
-    v_total := v_total + (v_part ->> 'amount')::integer;
-  end loop;
-  v_xp_after := v_profile.xp + v_total;
-  v_level_after := public.level_for_xp(v_xp_after);
-  v_tier_after := coalesce(public.tier_for_level(v_level_after), v_profile.tier);
-  -- Points are earned by awards only; admin corrections never mint or burn them.
-  if v_total > 0 and p_decision ->> 'correction' is null then
-    v_points := floor(v_total * coalesce(v_settings.points_per_xp, 1));
+  if jsonb_array_length(p_parts) = 1 then
+    v_total := (p_parts -> 0 ->> 'amount')::integer;
+  else
+    select coalesce(sum((e ->> 'amount')::integer), 0) into v_total from jsonb_array_elements(p_parts) e;
   end if;
 
-  select coalesce(jsonb_agg(jsonb_build_object('tier', u.tier_slug, 'slug', u.slug, 'name', u.name)
-                            order by t.min_level, u.position, u.slug), '[]')
-    into v_unlocks
-    from public.tier_unlocks u
-    join public.tiers t on t.slug = u.tier_slug
-   where t.min_level > v_profile.level and t.min_level <= v_level_after;
+  -- The profile, its level and tier after the award, the tiers' unlocks passed on the way, the points
+  -- rate and whether the activity counts for seasons: one statement.
+  select p.xp, p.level, p.tier, p.points, lv.level, coalesce(tr.slug, p.tier), un.list,
+         coalesce((select s.points_per_xp from public.engine_settings s limit 1), 1),
+         coalesce((select a.counts_for_season from public.activity_types a where a.slug = p_activity), true)
+    into strict v_xp_before, v_level_before, v_tier_before, v_points_before, v_level_after, v_tier_after,
+         v_unlocks, v_points_per_xp, v_counts_for_season
+    from public.profiles p
+   cross join lateral (
+     select coalesce((select c.level from public.level_curve c
+                       where c.xp_required <= greatest(p.xp + v_total, 0)
+                       order by c.xp_required desc limit 1), 1) as level
+   ) lv
+    left join lateral (
+      select t.slug from public.tiers t where t.min_level <= lv.level order by t.min_level desc limit 1
+    ) tr on true
+   cross join lateral (
+     select coalesce(jsonb_agg(jsonb_build_object('tier', u.tier_slug, 'slug', u.slug, 'name', u.name)
+                               order by t.min_level, u.position, u.slug), '[]') as list
+       from public.tier_unlocks u
+       join public.tiers t on t.slug = u.tier_slug
+      where t.min_level > p.level and t.min_level <= lv.level
+   ) un
+   where p.id = p_profile_id;
+  v_xp_after := v_xp_before + v_total;
+  -- Points are earned by awards only; admin corrections never mint or burn them.
+  if v_total > 0 and p_decision ->> 'correction' is null then
+    v_points := floor(v_total * v_points_per_xp);
+  end if;
 
-  -- Per layer: totals before and after, season, status.
+  -- Per layer: totals before and after, status, season and season score (one statement; the season is
+  -- created by private.season_for only when none contains occurred_at yet).
   for v_part in select * from jsonb_array_elements(p_parts) loop
     v_layer := v_part ->> 'layer';
     v_amount := (v_part ->> 'amount')::integer;
-    select pl.xp, pl.status into v_layer_xp, v_status_before
-      from public.profile_layers pl where pl.profile_id = p_profile_id and pl.layer_slug = v_layer;
-    if not found then
-      v_layer_xp := 0;
-      v_status_before := public.layer_status_for(v_layer, 0);
+    select pl.profile_id is not null, coalesce(pl.xp, 0), pl.status,
+           (select s.slug from public.layer_statuses s
+             where s.layer_slug = v_layer and s.min_xp <= greatest(coalesce(pl.xp, 0) + v_amount, 0)
+             order by s.min_xp desc limit 1),
+           se.id, coalesce(ss.xp, 0)
+      into v_layer_found, v_layer_xp, v_status_before, v_status_after, v_season_id, v_season_before
+      from (select) one
+      left join public.profile_layers pl on pl.profile_id = p_profile_id and pl.layer_slug = v_layer
+      -- An existing season that contains the moment wins (as in private.season_for).
+      left join lateral (
+        select s.id from public.seasons s
+         where v_counts_for_season and s.layer_slug = v_layer
+           and s.starts_at <= p_occurred_at and p_occurred_at < s.ends_at
+         order by s.starts_at desc limit 1
+      ) se on true
+      left join public.season_scores ss on ss.season_id = se.id and ss.profile_id = p_profile_id;
+    if not v_layer_found then
+      v_status_before := (select s.slug from public.layer_statuses s
+                           where s.layer_slug = v_layer and s.min_xp <= 0 order by s.min_xp desc limit 1);
     end if;
-    v_status_after := public.layer_status_for(v_layer, v_layer_xp + v_amount);
+    if v_counts_for_season and v_season_id is null then
+      v_season_id := private.season_for(v_layer, p_occurred_at);
+      select coalesce(max(s.xp), 0) into v_season_before
+        from public.season_scores s where s.season_id = v_season_id and s.profile_id = p_profile_id;
+    end if;
     -- Each season floors on its own: a correction takes from this season's score at most what it
     -- holds. The part applied to the season is stored on the ledger row (season_amount), so
     -- season_scores.xp is always the sum of season_amount over the season's rows. Activities with
     -- counts_for_season = false (season rewards) touch no season.
-    select coalesce(a.counts_for_season, true) into v_counts_for_season
-      from public.activity_types a where a.slug = p_activity;
-    v_season_id := case when coalesce(v_counts_for_season, true) then private.season_for(v_layer, p_occurred_at) end;
-    select coalesce(max(s.xp), 0) into v_season_before
-      from public.season_scores s where s.season_id = v_season_id and s.profile_id = p_profile_id;
     v_season_amount := case when v_season_id is not null then greatest(v_amount, -v_season_before) else 0 end;
     v_season_xp := case when v_season_id is not null then v_season_before + v_season_amount end;
     v_layers := v_layers || jsonb_build_object(
@@ -411,14 +447,14 @@ begin
     'idempotency_key', p_idempotency_key,
     'occurred_at', private.utc_text(p_occurred_at),
     'granted', v_total,
-    'total_xp_before', v_profile.xp,
+    'total_xp_before', v_xp_before,
     'total_xp', v_xp_after,
-    'level_before', v_profile.level,
+    'level_before', v_level_before,
     'level', v_level_after,
-    'tier_before', v_profile.tier,
+    'tier_before', v_tier_before,
     'tier', v_tier_after,
     'points_granted', v_points,
-    'points', v_profile.points + v_points,
+    'points', v_points_before + v_points,
     'layers', v_layers,
     'layer', v_layers -> 0 ->> 'layer',
     'layer_xp', (v_layers -> 0 ->> 'xp')::bigint,
@@ -430,70 +466,71 @@ begin
     'replayed', false
   );
 
-  -- One ledger row per layer part; they share the key and the receipt.
+  -- One ledger row per layer part (they share the key and the receipt), with that layer's total and
+  -- season score: one statement per part.
   for v_part in select * from jsonb_array_elements(v_layers) loop
     v_id := nextval('public.xp_ledger_id_seq');
     v_first_id := coalesce(v_first_id, v_id);
     if v_first_id = v_id then
       v_receipt := v_receipt || jsonb_build_object('ledger_id', v_id);
     end if;
-    insert into public.xp_ledger (
-      id, profile_id, activity_slug, layer_slug, season_id, amount, season_amount, points, occurred_at,
-      idempotency_key, actor_id, actor_role, reason, request, receipt
-    ) overriding system value values (
-      v_id, p_profile_id, p_activity, v_part ->> 'layer', (v_part ->> 'season_id')::bigint,
-      (v_part ->> 'amount')::integer, (v_part ->> 'season_amount')::integer, case when v_first_id = v_id then v_points else 0 end, p_occurred_at,
-      p_idempotency_key, p_actor_id, p_actor_role, p_reason, p_request, v_receipt
-    );
-
-    if (v_part ->> 'amount')::integer <> 0 then
+    v_amount := (v_part ->> 'amount')::integer;
+    with ledger_row as (
+      insert into public.xp_ledger (
+        id, profile_id, activity_slug, layer_slug, season_id, amount, season_amount, points, occurred_at,
+        idempotency_key, actor_id, actor_role, reason, request, receipt
+      ) overriding system value values (
+        v_id, p_profile_id, p_activity, v_part ->> 'layer', (v_part ->> 'season_id')::bigint,
+        v_amount, (v_part ->> 'season_amount')::integer, case when v_first_id = v_id then v_points else 0 end,
+        p_occurred_at, p_idempotency_key, p_actor_id, p_actor_role, p_reason, p_request, v_receipt
+      )
+    ), layer_total as (
       insert into public.profile_layers as pl (profile_id, layer_slug, xp, status, reached_at)
-      values (p_profile_id, v_part ->> 'layer', (v_part ->> 'xp')::bigint, v_part ->> 'status', p_occurred_at)
+      select p_profile_id, v_part ->> 'layer', (v_part ->> 'xp')::bigint, v_part ->> 'status', p_occurred_at
+       where v_amount <> 0
       on conflict (profile_id, layer_slug) do update
-        set xp = excluded.xp, status = excluded.status, reached_at = excluded.reached_at;
+        set xp = excluded.xp, status = excluded.status, reached_at = excluded.reached_at
+    )
+    insert into public.season_scores as s (season_id, profile_id, xp, reached_at)
+    select (v_part ->> 'season_id')::bigint, p_profile_id, (v_part ->> 'season_xp')::bigint, p_occurred_at
+     where (v_part ->> 'season_amount')::integer <> 0
+    on conflict (season_id, profile_id) do update
+      set xp = excluded.xp, reached_at = excluded.reached_at;
 
-    end if;
-    if (v_part ->> 'season_amount')::integer <> 0 then
-      insert into public.season_scores as s (season_id, profile_id, xp, reached_at)
-      values ((v_part ->> 'season_id')::bigint, p_profile_id, (v_part ->> 'season_xp')::bigint, p_occurred_at)
-      on conflict (season_id, profile_id) do update
-        set xp = excluded.xp, reached_at = excluded.reached_at;
-    end if;
-    if (v_part ->> 'amount')::integer <> 0 then
-
-      if public.layer_status_for(v_part ->> 'layer', (v_part ->> 'xp')::bigint) is distinct from v_part ->> 'status_before'
-         and (v_part ->> 'xp')::bigint > (v_part ->> 'xp_before')::bigint then
-        insert into public.notifications (profile_id, kind, title, data)
-        values (p_profile_id, 'layer_status_up',
-                'New ' || (v_part ->> 'layer') || ' status: ' || (v_part ->> 'status'),
-                jsonb_build_object('layer', v_part ->> 'layer', 'status_before', v_part ->> 'status_before',
-                                   'status', v_part ->> 'status', 'ledger_id', v_first_id));
-      end if;
+    -- status is the layer status at the new xp, status_before the one held before.
+    if v_amount > 0 and v_part ->> 'status' is distinct from v_part ->> 'status_before' then
+      insert into public.notifications (profile_id, kind, title, data)
+      values (p_profile_id, 'layer_status_up',
+              'New ' || (v_part ->> 'layer') || ' status: ' || (v_part ->> 'status'),
+              jsonb_build_object('layer', v_part ->> 'layer', 'status_before', v_part ->> 'status_before',
+                                 'status', v_part ->> 'status', 'ledger_id', v_first_id));
     end if;
   end loop;
 
   if v_total <> 0 then
+    -- updated_at is stamped here: profiles' _100_validate trigger fires only for the editable columns.
     update public.profiles p
        set xp = v_xp_after,
            level = v_level_after,
            tier = v_tier_after,
            points = p.points + v_points,
-           xp_reached_at = p_occurred_at
+           xp_reached_at = p_occurred_at,
+           updated_at = now()
      where p.id = p_profile_id;
   end if;
 
-  if v_level_after > v_profile.level then
+  if v_level_after > v_level_before then
     insert into public.notifications (profile_id, kind, title, data)
     values (p_profile_id, 'level_up', 'Level ' || v_level_after || ' reached',
-            jsonb_build_object('level_before', v_profile.level, 'level', v_level_after,
+            jsonb_build_object('level_before', v_level_before, 'level', v_level_after,
                                'total_xp', v_xp_after, 'ledger_id', v_first_id));
   end if;
-  if v_tier_after is distinct from v_profile.tier and jsonb_array_length(v_unlocks) > 0 then
+  if v_tier_after is distinct from v_tier_before and jsonb_array_length(v_unlocks) > 0 then
     insert into public.notifications (profile_id, kind, title, body, data)
     values (p_profile_id, 'tier_up',
             'Tier ' || coalesce((select t.name from public.tiers t where t.slug = v_tier_after), v_tier_after) || ' reached',
             'Unlocked: ' || (select string_agg(u ->> 'name', ', ') from jsonb_array_elements(v_unlocks) u),
-            jsonb_build_object('tier_before', v_profile.tier, 'tier', v_tier_after,
+            jsonb_build_object('tier_before', v_tier_before, 'tier', v_tier_after,
                                'unlocks', v_unlocks, 'ledger_id', v_first_id));
   end if;
 
@@ -529,9 +566,12 @@ as $$
 declare
   v_context jsonb := coalesce(p_context, '{}');
   v_request jsonb;
+  v_first_request jsonb;
   v_receipt jsonb;
   v_act public.activity_types;
-  v_cap public.cap_groups;
+  v_cap_slug text;
+  v_daily_cap integer;
+  v_max_multiplier numeric;
   v_profile_xp bigint;
   v_layer_xp bigint;
   v_occurred timestamptz := coalesce(p_occurred_at, now());
@@ -569,10 +609,17 @@ begin
     'fn', 'award_xp', 'profile_id', p_profile_id, 'activity', p_activity, 'amount', p_amount,
     'occurred_at', private.utc_text(p_occurred_at), 'context', v_context);
 
-  -- A replay answers from the ledger without taking any lock.
-  v_receipt := private.find_receipt(p_idempotency_key, v_request);
-  if v_receipt is not null then
-    return v_receipt;
+  -- A replay answers from the ledger without taking any lock (private.find_receipt, written inline here
+  -- and below because every award runs it).
+  select l.request, l.receipt into v_first_request, v_receipt
+    from public.xp_ledger l where l.idempotency_key = p_idempotency_key
+   limit 1;
+  if found then
+    if v_first_request is distinct from v_request then
+      raise exception 'Idempotency key % was already used with other parameters', p_idempotency_key
+        using errcode = 'XPIDM', detail = 'first request: ' || v_first_request::text;
+    end if;
+    return v_receipt || jsonb_build_object('replayed', true);
   end if;
 
   select * into v_act from public.activity_types a where a.slug = p_activity;
@@ -597,10 +644,26 @@ begin
   -- The key lock serialises one key across profiles: a racing call for another
   -- profile waits, then finds this row and raises XPIDM (not a unique violation).
   perform pg_advisory_xact_lock(hashtextextended('xp_ledger:' || p_idempotency_key, 0));
-  v_receipt := private.find_receipt(p_idempotency_key, v_request);
-  if v_receipt is not null then
-    return v_receipt;
+  select l.request, l.receipt into v_first_request, v_receipt
+    from public.xp_ledger l where l.idempotency_key = p_idempotency_key
+   limit 1;
+  if found then
+    if v_first_request is distinct from v_request then
+      raise exception 'Idempotency key % was already used with other parameters', p_idempotency_key
+        using errcode = 'XPIDM', detail = 'first request: ' || v_first_request::text;
+    end if;
+    return v_receipt || jsonb_build_object('replayed', true);
   end if;
+
+  -- Under the lock: the activity's cap group with today's usage, and the multiplier cap (one statement).
+  select c.slug, c.daily_cap, (v_occurred at time zone c.time_zone)::date, u.used, s.max_multiplier
+    into v_cap_slug, v_daily_cap, v_day, v_used, v_max_multiplier
+    from (select) one
+    left join public.cap_groups c on c.slug = v_act.cap_group
+    left join private.daily_cap_usage u
+      on u.profile_id = p_profile_id and u.cap_group = c.slug
+     and u.day = (v_occurred at time zone c.time_zone)::date
+    left join lateral (select e.max_multiplier from public.engine_settings e limit 1) s on true;
 
   -- Amount: fixed, or a caller-named amount inside the activity's range.
   if p_amount is null then
@@ -639,8 +702,7 @@ begin
            )
          order by x.kind, x.factor desc
       ) m;
-    v_multiplier := round(least(v_multiplier,
-                                coalesce((select s.max_multiplier from public.engine_settings s limit 1), 5)), 3);
+    v_multiplier := round(least(v_multiplier, coalesce(v_max_multiplier, 5)), 3);
     v_amount := floor(v_base * v_multiplier);
   end if;
 
@@ -662,13 +724,9 @@ begin
 
   -- Daily cap of the activity's cap group, in the group's time zone.
   if v_act.cap_group is not null then
-    select * into v_cap from public.cap_groups c where c.slug = v_act.cap_group;
-    v_day := (v_occurred at time zone v_cap.time_zone)::date;
-    select u.used into v_used from private.daily_cap_usage u
-     where u.profile_id = p_profile_id and u.cap_group = v_cap.slug and u.day = v_day;
     v_used := coalesce(v_used, 0);
-    if v_amount > 0 and v_used + v_amount > v_cap.daily_cap then
-      v_amount := greatest(v_cap.daily_cap - v_used, 0);
+    if v_amount > 0 and v_used + v_amount > v_daily_cap then
+      v_amount := greatest(v_daily_cap - v_used, 0);
       v_capped := true;
     end if;
   end if;
@@ -686,13 +744,13 @@ begin
 
   if v_act.cap_group is not null and v_amount <> 0 then
     insert into private.daily_cap_usage as u (profile_id, cap_group, day, used)
-    values (p_profile_id, v_cap.slug, v_day, v_amount)
+    values (p_profile_id, v_cap_slug, v_day, v_amount)
     on conflict (profile_id, cap_group, day) do update set used = u.used + excluded.used;
     v_used := v_used + v_amount;
   end if;
   if v_act.cap_group is not null then
-    v_cap_info := jsonb_build_object('group', v_cap.slug, 'daily_cap', v_cap.daily_cap, 'day', v_day,
-                                     'used', v_used, 'remaining', greatest(v_cap.daily_cap - v_used, 0));
+    v_cap_info := jsonb_build_object('group', v_cap_slug, 'daily_cap', v_daily_cap, 'day', v_day,
+                                     'used', v_used, 'remaining', greatest(v_daily_cap - v_used, 0));
   end if;
 
   return private.apply_xp(
@@ -981,11 +1039,17 @@ begin
   return new;
 end
 $$;
-comment on function private.tg_profiles__validate() is 'Trims the display name, stamps updated_at and checks the time zone is an IANA name.';
+comment on function private.tg_profiles__validate() is
+  'Trims the display name, stamps updated_at and checks the time zone is an IANA name (inserts and updates of '
+  'the editable columns).';
 revoke all on function private.tg_profiles__validate() from public;
 
+-- Only the columns a member or an admin edits: the award path (private.apply_xp) and season rewards
+-- (private.finalize_seasons) write xp, level, tier, points and xp_reached_at and stamp updated_at themselves.
 drop trigger if exists _100_validate on public.profiles;
-create trigger _100_validate before insert or update on public.profiles
+create trigger _100_validate
+  before insert or update of display_name, bio, avatar_url, social_links, time_zone, leaderboard_visible, role
+  on public.profiles
   for each row execute function private.tg_profiles__validate();
 
 create or replace function private.tg_notifications__notify()
@@ -3229,7 +3293,9 @@ begin
                                     jsonb_build_object('season_id', v_season.id, 'rank', v_row.rank));
       end if;
       if v_row.reward_points > 0 then
-        update public.profiles p set points = p.points + v_row.reward_points where p.id = v_row.profile_id;
+        update public.profiles p
+           set points = p.points + v_row.reward_points, updated_at = now()
+         where p.id = v_row.profile_id;
       end if;
       update public.season_results res
          set reward_xp = coalesce((v_award ->> 'granted')::integer, 0),
@@ -4076,42 +4142,21 @@ create trigger _100_validate before insert or update on public.season_rules
 
 create or replace function private.leaderboard_count_move(p_board text, p_scope text, p_old bigint, p_new bigint)
 returns void
-language plpgsql
+language sql
 volatile
 security definer
 set search_path = ''
 as $$
 -- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more): -1 and +1
 -- rows for the levels whose bucket changes (a +15 XP award usually touches level 0 alone), appended in one
--- insert. Nothing shared is updated, so concurrent awards never wait for each other here.
-declare
-  v_level integer;
-  v_old bigint;
-  v_new bigint;
-  v_levels smallint[] := '{}';
-  v_buckets bigint[] := '{}';
-  v_deltas integer[] := '{}';
-begin
-  for v_level in 0..7 loop
-    v_old := p_old >> (6 * v_level);
-    v_new := p_new >> (6 * v_level);
-    exit when v_old = v_new;  -- then every higher level agrees too
-    if v_old is not null then
-      v_levels := v_levels || v_level::smallint;
-      v_buckets := v_buckets || v_old;
-      v_deltas := v_deltas || -1;
-    end if;
-    if v_new is not null then
-      v_levels := v_levels || v_level::smallint;
-      v_buckets := v_buckets || v_new;
-      v_deltas := v_deltas || 1;
-    end if;
-  end loop;
-  if cardinality(v_levels) > 0 then
-    insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
-    select p_board, p_scope, u.level, u.bucket, u.delta from unnest(v_levels, v_buckets, v_deltas) as u (level, bucket, delta);
-  end if;
-end
+-- insert. Nothing shared is updated, so concurrent awards never wait for each other here. Once both
+-- buckets agree at a level they agree at every higher level too.
+  insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
+  select p_board, p_scope, l.level, m.bucket, m.delta
+    from generate_series(0, 7) as l (level)
+   cross join lateral (values (p_old >> (6 * l.level), -1), (p_new >> (6 * l.level), 1)) as m (bucket, delta)
+   where (p_old >> (6 * l.level)) is distinct from (p_new >> (6 * l.level))
+     and m.bucket is not null
 $$;
 comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
   'Moves one member between XP buckets of a board''s counts (null = not counted).';
