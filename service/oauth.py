@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -29,7 +30,6 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt as jose_jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
@@ -38,6 +38,13 @@ from joserfc.jws import JWSRegistry
 
 from xpbase import __version__
 from xpbase.settings import Settings
+
+# Authlib 1.9 announces, on import, a future move of its client to httpx2. Its
+# httpx client works and is the one pinned (authlib<2); keep the notice out of
+# every start-up's output.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
