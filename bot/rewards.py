@@ -75,21 +75,17 @@ class RoleSync:
 def change_from_receipt(receipt: dict[str, Any]) -> LevelChange | None:
     """The level/tier change an award or correction receipt reports, or None when nothing changed.
 
-    A tier counts as reached when the tier changed and the receipt lists unlocks (the same rule the
-    engine uses for its ``tier_up`` notification in private.apply_xp). The receipt carries the tier's
-    slug, not its name: the name shown is the slug in title case.
+    Whether a tier was reached, and its name, are the engine's (``tier_up`` and ``tier_name`` of the
+    receipt, decided in private.apply_xp like its ``tier_up`` notification).
     """
     if receipt.get("replayed") or receipt.get("skipped") or "level" not in receipt:
         return None
     before, after = int(receipt.get("level_before") or 1), int(receipt["level"])
-    tier_changed = receipt.get("tier") != receipt.get("tier_before")
-    if before == after and not tier_changed:
+    tier_up = bool(receipt.get("tier_up"))
+    if before == after and not tier_up:
         return None
     unlocks = receipt.get("unlocks") or []
-    tier_name = None
-    if tier_changed and unlocks:
-        tier = str(receipt.get("tier"))
-        tier_name = tier.replace("_", " ").title()
+    tier_name = str(receipt.get("tier_name") or receipt.get("tier")) if tier_up else None
     return LevelChange(before, after, tier_name, [u["name"] for u in unlocks])
 
 
@@ -103,8 +99,7 @@ def changes_from_notifications(notifications: Iterable[dict[str, Any]]) -> dict[
         if note["kind"] == "level_up":
             change.level_before, change.level = int(data.get("level_before", 0)), int(data.get("level", 0))
         elif note["kind"] == "tier_up":
-            title = str(note.get("title") or "")
-            change.tier_name = title.removeprefix("Tier ").removesuffix(" reached") or str(data.get("tier"))
+            change.tier_name = str(data.get("tier_name") or data.get("tier"))
             change.unlocks = [u["name"] for u in data.get("unlocks") or []]
     return merged
 

@@ -357,6 +357,7 @@ declare
   v_xp_after bigint;
   v_level_after integer;
   v_tier_after text;
+  v_tier_up boolean;
   v_unlocks jsonb;
   v_receipt jsonb;
   v_first_id bigint;
@@ -441,6 +442,8 @@ begin
       'season_id', v_season_id, 'season_amount', v_season_amount, 'season_xp', v_season_xp);
   end loop;
 
+  -- A tier is reached when the tier changes and something is unlocked on the way (not on a correction down).
+  v_tier_up := v_tier_after is distinct from v_tier_before and jsonb_array_length(v_unlocks) > 0;
   v_receipt := coalesce(p_decision, '{}') || jsonb_build_object(
     'profile_id', p_profile_id,
     'activity', p_activity,
@@ -463,6 +466,8 @@ begin
     'season_id', (v_layers -> 0 ->> 'season_id')::bigint,
     'season_xp', (v_layers -> 0 ->> 'season_xp')::bigint,
     'unlocks', v_unlocks,
+    'tier_up', v_tier_up,
+    'tier_name', case when v_tier_up then (select t.name from public.tiers t where t.slug = v_tier_after) end,
     'replayed', false
   );
 
@@ -525,12 +530,13 @@ begin
             jsonb_build_object('level_before', v_level_before, 'level', v_level_after,
                                'total_xp', v_xp_after, 'ledger_id', v_first_id));
   end if;
-  if v_tier_after is distinct from v_tier_before and jsonb_array_length(v_unlocks) > 0 then
+  if v_tier_up then
     insert into public.notifications (profile_id, kind, title, body, data)
     values (p_profile_id, 'tier_up',
-            'Tier ' || coalesce((select t.name from public.tiers t where t.slug = v_tier_after), v_tier_after) || ' reached',
+            'Tier ' || coalesce(v_receipt ->> 'tier_name', v_tier_after) || ' reached',
             'Unlocked: ' || (select string_agg(u ->> 'name', ', ') from jsonb_array_elements(v_unlocks) u),
             jsonb_build_object('tier_before', v_tier_before, 'tier', v_tier_after,
+                               'tier_name', coalesce(v_receipt ->> 'tier_name', v_tier_after),
                                'unlocks', v_unlocks, 'ledger_id', v_first_id));
   end if;
 
@@ -796,7 +802,7 @@ comment on function public.award_xp(uuid, text, text, integer, timestamptz, json
   'cooldown_remaining_seconds, capped (bool) and cap {group, daily_cap, day, used, remaining}, floored, '
   'total_xp_before/total_xp, level_before/level, tier_before/tier, layer, layer_xp, '
   'layer_status_before/layer_status, season_id, season_xp, points_granted, points, unlocks '
-  '[{tier, slug, name}], ledger_id, replayed. The base is the rate in force at occurred_at '
+  '[{tier, slug, name}], tier_up (a new tier was reached) and tier_name, ledger_id, replayed. The base is the rate in force at occurred_at '
   '(public.activity_rates) or the activity''s base_xp; a penalty stops at the activity''s xp_floor. '
   'amount (XP) may only be named for activities with a range; '
   'occurred_at defaults to now (UTC); context carries role_ids (array of text), channel_id and event_id for '

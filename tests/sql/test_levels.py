@@ -126,13 +126,16 @@ async def test_one_xp_below_a_level_sends_no_notification(db: Database) -> None:
 async def test_tier_up_notification_names_the_unlocked_tools(db: Database) -> None:
     """Reaching level 11 moves Basic to Member and the tier-up names the four Member tools."""
     pid = await new_profile(db)
-    await award(db, pid, "xp_purchase", "buy-1", amount=10_499)
+    below = await award(db, pid, "xp_purchase", "buy-1", amount=10_499)
+    assert (below["tier_up"], below["tier_name"]) == (False, None)
     receipt = await award(db, pid, "xp_purchase", "buy-2", amount=1)
     assert (receipt["level"], receipt["tier_before"], receipt["tier"]) == (11, "basic", "member")
     assert [u["name"] for u in receipt["unlocks"]] == MEMBER_TOOLS
+    assert (receipt["tier_up"], receipt["tier_name"]) == (True, "Member")
     tier_up = [n for n in await notifications(db, pid) if n["kind"] == "tier_up"]
     assert len(tier_up) == 1
     assert tier_up[0]["title"] == "Tier Member reached"
+    assert tier_up[0]["data"]["tier_name"] == "Member"
     assert tier_up[0]["body"] == "Unlocked: " + ", ".join(MEMBER_TOOLS)
     assert tier_up[0]["data"]["unlocks"] == receipt["unlocks"]
 
