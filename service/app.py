@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from quart import Quart
 from quart_schema import Info, QuartSchema
 
 from service.auth import ACCESS_COOKIE, origin_of
 from service.blueprints import auth, chat, events, health, profiles
 from service.errors import register_error_handlers
-from service.jobs import call_forever, describe_compacted, describe_finalized
 from service.oauth import configured_providers
 from service.relay import Relay
 from service.tokens import load_token_keys
@@ -61,8 +57,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     owns_database = database is None
 
-    background: list[asyncio.Task[None]] = []
-
     @app.before_serving
     async def open_database() -> None:
         if app.config["XPBASE_DB"] is None:
@@ -74,27 +68,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         relay = Relay(database.url or resolve_url(settings)[0], database)
         await relay.start()
         app.config["XPBASE_RELAY"] = relay
-        jobs = [
-            ("finalize_seasons", settings.season_finalize_interval, describe_finalized),
-            (
-                "service_role_compact_leaderboard_counts",
-                settings.leaderboard_compact_interval,
-                describe_compacted,
-            ),
-        ]
-        for function, interval, describe in jobs:
-            if interval > 0:
-                background.append(
-                    asyncio.create_task(call_forever(database, function, interval, describe), name=function)
-                )
 
     @app.after_serving
     async def close_database() -> None:
-        for task in background:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        background.clear()
         if app.config.get("XPBASE_RELAY") is not None:
             await app.config["XPBASE_RELAY"].stop()
             app.config["XPBASE_RELAY"] = None
