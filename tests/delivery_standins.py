@@ -131,7 +131,7 @@ class FCMStandIn(_Server):
                 str(form.get("assertion")),
                 self.key.public_key(),
                 algorithms=["RS256"],
-                audience=f"{self.base}/token",
+                audience="https://oauth2.googleapis.com/token",  # google-auth's aud, whatever the token_uri
             )
         except jwt.PyJWTError as exc:
             return web.json_response({"error": "invalid_grant", "error_description": str(exc)}, status=400)
@@ -253,9 +253,10 @@ class WebPushStandIn(_Server):
         ):
             return web.Response(status=403, text="unknown VAPID key")
         body = await request.read()
-        scripted = await self._scripted(sub.endpoint)
-        if scripted is not None:
-            return scripted
+        if self.scripts[sub.endpoint] and self.scripts[sub.endpoint][0][0] != "hang":
+            scripted = await self._scripted(sub.endpoint)
+            if scripted is not None:
+                return scripted
         if request.headers.get("Content-Encoding") != "aes128gcm":
             return web.Response(status=415)
         plain = http_ece.decrypt(
@@ -265,6 +266,7 @@ class WebPushStandIn(_Server):
         self.posts.append(message)
         if message.topic:
             self.by_topic[(sub.endpoint, message.topic)] = message
+        await self._scripted(sub.endpoint)  # "hang": accepted, but the answer never comes
         return web.Response(status=201, headers={"Location": f"{self.base}/msg/{len(self.posts)}"})
 
     def shown(self, sub: Subscription) -> list[PushMessage]:

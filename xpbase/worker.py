@@ -87,21 +87,23 @@ class Worker:
         async def deliver(delivery_id: int) -> str:
             return await self.deliver(delivery_id)
 
-        periodic: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = [
-            ("finalize_seasons", self.settings.schedule_finalize_seasons, self.finalize_seasons),
-            ("compact_leaderboards", self.settings.schedule_compact_leaderboards, self.compact_leaderboards),
-            ("purge_auth", self.settings.schedule_purge_auth, self.purge_auth),
-            ("retention", self.settings.schedule_retention, self.retention),
-            ("streak_reminders", self.settings.schedule_streak_reminders, self.streak_reminders),
-            ("sweep_deliveries", self.settings.schedule_sweep_deliveries, self.sweep_deliveries),
+        periodic = [
+            ("finalize_seasons", self.settings.schedule_finalize_seasons),
+            ("compact_leaderboards", self.settings.schedule_compact_leaderboards),
+            ("purge_auth", self.settings.schedule_purge_auth),
+            ("retention", self.settings.schedule_retention),
+            ("streak_reminders", self.settings.schedule_streak_reminders),
+            ("sweep_deliveries", self.settings.schedule_sweep_deliveries),
         ]
-        for name, cron, run in periodic:
-            self._periodic(name, cron, run)
+        for name, cron in periodic:
+            self._periodic(name, cron)
 
-    def _periodic(self, name: str, cron: str, run: Callable[[], Awaitable[Any]]) -> None:
+    def _periodic(self, name: str, cron: str) -> None:
+        """Task ``xpbase.<name>`` calling ``self.<name>()``, deferred on ``cron`` (when not empty)."""
         task_name = f"xpbase.{name}"
 
         async def tick(timestamp: int) -> Any:
+            run: Callable[[], Awaitable[Any]] = getattr(self, name)
             return await run()
 
         tick.__name__ = name
