@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run bot test lint bench bench-replay bench-leaderboard db-start db-stop migrate clean
+.PHONY: run bot worker test lint bench bench-replay bench-leaderboard bench-delivery db-start db-stop migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ run: $(VENV)/.installed-run
 ## bot: the Discord bot alone (DISCORD_TOKEN in .env); `make run` starts it beside the service
 bot: $(VENV)/.installed-run
 	$(BIN)/xpbase bot
+
+## worker: a job queue worker alone (deliveries, periodic tasks); `make run` starts one beside the service
+worker: $(VENV)/.installed-run
+	$(BIN)/xpbase worker
 
 ## test: the whole suite against a real Postgres that the suite starts itself
 test: $(VENV)/.installed-test
@@ -52,6 +56,10 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 ## bench-leaderboard: leaderboard RPCs vs a Redis sorted set, 1,000,000 profiles (needs redis-server)
 bench-leaderboard: $(VENV)/.installed-bench
 	$(BIN)/python bench/leaderboard.py
+
+## bench-delivery: notifications through the outbox with 1, 2, 4 workers vs a bare loop of the same posts
+bench-delivery: $(VENV)/.installed-test
+	$(BIN)/python bench/delivery.py
 
 db-start: $(VENV)/.installed-run
 	$(BIN)/xpbase db start
