@@ -49,30 +49,28 @@ async def test_a_member_sets_channels_per_kind_and_quiet_hours(db: Database) -> 
     assert again["streak_reminder_at"] == "19:00"
 
 
-@pytest.mark.parametrize(
-    ("channels", "start", "end"),
-    [
-        ({"level_up": ["sms"]}, None, None),
-        ({"no_such_kind": ["push"]}, None, None),
-        ({"level_up": "push"}, None, None),
-        ({"level_up": [1]}, None, None),
-        ({}, "22:00", None),
-        ({}, "25:00", "07:00"),
-        ({}, "7:00", "08:00"),
-        ({}, "22:00'; drop table x; --", "07:00"),
-    ],
-)
-async def test_bad_preferences_are_refused_and_change_nothing(
-    db: Database, channels: object, start: str | None, end: str | None
-) -> None:
+BAD_PREFERENCES = [
+    ({"level_up": ["sms"]}, None, None),
+    ({"no_such_kind": ["push"]}, None, None),
+    ({"level_up": "push"}, None, None),
+    ({"level_up": [1]}, None, None),
+    ({}, "22:00", None),
+    ({}, "25:00", "07:00"),
+    ({}, "7:00", "08:00"),
+    ({}, "22:00'; drop table x; --", "07:00"),
+]
+
+
+async def test_bad_preferences_are_refused_and_change_nothing(db: Database) -> None:
     """Unknown kinds or channels and malformed times raise XPBAD; nothing is stored."""
     ada = await new_profile(db, "Ada")
-    with pytest.raises(DomainError) as caught:
-        async with db.as_member(ada) as conn:
-            await conn.fetchval(
-                "select public.set_notification_preferences($1::jsonb, $2, $3)", channels, start, end
-            )
-    assert caught.value.error.sqlstate == "XPBAD"
+    for channels, start, end in BAD_PREFERENCES:
+        with pytest.raises(DomainError) as caught:
+            async with db.as_member(ada) as conn:
+                await conn.fetchval(
+                    "select public.set_notification_preferences($1::jsonb, $2, $3)", channels, start, end
+                )
+        assert caught.value.error.sqlstate == "XPBAD", (channels, start, end)
     async with db.as_service() as conn:
         assert await conn.fetchval("select count(*) from public.notification_preferences") == 0
 
@@ -120,26 +118,26 @@ async def test_devices_are_registered_per_member_under_rls(db: Database) -> None
             await conn.fetchval("select public.register_push_device('fcm', 'x')")
 
 
-@pytest.mark.parametrize(
-    ("platform", "token", "p256dh", "auth"),
-    [
-        ("sms", "t", None, None),
-        ("fcm", "", None, None),
-        ("fcm", "has space", None, None),
-        ("fcm", "t", "B" + "A" * 86, "c" * 22),
-        ("webpush", "https://push.example/ep", None, None),
-        ("webpush", "http://evil.example/ep", "B" + "A" * 86, "c" * 22),
-        ("webpush", "https://push.example/ep", "short", "c" * 22),
-    ],
-)
-async def test_bad_devices_are_refused(
-    db: Database, platform: str, token: str, p256dh: str | None, auth: str | None
-) -> None:
+BAD_DEVICES = [
+    ("sms", "t", None, None),
+    ("fcm", "", None, None),
+    ("fcm", "has space", None, None),
+    ("fcm", "t", "B" + "A" * 86, "c" * 22),
+    ("webpush", "https://push.example/ep", None, None),
+    ("webpush", "http://evil.example/ep", "B" + "A" * 86, "c" * 22),
+    ("webpush", "https://push.example/ep", "short", "c" * 22),
+]
+
+
+async def test_bad_devices_are_refused(db: Database) -> None:
     """Unknown platforms, empty or spaced tokens, Web Push without keys or over plain http: XPBAD."""
     ada = await new_profile(db, "Ada")
-    with pytest.raises(DomainError) as caught:
-        async with db.as_member(ada) as conn:
-            await conn.fetchval(
-                "select public.register_push_device($1, $2, $3, $4)", platform, token, p256dh, auth
-            )
-    assert caught.value.error.sqlstate == "XPBAD"
+    for platform, token, p256dh, auth in BAD_DEVICES:
+        with pytest.raises(DomainError) as caught:
+            async with db.as_member(ada) as conn:
+                await conn.fetchval(
+                    "select public.register_push_device($1, $2, $3, $4)", platform, token, p256dh, auth
+                )
+        assert caught.value.error.sqlstate == "XPBAD", (platform, token)
+    async with db.as_service() as conn:
+        assert await conn.fetchval("select count(*) from public.push_devices") == 0
