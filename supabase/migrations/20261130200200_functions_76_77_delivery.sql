@@ -1,4 +1,4 @@
--- functions_76_77_delivery
+-- Notification preferences, push devices and the outbox (issue 14): routing trigger, claims and retries for workers and the bot, quiet hours, collapsing, streak reminders, retention.
 --
 -- Written by `xpbase migration new` from the feature files in supabase/sql/:
 -- the function and trigger definitions that changed since the last migration.
