@@ -555,6 +555,10 @@ begin
   end if;
   delete from public.chat_messages c where c.created_at < now() - make_interval(days => p_chat_days);
   get diagnostics v_chat = row_count;
+  -- Never delivered in delivery_days (no bot drains Discord, a channel without settings): expired.
+  update private.deliveries d
+     set state = 'dropped', last_error = 'expired: still open after ' || p_delivery_days || ' days', updated_at = now()
+   where d.state in ('pending', 'sending') and d.created_at < now() - make_interval(days => p_delivery_days);
   delete from private.deliveries d
    where d.state in ('sent', 'dead', 'dropped') and d.updated_at < now() - make_interval(days => p_delivery_days);
   get diagnostics v_deliveries = row_count;
@@ -588,7 +592,8 @@ $$;
 comment on function public.service_role_purge_old_messages(integer, integer, integer) is
   'Retention: deletes chat messages older than chat_days, notifications older than notification_days (with '
   'their finished deliveries; not while a delivery is open) and finished deliveries (sent, dead, dropped) '
-  'last changed more than delivery_days ago. Days 1-36500. Returns {chat_messages, notifications, '
+  'last changed more than delivery_days ago; deliveries still open after delivery_days are dropped (expired) '
+  'and go at the next run. Days 1-36500. Returns {chat_messages, notifications, '
   'deliveries} (counts). Running it again at once deletes nothing more. Errors: XPBAD. service_role only.';
 revoke all on function public.service_role_purge_old_messages(integer, integer, integer) from public, anon, authenticated;
 grant execute on function public.service_role_purge_old_messages(integer, integer, integer) to service_role;

@@ -319,6 +319,19 @@ async def test_retention_deletes_old_rows_once(db: Database) -> None:
     assert (again.chat_messages, again.notifications, again.deliveries) == (0, 0, 0)
 
 
+async def test_deliveries_never_sent_expire(db: Database) -> None:
+    """A delivery still open after delivery_days (no bot drains Discord) is dropped, then deleted."""
+    ada = await member(db, email=False)
+    await notify(db, ada)
+    async with db.pool.acquire() as conn:
+        await conn.execute("update private.deliveries set created_at = now() - interval '31 days'")
+    await db.rpc("service_role_purge_old_messages")
+    assert {r["state"] for r in await deliveries(db, ada)} == {"dropped"}
+    async with db.pool.acquire() as conn:
+        await conn.execute("update private.deliveries set updated_at = now() - interval '31 days'")
+    assert Purged.model_validate(await db.rpc("service_role_purge_old_messages")).deliveries == 3
+
+
 async def test_no_api_role_reaches_the_queue_or_the_outbox(db: Database) -> None:
     """procrastinate's schema and private.deliveries are closed to every role PostgREST switches to."""
     ada = await new_profile(db, "Ada")
