@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,7 +24,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.delivery_standins import PROJECT, FCMStandIn, SMTPStandIn, Subscription, WebPushStandIn, b64url
-from tests.helpers import new_profile
+from tests.helpers import award, new_profile
 from xpbase.db import Database
 from xpbase.settings import Settings
 from xpbase.worker import Worker
@@ -308,3 +309,33 @@ async def test_two_workers_never_run_the_same_periodic_task_at_once(
     assert len(runs) >= 2
     for (_, end, _), (start, _, _) in itertools.pairwise(runs):
         assert start >= end, f"two runs overlapped: {runs}"
+
+
+async def test_periodic_tasks_finalize_seasons_and_fold_leaderboard_counts(
+    db: Database, settings: Settings
+) -> None:
+    """Scheduled every second, the worker finalizes an ended season and folds the leaderboard count changes."""
+    ada = await new_profile(db, "Ada")
+    await award(db, ada, "xp_purchase", "old", amount=50, occurred_at=datetime(2026, 1, 15, tzinfo=UTC))
+    every_second = settings.model_copy(
+        update={
+            "schedule_finalize_seasons": "* * * * * *",
+            "schedule_compact_leaderboards": "* * * * * *",
+            "schedule_purge_auth": "* * * * * *",
+            "schedule_retention": "* * * * * *",
+            "schedule_streak_reminders": "* * * * * *",
+        }
+    )
+
+    async def done() -> bool:
+        async with db.pool.acquire() as conn:
+            finalized = await conn.fetchval(
+                "select count(*) from public.seasons where finalized_at is not null"
+            )
+            pending = await conn.fetchval("select count(*) from public.leaderboard_count_deltas")
+        return bool(finalized >= 1 and pending == 0)
+
+    async with working(Worker(every_second, every_second.database_url or ""), db):
+        await until(done, rounds=400)
+    rank = await db.rpc("leaderboard_rank", profile_id=ada)
+    assert rank["total"] == 1
