@@ -314,7 +314,7 @@ async def test_two_workers_never_run_the_same_periodic_task_at_once(
 async def test_periodic_tasks_finalize_seasons_and_fold_leaderboard_counts(
     db: Database, settings: Settings
 ) -> None:
-    """Scheduled every second, the worker finalizes an ended season and folds the leaderboard count changes."""
+    """Scheduled every second, the worker finalizes an ended season and folds leaderboard count changes."""
     ada = await new_profile(db, "Ada")
     await award(db, ada, "xp_purchase", "old", amount=50, occurred_at=datetime(2026, 1, 15, tzinfo=UTC))
     every_second = settings.model_copy(
