@@ -162,6 +162,7 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("leaderboard_rank", "anon", {"profile_id": member}),
         ("leaderboard_rank", "anon", {"profile_id": hidden}),
         ("leaderboard_around", "member", {"profile_id": member, "radius": 2}),
+        ("leaderboard_members_above", "anon", {"board": "all_time", "scope": "", "xp": 100}),
         ("service_role_compact_leaderboard_counts", "service_role", {}),
         ("xp_timeline", "member", {"profile_id": member, "granularity": "day", "periods": 3}),
         ("dashboard_stats", "member", {"profile_id": member, "period": "month"}),
