@@ -218,12 +218,23 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
     smtp_from: str = Field(default="xpbase <noreply@localhost>", description="The From address of mail.")
 
+    # The REST API (service/).
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins (scheme://host[:port]) of browser frontends allowed to call the "
+        "API across origins, with credentials (cookies, Authorization). Empty: no cross-origin access.",
+    )
+    public_url: str = Field(
+        default="",
+        description="The API's public base URL, the OpenAPI `servers` entry (default: http://HOST:PORT).",
+    )
+
     @field_validator("data_dir", "supabase_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("oauth_redirect_uris", mode="before")
+    @field_validator("oauth_redirect_uris", "cors_origins", mode="before")
     @classmethod
     def _split_uris(cls, value: object) -> object:
         if isinstance(value, str):
@@ -239,6 +250,19 @@ class Settings(BaseSettings):
                 raise ValueError(f"redirect URI {uri!r} must be an absolute http(s) URL without a fragment")
             if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
                 raise ValueError(f"redirect URI {uri!r} must use https (http is allowed for loopback only)")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("https", "http")
+                or not parts.hostname
+                or origin != f"{parts.scheme}://{parts.netloc}"
+            ):
+                raise ValueError(f"CORS origin {origin!r} must be scheme://host[:port], no path or '*'")
         return value
 
 

@@ -11,13 +11,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 from quart import Blueprint, g
-from quart_schema import security_scheme, validate_request, validate_response
+from quart_schema import security_scheme, tag_blueprint, validate_request, validate_response
 
-from service.auth import require_member
-from service.context import get_db
+from service.lib.access import require_member
+from service.lib.context import get_rpc
+from service.lib.openapi import BEARER, errors
 from xpbase.models.preferences import Channel, NotificationPreferences, PushDevice
 
 blueprint = Blueprint("preferences", __name__)
+tag_blueprint(blueprint, ["notifications"])
 
 
 class PreferencesIn(BaseModel):
@@ -39,9 +41,10 @@ class DeviceIn(BaseModel):
 
 
 @blueprint.get("/v1/me/preferences")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_response(NotificationPreferences, 200)
+@errors(401, 403)
 async def get_preferences() -> NotificationPreferences:
     """The signed-in member's notification preferences.
 
@@ -50,15 +53,18 @@ async def get_preferences() -> NotificationPreferences:
     default. Quiet hours and the streak reminder time are local ``HH:MM`` in
     ``time_zone`` (the profile's). 401 without a valid token.
     """
-    result = await get_db().rpc("my_notification_preferences", role="authenticated", claims=g.claims)
-    return NotificationPreferences.model_validate(result)
+    preferences: NotificationPreferences = await get_rpc().call(
+        "my_notification_preferences", role="authenticated", claims=g.claims
+    )
+    return preferences
 
 
 @blueprint.put("/v1/me/preferences")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_request(PreferencesIn)
 @validate_response(NotificationPreferences, 200)
+@errors(400, 401, 403)
 async def put_preferences(data: PreferencesIn) -> NotificationPreferences:
     """Change the signed-in member's notification preferences; answers them as GET does.
 
@@ -67,7 +73,7 @@ async def put_preferences(data: PreferencesIn) -> NotificationPreferences:
     midnight): deliveries due then wait until they end. 400
     ``invalid_argument`` for an unknown kind or channel or a bad time; 401.
     """
-    result = await get_db().rpc(
+    preferences: NotificationPreferences = await get_rpc().call(
         "set_notification_preferences",
         role="authenticated",
         claims=g.claims,
@@ -76,14 +82,15 @@ async def put_preferences(data: PreferencesIn) -> NotificationPreferences:
         quiet_hours_end=data.quiet_hours_end,
         streak_reminder_at=data.streak_reminder_at,
     )
-    return NotificationPreferences.model_validate(result)
+    return preferences
 
 
 @blueprint.post("/v1/me/devices")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_request(DeviceIn)
 @validate_response(PushDevice, 201)
+@errors(400, 401, 403)
 async def post_device(data: DeviceIn) -> tuple[PushDevice, int]:
     """Register a device of the signed-in member for push notifications.
 
@@ -93,7 +100,7 @@ async def post_device(data: DeviceIn) -> tuple[PushDevice, int]:
     At most 20 devices per member. A token FCM reports unregistered is
     removed by the delivery worker. 400 ``invalid_argument``; 401.
     """
-    result = await get_db().rpc(
+    device: PushDevice = await get_rpc().call(
         "register_push_device",
         role="authenticated",
         claims=g.claims,
@@ -102,4 +109,4 @@ async def post_device(data: DeviceIn) -> tuple[PushDevice, int]:
         p256dh=data.p256dh,
         auth=data.auth,
     )
-    return PushDevice.model_validate(result), 201
+    return device, 201

@@ -258,7 +258,8 @@ begin
   -- Each part walks the board's index outwards from the member (their XP and moment are index bounds), and the
   -- ranks come from public.leaderboard_counts: the cost is the window, never the whole board.
   return query
-  with board as (
+  -- not materialized: each use below is inlined, so its filters reach the board's index.
+  with board as not materialized (
     select e.profile_id, e.xp, e.reached_at, e.visible from public.leaderboard_entries e
      where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
        and (e.visible or e.profile_id = v_uid)

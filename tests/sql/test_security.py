@@ -463,6 +463,13 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_purge_old_messages(integer, integer, integer)": SERVICE_ONLY,
     # Members may call it; private.dead_deliveries refuses everyone but admins.
     "public.dead_deliveries(integer, bigint)": SERVICE_AND_MEMBERS,
+    # The REST API's reads and edits (issue 10): own profile, ledger, notifications; seasons are public.
+    "public.update_my_profile(jsonb)": frozenset({"authenticated"}),
+    "public.list_my_ledger(integer, text)": frozenset({"authenticated"}),
+    "public.list_notifications(integer, text, boolean)": frozenset({"authenticated"}),
+    "public.mark_notifications_read(bigint[], bigint)": frozenset({"authenticated"}),
+    "public.list_seasons(text, integer, text)": EVERYONE,
+    "public.list_season_results(bigint, integer, text)": EVERYONE,
 }
 
 #: Engine calls that only some callers may make ($1: the owner's profile id).

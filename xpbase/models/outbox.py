@@ -79,4 +79,5 @@ RESULTS = {
     "service_role_finish_delivery": Finished,
     "service_role_claim_discord_deliveries": DiscordClaim,
     "service_role_purge_old_messages": Purged,
+    "dead_deliveries": DeadDelivery,
 }
