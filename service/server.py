@@ -46,15 +46,19 @@ async def _run(settings: Settings) -> None:
 
 async def _run_bot(settings: Settings) -> None:
     """The Discord bot beside the service (DISCORD_TOKEN set); if it fails, the service keeps running."""
-    from bot.launcher import run_bot
+    from bot.launcher import discord_error, run_bot
 
     console.print("[green]xpbase bot[/] starting beside the service")
     try:
         await run_bot(settings)
     except asyncio.CancelledError:
         raise
-    except Exception:
-        log.exception("the Discord bot stopped; the service keeps running")
+    except Exception as exc:
+        known = discord_error(exc, settings)
+        if known is None:
+            log.exception("the Discord bot stopped; the service keeps running")
+        else:  # Discord refused or did not answer: one line, the service keeps running
+            console.print(f"[red]xpbase bot:[/] {known.message}; the service keeps running", soft_wrap=True)
 
 
 def serve(settings: Settings) -> int:

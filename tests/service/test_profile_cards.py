@@ -17,7 +17,7 @@ def bearer(profile_id: UUID) -> dict[str, str]:
 
 
 async def test_profile_card_as_anon_and_hidden_member_as_themself(client: Client, db: Database) -> None:
-    """Anon reads a visible card; a hidden member is 404 unknown_profile to anon and readable with their token."""
+    """Anon reads a visible card; hidden is 404 unknown_profile to anon, readable with their token."""
     ana = await new_profile(db, "Ana")
     await award(db, ana, "xp_purchase", "ana-1", amount=300)
     response = await client.get(f"/v1/profiles/{ana}?recent=1")
