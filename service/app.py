@@ -19,6 +19,8 @@ from service.blueprints import (
     link_codes,
     notifications,
     oauth,
+    pages,
+    profile_cards,
     profiles,
     seasons,
     sessions,
@@ -44,6 +46,7 @@ BLUEPRINTS = [
     sessions.blueprint,
     link_codes.blueprint,
     profiles.blueprint,
+    profile_cards.blueprint,
     ledger.blueprint,
     leaderboards.blueprint,
     seasons.blueprint,
@@ -54,6 +57,7 @@ BLUEPRINTS = [
     admin.blueprint,
     events.blueprint,
     chat.blueprint,
+    pages.blueprint,
 ]
 
 

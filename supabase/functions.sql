@@ -32,6 +32,7 @@
 \ir sql/45_season_finalize.sql
 \ir sql/50_streaks.sql
 \ir sql/60_leaderboards.sql
+\ir sql/65_profile_card.sql
 \ir sql/68_ledger_reads.sql
 \ir sql/70_timeline.sql
 \ir sql/75_notifications_chat.sql

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
         validation_alias="DISCORD_TOKEN",
         description="The Discord bot's token. Set: `xpbase bot` runs, and `xpbase serve` runs the bot too.",
     )
+    discord_api_url: str = Field(
+        default="https://discord.com/api/v10",
+        description="Discord's REST API base the bot talks to (tests point it at a stand-in on loopback).",
+    )
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="development allows `xpbase token` (access tokens for any profile) and `xpbase demo`; "
+        "production refuses both.",
+    )
     discord_test_guild: int | None = Field(
         default=None,
         description="A guild (server) id: the bot copies its slash commands there and syncs them at every "

@@ -294,6 +294,17 @@ TABLES: dict[str, Table] = {
         update="max_length = max_length",
         expect=CONFIG,
     ),
+    # The public part of members' positive awards (supabase/sql/65_profile_card.sql): read like
+    # leaderboards, written by the ledger's trigger only.
+    "activity_feed": Table(
+        target="profile_id = $1",
+        insert=(
+            "(ledger_id, profile_id, activity_slug, layer_slug, amount, occurred_at)"
+            " select l.id + 1000000, $1, 'message', 'cyber', 1, now() from public.xp_ledger l limit 1"
+        ),
+        update="amount = amount",
+        expect={**LEADERBOARD_READ, **NO_WRITES},
+    ),
     # Counts of visible members per XP bucket: public aggregates, written by triggers only.
     "leaderboard_counts": Table(
         target="board = 'all_time'",
@@ -420,6 +431,10 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.leaderboard_members_above(text, text, bigint)": EVERYONE,
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
     "public.leaderboard_scope(text, text, bigint)": EVERYONE,
+    # What anyone may see of a member (65_profile_card.sql); hidden members read as unknown.
+    "public.profile_card(uuid, integer)": EVERYONE,
+    # The first admin (`xpbase admin grant`).
+    "public.service_role_grant_admin(uuid)": SERVICE_ONLY,
     # A member's own history (the function refuses anyone else's), and the backend's.
     "public.xp_timeline(uuid, text, integer, timestamp with time zone)": SERVICE_AND_MEMBERS,
     "public.dashboard_stats(uuid, text, timestamp with time zone)": SERVICE_AND_MEMBERS,
