@@ -1,4 +1,4 @@
-"""GET /v1/profiles/{id} as anon and as a member; an admin XP adjustment shows on the card, not as activity."""
+"""GET /v1/profiles/{id} as anon or a member; an admin XP adjustment shows on the card, not in activity."""
 
 from __future__ import annotations
 
