@@ -358,9 +358,11 @@ def parse_csv(data: str) -> CsvResult:
     if not header:
         raise ValueError("the export is empty")
     c_email = _column(header, "email")
-    c_name = next(i for i in range(len(header)) if i != c_email and "name" in header[i].lower()) if any(
-        "name" in h.lower() for i, h in enumerate(header) if i != c_email
-    ) else _column(header, "name")
+    c_name = (
+        next(i for i in range(len(header)) if i != c_email and "name" in header[i].lower())
+        if any("name" in h.lower() for i, h in enumerate(header) if i != c_email)
+        else _column(header, "name")
+    )
     c_zone = _column(header, "time zone", "timezone")
     c_text = _column(header, "availab", "when ")
     result = CsvResult()

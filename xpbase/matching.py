@@ -44,7 +44,7 @@ from scipy.optimize import linear_sum_assignment
 from xpbase.errors import DomainError
 from xpbase.models.reviews import MatchInput, MatchProfessional, MatchRequest
 
-#: ``await call("sql_function_name", **params)``: an RPC as some role (Database.rpc bound to a role, RPC.call).
+#: ``await call("sql_function_name", **params)``: an RPC as some role (e.g. Database.rpc bound to a role).
 Call = Callable[..., Awaitable[Any]]
 
 Interval = tuple[int, int]
@@ -135,7 +135,7 @@ def intersect(a: Sequence[Sequence[int]], b: Sequence[Sequence[int]]) -> list[In
 
 
 def slot_starts(common: Sequence[Interval], length: int, limit: int = MAX_SLOTS) -> list[int]:
-    """Earliest starts (on the quarter-hour grid) of back-to-back slots of ``length`` seconds in ``common``."""
+    """Earliest starts (on the quarter-hour grid) of back-to-back ``length``-second slots in ``common``."""
     starts: list[int] = []
     for lo, hi in common:
         start = -(-lo // GRID) * GRID
@@ -196,7 +196,7 @@ def solve(
     pairs: dict[tuple[int, str], Pair],
     max_score: float,
 ) -> list[Pair]:
-    """The optimal assignment: most pairs, then the highest total score. ``columns`` repeat capacity copies."""
+    """The optimal assignment: most pairs, then the highest total score; ``columns`` repeat per capacity."""
     if not request_ids or not columns or not pairs:
         return []
     big = (max_score + 1.0) * min(len(request_ids), len(columns))
@@ -352,3 +352,21 @@ def greedy(data: MatchInput, weights: Weights | None = None) -> list[Pair]:
             remaining[best.professional_id] -= 1
             out.append(best)
     return out
+
+
+async def match_reviews(
+    database: Any, *, horizon_days: int = 14, session_minutes: int = 45, dry_run: bool = False
+) -> Report:
+    """The periodic job: match and book every open review request, as service_role (the backend itself).
+
+    ``database`` is an xpbase.db.Database. Safe to run from several workers at
+    once: a second booking of a slot is refused by the database (XPRVC) and
+    booked requests are no longer open. Returns the run's Report.
+    """
+
+    async def call(function: str, /, **params: Any) -> Any:
+        return await database.rpc(function, role="service_role", **params)
+
+    return await run_matching(
+        call, horizon_days=horizon_days, session_minutes=session_minutes, dry_run=dry_run
+    )

@@ -1,4 +1,4 @@
-"""Review matching (supabase/sql/96_review_matching.sql): UTC free time across DST, booking, no double booking."""
+"""Review matching (supabase/sql/96_review_matching.sql): UTC free time across DST, booking, no overlaps."""
 
 from __future__ import annotations
 
@@ -33,14 +33,14 @@ def z(text: str) -> int:
 @pytest.mark.parametrize(
     ("time_zone", "rule", "at", "expected"),
     [
-        # Northern hemisphere: New York leaves DST on 2026-11-01; Monday 18:00-20:00 local moves an hour later in UTC.
+        # North: New York leaves DST on 2026-11-01; Monday 18:00-20:00 local is an hour later in UTC.
         (
             "America/New_York",
             weekly([1], "18:00", "20:00"),
             "2026-10-24T00:00:00",
             [("2026-10-26T22:00:00", "2026-10-27T00:00:00"), ("2026-11-02T23:00:00", "2026-11-03T01:00:00")],
         ),
-        # Southern hemisphere: Sydney enters DST on 2026-10-04; Monday 09:00-11:00 local moves an hour earlier.
+        # South: Sydney enters DST on 2026-10-04; Monday 09:00-11:00 local is an hour earlier in UTC.
         (
             "Australia/Sydney",
             weekly([1], "09:00", "11:00"),
@@ -59,7 +59,7 @@ def z(text: str) -> int:
 async def test_weekly_rules_keep_local_hours_across_dst_in_both_hemispheres(
     db: Database, time_zone: str, rule: list[dict[str, int]], at: str, expected: list[tuple[str, str]]
 ) -> None:
-    """A professional's and a member's weekly local hours become the right UTC instants on both sides of DST."""
+    """Weekly local hours of a professional and a member become the right UTC instants across DST."""
     pro = await professional(db, time_zone, rule)
     m = await member(db)
     req = await request(db, m, time_zone, rule)
@@ -99,7 +99,7 @@ def first_common_start(
     after: datetime,
     minutes: int,
 ) -> datetime:
-    """Brute force with zoneinfo: the first quarter hour after ``after`` where both local rules hold a slot."""
+    """Brute force with zoneinfo: the first quarter hour after ``after`` where both rules hold a slot."""
 
     def inside(t: datetime, zone: str, rule: tuple[int, int, int]) -> bool:
         weekday, start, end = rule
@@ -116,7 +116,7 @@ def first_common_start(
 
 
 async def test_kolkata_reviewer_and_los_angeles_member_meet_at_their_first_common_slot(db: Database) -> None:
-    """Tuesday 07:00-09:00 in Kolkata meets Monday 18:00-20:00 in Los Angeles: the matcher books the first such slot."""
+    """Tue 07:00-09:00 in Kolkata meets Mon 18:00-20:00 in Los Angeles: the first such slot is booked."""
     pro = await professional(db, "Asia/Kolkata", weekly([2], "07:00", "09:00"))
     m = await member(db)
     req = await request(db, m, "America/Los_Angeles", weekly([1], "18:00", "20:00"))
@@ -168,7 +168,7 @@ async def test_concurrent_schedulers_booking_the_same_slot_make_exactly_one_book
 
 
 async def test_the_exclusion_constraints_refuse_overlaps_whatever_writes_them(db: Database) -> None:
-    """Raw concurrent inserts that bypass the RPCs: one of overlapping sessions per professional and per member."""
+    """Raw concurrent inserts bypassing the RPCs: one of overlapping sessions per professional and member."""
     pro = await professional(db, "UTC", [])
     m = await member(db)
     req = await request(db, m, "UTC", weekly(EVERY_DAY, "00:00", "24:00"))

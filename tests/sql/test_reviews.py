@@ -19,10 +19,13 @@ async def counts(db: Database) -> tuple[int, ...]:
     """Rows in every review table: what a refused call must leave unchanged."""
     return tuple(
         await db.pool.fetchrow(
-            "select (select count(*) from public.professionals), (select count(*) from public.review_requests),"
+            "select (select count(*) from public.professionals), (select count(*) from"
+            " public.review_requests),"
             " (select count(*) from public.review_sessions), (select count(*) from public.review_feedback),"
-            " (select count(*) from private.availability_rules), (select count(*) from private.review_events),"
-            " (select count(*) from private.availability_slots), (select count(*) from private.availability_exceptions)"
+            " (select count(*) from private.availability_rules), (select count(*) from"
+            " private.review_events),"
+            " (select count(*) from private.availability_slots), (select count(*) from"
+            " private.availability_exceptions)"
         )
     )
 
@@ -187,7 +190,8 @@ async def test_workflow_records_each_step_notifies_both_and_awards_xp(db: Databa
         action="complete",
     )
     await db.pool.execute(
-        "update public.review_sessions set during = tstzrange(now() - interval '1 hour', now() - interval '15 minutes')"
+        "update public.review_sessions set during = tstzrange(now() - interval '1 hour', now() -"
+        " interval '15 minutes')"
         " where id = $1",
         session["id"],
     )
@@ -202,7 +206,8 @@ async def test_workflow_records_each_step_notifies_both_and_awards_xp(db: Databa
     )
     assert done.status == "completed" and done.session is not None and done.session.status == "completed"
     steps = await db.pool.fetch(
-        "select from_status, to_status, actor_id, actor_role from private.review_events where request_id = $1 order by id",
+        "select from_status, to_status, actor_id, actor_role from private.review_events where"
+        " request_id = $1 order by id",
         req["id"],
     )
     assert [(s["from_status"], s["to_status"]) for s in steps] == [
@@ -235,7 +240,7 @@ async def test_workflow_records_each_step_notifies_both_and_awards_xp(db: Databa
 
 
 async def test_feedback_both_ways_once_each_and_rating_bounds(db: Database) -> None:
-    """Each side rates once (XPRVF the second time), ratings outside 1-5 are XPRVR; the mean rating updates."""
+    """Each side rates once (XPRVF the second time), outside 1-5 is XPRVR; the mean rating updates."""
     pro_side, member_side, session = await scheduled(db)
     m, req, reviewer = member_side["member"], member_side["request"], pro_side["reviewer"]
     await refused(
@@ -248,7 +253,8 @@ async def test_feedback_both_ways_once_each_and_rating_bounds(db: Database) -> N
         rating=5,
     )
     await db.pool.execute(
-        "update public.review_sessions set during = tstzrange(now() - interval '1 hour', now() - interval '15 minutes')"
+        "update public.review_sessions set during = tstzrange(now() - interval '1 hour', now() -"
+        " interval '15 minutes')"
         " where id = $1",
         session["id"],
     )

@@ -367,7 +367,10 @@ TABLES: dict[str, Table] = {
     ),
     "review_feedback": Table(
         target="author_id = $1",
-        insert="(session_id, author_id, side, rating) select s.id, $1, 'professional', 5 from public.review_sessions s",
+        insert=(
+            "(session_id, author_id, side, rating)"
+            " select s.id, $1, 'professional', 5 from public.review_sessions s"
+        ),
         update="rating = rating",
         expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
     ),
@@ -587,12 +590,14 @@ async def _build_world(url: str) -> World:
                 "insert into public.review_requests (member_id, target_role, time_zone, status)"
                 " select p, 'Role', 'UTC', 'completed' from unnest($1::uuid[]) p",
                 "insert into public.review_sessions (request_id, professional_id, member_id, during, status)"
-                " select r.id, pr.id, r.member_id, tstzrange('2001-01-01Z'::timestamptz + r.id * interval '1 day',"
+                " select r.id, pr.id, r.member_id, tstzrange('2001-01-01Z'::timestamptz + r.id *"
+                " interval '1 day',"
                 " '2001-01-01Z'::timestamptz + r.id * interval '1 day' + interval '1 hour'), 'completed'"
                 " from public.review_requests r, public.professionals pr"
                 " where r.member_id = any($1) and pr.name = 'Unlinked'",
                 "insert into public.review_feedback (session_id, author_id, side, rating)"
-                " select s.id, s.member_id, 'member', 5 from public.review_sessions s where s.member_id = any($1)",
+                " select s.id, s.member_id, 'member', 5 from public.review_sessions s where"
+                " s.member_id = any($1)",
             ):
                 await conn.execute(sql, [owner, other, hidden])
     finally:

@@ -24,7 +24,9 @@ def instances(draw: st.DrawFn) -> tuple[list[int], dict[str, int], dict[tuple[in
     return requests, capacity, pairs
 
 
-def brute_force(requests: list[int], capacity: dict[str, int], pairs: dict[tuple[int, str], Pair]) -> tuple[int, float]:
+def brute_force(
+    requests: list[int], capacity: dict[str, int], pairs: dict[tuple[int, str], Pair]
+) -> tuple[int, float]:
     """The best (matched count, total score) over every assignment of requests to a professional or none."""
     best = (0, 0.0)
     for choice in itertools.product([None, *capacity], repeat=len(requests)):
