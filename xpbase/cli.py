@@ -96,7 +96,9 @@ def _migration(args: argparse.Namespace, settings: Settings) -> int:
         now = None
         if args.version:
             now = datetime.strptime(args.version, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-        path, changes = functions_diff.new_migration(settings.supabase_dir, args.name, now=now)
+        path, changes = functions_diff.new_migration(
+            settings.supabase_dir, args.name, now=now, title=args.message
+        )
     except functions_diff.FunctionsDiffError as exc:
         console.print(f"[red]{exc}[/]")
         return 1
@@ -252,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_version,
         metavar="YYYYMMDDHHmmss",
         help="the migration's version (default: now, UTC; moved past the newest migration if needed)",
+    )
+    new.add_argument(
+        "-m",
+        "--message",
+        metavar="TEXT",
+        help="what the change is and why: the migration's opening comment (default: NAME)",
     )
     actions.add_parser("check", help="exit 1 while a definition in supabase/sql/ has no migration")
     sub.add_parser("serve", help="migrate, then serve the HTTP API (Hypercorn) on XPBASE_HOST:XPBASE_PORT")

@@ -217,6 +217,13 @@ TABLES: dict[str, Table] = {
         update="xp = xp",
         expect={**LEADERBOARD_READ, **NO_WRITES},
     ),
+    # A view (security_invoker): the rows of the three tables above, under their policies; read-only.
+    "leaderboard_entries": Table(
+        target="profile_id = $1 and board = 'all_time'",
+        insert="(board) values ('all_time')",
+        update="xp = xp",
+        expect={**LEADERBOARD_READ, **NO_WRITES},
+    ),
     "season_scores": Table(
         target="profile_id = $1",
         insert="(season_id, profile_id) select s.id, $1 from public.seasons s where s.name = 'spare'",
@@ -449,6 +456,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     # Leaderboards are public; RLS decides who is listed.
     "public.leaderboard(text, text, bigint, integer, integer)": EVERYONE,
     "public.leaderboard_rank(uuid, text, text, bigint)": EVERYONE,
+    "public.leaderboard_members_above(text, text, bigint)": EVERYONE,
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
     "public.leaderboard_scope(text, text, bigint)": EVERYONE,
     # A member's own history (the function refuses anyone else's), and the backend's.
@@ -651,9 +659,12 @@ async def acting(
 
 
 async def attempt(conn: asyncpg.Connection, sql: str, *args: Any) -> str:
-    """Run one statement in a savepoint that always rolls back: ROWS, NONE or DENIED (42501).
+    """Run one statement in a savepoint that always rolls back: ROWS, NONE or DENIED.
 
-    Any other error propagates: an attempt the matrix did not foresee fails the test.
+    DENIED is 42501, or, for a write to a view that cannot be written at all
+    (55000, "cannot insert into view"), the rewriter's refusal before any
+    privilege check. Any other error propagates: an attempt the matrix did not
+    foresee fails the test.
     """
     savepoint = conn.transaction()
     await savepoint.start()
@@ -663,6 +674,10 @@ async def attempt(conn: asyncpg.Connection, sql: str, *args: Any) -> str:
         else:
             count = int((await conn.execute(sql, *args)).split()[-1])
     except asyncpg.InsufficientPrivilegeError:
+        return DENIED
+    except asyncpg.ObjectNotInPrerequisiteStateError as exc:
+        if "view" not in str(exc):
+            raise
         return DENIED
     finally:
         await savepoint.rollback()
