@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import statistics
 import sys
@@ -110,7 +109,7 @@ async def setup(db: Database, rng: random.Random, n_requests: int, n_pros: int) 
                 rng.choice(INDUSTRIES),
                 sorted(set(rng.sample(SPECIALTIES, rng.randint(1, 2)))),
                 rng.choice(MEMBER_ZONES),
-                json.dumps(prefs),
+                prefs,
                 rng.randint(0, 480),
             )
 
