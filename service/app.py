@@ -22,6 +22,7 @@ from service.blueprints import (
     pages,
     profile_cards,
     profiles,
+    reviews,
     seasons,
     sessions,
     stats,
@@ -58,6 +59,7 @@ BLUEPRINTS = [
     events.blueprint,
     chat.blueprint,
     pages.blueprint,
+    reviews.blueprint,
 ]
 
 
