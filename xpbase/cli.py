@@ -305,6 +305,7 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
 
     return _with_database(settings, work)
 
+
 def _import_availability(args: argparse.Namespace, settings: Settings) -> int:
     """``xpbase import availability FILE.csv``: parse a Google Forms export and import what it could read."""
     from xpbase.availability_text import parse_csv
