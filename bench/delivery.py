@@ -230,6 +230,7 @@ async def main(args: argparse.Namespace) -> None:
                     "RETENTION",
                     "STREAK_REMINDERS",
                     "SWEEP_DELIVERIES",
+                    "MATCH_REVIEWS",
                 )
             },
         }

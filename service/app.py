@@ -16,8 +16,11 @@ from service.blueprints import (
     link_codes,
     notifications,
     oauth,
+    pages,
     preferences,
+    profile_cards,
     profiles,
+    reviews,
     seasons,
     sessions,
     stats,
@@ -41,6 +44,7 @@ BLUEPRINTS = [
     sessions.blueprint,
     link_codes.blueprint,
     profiles.blueprint,
+    profile_cards.blueprint,
     ledger.blueprint,
     leaderboards.blueprint,
     seasons.blueprint,
@@ -52,6 +56,8 @@ BLUEPRINTS = [
     admin.blueprint,
     events.blueprint,
     chat.blueprint,
+    pages.blueprint,
+    reviews.blueprint,
 ]
 
 

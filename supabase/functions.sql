@@ -32,6 +32,7 @@
 \ir sql/45_season_finalize.sql
 \ir sql/50_streaks.sql
 \ir sql/60_leaderboards.sql
+\ir sql/65_profile_card.sql
 \ir sql/68_ledger_reads.sql
 \ir sql/70_timeline.sql
 \ir sql/75_notifications_chat.sql
@@ -41,3 +42,5 @@
 \ir sql/85_link_codes.sql
 \ir sql/90_discord_guilds.sql
 \ir sql/91_discord_members.sql
+\ir sql/95_reviews.sql
+\ir sql/96_review_matching.sql

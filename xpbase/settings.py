@@ -42,6 +42,15 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "supabase",
         description="Folder with migrations/, functions.sql and sql/, seed.sql.",
     )
+    review_horizon_days: int = Field(
+        default=14, ge=1, le=60, description="How far ahead (days) the resume review matcher looks for slots."
+    )
+    review_session_minutes: int = Field(
+        default=45,
+        ge=15,
+        le=240,
+        description="Length (minutes) of a resume review session the matcher books.",
+    )
     db_pool_min: int = Field(default=1, ge=0, description="Smallest asyncpg pool size.")
     db_pool_max: int = Field(default=10, ge=1, description="Largest asyncpg pool size.")
     log_level: str = Field(default="info", description="Logging level of the service (debug, info, warning).")
@@ -49,6 +58,15 @@ class Settings(BaseSettings):
         default=None,
         validation_alias="DISCORD_TOKEN",
         description="The Discord bot's token. Set: `xpbase bot` runs, and `xpbase serve` runs the bot too.",
+    )
+    discord_api_url: str = Field(
+        default="https://discord.com/api/v10",
+        description="Discord's REST API base the bot talks to (tests point it at a stand-in on loopback).",
+    )
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="development allows `xpbase token` (access tokens for any profile) and `xpbase demo`; "
+        "production refuses both.",
     )
     discord_test_guild: int | None = Field(
         default=None,
@@ -158,6 +176,9 @@ class Settings(BaseSettings):
     )
     schedule_streak_reminders: str = Field(
         default="*/15 * * * *", description="Cron schedule of the daily streak reminders (empty: off)."
+    )
+    schedule_match_reviews: str = Field(
+        default="*/10 * * * *", description="Cron schedule of resume review matching (empty: off)."
     )
     schedule_sweep_deliveries: str = Field(
         default="* * * * *",

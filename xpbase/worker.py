@@ -13,7 +13,8 @@ Queues and tasks:
 - ``periodic``: cron-scheduled tasks (``XPBASE_SCHEDULE_*``; an empty schedule
   turns one off, e.g. when pg_cron runs the SQL instead): season finalisation,
   leaderboard compaction, auth clean-up, retention of chat, notifications,
-  deliveries and finished jobs, streak reminders, and the outbox sweep.
+  deliveries and finished jobs, streak reminders, the outbox sweep, and
+  resume review matching.
 
 Idempotency: procrastinate defers each periodic tick once however many
 workers run (a unique row per task and timestamp); every periodic task holds a
@@ -94,6 +95,7 @@ class Worker:
             ("retention", self.settings.schedule_retention),
             ("streak_reminders", self.settings.schedule_streak_reminders),
             ("sweep_deliveries", self.settings.schedule_sweep_deliveries),
+            ("match_reviews", self.settings.schedule_match_reviews),
         ]
         for name, cron in periodic:
             self._periodic(name, cron)
@@ -204,6 +206,19 @@ class Worker:
                 "service_role_sweep_deliveries", lease_seconds=self.settings.delivery_lease_seconds
             )
         )
+
+    async def match_reviews(self) -> dict[str, int]:
+        """Match and book open resume review requests (xpbase/matching.py; conflicts are refused in SQL)."""
+        from xpbase.matching import match_reviews
+
+        report = await match_reviews(
+            self.db,
+            horizon_days=self.settings.review_horizon_days,
+            session_minutes=self.settings.review_session_minutes,
+        )
+        if report.matches:
+            log.info("booked %s review session(s)", len(report.matches))
+        return {"matches": len(report.matches), "unmatched": len(report.unmatched)}
 
     # -- running -------------------------------------------------------------------------------------------
 

@@ -294,6 +294,17 @@ TABLES: dict[str, Table] = {
         update="max_length = max_length",
         expect=CONFIG,
     ),
+    # The public part of members' positive awards (supabase/sql/65_profile_card.sql): read like
+    # leaderboards, written by the ledger's trigger only.
+    "activity_feed": Table(
+        target="profile_id = $1",
+        insert=(
+            "(ledger_id, profile_id, activity_slug, layer_slug, amount, occurred_at)"
+            " select l.id + 1000000, $1, 'message', 'cyber', 1, now() from public.xp_ledger l limit 1"
+        ),
+        update="amount = amount",
+        expect={**LEADERBOARD_READ, **NO_WRITES},
+    ),
     # Counts of visible members per XP bucket: public aggregates, written by triggers only.
     "leaderboard_counts": Table(
         target="board = 'all_time'",
@@ -365,6 +376,45 @@ TABLES: dict[str, Table] = {
             "update": (DENIED, DENIED, DENIED, DENIED),
             "delete": (DENIED, ROWS, NONE, DENIED),
         },
+    ),
+    # Resume reviews (issue 12): the specialties list is configuration; the rest is read by the member,
+    # their reviewer and admins, and written only through the review RPCs.
+    "review_specialties": Table(
+        target="slug = 'spare'",
+        insert="(slug, name) values ('matrix', 'Matrix')",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "professionals": Table(
+        target="profile_id = $1",
+        insert="(name, time_zone) values ('Matrix', 'UTC')",
+        update="name = name",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "review_requests": Table(
+        target="member_id = $1",
+        insert="(member_id, target_role, time_zone) values ($1, 'Matrix', 'UTC')",
+        update="notes = notes",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "review_sessions": Table(
+        target="member_id = $1",
+        insert=(
+            "(request_id, professional_id, member_id, during) select r.id, pr.id, $1,"
+            " tstzrange('2002-01-01Z', '2002-01-01 01:00Z') from public.review_requests r,"
+            " public.professionals pr where r.member_id = $1 and pr.name = 'Unlinked'"
+        ),
+        update="meeting_url = meeting_url",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "review_feedback": Table(
+        target="author_id = $1",
+        insert=(
+            "(session_id, author_id, side, rating)"
+            " select s.id, $1, 'professional', 5 from public.review_sessions s"
+        ),
+        update="rating = rating",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
     ),
 }
 
@@ -444,6 +494,10 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.leaderboard_members_above(text, text, bigint)": EVERYONE,
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
     "public.leaderboard_scope(text, text, bigint)": EVERYONE,
+    # What anyone may see of a member (65_profile_card.sql); hidden members read as unknown.
+    "public.profile_card(uuid, integer)": EVERYONE,
+    # The first admin (`xpbase admin grant`).
+    "public.service_role_grant_admin(uuid)": SERVICE_ONLY,
     # A member's own history (the function refuses anyone else's), and the backend's.
     "public.xp_timeline(uuid, text, integer, timestamp with time zone)": SERVICE_AND_MEMBERS,
     "public.dashboard_stats(uuid, text, timestamp with time zone)": SERVICE_AND_MEMBERS,
@@ -470,6 +524,22 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.mark_notifications_read(bigint[], bigint)": frozenset({"authenticated"}),
     "public.list_seasons(text, integer, text)": EVERYONE,
     "public.list_season_results(bigint, integer, text)": EVERYONE,
+    # Resume reviews: members act for themselves, the bot names the member, admins (checked inside) manage.
+    "public.admin_upsert_professional(jsonb, uuid)": SERVICE_AND_MEMBERS,
+    "public.set_review_availability(uuid, jsonb, jsonb, jsonb, uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_import_review_availability(jsonb, uuid)": SERVICE_AND_MEMBERS,
+    "public.request_review(jsonb, uuid)": SERVICE_AND_MEMBERS,
+    "public.my_reviews(uuid)": SERVICE_AND_MEMBERS,
+    "public.review_action(bigint, text, text, uuid)": SERVICE_AND_MEMBERS,
+    "public.review_feedback(bigint, integer, text, uuid)": SERVICE_AND_MEMBERS,
+    "public.reviewer_stats(uuid, uuid)": SERVICE_AND_MEMBERS,
+    "public.review_calendar_token(uuid)": SERVICE_AND_MEMBERS,
+    "public.service_role_review_calendar_feed(text)": SERVICE_ONLY,
+    "public.review_session(bigint, uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_review_match_input(integer, integer, timestamp with time zone, uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_book_review(bigint, uuid, timestamp with time zone, uuid, double precision, jsonb, integer,"
+    " text, uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_review_matches(bigint, uuid)": SERVICE_AND_MEMBERS,
 }
 
 #: Engine calls that only some callers may make ($1: the owner's profile id).
@@ -541,6 +611,7 @@ select public.service_role_discord_set_role_reward('1', '3', 2);
 insert into public.check_in_rules (slug, name, activity_slug) values ('spare', 'Spare', 'daily_check_in');
 insert into public.season_rules (layer_slug) values ('spare');
 insert into public.season_rewards (layer_slug, rank_from, rank_to, xp) values ('spare', 1, 1, 1);
+insert into public.review_specialties (slug, name) values ('spare', 'Spare');
 """
 
 
@@ -583,6 +654,22 @@ async def _build_world(url: str) -> World:
                 "insert into public.notification_preferences (profile_id) select p from unnest($1::uuid[]) p",
                 "insert into public.push_devices (profile_id, platform, token)"
                 " select p, 'fcm', 'matrix-' || p from unnest($1::uuid[]) p",
+                # Resume reviews: each is a professional, and a member with a completed session (with a
+                # reviewer who has no profile) and their feedback on it.
+                "insert into public.professionals (profile_id, name, time_zone)"
+                " select p, 'Pro', 'UTC' from unnest($1::uuid[]) p"
+                " union all select null, 'Unlinked', 'UTC'",
+                "insert into public.review_requests (member_id, target_role, time_zone, status)"
+                " select p, 'Role', 'UTC', 'completed' from unnest($1::uuid[]) p",
+                "insert into public.review_sessions (request_id, professional_id, member_id, during, status)"
+                " select r.id, pr.id, r.member_id, tstzrange('2001-01-01Z'::timestamptz + r.id *"
+                " interval '1 day',"
+                " '2001-01-01Z'::timestamptz + r.id * interval '1 day' + interval '1 hour'), 'completed'"
+                " from public.review_requests r, public.professionals pr"
+                " where r.member_id = any($1) and pr.name = 'Unlinked'",
+                "insert into public.review_feedback (session_id, author_id, side, rating)"
+                " select s.id, s.member_id, 'member', 5 from public.review_sessions s where"
+                " s.member_id = any($1)",
             ):
                 await conn.execute(sql, [owner, other, hidden])
     finally:

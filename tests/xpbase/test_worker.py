@@ -38,6 +38,7 @@ NO_SCHEDULES = {
         "retention",
         "streak_reminders",
         "sweep_deliveries",
+        "match_reviews",
     )
 }
 
