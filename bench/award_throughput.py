@@ -145,8 +145,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--supabase-dir",
         type=Path,
         default=REPO_ROOT / "supabase",
-        help="schema to apply (migrations/, functions.sql, seed.sql): point it at a copy to "
-        "measure a variant",
+        help="schema to apply (migrations/ and seed.sql): point it at a copy to measure a variant",
     )
     args = parser.parse_args(argv)
     if args.scale is None:
@@ -204,9 +203,7 @@ def per_txn_us(before: float | None, after: float | None, count: int) -> float |
 async def setup_xpbase(url: str, args: argparse.Namespace) -> list[list[str]]:
     """Schema, bench configuration and profiles; returns each client's own profile ids."""
     report = await migrate(url, args.supabase_dir)
-    console.print(
-        f"  schema from {args.supabase_dir}: {len(report.applied)} migrations, functions.sql, seed.sql"
-    )
+    console.print(f"  schema from {args.supabase_dir}: {len(report.applied)} migrations and seed.sql")
     conn = await asyncpg.connect(url)
     try:
         if args.activity == "voice_minute":

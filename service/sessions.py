@@ -1,7 +1,7 @@
 """Sessions: an access token plus a rotating refresh token, and the cookies that can carry them.
 
 A session is a refresh-token family in ``private.auth_sessions``; the SQL
-functions of functions.sql (section "Sign-in, sessions and refresh tokens")
+functions of supabase/sql/80_sign_in.sql
 decide rotation, reuse detection and revocation under a row lock, and this
 module turns their answers into tokens. Access tokens get ``app_metadata.role``
 from ``profiles.role`` as the database returns it at sign-in and at every

@@ -5,8 +5,8 @@
   Unix socket (``host``, ``port``) and on ``127.0.0.1:port``
   (``xpbase.embedded.tcp_url(port, dbname)``, for clients without sockets).
 - ``xpbase_template`` (session): pytest-postgresql's janitor builds a template
-  database with ``xpbase migrate`` applied (compat, migrations, functions.sql,
-  seed.sql).
+  database with ``xpbase migrate`` applied (compat, the migrations, which
+  hold every function and trigger, and seed.sql).
 - ``database_url`` (per test): a new database cloned from the template by
   pytest-postgresql's janitor, dropped after the test.
 - ``db`` (per test): an ``xpbase.db.Database`` (asyncpg pool) on that database.

@@ -1,7 +1,9 @@
 """The ``xpbase`` command line.
 
 xpbase db start|stop|status|url   the embedded Postgres (when DATABASE_URL is unset)
-xpbase migrate                    apply migrations, functions.sql and seed.sql
+xpbase migrate                    apply the migrations, and seed.sql once per database
+xpbase migration new NAME         write a migration with the functions and triggers edited in supabase/sql/
+xpbase migration check            fail (exit 1) while an edit in supabase/sql/ has no migration
 xpbase serve                      migrate, then serve the HTTP API with Hypercorn (and the bot
                                   when DISCORD_TOKEN is set)
 xpbase bot [--sync-global]        migrate, then run the Discord bot alone
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -73,6 +76,38 @@ def _migrate(settings: Settings) -> int:
         )
     else:
         console.print(f"[green]up to date[/]: {report.already_applied} migration(s) already applied")
+    return 0
+
+
+def _migration(args: argparse.Namespace, settings: Settings) -> int:
+    from xpbase import functions_diff
+
+    try:
+        if args.action == "check":
+            changes = functions_diff.diff(settings.supabase_dir)
+            if changes.empty:
+                console.print("[green]the migrations hold every definition of the feature files[/]")
+                return 0
+            console.print("[red]edited in supabase/sql/ without a migration:[/]")
+            for line in changes.summary():
+                console.print(f"  {line}")
+            console.print("write one with `xpbase migration new NAME`")
+            return 1
+        now = None
+        if args.version:
+            now = datetime.strptime(args.version, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        path, changes = functions_diff.new_migration(
+            settings.supabase_dir, args.name, now=now, title=args.message
+        )
+    except functions_diff.FunctionsDiffError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
+    if path is None:
+        console.print("nothing changed in supabase/sql/ since the last migration: no file written")
+        return 0
+    console.print(f"[green]wrote {path}[/]")
+    for line in changes.summary():
+        console.print(f"  {line}")
     return 0
 
 
@@ -142,6 +177,14 @@ def _replay_stackexchange(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _version(text: str) -> str:
+    try:
+        datetime.strptime(text, "%Y%m%d%H%M%S")
+    except ValueError:
+        raise argparse.ArgumentTypeError("a UTC time as YYYYMMDDHHmmss, e.g. 20261201093000") from None
+    return text
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 10000:
@@ -155,7 +198,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     db = sub.add_parser("db", help="the embedded Postgres server")
     db.add_argument("action", choices=["start", "stop", "status", "url"])
-    sub.add_parser("migrate", help="apply migrations, functions.sql and seed.sql (idempotent)")
+    sub.add_parser("migrate", help="apply the migrations, and seed.sql once per database (idempotent)")
+    migration = sub.add_parser("migration", help="migrations from the feature files in supabase/sql/")
+    actions = migration.add_subparsers(dest="action", required=True)
+    new = actions.add_parser(
+        "new",
+        help="write supabase/migrations/<UTC timestamp>_NAME.sql with the function and trigger "
+        "definitions that changed in supabase/sql/",
+    )
+    new.add_argument("name", help="short description: letters, digits, '_' and '-' (e.g. add_badges)")
+    new.add_argument(
+        "--version",
+        type=_version,
+        metavar="YYYYMMDDHHmmss",
+        help="the migration's version (default: now, UTC; moved past the newest migration if needed)",
+    )
+    new.add_argument(
+        "-m",
+        "--message",
+        metavar="TEXT",
+        help="what the change is and why: the migration's opening comment (default: NAME)",
+    )
+    actions.add_parser("check", help="exit 1 while a definition in supabase/sql/ has no migration")
     sub.add_parser("serve", help="migrate, then serve the HTTP API (Hypercorn) on XPBASE_HOST:XPBASE_PORT")
     bot = sub.add_parser("bot", help="migrate, then run the Discord bot (DISCORD_TOKEN) until Ctrl-C")
     bot.add_argument(
@@ -208,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         return _db(args, settings)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "migration":
+        return _migration(args, settings)
     if args.command == "serve":
         return _serve(settings)
     if args.command == "bot":

@@ -1,23 +1,33 @@
-"""Apply the database schema: compat layer, migrations, functions.sql, seed.sql.
+"""Apply the database schema the way ``supabase db push --include-seed`` does.
 
-Order, as DESIGN.md fixes it:
+Order:
 
 1. ``supabase/compat/auth.sql`` when the ``auth`` schema is missing (plain
    Postgres; never on Supabase, which has its own).
-2. Every ``supabase/migrations/YYYYMMDDHHmmss_name.sql`` not yet recorded in
+2. Every ``supabase/migrations/<version>_<name>.sql`` not yet recorded in
    ``supabase_migrations.schema_migrations`` (the Supabase CLI's table), in file
-   order, each in its own transaction together with its record.
-3. ``supabase/functions.sql`` (create-or-replace, re-applied every time).
-4. ``supabase/seed.sql`` (``on conflict do nothing``, re-applied every time).
+   name order, each in its own transaction together with its record. Names are
+   what the CLI accepts: digits, ``_``, then anything (``supabase migration new
+   add-Badges`` writes ``20261130131105_add-Badges.sql``).
+3. ``supabase/seed.sql`` once per database, recorded in
+   ``supabase_migrations.seed_files`` (path, sha256 hex) as the CLI records it.
+   A seed whose hash changed is not applied again (the CLI only updates the
+   hash, and so does this): a community's edits to the level curve, tiers or
+   unlocks survive every later start, and new default rows that a later
+   version needs arrive in a migration.
+
+The functions and triggers reach the database through migrations too (see
+xpbase/functions_diff.py: ``xpbase migration new`` writes them from the
+feature files), so this and the Supabase CLI make the same catalog.
 
 A session advisory lock keeps two migrators from interleaving. Running it
-twice changes nothing: the second run applies no migration, and functions and
-seed are written to be re-runnable.
+twice changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +35,11 @@ from pathlib import Path
 
 import asyncpg
 
-MIGRATION_NAME = re.compile(r"^(\d{14})_([a-z0-9_]+)\.sql$")
+# The Supabase CLI's pattern (pkg/migration: `^([0-9]+)_(.*)\.sql$`).
+MIGRATION_NAME = re.compile(r"^([0-9]+)_(.*)\.sql$")
 LOCK_KEY = 0x7870_6261_7365  # "xpbase"
+# How the Supabase CLI names the seed in supabase_migrations.seed_files: the path from the project root.
+SEED_PATH = "supabase/seed.sql"
 
 
 class MigrationError(RuntimeError):
@@ -49,8 +62,8 @@ class MigrationReport:
     compat_applied: bool = False
     applied: list[Migration] = field(default_factory=list)
     already_applied: int = 0
-    functions_applied: bool = False
     seed_applied: bool = False
+    seed_changed: bool = False
 
     @property
     def schema_version(self) -> str | None:
@@ -65,7 +78,8 @@ def list_migrations(supabase_dir: Path) -> list[Migration]:
         match = MIGRATION_NAME.match(path.name)
         if not match:
             raise MigrationError(
-                f"{path.name}: migration files are named YYYYMMDDHHmmss_short_description.sql"
+                f"{path.name}: migration files are named <timestamp>_<name>.sql "
+                "(YYYYMMDDHHmmss_short_description.sql; `supabase migration new NAME` writes them)"
             )
         found.append(Migration(match.group(1), match.group(2), path))
     versions = [m.version for m in found]
@@ -91,6 +105,40 @@ async def _run_file(conn: asyncpg.Connection, path: Path) -> str:
     except asyncpg.PostgresError as exc:
         raise MigrationError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
     return sql
+
+
+async def _seed(
+    conn: asyncpg.Connection, path: Path, report: MigrationReport, say: Callable[[str], None]
+) -> None:
+    """Apply ``seed.sql`` once per database, as ``supabase db push --include-seed`` does."""
+    try:
+        digest = hashlib.sha256(await asyncio.to_thread(path.read_bytes)).hexdigest()
+    except FileNotFoundError:
+        return
+    async with conn.transaction():
+        await conn.execute(
+            "create table if not exists supabase_migrations.seed_files"
+            " (path text primary key, hash text not null)"
+        )
+        recorded = await conn.fetchval(
+            "select hash from supabase_migrations.seed_files where path = $1 for update", SEED_PATH
+        )
+        if recorded is None:
+            await _run_file(conn, path)
+            await conn.execute(
+                "insert into supabase_migrations.seed_files (path, hash) values ($1, $2)", SEED_PATH, digest
+            )
+            report.seed_applied = True
+            say("applied seed.sql (once per database; later edits to the seeded rows are kept)")
+        elif recorded != digest:
+            await conn.execute(
+                "update supabase_migrations.seed_files set hash = $2 where path = $1", SEED_PATH, digest
+            )
+            report.seed_changed = True
+            say(
+                "seed.sql changed since this database was seeded: not applied again (the Supabase CLI does "
+                "the same); rows a new version needs come in a migration"
+            )
 
 
 async def migrate(
@@ -142,13 +190,7 @@ async def migrate(
                 report.applied.append(migration)
                 say(f"applied migration {migration.path.name}")
 
-            for attr, filename in (("functions_applied", "functions.sql"), ("seed_applied", "seed.sql")):
-                path = supabase_dir / filename
-                if path.exists():
-                    async with conn.transaction():
-                        await _run_file(conn, path)
-                    setattr(report, attr, True)
-                    say(f"applied {filename}")
+            await _seed(conn, supabase_dir / "seed.sql", report, say)
         finally:
             await conn.execute("select pg_advisory_unlock($1)", LOCK_KEY)
     finally:

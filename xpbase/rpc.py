@@ -218,7 +218,7 @@ class PostgresRPC(RPC):
             except DomainError:
                 raise
             except asyncpg.UndefinedFunctionError as exc:
-                # functions.sql was re-applied with another signature: forget what we knew and look again.
+                # a migration changed the function's signature: forget what we knew and look again.
                 self._signatures.pop((function, names), None)
                 if attempt == 2:
                     raise RPCError(exc.sqlstate, str(exc), exc.detail, exc.hint) from exc

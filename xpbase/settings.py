@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     )
     jwt_audience: str = Field(default="authenticated", description="The `aud` claim tokens must carry.")
     supabase_dir: Path = Field(
-        default=REPO_ROOT / "supabase", description="Folder with migrations/, functions.sql, seed.sql."
+        default=REPO_ROOT / "supabase",
+        description="Folder with migrations/, functions.sql and sql/, seed.sql.",
     )
     db_pool_min: int = Field(default=1, ge=0, description="Smallest asyncpg pool size.")
     db_pool_max: int = Field(default=10, ge=1, description="Largest asyncpg pool size.")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -152,29 +149,6 @@ async def test_jump_over_a_tier_unlocks_every_tier_passed(db: Database) -> None:
     assert sorted(kinds) == ["layer_status_up", "level_up", "tier_up"]
     [tier_up] = [n for n in await notifications(db, pid) if n["kind"] == "tier_up"]
     assert all(name in tier_up["body"] for name in MEMBER_TOOLS + ADVANCED_TOOLS)
-
-
-async def test_notifications_are_announced_with_pg_notify(db: Database) -> None:
-    """Each new notification row is also sent on channel xpbase_notifications with its id and kind."""
-    pid = await new_profile(db)
-    heard: list[str] = []
-
-    def hear(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-        heard.append(payload)
-
-    listener: asyncpg.Connection
-    async with db.pool.acquire() as listener:
-        await listener.add_listener("xpbase_notifications", hear)
-        await award(db, pid, "xp_purchase", "buy-1", amount=level_threshold(11))
-        await listener.execute("select 1")  # the server delivers pending notifications before answering
-        await asyncio.sleep(0)
-        await listener.remove_listener("xpbase_notifications", hear)
-    async with db.as_service() as conn:
-        rows = await conn.fetch(
-            "select id, kind from public.notifications where profile_id = $1 order by id", pid
-        )
-    assert sorted(json.loads(h)["id"] for h in heard) == [r["id"] for r in rows]
-    assert {json.loads(h)["kind"] for h in heard} == {"level_up", "tier_up", "layer_status_up"}
 
 
 async def test_another_curve_loaded_as_data_changes_levels(db: Database) -> None:

@@ -1,4 +1,4 @@
-"""Global chat in SQL: post_chat_message validation, rate limit, RLS, and the xpbase_chat notification."""
+"""Notifications (pg_notify on xpbase_notifications) and chat: validation, rate limit, RLS, xpbase_chat."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import json
 import asyncpg
 import pytest
 
-from tests.helpers import acting_as, new_profile
+from tests.helpers import acting_as, award, new_profile
+from tests.sql.engine import level_threshold
 from xpbase.db import Database, member_claims
 from xpbase.errors import DomainError
 
@@ -114,3 +115,26 @@ async def test_each_message_is_announced_on_xpbase_chat(db: Database, database_u
         assert payload == message
     finally:
         await listener.close()
+
+
+async def test_notifications_are_announced_with_pg_notify(db: Database) -> None:
+    """Each new notification row is also sent on channel xpbase_notifications with its id and kind."""
+    pid = await new_profile(db)
+    heard: list[str] = []
+
+    def hear(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        heard.append(payload)
+
+    listener: asyncpg.Connection
+    async with db.pool.acquire() as listener:
+        await listener.add_listener("xpbase_notifications", hear)
+        await award(db, pid, "xp_purchase", "buy-1", amount=level_threshold(11))
+        await listener.execute("select 1")  # the server delivers pending notifications before answering
+        await asyncio.sleep(0)
+        await listener.remove_listener("xpbase_notifications", hear)
+    async with db.as_service() as conn:
+        rows = await conn.fetch(
+            "select id, kind from public.notifications where profile_id = $1 order by id", pid
+        )
+    assert sorted(json.loads(h)["id"] for h in heard) == [r["id"] for r in rows]
+    assert {json.loads(h)["kind"] for h in heard} == {"level_up", "tier_up", "layer_status_up"}

@@ -1,0 +1,128 @@
+-- Functions and triggers of supabase/sql/10_profiles.sql, as migrations.
+--
+-- Until now supabase/functions.sql was re-applied by `xpbase migrate` on every start, outside
+-- the Supabase CLI's model: `supabase db push` left a project with no functions at all. From
+-- here on every definition reaches a database through a migration, one per feature file for
+-- this first move; later edits arrive as `xpbase migration new` writes them.
+--
+-- Written by `xpbase migration new` from the feature files in supabase/sql/:
+-- the function and trigger definitions that changed since the last migration.
+-- Edit the feature files, not this file; landed migrations never change.
+-- Changed:
+--   function private.ensure_profile(text, text, text)
+--   function public.ensure_profile(text, text, text)
+--   function private.tg_profiles__validate()
+--   trigger public.profiles._100_validate
+
+-- from supabase/sql/10_profiles.sql -----------------------------------------
+
+-- Profiles and identities: making or finding the profile of a (provider, subject), and
+-- validating what members and admins edit on a profile (display name, bio, avatar, links, time zone).
+--
+-- Tables: public.profiles, public.identities.
+-- Tests: tests/sql/test_profiles.py
+
+------------------------------------------------------------------------------
+-- Profiles and identities
+------------------------------------------------------------------------------
+create or replace function private.ensure_profile(p_provider text, p_subject text, p_display_name text)
+returns uuid
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+  v_name text := left(nullif(btrim(coalesce(p_display_name, '')), ''), 64);
+begin
+  if p_provider is null or p_provider !~ '^[a-z][a-z0-9_.:-]{0,63}$' then
+    raise exception 'provider must match ^[a-z][a-z0-9_.:-]{0,63}$, got %', coalesce(p_provider, 'null')
+      using errcode = 'XPBAD';
+  end if;
+  if p_subject is null or length(p_subject) not between 1 and 255 then
+    raise exception 'subject must be 1 to 255 characters' using errcode = 'XPBAD';
+  end if;
+
+  select i.profile_id into v_id from public.identities i
+   where i.provider = p_provider and i.subject = p_subject;
+  if v_id is not null then
+    return v_id;
+  end if;
+
+  -- Serialise first sight of one identity so two callers make one profile.
+  perform pg_advisory_xact_lock(hashtextextended(p_provider || chr(31) || p_subject, 0));
+  select i.profile_id into v_id from public.identities i
+   where i.provider = p_provider and i.subject = p_subject;
+  if v_id is not null then
+    return v_id;
+  end if;
+
+  insert into public.profiles (display_name, tier)
+  values (coalesce(v_name, p_provider || ' member'), public.tier_for_level(1))
+  returning id into v_id;
+  insert into public.identities (profile_id, provider, subject) values (v_id, p_provider, p_subject);
+  return v_id;
+end
+$$;
+
+comment on function private.ensure_profile(text, text, text) is 'Implementation of public.ensure_profile.';
+
+revoke all on function private.ensure_profile(text, text, text) from public;
+
+grant execute on function private.ensure_profile(text, text, text) to service_role;
+
+create or replace function public.ensure_profile(provider text, subject text, display_name text)
+returns uuid
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.ensure_profile(ensure_profile.provider, ensure_profile.subject, ensure_profile.display_name)
+$$;
+
+comment on function public.ensure_profile(text, text, text) is
+  'The profile id (uuid) of an external identity, created on first sight with display_name (trimmed, at most '
+  '64 characters; provider || '' member'' when empty). An existing profile keeps its name. '
+  'Errors: XPBAD for a malformed provider or subject. service_role only.';
+
+revoke all on function public.ensure_profile(text, text, text) from public, anon, authenticated;
+
+grant execute on function public.ensure_profile(text, text, text) to service_role;
+
+create or replace function private.tg_profiles__validate()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  new.display_name := btrim(new.display_name);
+  if tg_op = 'UPDATE' then
+    new.updated_at := now();
+  end if;
+  if (tg_op = 'INSERT' or new.time_zone is distinct from old.time_zone)
+     and new.time_zone <> 'UTC'
+     and not exists (select 1 from pg_catalog.pg_timezone_names z where z.name = new.time_zone) then
+    raise exception 'Unknown time zone: % (use an IANA name such as Europe/Berlin)', new.time_zone
+      using errcode = 'XPBAD';
+  end if;
+  return new;
+end
+$$;
+
+comment on function private.tg_profiles__validate() is
+  'Trims the display name, stamps updated_at and checks the time zone is an IANA name (inserts and updates of '
+  'the editable columns).';
+
+revoke all on function private.tg_profiles__validate() from public;
+
+-- Only the columns a member or an admin edits: the award path (private.apply_xp) and season rewards
+-- (private.finalize_seasons) write xp, level, tier, points and xp_reached_at and stamp updated_at themselves.
+drop trigger if exists _100_validate on public.profiles;
+
+create trigger _100_validate
+  before insert or update of display_name, bio, avatar_url, social_links, time_zone, leaderboard_visible, role
+  on public.profiles
+  for each row execute function private.tg_profiles__validate();

@@ -1,0 +1,437 @@
+-- Functions and triggers of supabase/sql/91_discord_members.sql, as migrations.
+--
+-- Until now supabase/functions.sql was re-applied by `xpbase migrate` on every start, outside
+-- the Supabase CLI's model: `supabase db push` left a project with no functions at all. From
+-- here on every definition reaches a database through a migration, one per feature file for
+-- this first move; later edits arrive as `xpbase migration new` writes them.
+--
+-- Written by `xpbase migration new` from the feature files in supabase/sql/:
+-- the function and trigger definitions that changed since the last migration.
+-- Edit the feature files, not this file; landed migrations never change.
+-- Changed:
+--   function private.discord_award(text, text, text, text, text, timestamptz, text, text[])
+--   function public.service_role_discord_award(text, text, text, text, text, timestamptz, text, text[])
+--   function private.discord_member(text, int4)
+--   function public.service_role_discord_member(text, int4)
+--   function public.service_role_discord_seasons(text, int4)
+--   function private.discord_role_plan(text, text[])
+--   function public.service_role_discord_role_plan(text, text[])
+--   function private.discord_notifications(int8, int4)
+--   function public.service_role_discord_notifications(int8, int4)
+--   function private.discord_stats(text)
+--   function public.service_role_discord_stats(text)
+
+-- from supabase/sql/91_discord_members.sql ----------------------------------
+
+-- The Discord bot, member side: passive XP, a member's profile and seasons, reward-role plans,
+-- notifications to announce and guild statistics.
+--
+-- Tables: none of its own (reads the guild tables and the engine's).
+-- Tests: tests/sql/test_discord_members.py
+
+-- Passive XP -------------------------------------------------------------------
+create or replace function private.discord_award(
+  p_guild_id text,
+  p_user_id text,
+  p_display_name text,
+  p_activity text,
+  p_idempotency_key text,
+  p_occurred_at timestamptz,
+  p_channel_id text,
+  p_role_ids text[]
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_roles text[] := coalesce(p_role_ids, '{}');
+  v_role text;
+  v_skip text;
+  v_profile_id uuid;
+begin
+  perform private.discord_id('guild_id', p_guild_id);
+  perform private.discord_id('user_id', p_user_id);
+  if p_channel_id is not null then
+    perform private.discord_id('channel_id', p_channel_id);
+  end if;
+  if cardinality(v_roles) > 250 then
+    raise exception 'at most 250 role ids' using errcode = 'XPBAD';
+  end if;
+  foreach v_role in array v_roles loop
+    perform private.discord_id('role_ids[]', v_role);
+  end loop;
+
+  select case
+           when exists (select 1 from public.discord_no_xp_targets t
+                         where t.guild_id = p_guild_id and t.kind = 'channel' and t.target_id = p_channel_id)
+             then 'no_xp_channel'
+           when exists (select 1 from public.discord_no_xp_targets t
+                         where t.guild_id = p_guild_id and t.kind = 'role' and t.target_id = any (v_roles))
+             then 'no_xp_role'
+         end
+    into v_skip;
+  if v_skip is not null then
+    return jsonb_build_object('granted', 0, 'skipped', v_skip, 'activity', p_activity,
+                              'idempotency_key', p_idempotency_key, 'profile_id', null, 'replayed', false);
+  end if;
+
+  v_profile_id := private.ensure_profile('discord', p_user_id, p_display_name);
+  return private.award_xp(
+    v_profile_id, p_activity, p_idempotency_key, null, p_occurred_at,
+    jsonb_build_object('guild_id', p_guild_id, 'channel_id', p_channel_id, 'role_ids', to_jsonb(v_roles))
+  ) || jsonb_build_object('skipped', null);
+end
+$$;
+
+comment on function private.discord_award(text, text, text, text, text, timestamptz, text, text[]) is
+  'Implementation of public.service_role_discord_award.';
+
+revoke all on function private.discord_award(text, text, text, text, text, timestamptz, text, text[]) from public;
+
+grant execute on function private.discord_award(text, text, text, text, text, timestamptz, text, text[]) to service_role;
+
+create or replace function public.service_role_discord_award(
+  guild_id text,
+  user_id text,
+  display_name text,
+  activity text,
+  idempotency_key text,
+  occurred_at timestamptz default null,
+  channel_id text default null,
+  role_ids text[] default '{}'
+)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.discord_award(service_role_discord_award.guild_id, service_role_discord_award.user_id,
+                               service_role_discord_award.display_name, service_role_discord_award.activity,
+                               service_role_discord_award.idempotency_key, service_role_discord_award.occurred_at,
+                               service_role_discord_award.channel_id, service_role_discord_award.role_ids)
+$$;
+
+comment on function public.service_role_discord_award(text, text, text, text, text, timestamptz, text, text[]) is
+  'Passive Discord XP (message, voice_minute, command): nothing when the channel (threads: their parent) or '
+  'one of the member''s roles is a no-XP target of the guild ({granted: 0, skipped: no_xp_channel|no_xp_role}, '
+  'no ledger row); otherwise the member''s profile (created on first sight from the discord identity) gets '
+  'award_xp with context {guild_id, channel_id, role_ids} for multipliers, and the receipt is returned with '
+  'skipped null. Errors as award_xp (XPIDM for a key reused with other parameters, e.g. changed roles), XPBAD '
+  'for malformed ids. service_role only.';
+
+revoke all on function public.service_role_discord_award(text, text, text, text, text, timestamptz, text, text[]) from public, anon, authenticated;
+
+grant execute on function public.service_role_discord_award(text, text, text, text, text, timestamptz, text, text[]) to service_role;
+
+-- Members: profile, levels, seasons, role rewards -----------------------------
+create or replace function private.discord_member(p_user_id text, p_recent integer)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_profile public.profiles;
+begin
+  perform private.discord_id('user_id', p_user_id);
+  if p_recent is null or p_recent not between 0 and 25 then
+    raise exception 'recent must be 0 to 25' using errcode = 'XPBAD';
+  end if;
+  select p.* into v_profile
+    from public.identities i join public.profiles p on p.id = i.profile_id
+   where i.provider = 'discord' and i.subject = p_user_id;
+  if not found then
+    raise exception 'No profile for Discord user %', p_user_id using errcode = 'XPPRF';
+  end if;
+  return jsonb_build_object(
+    'profile_id', v_profile.id,
+    'display_name', v_profile.display_name,
+    'bio', v_profile.bio,
+    'avatar_url', v_profile.avatar_url,
+    'social_links', v_profile.social_links,
+    'role', v_profile.role,
+    'leaderboard_visible', v_profile.leaderboard_visible,
+    'created_at', v_profile.created_at,
+    'xp', v_profile.xp,
+    'level', v_profile.level,
+    'tier', v_profile.tier,
+    'tier_name', (select t.name from public.tiers t where t.slug = v_profile.tier),
+    'points', v_profile.points,
+    'level_xp', public.xp_for_level(v_profile.level),
+    'next_level_xp', public.xp_for_level(v_profile.level + 1),
+    'layers', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'layer', l.slug, 'name', l.name, 'xp', coalesce(pl.xp, 0),
+               'status', coalesce(pl.status, public.layer_status_for(l.slug, 0)),
+               'status_name', (select s.name from public.layer_statuses s
+                                where s.layer_slug = l.slug
+                                  and s.slug = coalesce(pl.status, public.layer_status_for(l.slug, 0))))
+             order by l.position, l.slug)
+        from public.layers l
+        left join public.profile_layers pl on pl.profile_id = v_profile.id and pl.layer_slug = l.slug), '[]'),
+    'unlocks', coalesce((
+      select jsonb_agg(jsonb_build_object('tier', u.tier_slug, 'slug', u.slug, 'name', u.name)
+                       order by t.min_level, u.position, u.slug)
+        from public.tier_unlocks u join public.tiers t on t.slug = u.tier_slug
+       where t.min_level <= v_profile.level), '[]'),
+    'identities', coalesce((
+      select jsonb_agg(i.provider order by i.provider) from public.identities i where i.profile_id = v_profile.id), '[]'),
+    'recent', coalesce((
+      select jsonb_agg(jsonb_build_object('activity', r.activity_slug, 'activity_name', r.name, 'layer', r.layer_slug,
+                                          'amount', r.amount, 'occurred_at', r.occurred_at, 'reason', r.reason)
+                       order by r.occurred_at desc, r.id desc)
+        from (select l.id, l.activity_slug, a.name, l.layer_slug, l.amount, l.occurred_at, l.reason
+                from public.xp_ledger l join public.activity_types a on a.slug = l.activity_slug
+               where l.profile_id = v_profile.id and l.amount <> 0
+               order by l.occurred_at desc, l.id desc
+               limit p_recent) r), '[]'));
+end
+$$;
+
+comment on function private.discord_member(text, integer) is 'Implementation of public.service_role_discord_member.';
+
+revoke all on function private.discord_member(text, integer) from public;
+
+grant execute on function private.discord_member(text, integer) to service_role;
+
+create or replace function public.service_role_discord_member(user_id text, recent integer default 0)
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.discord_member(service_role_discord_member.user_id, service_role_discord_member.recent)
+$$;
+
+comment on function public.service_role_discord_member(text, integer) is
+  'The profile of a Discord user for /rank, /xp and /profile: profile_id, display_name, bio, avatar_url, '
+  'social_links, role, leaderboard_visible, created_at, xp, level, tier, tier_name, points, level_xp (XP where '
+  'the level starts), next_level_xp (null at the top of the curve), layers [{layer, name, xp, status, '
+  'status_name}], unlocks [{tier, slug, name}], identities [provider], and the last `recent` (0-25) non-zero '
+  'ledger entries [{activity, activity_name, layer, amount, occurred_at, reason}]. Errors: XPPRF when the user '
+  'has no profile, XPBAD. service_role only.';
+
+revoke all on function public.service_role_discord_member(text, integer) from public, anon, authenticated;
+
+grant execute on function public.service_role_discord_member(text, integer) to service_role;
+
+create or replace function public.service_role_discord_seasons(layer text default null, max_rows integer default 25)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  if max_rows is null or max_rows not between 1 and 100 then
+    raise exception 'max_rows must be 1 to 100' using errcode = 'XPBAD';
+  end if;
+  return coalesce((
+    select jsonb_agg(jsonb_build_object('id', s.id, 'layer', s.layer_slug, 'name', s.name, 'starts_at', s.starts_at,
+                                        'ends_at', s.ends_at, 'finalized_at', s.finalized_at)
+                     order by s.starts_at desc, s.layer_slug)
+      from (select * from public.seasons x
+             where service_role_discord_seasons.layer is null or x.layer_slug = service_role_discord_seasons.layer
+             order by x.starts_at desc, x.layer_slug
+             limit service_role_discord_seasons.max_rows) s), '[]');
+end
+$$;
+
+comment on function public.service_role_discord_seasons(text, integer) is
+  'The newest seasons (of one layer, or all), newest first: [{id, layer, name, starts_at, ends_at, '
+  'finalized_at}], for the bot''s /leaderboard season choices. Errors: XPBAD. service_role only.';
+
+revoke all on function public.service_role_discord_seasons(text, integer) from public, anon, authenticated;
+
+grant execute on function public.service_role_discord_seasons(text, integer) to service_role;
+
+create or replace function private.discord_role_plan(p_guild_id text, p_user_ids text[])
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_id text;
+begin
+  perform private.discord_id('guild_id', p_guild_id);
+  if p_user_ids is null or cardinality(p_user_ids) > 1000 then
+    raise exception 'user_ids must hold at most 1000 ids' using errcode = 'XPBAD';
+  end if;
+  foreach v_id in array p_user_ids loop
+    perform private.discord_id('user_ids[]', v_id);
+  end loop;
+  return (
+    with rewards as (
+      select r.role_id, coalesce(r.min_level, t.min_level) as level
+        from public.discord_role_rewards r
+        left join public.tiers t on t.slug = r.tier_slug
+       where r.guild_id = p_guild_id
+    ),
+    members as (
+      select u.user_id, p.id as profile_id, coalesce(p.level, 1) as level,
+             coalesce(p.tier, public.tier_for_level(1)) as tier
+        from (select distinct x as user_id from unnest(p_user_ids) as x) u
+        left join public.identities i on i.provider = 'discord' and i.subject = u.user_id
+        left join public.profiles p on p.id = i.profile_id
+    )
+    select jsonb_build_object(
+      'managed', coalesce((select jsonb_agg(r.role_id order by r.role_id) from rewards r), '[]'),
+      'members', coalesce((
+        select jsonb_agg(jsonb_build_object(
+                 'user_id', m.user_id, 'profile_id', m.profile_id, 'level', m.level, 'tier', m.tier,
+                 'roles', coalesce((select jsonb_agg(r.role_id order by r.level, r.role_id)
+                                      from rewards r where r.level <= m.level), '[]'))
+               order by m.user_id)
+          from members m), '[]'))
+  );
+end
+$$;
+
+comment on function private.discord_role_plan(text, text[]) is 'Implementation of public.service_role_discord_role_plan.';
+
+revoke all on function private.discord_role_plan(text, text[]) from public;
+
+grant execute on function private.discord_role_plan(text, text[]) to service_role;
+
+create or replace function public.service_role_discord_role_plan(guild_id text, user_ids text[])
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.discord_role_plan(service_role_discord_role_plan.guild_id, service_role_discord_role_plan.user_ids)
+$$;
+
+comment on function public.service_role_discord_role_plan(text, text[]) is
+  'Which reward roles of a guild each member (up to 1000 Discord user ids) should hold: {managed [role ids of '
+  'all the guild''s rewards], members [{user_id, profile_id, level, tier, roles [role ids]}]}. Rewards stack: '
+  'a member holds every reward whose level (or tier''s first level) they reached; users without a profile are '
+  'planned at level 1. The bot adds what is missing and removes managed roles not listed. Errors: XPBAD. '
+  'service_role only.';
+
+revoke all on function public.service_role_discord_role_plan(text, text[]) from public, anon, authenticated;
+
+grant execute on function public.service_role_discord_role_plan(text, text[]) to service_role;
+
+-- Notifications to announce, and statistics ------------------------------------
+create or replace function private.discord_notifications(p_after_id bigint, p_max_rows integer)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_cursor bigint;
+  v_found jsonb;
+begin
+  if p_max_rows is null or p_max_rows not between 1 and 1000 then
+    raise exception 'max_rows must be 1 to 1000' using errcode = 'XPBAD';
+  end if;
+  if p_after_id is null then
+    return jsonb_build_object('cursor', coalesce((select max(n.id) from public.notifications n), 0),
+                              'notifications', '[]'::jsonb);
+  end if;
+  -- A window of the next notifications of any kind; the cursor moves past all of them.
+  with window_rows as (
+    select n.* from public.notifications n where n.id > p_after_id order by n.id limit p_max_rows
+  )
+  select max(w.id),
+         coalesce(jsonb_agg(jsonb_build_object(
+                    'id', w.id, 'kind', w.kind, 'profile_id', w.profile_id, 'user_id', i.subject,
+                    'title', w.title, 'body', w.body, 'data', w.data, 'created_at', w.created_at,
+                    'idempotency_key', l.idempotency_key)
+                  order by w.id) filter (where i.subject is not null and w.kind in ('level_up', 'tier_up')), '[]')
+    into v_cursor, v_found
+    from window_rows w
+    left join public.identities i on i.profile_id = w.profile_id and i.provider = 'discord'
+    left join public.xp_ledger l on l.id = (w.data ->> 'ledger_id')::bigint;
+  return jsonb_build_object('cursor', coalesce(v_cursor, p_after_id), 'notifications', v_found);
+end
+$$;
+
+comment on function private.discord_notifications(bigint, integer) is 'Implementation of public.service_role_discord_notifications.';
+
+revoke all on function private.discord_notifications(bigint, integer) from public;
+
+grant execute on function private.discord_notifications(bigint, integer) to service_role;
+
+create or replace function public.service_role_discord_notifications(after_id bigint default null, max_rows integer default 100)
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.discord_notifications(service_role_discord_notifications.after_id,
+                                       service_role_discord_notifications.max_rows)
+$$;
+
+comment on function public.service_role_discord_notifications(bigint, integer) is
+  'Level-ups and tier-ups to announce on Discord, read after a cursor: {cursor, notifications [{id, kind, '
+  'profile_id, user_id (Discord), title, body, data, created_at, idempotency_key (of the ledger row that caused '
+  'it)}]}. Looks at the next max_rows (1-1000) notifications of any kind and returns the cursor past them; with '
+  'after_id null returns the newest id as the cursor and nothing else. Errors: XPBAD. service_role only.';
+
+revoke all on function public.service_role_discord_notifications(bigint, integer) from public, anon, authenticated;
+
+grant execute on function public.service_role_discord_notifications(bigint, integer) to service_role;
+
+create or replace function private.discord_stats(p_guild_id text)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_today timestamptz := date_trunc('day', now(), 'UTC');
+begin
+  perform private.discord_id('guild_id', p_guild_id);
+  return jsonb_build_object(
+    'profiles', (select count(*) from public.profiles),
+    'discord_profiles', (select count(*) from public.identities i where i.provider = 'discord'),
+    'total_xp', (select coalesce(sum(p.xp), 0) from public.profiles p),
+    'today', coalesce((
+      select jsonb_object_agg(a.activity_slug, jsonb_build_object('awards', a.awards, 'xp', a.xp))
+        from (select l.activity_slug, count(*) as awards, sum(l.amount) as xp
+                from public.xp_ledger l
+               where l.activity_slug in ('message', 'voice_minute', 'command')
+                 and l.occurred_at >= v_today and l.amount > 0
+               group by l.activity_slug) a), '{}'),
+    'guild', private.discord_guild_config(p_guild_id));
+end
+$$;
+
+comment on function private.discord_stats(text) is 'Implementation of public.service_role_discord_stats.';
+
+revoke all on function private.discord_stats(text) from public;
+
+grant execute on function private.discord_stats(text) to service_role;
+
+create or replace function public.service_role_discord_stats(guild_id text)
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.discord_stats(service_role_discord_stats.guild_id)
+$$;
+
+comment on function public.service_role_discord_stats(text) is
+  'Numbers for /botstats: profiles, discord_profiles, total_xp, today {activity: {awards, xp}} for message, '
+  'voice_minute and command since 00:00 UTC, and the guild configuration. Errors: XPBAD. service_role only.';
+
+revoke all on function public.service_role_discord_stats(text) from public, anon, authenticated;
+
+grant execute on function public.service_role_discord_stats(text) to service_role;

@@ -1,0 +1,83 @@
+-- Helpers every feature uses: the private schema's usage grant, UTC text for receipts,
+-- who may correct XP (assert_admin), and the schema version /health reports.
+--
+-- Tables: none of its own (reads public.profiles and supabase_migrations.schema_migrations).
+-- Tests: tests/sql/test_helpers.py
+
+grant usage on schema private to service_role, authenticated;
+
+create or replace function private.utc_text(p_at timestamptz)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+comment on function private.utc_text(timestamptz) is
+  'ISO 8601 text of a moment in UTC (2026-11-21T04:33:10.000000Z), whatever the session time zone: the form '
+  'receipts and requests store, so that equal moments compare equal.';
+revoke all on function private.utc_text(timestamptz) from public;
+
+------------------------------------------------------------------------------
+-- Callers
+------------------------------------------------------------------------------
+
+create or replace function private.assert_admin(out actor_id uuid, out actor_role text)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if (select auth.role()) = 'service_role' then
+    -- The backend may name the person it acts for (private.act_for); null otherwise.
+    actor_id := nullif(current_setting('xpbase.actor_id', true), '')::uuid;
+    actor_role := 'service_role';
+    return;
+  end if;
+  actor_id := (select auth.uid());
+  if actor_id is null or not exists (
+    select 1 from public.profiles p where p.id = actor_id and p.role = 'admin'
+  ) then
+    raise exception 'Only admins may correct XP' using errcode = '42501';
+  end if;
+  actor_role := 'admin';
+end
+$$;
+comment on function private.assert_admin() is
+  'Who is correcting XP: (null, service_role) for the backend, or (the profile it acts for, service_role) '
+  'inside private.act_for; (profile id, admin) for an admin member; raises 42501 for anyone else.';
+revoke all on function private.assert_admin() from public;
+
+------------------------------------------------------------------------------
+-- Operations
+------------------------------------------------------------------------------
+
+create or replace function private.schema_version()
+returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select max(m.version) from supabase_migrations.schema_migrations m
+$$;
+comment on function private.schema_version() is 'Implementation of public.schema_version.';
+revoke all on function private.schema_version() from public;
+grant execute on function private.schema_version() to service_role;
+
+create or replace function public.schema_version()
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.schema_version()
+$$;
+comment on function public.schema_version() is
+  'The newest migration version applied (YYYYMMDDHHmmss, from supabase_migrations.schema_migrations); '
+  'what GET /health reports. service_role only.';
+revoke all on function public.schema_version() from public, anon, authenticated;
+grant execute on function public.schema_version() to service_role;

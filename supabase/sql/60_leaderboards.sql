@@ -1,0 +1,517 @@
+-- Leaderboards: all-time, per layer and per season; top N, a member's rank and the members
+-- around them, with hidden members left out by policy; the exact count histogram behind ranks.
+--
+-- Tables: public.leaderboard_counts, public.leaderboard_count_deltas.
+-- Tests: tests/sql/test_leaderboards.py
+
+------------------------------------------------------------------------------
+-- Leaderboards (issue 4)
+--
+-- Security invoker: the profiles, profile_layers and season_scores policies
+-- decide who is listed (visible members, plus a hidden member for themself).
+-- The queries repeat the policies' predicate, so service_role, which bypasses
+-- RLS (the bot posting in a public channel), gets the public view too.
+-- Tie rule: equal XP shares a rank (rank()); among equals whoever reached the
+-- score first is listed first, then the profile id.
+------------------------------------------------------------------------------
+
+create or replace function public.leaderboard_scope(board text, layer text default null, season_id bigint default null)
+returns table (board_name text, layer_slug text, season bigint)
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  if leaderboard_scope.board is null or leaderboard_scope.board not in ('all_time', 'layer', 'season') then
+    raise exception 'board must be all_time, layer or season, got %', coalesce(leaderboard_scope.board, 'null') using errcode = 'XPBAD';
+  end if;
+  board_name := leaderboard_scope.board;
+  if leaderboard_scope.board = 'all_time' then
+    return next;
+    return;
+  end if;
+  if leaderboard_scope.board = 'season' and leaderboard_scope.season_id is not null then
+    select s.id, s.layer_slug into season, layer_slug from public.seasons s where s.id = leaderboard_scope.season_id;
+    if not found then
+      raise exception 'Unknown season: %', leaderboard_scope.season_id using errcode = 'XPBAD';
+    end if;
+    if leaderboard_scope.layer is not null and leaderboard_scope.layer <> layer_slug then
+      raise exception 'Season % belongs to layer %, not %', leaderboard_scope.season_id, layer_slug, leaderboard_scope.layer using errcode = 'XPBAD';
+    end if;
+    return next;
+    return;
+  end if;
+  layer_slug := coalesce(leaderboard_scope.layer, (select e.default_layer from public.engine_settings e limit 1));
+  if not exists (select 1 from public.layers l where l.slug = layer_slug) then
+    raise exception 'Unknown layer: %', coalesce(leaderboard_scope.layer, 'null') using errcode = 'XPBAD';
+  end if;
+  if leaderboard_scope.board = 'season' then
+    -- The season running now; a layer with no award this season has none yet (an empty board).
+    select s.id into season from public.seasons s
+     where s.layer_slug = leaderboard_scope.layer_slug and s.starts_at <= now() and now() < s.ends_at
+     order by s.starts_at desc limit 1;
+  end if;
+  return next;
+end
+$$;
+comment on function public.leaderboard_scope(text, text, bigint) is
+  'The board a leaderboard call would show: (board_name, layer_slug, season), validated (XPBAD for an unknown '
+  'board, layer or season) with the defaults filled in: the default layer, and for the season board without '
+  'season_id the layer''s running season (null when it has none yet).';
+revoke all on function public.leaderboard_scope(text, text, bigint) from public;
+grant execute on function public.leaderboard_scope(text, text, bigint) to anon, authenticated, service_role;
+
+-- Members above an XP on a board, from the count histogram: per level, the buckets after the member's
+-- within its 64-block (every later bucket at the top level), at most 8 x 63 rows.
+create or replace function public.leaderboard_members_above(board text, scope text, xp bigint)
+returns bigint
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select coalesce(sum(x.n), 0)::bigint
+    from generate_series(0, 7) as l (level)
+    cross join lateral (
+      select c.members as n from public.leaderboard_counts c
+       where c.board = leaderboard_members_above.board and c.scope = leaderboard_members_above.scope
+         and c.level = l.level
+         and c.bucket > (leaderboard_members_above.xp >> (6 * l.level))
+         and c.bucket <= case when l.level = 7 then 9223372036854775807
+                              else (leaderboard_members_above.xp >> (6 * l.level)) | 63 end
+      union all
+      select d.delta from public.leaderboard_count_deltas d
+       where d.board = leaderboard_members_above.board and d.scope = leaderboard_members_above.scope
+         and d.level = l.level
+         and d.bucket > (leaderboard_members_above.xp >> (6 * l.level))
+         and d.bucket <= case when l.level = 7 then 9223372036854775807
+                              else (leaderboard_members_above.xp >> (6 * l.level)) | 63 end
+    ) x
+$$;
+comment on function public.leaderboard_members_above(text, text, bigint) is
+  'How many visible members have more XP than xp on a board (board all_time|layer|season; scope '''' for '
+  'all_time, the layer slug, or the season id as text), from public.leaderboard_counts plus the changes not yet '
+  'folded in: at most 8 x 63 rows, whatever the board''s size. The rank of a visible member is 1 + this.';
+revoke all on function public.leaderboard_members_above(text, text, bigint) from public;
+grant execute on function public.leaderboard_members_above(text, text, bigint) to anon, authenticated, service_role;
+
+create or replace function public.leaderboard(
+  board text default 'all_time',
+  layer text default null,
+  season_id bigint default null,
+  page_size integer default 50,
+  page integer default 1
+)
+returns setof public.leaderboard_entry
+language plpgsql
+stable
+security invoker
+set search_path = ''
+-- Plans with the caller's values as parameters are as good here and save replanning on every call.
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  v_scope record;
+  v_uid uuid := (select auth.uid());
+  v_offset integer;
+begin
+  if page_size is null or page_size not between 1 and 100 then
+    raise exception 'page_size must be 1 to 100' using errcode = 'XPBAD';
+  end if;
+  if page is null or page < 1 or page > 1000000 then
+    raise exception 'page must be 1 or more' using errcode = 'XPBAD';
+  end if;
+  v_offset := (page - 1) * page_size;
+  select z.board_name as board,
+         case when z.board_name = 'layer' then z.layer_slug else '' end as layer_key,
+         case when z.board_name = 'season' then coalesce(z.season, 0) else 0 end as season_key
+    into v_scope
+    from public.leaderboard_scope(board, layer, season_id) z;
+  -- The window runs over rows already in board order (the subquery walks the board's index), so the page
+  -- costs offset + page_size index entries, not the whole board.
+  return query
+    select rank() over (order by e.xp desc), e.profile_id, e.display_name, e.avatar_url, e.xp, e.level, e.tier
+      from (select e.profile_id, e.display_name, e.avatar_url, e.xp, e.level, e.tier, e.reached_at
+              from public.leaderboard_entries e
+             where e.board = v_scope.board and e.layer_slug = v_scope.layer_key
+               and e.season_id = v_scope.season_key and (e.visible or e.profile_id = v_uid)
+             order by e.xp desc, e.reached_at, e.profile_id) e
+     order by e.xp desc, e.reached_at, e.profile_id
+    offset v_offset limit page_size;
+end
+$$;
+comment on function public.leaderboard(text, text, bigint, integer, integer) is
+  'One page of a leaderboard: rows (rank, profile_id, display_name, avatar_url, xp, level, tier), best first. '
+  'board: all_time (total XP), layer (XP in layer, default engine_settings.default_layer) or season (XP in '
+  'season_id, default the layer''s running season). Equal XP shares a rank; among equals whoever reached the '
+  'score first comes first. Members who hide themselves (leaderboard_visible = false) are left out for everyone '
+  'but themselves. page_size 1-100, page from 1. Errors: XPBAD.';
+revoke all on function public.leaderboard(text, text, bigint, integer, integer) from public;
+grant execute on function public.leaderboard(text, text, bigint, integer, integer) to anon, authenticated, service_role;
+
+create or replace function public.leaderboard_rank(
+  profile_id uuid,
+  board text default 'all_time',
+  layer text default null,
+  season_id bigint default null
+)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+-- Plans with the caller's values as parameters are as good here and save replanning on every call.
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  v_scope record;
+  v_uid uuid := (select auth.uid());
+  v_xp bigint;
+  v_visible boolean;
+  v_self_hidden bigint;
+  v_rank bigint;
+  v_total bigint;
+begin
+  select z.board_name as board, z.layer_slug as layer, z.season as season_id,
+         case when z.board_name = 'layer' then z.layer_slug else '' end as layer_key,
+         case when z.board_name = 'season' then coalesce(z.season, 0) else 0 end as season_key,
+         case z.board_name when 'all_time' then '' when 'layer' then z.layer_slug else z.season::text end as count_key
+    into v_scope
+    from public.leaderboard_scope(board, layer, season_id) z;
+  -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
+  -- the counts hold visible members only.
+  select e.xp, e.visible into v_xp, v_visible from public.leaderboard_entries e
+   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
+     and e.profile_id = leaderboard_rank.profile_id;
+  select e.xp into v_self_hidden from public.leaderboard_entries e
+   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
+     and e.profile_id = v_uid and not e.visible;
+  if not coalesce(v_visible or leaderboard_rank.profile_id = v_uid, false) then
+    v_xp := null;
+  end if;
+  select coalesce(sum(x.n), 0) + (v_self_hidden is not null)::integer into v_total
+    from (select c.members as n from public.leaderboard_counts c
+           where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 7
+          union all
+          select d.delta from public.leaderboard_count_deltas d
+           where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 7) x;
+  if v_xp is not null then
+    v_rank := 1 + public.leaderboard_members_above(v_scope.board, v_scope.count_key, v_xp)
+                + coalesce(v_self_hidden > v_xp, false)::integer;
+  end if;
+  return jsonb_build_object(
+    'profile_id', leaderboard_rank.profile_id, 'board', v_scope.board, 'layer', v_scope.layer,
+    'season_id', v_scope.season_id, 'rank', v_rank, 'xp', v_xp, 'total', v_total);
+end
+$$;
+comment on function public.leaderboard_rank(uuid, text, text, bigint) is
+  'A member''s place on a leaderboard as the caller sees it: {profile_id, board, layer, season_id, rank, xp, '
+  'total}. rank = 1 + the listed members with more XP (equal XP shares a rank); rank and xp are null when the '
+  'member is hidden from the caller or not on the board; total counts the members listed. Errors: XPBAD.';
+revoke all on function public.leaderboard_rank(uuid, text, text, bigint) from public;
+grant execute on function public.leaderboard_rank(uuid, text, text, bigint) to anon, authenticated, service_role;
+
+create or replace function public.leaderboard_around(
+  profile_id uuid,
+  board text default 'all_time',
+  layer text default null,
+  season_id bigint default null,
+  radius integer default 5
+)
+returns setof public.leaderboard_entry
+language plpgsql
+stable
+security invoker
+set search_path = ''
+-- Plans with the caller's values as parameters are as good here and save replanning on every call.
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  v_scope record;
+  v_uid uuid := (select auth.uid());
+  v_xp bigint;
+  v_reached_at timestamptz;
+  v_visible boolean;
+  v_self_hidden bigint;
+begin
+  if radius is null or radius not between 0 and 50 then
+    raise exception 'radius must be 0 to 50' using errcode = 'XPBAD';
+  end if;
+  select z.board_name as board,
+         case when z.board_name = 'layer' then z.layer_slug else '' end as layer_key,
+         case when z.board_name = 'season' then coalesce(z.season, 0) else 0 end as season_key,
+         case z.board_name when 'all_time' then '' when 'layer' then z.layer_slug else z.season::text end as count_key
+    into v_scope
+    from public.leaderboard_scope(board, layer, season_id) z;
+  -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
+  -- the counts hold visible members only.
+  select e.xp, e.reached_at, e.visible into v_xp, v_reached_at, v_visible from public.leaderboard_entries e
+   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
+     and e.profile_id = leaderboard_around.profile_id;
+  select e.xp into v_self_hidden from public.leaderboard_entries e
+   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
+     and e.profile_id = v_uid and not e.visible;
+  if v_xp is null or not coalesce(v_visible or leaderboard_around.profile_id = v_uid, false) then
+    return;
+  end if;
+  -- Each part walks the board's index outwards from the member (their XP and moment are index bounds), and the
+  -- ranks come from public.leaderboard_counts: the cost is the window, never the whole board.
+  return query
+  with board as (
+    select e.profile_id, e.xp, e.reached_at, e.visible from public.leaderboard_entries e
+     where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
+       and (e.visible or e.profile_id = v_uid)
+  ),
+  win as (
+    select * from (
+      (select b.profile_id as id, b.xp, b.reached_at from board b
+        where b.xp = v_xp and (b.reached_at, b.profile_id) < (v_reached_at, leaderboard_around.profile_id)
+        order by b.reached_at desc, b.profile_id desc limit radius)
+      union all
+      (select b.profile_id, b.xp, b.reached_at from board b
+        where b.xp > v_xp
+        order by b.xp, b.reached_at desc, b.profile_id desc limit radius)
+      order by 2, 3 desc, 1 desc limit radius
+    ) above
+    union all
+    select leaderboard_around.profile_id, v_xp, v_reached_at
+    union all
+    select * from (
+      (select b.profile_id, b.xp, b.reached_at from board b
+        where b.xp = v_xp and (b.reached_at, b.profile_id) > (v_reached_at, leaderboard_around.profile_id)
+        order by b.reached_at, b.profile_id limit radius)
+      union all
+      (select b.profile_id, b.xp, b.reached_at from board b
+        where b.xp < v_xp
+        order by b.xp desc, b.reached_at, b.profile_id limit radius)
+      order by 2 desc, 3, 1 limit radius
+    ) below
+  ),
+  top as materialized (
+    select t.xp, public.leaderboard_members_above(v_scope.board, v_scope.count_key, t.xp) as above,
+           (select coalesce(sum(x.n), 0)
+              from (select c.members as n from public.leaderboard_counts c
+                     where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 0 and c.bucket = t.xp
+                    union all
+                    select d.delta from public.leaderboard_count_deltas d
+                     where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 0
+                       and d.bucket = t.xp) x)::bigint as tied
+      from (select max(win.xp) as xp from win) t
+  )
+  -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
+  -- they come from the counts; below it, add the visible members at that best XP (counts, level 0) and the
+  -- window's own rows in between (every member with XP strictly between two window rows is in the window).
+  select 1 + top.above + coalesce(v_self_hidden > w.xp, false)::integer
+           + case when w.xp = top.xp then 0
+                  else top.tied + (select count(*) from win v
+                                    where v.xp > w.xp and v.xp < top.xp and (v.id <> v_uid or v_self_hidden is null))
+             end,
+         w.id, p.display_name, p.avatar_url, w.xp, p.level, p.tier
+    from win w cross join top join public.profiles p on p.id = w.id
+   order by w.xp desc, w.reached_at, w.id;
+end
+$$;
+comment on function public.leaderboard_around(uuid, text, text, bigint, integer) is
+  'The members around one member on a leaderboard (radius 0-50 on each side), same rows and rules as '
+  'public.leaderboard; empty when the member is hidden from the caller or not on the board. Errors: XPBAD.';
+revoke all on function public.leaderboard_around(uuid, text, text, bigint, integer) from public;
+grant execute on function public.leaderboard_around(uuid, text, text, bigint, integer) to anon, authenticated, service_role;
+
+------------------------------------------------------------------------------
+-- Leaderboard counts (issue 4): an exact histogram of visible members per
+-- board at 8 levels of 64-wide XP buckets, kept by triggers, so that the
+-- number of members above an XP is a sum of at most 8 x 63 rows.
+------------------------------------------------------------------------------
+
+create or replace function private.leaderboard_count_move(p_board text, p_scope text, p_old bigint, p_new bigint)
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+-- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more): -1 and +1
+-- rows for the levels whose bucket changes (a +15 XP award usually touches level 0 alone), appended in one
+-- insert. Nothing shared is updated, so concurrent awards never wait for each other here. Once both
+-- buckets agree at a level they agree at every higher level too.
+  insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
+  select p_board, p_scope, l.level, m.bucket, m.delta
+    from generate_series(0, 7) as l (level)
+   cross join lateral (values (p_old >> (6 * l.level), -1), (p_new >> (6 * l.level), 1)) as m (bucket, delta)
+   where (p_old >> (6 * l.level)) is distinct from (p_new >> (6 * l.level))
+     and m.bucket is not null
+$$;
+comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
+  'Moves one member between XP buckets of a board''s counts (null = not counted).';
+revoke all on function private.leaderboard_count_move(text, text, bigint, bigint) from public;
+
+create or replace function private.rebuild_leaderboard_counts()
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  delete from public.leaderboard_count_deltas;
+  delete from public.leaderboard_counts;
+  insert into public.leaderboard_counts (board, scope, level, bucket, members)
+  select e.board, e.scope, l.level, e.xp >> (6 * l.level), count(*)
+    from (
+      select 'all_time' as board, '' as scope, p.xp from public.profiles p where p.leaderboard_visible
+      union all
+      select 'layer', pl.layer_slug, pl.xp
+        from public.profile_layers pl join public.profiles p on p.id = pl.profile_id where p.leaderboard_visible
+      union all
+      select 'season', sc.season_id::text, sc.xp
+        from public.season_scores sc join public.profiles p on p.id = sc.profile_id where p.leaderboard_visible
+    ) e
+    cross join generate_series(0, 7) as l (level)
+   group by 1, 2, 3, 4;
+$$;
+comment on function private.rebuild_leaderboard_counts() is
+  'Recomputes public.leaderboard_counts from scratch (after a bulk load that bypassed triggers). Superuser/owner only.';
+revoke all on function private.rebuild_leaderboard_counts() from public;
+
+create or replace function private.compact_leaderboard_counts()
+returns bigint
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_rows bigint;
+begin
+  -- One compactor at a time; the rows it deletes are exactly the ones it folds in (deltas of transactions
+  -- still running are invisible to it and stay for the next run).
+  if not pg_try_advisory_xact_lock(hashtextextended('xpbase.compact_leaderboard_counts', 0)) then
+    return 0;
+  end if;
+  with moved as (
+    delete from public.leaderboard_count_deltas d returning d.board, d.scope, d.level, d.bucket, d.delta
+  ), folded as (
+    insert into public.leaderboard_counts as c (board, scope, level, bucket, members)
+    select m.board, m.scope, m.level, m.bucket, sum(m.delta)
+      from moved m
+     group by m.board, m.scope, m.level, m.bucket
+    having sum(m.delta) <> 0
+     order by m.board, m.scope, m.level, m.bucket
+    on conflict (board, scope, level, bucket) do update set members = c.members + excluded.members
+  )
+  select count(*) into v_rows from moved;
+  delete from public.leaderboard_counts c where c.members = 0;
+  return v_rows;
+end
+$$;
+comment on function private.compact_leaderboard_counts() is 'Implementation of public.service_role_compact_leaderboard_counts.';
+revoke all on function private.compact_leaderboard_counts() from public;
+grant execute on function private.compact_leaderboard_counts() to service_role;
+
+create or replace function public.service_role_compact_leaderboard_counts()
+returns bigint
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.compact_leaderboard_counts()
+$$;
+comment on function public.service_role_compact_leaderboard_counts() is
+  'Folds the appended leaderboard_count_deltas into leaderboard_counts and returns how many rows it folded '
+  '(0 when another compaction is running). Run by the service every XPBASE_LEADERBOARD_COMPACT_INTERVAL '
+  'seconds, or by pg_cron. service_role only.';
+revoke all on function public.service_role_compact_leaderboard_counts() from public, anon, authenticated;
+grant execute on function public.service_role_compact_leaderboard_counts() to service_role;
+
+create or replace function private.tg_profiles__leaderboard_counts()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_old_visible boolean := tg_op <> 'INSERT' and old.leaderboard_visible;
+  v_new_visible boolean := tg_op <> 'DELETE' and new.leaderboard_visible;
+  v_row record;
+begin
+  if tg_op = 'UPDATE' and old.xp = new.xp and v_old_visible = v_new_visible then
+    return null;
+  end if;
+  perform private.leaderboard_count_move(
+    'all_time', '',
+    case when v_old_visible then old.xp end,
+    case when v_new_visible then new.xp end);
+  if tg_op = 'UPDATE' and v_old_visible <> v_new_visible then
+    -- Showing or hiding oneself moves every board the member is on.
+    for v_row in select pl.layer_slug, pl.xp from public.profile_layers pl where pl.profile_id = new.id loop
+      perform private.leaderboard_count_move('layer', v_row.layer_slug,
+        case when v_old_visible then v_row.xp end, case when v_new_visible then v_row.xp end);
+    end loop;
+    for v_row in select sc.season_id, sc.xp from public.season_scores sc where sc.profile_id = new.id loop
+      perform private.leaderboard_count_move('season', v_row.season_id::text,
+        case when v_old_visible then v_row.xp end, case when v_new_visible then v_row.xp end);
+    end loop;
+  end if;
+  return null;
+end
+$$;
+comment on function private.tg_profiles__leaderboard_counts() is
+  'Keeps public.leaderboard_counts in step with profiles.xp and leaderboard_visible.';
+revoke all on function private.tg_profiles__leaderboard_counts() from public;
+
+drop trigger if exists _600_leaderboard_counts on public.profiles;
+create trigger _600_leaderboard_counts after insert or delete or update of xp, leaderboard_visible on public.profiles
+  for each row execute function private.tg_profiles__leaderboard_counts();
+
+create or replace function private.tg_board_scores__leaderboard_counts()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+-- Shared by profile_layers (board layer, scope layer_slug) and season_scores (board season, scope season_id).
+declare
+  v_profile_id uuid := case when tg_op = 'DELETE' then old.profile_id else new.profile_id end;
+  v_visible boolean;
+  v_old_scope text;
+  v_new_scope text;
+  v_board text := case when tg_table_name = 'profile_layers' then 'layer' else 'season' end;
+begin
+  select p.leaderboard_visible into v_visible from public.profiles p where p.id = v_profile_id;
+  if not coalesce(v_visible, false) then
+    return null;
+  end if;
+  if tg_table_name = 'profile_layers' then
+    v_old_scope := case when tg_op <> 'INSERT' then old.layer_slug end;
+    v_new_scope := case when tg_op <> 'DELETE' then new.layer_slug end;
+  else
+    v_old_scope := case when tg_op <> 'INSERT' then old.season_id::text end;
+    v_new_scope := case when tg_op <> 'DELETE' then new.season_id::text end;
+  end if;
+  if tg_op = 'UPDATE' and old.xp = new.xp and v_old_scope = v_new_scope then
+    return null;
+  end if;
+  if v_old_scope is not distinct from v_new_scope then
+    perform private.leaderboard_count_move(v_board, v_new_scope, old.xp, new.xp);
+  else
+    if v_old_scope is not null then
+      perform private.leaderboard_count_move(v_board, v_old_scope, old.xp, null);
+    end if;
+    if v_new_scope is not null then
+      perform private.leaderboard_count_move(v_board, v_new_scope, null, new.xp);
+    end if;
+  end if;
+  return null;
+end
+$$;
+comment on function private.tg_board_scores__leaderboard_counts() is
+  'Keeps public.leaderboard_counts in step with profile_layers and season_scores (visible members only).';
+revoke all on function private.tg_board_scores__leaderboard_counts() from public;
+
+drop trigger if exists _600_leaderboard_counts on public.profile_layers;
+create trigger _600_leaderboard_counts after insert or delete or update of xp, layer_slug on public.profile_layers
+  for each row execute function private.tg_board_scores__leaderboard_counts();
+drop trigger if exists _600_leaderboard_counts on public.season_scores;
+create trigger _600_leaderboard_counts after insert or delete or update of xp, season_id on public.season_scores
+  for each row execute function private.tg_board_scores__leaderboard_counts();

@@ -1,0 +1,71 @@
+"""The Discord bot's member-side RPCs: passive XP (no-XP channels and roles), reward-role plans and the
+notifications the bot announces."""
+
+from __future__ import annotations
+
+from tests.helpers import acting_as, award, new_profile
+from xpbase.db import Database
+
+
+async def test_no_xp_award_writes_nothing_and_makes_no_profile(db: Database) -> None:
+    """An award in a no-XP channel, or for a member with a no-XP role, is skipped before the engine."""
+    await db.rpc("service_role_discord_set_no_xp", guild_id="1", kind="channel", target_id="5", no_xp=True)
+    await db.rpc("service_role_discord_set_no_xp", guild_id="1", kind="role", target_id="6", no_xp=True)
+    by_channel = await db.rpc(
+        "service_role_discord_award",
+        guild_id="1",
+        user_id="9",
+        display_name="N",
+        activity="message",
+        idempotency_key="m1",
+        channel_id="5",
+        role_ids=[],
+    )
+    by_role = await db.rpc(
+        "service_role_discord_award",
+        guild_id="1",
+        user_id="9",
+        display_name="N",
+        activity="message",
+        idempotency_key="m2",
+        channel_id="7",
+        role_ids=["8", "6"],
+    )
+    assert (by_channel["skipped"], by_role["skipped"]) == ("no_xp_channel", "no_xp_role")
+    assert by_channel["granted"] == by_role["granted"] == 0
+    async with acting_as(db, "service_role") as conn:
+        assert await conn.fetchval("select count(*) from public.xp_ledger") == 0
+        assert await conn.fetchval("select count(*) from public.identities") == 0
+
+
+async def test_role_plan_stacks_level_and_tier_rewards(db: Database) -> None:
+    """A member holds every reward whose level (or tier's first level) they reached, none of the others."""
+    await db.rpc("service_role_discord_set_role_reward", guild_id="1", role_id="20", min_level=2)
+    await db.rpc("service_role_discord_set_role_reward", guild_id="1", role_id="21", min_level=5)
+    await db.rpc("service_role_discord_set_role_reward", guild_id="1", role_id="22", tier="member")
+    pid = await db.rpc("ensure_profile", provider="discord", subject="30", display_name="A")
+    await award(db, pid, "challenge_completed", "c", amount=1000)  # 1000 XP: level 3
+    plan = await db.rpc("service_role_discord_role_plan", guild_id="1", user_ids=["30", "31"])
+    assert plan["managed"] == ["20", "21", "22"]
+    members = {m["user_id"]: m for m in plan["members"]}
+    assert members["30"]["level"] == 3 and members["30"]["roles"] == ["20"]
+    assert members["31"]["profile_id"] is None and members["31"]["roles"] == []
+    await db.rpc("admin_set_level", profile_id=pid, level=11, reason="test")
+    plan = await db.rpc("service_role_discord_role_plan", guild_id="1", user_ids=["30"])
+    assert plan["members"][0]["roles"] == ["20", "21", "22"]
+
+
+async def test_notifications_cursor_moves_past_everything_read(db: Database) -> None:
+    """The cursor starts at the newest notification, returns only Discord members' level/tier-ups after it."""
+    start = await db.rpc("service_role_discord_notifications")
+    assert start == {"cursor": 0, "notifications": []}
+    on_discord = await db.rpc("ensure_profile", provider="discord", subject="40", display_name="D")
+    elsewhere = await new_profile(db, "W", provider="github")
+    await award(db, on_discord, "challenge_completed", "a", amount=200)
+    await award(db, elsewhere, "challenge_completed", "b", amount=200)
+    batch = await db.rpc("service_role_discord_notifications", after_id=0, max_rows=100)
+    assert [(n["user_id"], n["kind"], n["idempotency_key"]) for n in batch["notifications"]] == [
+        ("40", "level_up", "a")
+    ]
+    again = await db.rpc("service_role_discord_notifications", after_id=batch["cursor"], max_rows=100)
+    assert again == {"cursor": batch["cursor"], "notifications": []}
