@@ -326,10 +326,17 @@ set search_path = ''
 as $$
 declare
   v_profile uuid := coalesce(store_catalogue.profile_id, (select auth.uid()));
+  v_bought jsonb := '{}';
 begin
   if v_profile is not null and (select auth.role()) is distinct from 'service_role'
      and v_profile is distinct from (select auth.uid()) then
     raise exception 'Members read only their own purchases' using errcode = '42501';
+  end if;
+  -- Anon holds no privilege on purchases: they are read only for a member.
+  if v_profile is not null then
+    select coalesce(jsonb_object_agg(sp.item_id::text, sp.n), '{}') into v_bought
+      from (select sp.item_id, count(*) as n from public.store_purchases sp
+             where sp.profile_id = v_profile and sp.status = 'completed' group by sp.item_id) sp;
   end if;
   return (
     select coalesce(jsonb_agg(jsonb_build_object(
@@ -339,8 +346,7 @@ begin
              'required_tier', i.required_tier, 'required_layer', i.required_layer,
              'required_layer_xp', i.required_layer_xp, 'delivery', i.delivery,
              'ends_at', to_char(i.ends_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-             'bought', (select count(*) from public.store_purchases sp
-                         where sp.item_id = i.id and sp.profile_id = v_profile and sp.status = 'completed'))
+             'bought', coalesce((v_bought ->> i.id::text)::bigint, 0))
            order by i.category, coalesce(i.price_points, 0), i.slug), '[]')
       from public.store_items i
      where i.active and (i.starts_at is null or i.starts_at <= now()) and (i.ends_at is null or now() < i.ends_at)
