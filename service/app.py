@@ -9,7 +9,7 @@ from quart import Quart
 from quart_schema import Info, QuartSchema
 
 from service.auth import ACCESS_COOKIE, origin_of
-from service.blueprints import auth, chat, events, health, profiles
+from service.blueprints import auth, chat, events, health, payments, points, profiles, redemptions, store
 from service.errors import register_error_handlers
 from service.jobs import call_forever, describe_compacted, describe_finalized
 from service.oauth import configured_providers
@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(events.blueprint)
     app.register_blueprint(chat.blueprint)
+    for economy in (points, store, redemptions, payments):  # issue 11
+        app.register_blueprint(economy.blueprint)
 
     owns_database = database is None
 

@@ -54,7 +54,9 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("XPSTK", 409, "sold_out", "Sold out."),
         EngineError("XPLIM", 409, "member_limit_reached", "You already have as many of these as allowed."),
         EngineError("XPTIR", 403, "requirement_not_met", "Your tier or layer status is too low for that."),
-        EngineError("XPFRZ", 409, "freeze_limit_reached", "You already hold the most streak freezes allowed."),
+        EngineError(
+            "XPFRZ", 409, "freeze_limit_reached", "You already hold the most streak freezes allowed."
+        ),
         EngineError("XPRDU", 404, "unknown_redemption", "No such redemption."),
         EngineError("XPRDS", 409, "redemption_state", "That redemption cannot take that step now."),
         EngineError("XPPKG", 404, "unknown_package", "That XP package does not exist or is not on sale."),

@@ -145,6 +145,34 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds between foldings of leaderboard count changes; 0 turns it off (pg_cron).",
     )
+    razorpay_key_id: str = Field(
+        default="",
+        description="Razorpay API key id (rzp_live_... or rzp_test_...); unset turns payments off (503).",
+    )
+    razorpay_key_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Razorpay API key secret: Basic auth and the checkout signature key. Never logged.",
+    )
+    razorpay_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="The Razorpay webhook's secret (X-Razorpay-Signature key). Unset: webhooks refused.",
+    )
+    razorpay_api_url: str = Field(
+        default="https://api.razorpay.com",
+        description="Razorpay API base URL (without /v1); tests point the SDK at a local stand-in.",
+    )
+    payment_order_ttl_seconds: int = Field(
+        default=1800,
+        ge=60,
+        le=86400,
+        description="Seconds an XP or item order stays payable before it expires.",
+    )
+    payment_reconcile_after_seconds: int = Field(
+        default=900,
+        ge=0,
+        description="Orders still open this many seconds after creation are checked with Razorpay by "
+        "reconcile_open_orders (service/razorpay_gateway.py).",
+    )
 
     @field_validator("data_dir", "supabase_dir")
     @classmethod

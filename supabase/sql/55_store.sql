@@ -223,7 +223,10 @@ begin
   if not found then
     raise exception 'Unknown item: %', p_item using errcode = 'XPITM';
   end if;
-  if not exists (select 1 from public.profiles p where p.id = p_profile_id) then
+  -- Then the member's row: before the purchase row's foreign key takes a key-share lock on it (upgrading that
+  -- to apply_points' update lock would deadlock with the member's purchases of other items).
+  perform 1 from public.profiles p where p.id = p_profile_id for update;
+  if not found then
     raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
   end if;
   if v_item.price_points is null then

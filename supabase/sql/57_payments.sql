@@ -257,6 +257,13 @@ begin
   if p_profile_id is not null and v_order.profile_id <> p_profile_id then
     raise exception 'Order % belongs to another member', p_razorpay_order_id using errcode = 'XPOWN';
   end if;
+  -- The item's row lock (for an item), then the member's, before any insert that references the profile: a
+  -- foreign key takes a key-share lock on it, and upgrading that to award_xp's update lock would deadlock with
+  -- the member's other payments.
+  if v_order.item_id is not null then
+    select * into v_item from public.store_items i where i.id = v_order.item_id for update;
+  end if;
+  perform 1 from public.profiles p where p.id = v_order.profile_id for update;
   select * into v_payment from public.payments p where p.razorpay_payment_id = p_payment_id;
   if found then
     if v_payment.order_id <> v_order.id then
@@ -282,7 +289,6 @@ begin
     v_xp := (v_receipt ->> 'granted')::integer;
     v_points := (v_receipt ->> 'points_granted')::integer;
   else
-    select * into v_item from public.store_items i where i.id = v_order.item_id for update;
     begin
       -- The item's rules at payment time; a payment for an item that sold out meanwhile is kept unfulfilled
       -- (to refund) rather than overselling.

@@ -1,4 +1,4 @@
-"""The points ledger: earned with XP, season rewards, admin corrections; cached balance = ledger sum, never < 0."""
+"""The points ledger: earned with XP, season rewards, admin corrections; balance = ledger sum, never < 0."""
 
 from __future__ import annotations
 
@@ -109,9 +109,7 @@ async def test_bad_corrections_are_refused(db: Database, amount: int, reason: st
     """Zero or huge amounts, an empty reason or key: XPBAD, nothing written."""
     pid = await new_profile(db, "Target")
     with pytest.raises(DomainError) as refused:
-        await db.rpc(
-            "admin_adjust_points", profile_id=pid, amount=amount, reason=reason, idempotency_key=key
-        )
+        await db.rpc("admin_adjust_points", profile_id=pid, amount=amount, reason=reason, idempotency_key=key)
     assert refused.value.error.sqlstate == "XPBAD"
     assert await db.pool.fetchval("select count(*) from public.points_ledger") == 0
 
@@ -130,7 +128,9 @@ async def test_statement_pages_newest_first_and_is_private(db: Database) -> None
     pid = await new_profile(db, "Reader")
     other = await new_profile(db, "Other")
     for i in range(3):
-        await db.rpc("admin_adjust_points", profile_id=pid, amount=10 + i, reason=f"r{i}", idempotency_key=f"k{i}")
+        await db.rpc(
+            "admin_adjust_points", profile_id=pid, amount=10 + i, reason=f"r{i}", idempotency_key=f"k{i}"
+        )
     page = PointsStatement.model_validate(
         await db.rpc("points_statement", role="authenticated", claims=member_claims(pid), size=2)
     )

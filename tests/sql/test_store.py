@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 from typing import Any
 from uuid import UUID
 
 import pytest
 
 from tests.helpers import award, new_profile
+from tests.sql.economy_load import concurrent_purchases
 from tests.sql.engine import as_service
 from xpbase.db import Database, member_claims
 from xpbase.errors import DomainError
@@ -21,7 +20,9 @@ async def save_item(db: Database, **item: Any) -> dict[str, Any]:
 
 
 async def give_points(db: Database, pid: UUID, amount: int, key: str = "seed") -> None:
-    await db.rpc("admin_adjust_points", profile_id=pid, amount=amount, reason="test", idempotency_key=f"{key}:{pid}")
+    await db.rpc(
+        "admin_adjust_points", profile_id=pid, amount=amount, reason="test", idempotency_key=f"{key}:{pid}"
+    )
 
 
 async def buy(db: Database, pid: UUID, item: str, key: str, **params: Any) -> Purchase:
@@ -51,7 +52,12 @@ async def test_buying_debits_points_and_decrements_stock_once_per_key(db: Databa
     pid = await new_profile(db, "Buyer")
     await give_points(db, pid, 100)
     first = await buy(db, pid, "badge", "k1", expected_price=40)
-    assert (first.points_balance, first.stock_left, first.grants["kind"], first.replayed) == (60, 2, "inventory", False)
+    assert (first.points_balance, first.stock_left, first.grants["kind"], first.replayed) == (
+        60,
+        2,
+        "inventory",
+        False,
+    )
     again = await buy(db, pid, "badge", "k1", expected_price=40)
     assert again.replayed and again.purchase_id == first.purchase_id
     assert await points_of(db, pid) == 60
@@ -81,7 +87,9 @@ async def test_each_refusal_has_its_sqlstate_and_changes_nothing(
     db: Database, setup: dict[str, Any], params: dict[str, Any], sqlstate: str
 ) -> None:
     """Unknown, inactive, price mismatch, sold out, poor, tier/layer too low, stray delivery: own SQLSTATE."""
-    await save_item(db, **{"slug": "badge", "name": "Badge", "category": "cosmetic", "price_points": 40, **setup})
+    await save_item(
+        db, **{"slug": "badge", "name": "Badge", "category": "cosmetic", "price_points": 40, **setup}
+    )
     pid = await new_profile(db, "Buyer")
     await give_points(db, pid, 100)
     with pytest.raises(DomainError) as refused:
@@ -111,9 +119,13 @@ async def test_member_limit_and_freeze_maximum(db: Database) -> None:
 
 
 async def test_rank_card_and_tool_items_change_the_profile_and_inventory(db: Database) -> None:
-    """A rank-card style item sets profiles.rank_card_style; a tool item lands in the inventory as unlocked."""
-    await save_item(db, slug="neon", name="Neon card", category="cosmetic", price_points=5, rank_card_style="neon")
-    await save_item(db, slug="ai_tool", name="AI tool", category="tool", price_points=5, tool_slug="ai_assistant")
+    """A rank-card style item sets profiles.rank_card_style; a tool item lands in the inventory, unlocked."""
+    await save_item(
+        db, slug="neon", name="Neon card", category="cosmetic", price_points=5, rank_card_style="neon"
+    )
+    await save_item(
+        db, slug="ai_tool", name="AI tool", category="tool", price_points=5, tool_slug="ai_assistant"
+    )
     pid = await new_profile(db, "Buyer")
     await give_points(db, pid, 10)
     await buy(db, pid, "neon", "n")
@@ -140,9 +152,11 @@ async def test_catalogue_lists_items_on_sale_with_what_the_member_bought(db: Dat
 
 async def test_admin_item_validation(db: Database) -> None:
     """Unknown fields and values the table refuses are XPBAD; members may not manage items (42501)."""
-    for item in ({"slug": "x", "name": "X", "category": "cosmetic", "colour": "red"},
-                 {"slug": "x", "name": "X", "category": "cosmetic"},
-                 {"slug": "x", "name": "X", "category": "spaceship", "price_points": 1}):
+    for item in (
+        {"slug": "x", "name": "X", "category": "cosmetic", "colour": "red"},
+        {"slug": "x", "name": "X", "category": "cosmetic"},
+        {"slug": "x", "name": "X", "category": "spaceship", "price_points": 1},
+    ):
         with pytest.raises(DomainError) as refused:
             await db.rpc("admin_save_store_item", item=item)
         assert refused.value.error.sqlstate == "XPBAD"
@@ -158,43 +172,27 @@ async def test_admin_item_validation(db: Database) -> None:
 
 
 async def test_concurrent_purchases_never_oversell(db: Database, database_url: str) -> None:
-    """2,000 purchases of an item with stock 100 by 200 members over 40 connections: exactly 100 succeed.
+    """2,000 purchases of an item with stock 100 by 200 members over 40 connections: exactly 100 succeed,
+    1,900 are sold out, ledger sums equal balances.
 
-    The issue's figure (10,000 purchases, 20 runs) is bench/store.py; the suite runs a fifth of it once.
+    The issue's figure (10,000 purchases, 20 runs out of 20) is bench/store.py; the suite runs a fifth once.
     """
-    await save_item(db, slug="rare", name="Rare", category="cosmetic", price_points=10, stock=100)
-    members = [await new_profile(db, f"M{i}") for i in range(200)]
-    async with db.as_service() as conn:
-        await conn.execute(
-            "select public.admin_adjust_points(p, 1000, 'seed', 'seed:' || p) from unnest($1::uuid[]) p", members
-        )
-    attempts = [(members[i % 200], f"buy-{i}") for i in range(2000)]
-    random.Random(11).shuffle(attempts)
-    pool = await Database.connect(database_url, min_size=40, max_size=40)
-    outcomes: list[str] = []
-
-    async def worker(chunk: list[tuple[UUID, str]]) -> None:
-        for pid, key in chunk:
-            try:
-                await buy(pool, pid, "rare", key)
-                outcomes.append("ok")
-            except DomainError as exc:
-                outcomes.append(exc.error.sqlstate)
-
-    try:
-        await asyncio.gather(*(worker(attempts[i::40]) for i in range(40)))
-    finally:
-        await pool.close()
-    assert outcomes.count("ok") == 100 and outcomes.count("XPSTK") == 1900
-    assert await db.pool.fetchval("select stock from public.store_items where slug = 'rare'") == 0
-    assert await db.pool.fetchval("select count(*) from public.store_purchases") == 100
-    assert await mismatched_balances(db) == 0
+    run = await concurrent_purchases(db, database_url, attempts=2000, members=200, stock=100, connections=40)
+    assert run.outcomes == {"ok": 100, "XPSTK": 1900}
+    assert (run.stock_left, run.purchases, run.mismatched_balances) == (0, 100, 0)
 
 
 async def test_redemption_flow_with_steps_notifications_and_refund(db: Database) -> None:
-    """pending -> approved -> fulfilled with a step and notification each; a rejected one refunds and restocks."""
-    await save_item(db, slug="tshirt", name="T-shirt", category="merchandise", price_points=300, stock=2,
-                    delivery="address")
+    """pending -> approved -> fulfilled, a step and notification each; a rejected one refunds and restocks."""
+    await save_item(
+        db,
+        slug="tshirt",
+        name="T-shirt",
+        category="merchandise",
+        price_points=300,
+        stock=2,
+        delivery="address",
+    )
     admin = await new_profile(db, "Admin")
     await as_service(db, "update public.profiles set role = 'admin' where id = $1", admin)
     pid = await new_profile(db, "Member")
@@ -206,13 +204,25 @@ async def test_redemption_flow_with_steps_notifications_and_refund(db: Database)
     admin_claims = member_claims(admin)
     for status in ("approved", "fulfilled"):
         step = RedemptionUpdate.model_validate(
-            await db.rpc("update_redemption", role="authenticated", claims=admin_claims,
-                         redemption_id=first.grants["redemption_id"], status=status, note=f"{status}!")
+            await db.rpc(
+                "update_redemption",
+                role="authenticated",
+                claims=admin_claims,
+                redemption_id=first.grants["redemption_id"],
+                status=status,
+                note=f"{status}!",
+            )
         )
         assert step.status == status and step.points_refunded == 0
     rejected = RedemptionUpdate.model_validate(
-        await db.rpc("update_redemption", role="authenticated", claims=admin_claims,
-                     redemption_id=second.grants["redemption_id"], status="rejected", note="out of size")
+        await db.rpc(
+            "update_redemption",
+            role="authenticated",
+            claims=admin_claims,
+            redemption_id=second.grants["redemption_id"],
+            status="rejected",
+            note="out of size",
+        )
     )
     assert (rejected.points_refunded, rejected.points_balance) == (300, 700)
     assert await db.pool.fetchval("select stock from public.store_items where slug = 'tshirt'") == 1
@@ -226,7 +236,8 @@ async def test_redemption_flow_with_steps_notifications_and_refund(db: Database)
     assert [s.status for s in history[1].steps] == ["pending", "approved", "fulfilled"]
     assert history[1].steps[1].actor_id == admin and history[1].delivery == address
     kinds = await db.pool.fetch(
-        "select data ->> 'status' as s from public.notifications where profile_id = $1 and kind = 'redemption_update'"
+        "select data ->> 'status' as s from public.notifications"
+        " where profile_id = $1 and kind = 'redemption_update'"
         " order by id",
         pid,
     )
@@ -236,21 +247,34 @@ async def test_redemption_flow_with_steps_notifications_and_refund(db: Database)
 
 async def test_members_cancel_only_their_own_pending_redemptions(db: Database) -> None:
     """The owner cancels a pending redemption (refund); another member gets 42501; the queue is for admins."""
-    await save_item(db, slug="card", name="Gift card", category="gift_card", price_points=100, delivery="email")
+    await save_item(
+        db, slug="card", name="Gift card", category="gift_card", price_points=100, delivery="email"
+    )
     pid = await new_profile(db, "Member")
     other = await new_profile(db, "Other")
     await give_points(db, pid, 100)
     bought = await buy(db, pid, "card", "c", delivery={"email": "me@example.com"})
     rid = bought.grants["redemption_id"]
     with pytest.raises(DomainError) as denied:
-        await db.rpc("update_redemption", role="authenticated", claims=member_claims(other),
-                     redemption_id=rid, status="cancelled")
+        await db.rpc(
+            "update_redemption",
+            role="authenticated",
+            claims=member_claims(other),
+            redemption_id=rid,
+            status="cancelled",
+        )
     assert denied.value.error.sqlstate == "42501"
     with pytest.raises(DomainError) as no_queue:
         await db.rpc("redemption_queue", role="authenticated", claims=member_claims(pid))
     assert no_queue.value.error.sqlstate == "42501"
-    done = await db.rpc("update_redemption", role="authenticated", claims=member_claims(pid),
-                        redemption_id=rid, status="cancelled", note="changed my mind")
+    done = await db.rpc(
+        "update_redemption",
+        role="authenticated",
+        claims=member_claims(pid),
+        redemption_id=rid,
+        status="cancelled",
+        note="changed my mind",
+    )
     assert done["points_refunded"] == 100 and await points_of(db, pid) == 100
     queue = Redemptions.model_validate(await db.rpc("redemption_queue", status=None)).root
     assert [(r.id, r.status) for r in queue] == [(rid, "cancelled")]
@@ -265,7 +289,9 @@ async def test_delivery_details_are_validated(db: Database, delivery: dict[str, 
     pid = await new_profile(db, "Member")
     await give_points(db, pid, 10)
     if delivery == {"address": "12 Road"}:
-        await save_item(db, slug="card", name="Gift card", category="gift_card", price_points=1, delivery="address")
+        await save_item(
+            db, slug="card", name="Gift card", category="gift_card", price_points=1, delivery="address"
+        )
     with pytest.raises(DomainError) as refused:
         await buy(db, pid, "card", "c", delivery=delivery)
     assert refused.value.error.sqlstate == "XPBAD"
@@ -279,5 +305,7 @@ async def test_spending_never_touches_xp(db: Database) -> None:
     before = await db.pool.fetchrow("select xp, level from public.profiles where id = $1", pid)
     await buy(db, pid, "badge", "b")
     assert await db.pool.fetchrow("select xp, level, points from public.profiles where id = $1", pid) == (
-        before["xp"], before["level"], 0,
+        before["xp"],
+        before["level"],
+        0,
     )
