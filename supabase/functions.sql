@@ -33,6 +33,7 @@
 \ir sql/45_season_finalize.sql
 \ir sql/50_streaks.sql
 \ir sql/55_store.sql
+\ir sql/56_redemptions.sql
 \ir sql/57_payments.sql
 \ir sql/60_leaderboards.sql
 \ir sql/70_timeline.sql

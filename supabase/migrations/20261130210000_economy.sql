@@ -112,7 +112,7 @@ create table public.store_purchases (
   price_points integer not null default 0 check (price_points >= 0),
   price_paise integer not null default 0 check (price_paise >= 0),
   status text not null default 'completed' check (status in ('completed', 'refunded')),
-  idempotency_key text not null unique check (length(idempotency_key) between 1 and 200),
+  idempotency_key text not null unique check (length(idempotency_key) between 1 and 256),
   points_ledger_id bigint references public.points_ledger (id),
   payment_id text,
   grants jsonb not null default '{}',

@@ -888,6 +888,7 @@ set search_path = ''
 as $$
 declare
   v_request jsonb;
+  v_key text;
   v_purchase public.store_purchases;
   v_item public.store_items;
   v_delivery jsonb;
@@ -910,9 +911,11 @@ begin
   v_request := jsonb_build_object('fn', 'buy_item', 'profile_id', p_profile_id, 'item', p_item,
                                   'expected_price', p_expected_price, 'delivery', p_delivery);
 
-  -- One key, one purchase: replays answer from the row (the advisory lock serialises racing replays).
-  perform pg_advisory_xact_lock(hashtextextended('store_purchases:' || p_idempotency_key, 0));
-  select * into v_purchase from public.store_purchases sp where sp.idempotency_key = 'points:' || p_idempotency_key;
+  -- One key, one purchase: replays answer from the row (the advisory lock serialises racing replays). Keys are
+  -- the member's own: two members may use the same one.
+  v_key := 'points:' || p_profile_id || ':' || p_idempotency_key;
+  perform pg_advisory_xact_lock(hashtextextended('store_purchases:' || v_key, 0));
+  select * into v_purchase from public.store_purchases sp where sp.idempotency_key = v_key;
   if found then
     if v_purchase.request is distinct from v_request then
       raise exception 'Idempotency key % was already used with other parameters', p_idempotency_key
@@ -946,7 +949,7 @@ begin
     update public.store_items i set stock = i.stock - 1, updated_at = now() where i.id = v_item.id;
   end if;
   insert into public.store_purchases (profile_id, item_id, price_points, idempotency_key, request)
-  values (p_profile_id, v_item.id, v_item.price_points, 'points:' || p_idempotency_key, v_request)
+  values (p_profile_id, v_item.id, v_item.price_points, v_key, v_request)
   returning * into v_purchase;
   v_points := private.apply_points(
     p_profile_id, 'purchase', -v_item.price_points, 'purchase:' || v_purchase.id, p_profile_id, p_actor_role,
