@@ -41,9 +41,7 @@
 --   function private.fail_payment_order(uuid, text)
 --   function public.service_role_fail_payment_order(uuid, text)
 --   function private.capture_payment(text, text, int4, text, uuid)
---   function private.verify_payment(uuid, text, text, int4)
 --   function public.service_role_verify_payment(uuid, text, text, int4)
---   function private.reconcile_payment(text, text, int4)
 --   function public.service_role_reconcile_payment(text, text, int4)
 --   function private.refund_payment(text, text, int4)
 --   function private.payment_webhook(text, text, jsonb)
@@ -697,17 +695,14 @@ grant execute on function private.finalize_seasons(timestamptz) to service_role;
 
 -- from supabase/sql/55_store.sql --------------------------------------------
 
--- The store and redemptions: items as data, bought with points in one function (price, requirements,
--- per-member limit, stock and the points debit in one transaction, idempotent by key, never oversold),
--- what a purchase grants decided here (streak freezes within the maximum, cosmetics and tools into the
--- inventory, a rank card style, or a redemption a person fulfils), and redemptions moving
--- pending -> approved -> fulfilled, or rejected / cancelled with the points refunded and the stock
--- restored, one redemption_events row and one notification per step.
+-- The store: items as data, bought with points in one function (price, requirements, per-member limit,
+-- stock and the points debit in one transaction, idempotent by key, never oversold), and what a purchase
+-- grants, decided here (streak freezes within the maximum, cosmetics and tools into the inventory, a rank
+-- card style, or a pending redemption a person fulfils: 56_redemptions.sql).
 --
 -- Lock order, everywhere: redemption, then item, then profile (awards lock only the profile).
 --
--- Tables: public.store_items, public.store_purchases, public.inventory, public.redemptions,
---   public.redemption_events.
+-- Tables: public.store_items, public.store_purchases, public.inventory.
 -- Tests: tests/sql/test_store.py
 
 ------------------------------------------------------------------------------
@@ -1196,6 +1191,18 @@ comment on function public.admin_save_store_item(jsonb) is
 revoke all on function public.admin_save_store_item(jsonb) from public, anon;
 
 grant execute on function public.admin_save_store_item(jsonb) to service_role, authenticated;
+
+-- from supabase/sql/56_redemptions.sql --------------------------------------
+
+-- Redemptions: items a person delivers (merchandise, gift cards, experiences, services) move
+-- pending -> approved -> fulfilled, or rejected / cancelled with the points refunded and the stock restored;
+-- each step is one redemption_events row (actor, time, note) and one notification to the member. Delivery
+-- details are readable only by the member and admins. The admins' queue and a member's history.
+--
+-- Lock order (as in 55_store.sql): redemption, then item, then profile.
+--
+-- Tables: public.redemptions, public.redemption_events.
+-- Tests: tests/sql/test_redemptions.py
 
 ------------------------------------------------------------------------------
 -- Redemptions
@@ -1841,29 +1848,7 @@ comment on function private.capture_payment(text, text, integer, text, uuid) is
 
 revoke all on function private.capture_payment(text, text, integer, text, uuid) from public;
 
-create or replace function private.verify_payment(
-  profile_id uuid,
-  razorpay_order_id text,
-  razorpay_payment_id text,
-  amount_paise integer
-)
-returns jsonb
-language sql
-volatile
-security definer
-set search_path = ''
-as $$
-  select private.capture_payment(verify_payment.razorpay_order_id,
-                                 verify_payment.razorpay_payment_id,
-                                 verify_payment.amount_paise, 'verify',
-                                 verify_payment.profile_id)
-$$;
-
-comment on function private.verify_payment(uuid, text, text, integer) is 'Implementation of public.service_role_verify_payment.';
-
-revoke all on function private.verify_payment(uuid, text, text, integer) from public;
-
-grant execute on function private.verify_payment(uuid, text, text, integer) to service_role;
+grant execute on function private.capture_payment(text, text, integer, text, uuid) to service_role;
 
 create or replace function public.service_role_verify_payment(
   profile_id uuid,
@@ -1877,7 +1862,9 @@ volatile
 security invoker
 set search_path = ''
 as $$
-  select private.verify_payment(service_role_verify_payment.profile_id, service_role_verify_payment.razorpay_order_id, service_role_verify_payment.razorpay_payment_id, service_role_verify_payment.amount_paise)
+  select private.capture_payment(service_role_verify_payment.razorpay_order_id,
+                                 service_role_verify_payment.razorpay_payment_id,
+                                 service_role_verify_payment.amount_paise, 'verify', service_role_verify_payment.profile_id)
 $$;
 
 comment on function public.service_role_verify_payment(uuid, text, text, integer) is
@@ -1888,28 +1875,6 @@ comment on function public.service_role_verify_payment(uuid, text, text, integer
 revoke all on function public.service_role_verify_payment(uuid, text, text, integer) from public, anon, authenticated;
 
 grant execute on function public.service_role_verify_payment(uuid, text, text, integer) to service_role;
-
-create or replace function private.reconcile_payment(
-  razorpay_order_id text,
-  razorpay_payment_id text,
-  amount_paise integer
-)
-returns jsonb
-language sql
-volatile
-security definer
-set search_path = ''
-as $$
-  select private.capture_payment(reconcile_payment.razorpay_order_id,
-                                 reconcile_payment.razorpay_payment_id,
-                                 reconcile_payment.amount_paise, 'reconcile', null)
-$$;
-
-comment on function private.reconcile_payment(text, text, integer) is 'Implementation of public.service_role_reconcile_payment.';
-
-revoke all on function private.reconcile_payment(text, text, integer) from public;
-
-grant execute on function private.reconcile_payment(text, text, integer) to service_role;
 
 create or replace function public.service_role_reconcile_payment(
   razorpay_order_id text,
@@ -1922,7 +1887,9 @@ volatile
 security invoker
 set search_path = ''
 as $$
-  select private.reconcile_payment(service_role_reconcile_payment.razorpay_order_id, service_role_reconcile_payment.razorpay_payment_id, service_role_reconcile_payment.amount_paise)
+  select private.capture_payment(service_role_reconcile_payment.razorpay_order_id,
+                                 service_role_reconcile_payment.razorpay_payment_id,
+                                 service_role_reconcile_payment.amount_paise, 'reconcile', null)
 $$;
 
 comment on function public.service_role_reconcile_payment(text, text, integer) is

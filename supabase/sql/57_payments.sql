@@ -335,27 +335,7 @@ comment on function private.capture_payment(text, text, integer, text, uuid) is
   'points_granted, purchase_id, fulfilled}. Errors: XPORD unknown order, XPOWN another member''s order, XPAMM '
   'amount differs from the order, XPBAD.';
 revoke all on function private.capture_payment(text, text, integer, text, uuid) from public;
-
-create or replace function private.verify_payment(
-  profile_id uuid,
-  razorpay_order_id text,
-  razorpay_payment_id text,
-  amount_paise integer
-)
-returns jsonb
-language sql
-volatile
-security definer
-set search_path = ''
-as $$
-  select private.capture_payment(verify_payment.razorpay_order_id,
-                                 verify_payment.razorpay_payment_id,
-                                 verify_payment.amount_paise, 'verify',
-                                 verify_payment.profile_id)
-$$;
-comment on function private.verify_payment(uuid, text, text, integer) is 'Implementation of public.service_role_verify_payment.';
-revoke all on function private.verify_payment(uuid, text, text, integer) from public;
-grant execute on function private.verify_payment(uuid, text, text, integer) to service_role;
+grant execute on function private.capture_payment(text, text, integer, text, uuid) to service_role;
 
 create or replace function public.service_role_verify_payment(
   profile_id uuid,
@@ -369,7 +349,9 @@ volatile
 security invoker
 set search_path = ''
 as $$
-  select private.verify_payment(service_role_verify_payment.profile_id, service_role_verify_payment.razorpay_order_id, service_role_verify_payment.razorpay_payment_id, service_role_verify_payment.amount_paise)
+  select private.capture_payment(service_role_verify_payment.razorpay_order_id,
+                                 service_role_verify_payment.razorpay_payment_id,
+                                 service_role_verify_payment.amount_paise, 'verify', service_role_verify_payment.profile_id)
 $$;
 comment on function public.service_role_verify_payment(uuid, text, text, integer) is
   'The checkout''s verify step, after the service checked razorpay_signature and fetched the payment from '
@@ -377,25 +359,6 @@ comment on function public.service_role_verify_payment(uuid, text, text, integer
   'private.capture_payment. Errors: XPORD, XPOWN, XPAMM, XPBAD. service_role only.';
 revoke all on function public.service_role_verify_payment(uuid, text, text, integer) from public, anon, authenticated;
 grant execute on function public.service_role_verify_payment(uuid, text, text, integer) to service_role;
-
-create or replace function private.reconcile_payment(
-  razorpay_order_id text,
-  razorpay_payment_id text,
-  amount_paise integer
-)
-returns jsonb
-language sql
-volatile
-security definer
-set search_path = ''
-as $$
-  select private.capture_payment(reconcile_payment.razorpay_order_id,
-                                 reconcile_payment.razorpay_payment_id,
-                                 reconcile_payment.amount_paise, 'reconcile', null)
-$$;
-comment on function private.reconcile_payment(text, text, integer) is 'Implementation of public.service_role_reconcile_payment.';
-revoke all on function private.reconcile_payment(text, text, integer) from public;
-grant execute on function private.reconcile_payment(text, text, integer) to service_role;
 
 create or replace function public.service_role_reconcile_payment(
   razorpay_order_id text,
@@ -408,7 +371,9 @@ volatile
 security invoker
 set search_path = ''
 as $$
-  select private.reconcile_payment(service_role_reconcile_payment.razorpay_order_id, service_role_reconcile_payment.razorpay_payment_id, service_role_reconcile_payment.amount_paise)
+  select private.capture_payment(service_role_reconcile_payment.razorpay_order_id,
+                                 service_role_reconcile_payment.razorpay_payment_id,
+                                 service_role_reconcile_payment.amount_paise, 'reconcile', null)
 $$;
 comment on function public.service_role_reconcile_payment(text, text, integer) is
   'Credits a captured payment the reconciliation job found by asking Razorpay (GET /v1/orders/:id/payments). '

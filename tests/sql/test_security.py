@@ -373,8 +373,8 @@ TABLES: dict[str, Table] = {
     # Delivery details: the member and admins (test_admins_read_every_redemption); another member nothing.
     "redemptions": Table(
         target="profile_id = $1",
-        insert="(purchase_id, profile_id, item_id) select sp.id, $1, sp.item_id from public.store_purchases sp"
-        " where sp.profile_id = $1 limit 1",
+        insert="(purchase_id, profile_id, item_id) select sp.id, $1, sp.item_id"
+        " from public.store_purchases sp where sp.profile_id = $1 limit 1",
         update="status = status",
         expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
     ),
