@@ -49,7 +49,7 @@ async def test_addpoints_and_removepoints_record_the_admin_and_floor_at_zero(
 async def test_buy_points_and_inventory(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
-    """/buy takes the price; too poor is a friendly private refusal; /points and /inventory show the result."""
+    """/buy takes the price; too poor is a friendly private refusal; /points and /inventory show it."""
     await db.rpc(
         "admin_save_store_item",
         item={"slug": "hat", "name": "Hat", "category": "cosmetic", "price_points": 150},
