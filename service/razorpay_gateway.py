@@ -193,3 +193,14 @@ async def reconcile_open_orders(
             len(report.errors),
         )
     return report
+
+
+async def reconcile_with_settings(db: Database, settings: Settings) -> ReconcileReport | None:
+    """One reconciliation pass with the configured account and ``payment_reconcile_after_seconds``: what a
+    periodic job calls. None (nothing done) when Razorpay is not configured."""
+    gateway = gateway_from_settings(settings)
+    if gateway is None:
+        return None
+    return await reconcile_open_orders(
+        db, gateway, older_than_seconds=settings.payment_reconcile_after_seconds
+    )

@@ -12,7 +12,7 @@ import razorpay as razorpay_sdk
 from quart.typing import TestClientProtocol as Client
 from razorpay.errors import SignatureVerificationError
 
-from service.razorpay_gateway import gateway_from_settings, reconcile_open_orders
+from service.razorpay_gateway import gateway_from_settings, reconcile_open_orders, reconcile_with_settings
 from tests.helpers import new_profile
 from tests.service.conftest import make_token
 from tests.service.razorpay_standin import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, RazorpayStandIn, sign
@@ -216,8 +216,11 @@ async def test_reconciliation_credits_payments_nobody_told_us_about(
     assert gateway is not None
     report = await reconcile_open_orders(db, gateway, older_than_seconds=600)
     assert (report.checked, len(report.credited), report.expired, report.errors) == (2, 1, 1, [])
-    again = await reconcile_open_orders(db, gateway, older_than_seconds=600)
-    assert (again.checked, again.credited) == (0, [])
+    again = await reconcile_with_settings(
+        db, Settings(**razorpay.settings(), payment_reconcile_after_seconds=600)
+    )
+    assert again is not None and (again.checked, again.credited) == (0, [])
+    assert await reconcile_with_settings(db, Settings(_env_file=None)) is None  # not configured: nothing done
     assert await xp_of(db, pid) == 100
     assert ("GET", f"/v1/orders/{paid_order['razorpay_order_id']}/payments") in razorpay.calls
 
