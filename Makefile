@@ -20,6 +20,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
+# Redocly CLI, pinned, for the OpenAPI lint test (tests/service/test_api.py); .tools/ is git-ignored.
+REDOCLY_VERSION := 2.77.0
+REDOCLY := .tools/redocly/node_modules/.bin/redocly
+
+$(REDOCLY):
+	npm i --no-save -E --prefix .tools/redocly @redocly/cli@$(REDOCLY_VERSION)
+
 ## run: start the embedded Postgres (unless DATABASE_URL is set), migrate, serve on XPBASE_HOST:XPBASE_PORT
 run: $(VENV)/.installed-run
 	$(BIN)/xpbase serve
@@ -29,7 +36,7 @@ bot: $(VENV)/.installed-run
 	$(BIN)/xpbase bot
 
 ## test: the whole suite against a real Postgres that the suite starts itself
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(REDOCLY)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot import replies
 from bot.rewards import Rewards
+from xpbase.models.levels import LevelGuide
 from xpbase.rpc import RPC
 from xpbase.settings import Settings
 
@@ -86,7 +87,7 @@ class XPBot(commands.Bot):
         self.settings = settings
         self.rewards = Rewards(self)
         self.started_at = discord.utils.utcnow()
-        self._guide: tuple[float, dict[str, Any]] | None = None
+        self._guide: tuple[float, LevelGuide] | None = None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -115,11 +116,12 @@ class XPBot(commands.Bot):
         )
         return profile_id
 
-    async def level_guide(self) -> dict[str, Any]:
+    async def level_guide(self) -> LevelGuide:
         """``public.level_guide()`` (curve, tiers, layers), kept for GUIDE_TTL_SECONDS (5 minutes): it
         changes rarely, and autocomplete asks on every keystroke."""
         if self._guide is None or time.monotonic() - self._guide[0] > GUIDE_TTL_SECONDS:
-            self._guide = (time.monotonic(), await self.rpc.call("level_guide"))
+            guide: LevelGuide = await self.rpc.call("level_guide")
+            self._guide = (time.monotonic(), guide)
         return self._guide[1]
 
     async def member_profile(self, user: discord.abc.User, *, recent: int = 0) -> dict[str, Any]:

@@ -12,15 +12,14 @@ import contextlib
 import logging
 import signal
 
+import aiohttp
 import discord
 from rich.console import Console
 
 from bot.bot import XPBot
-from xpbase import embedded
-from xpbase.db import resolve_url
-from xpbase.migrate import MigrationError, migrate
 from xpbase.rpc import connect_rpc
 from xpbase.settings import Settings
+from xpbase.startup import EXIT_DISCORD, EXIT_USAGE, StartupError, database_ready
 
 log = logging.getLogger(__name__)
 console = Console(stderr=True, highlight=False)
@@ -35,6 +34,7 @@ async def run_bot(settings: Settings, *, sync_global: bool = False) -> None:
     """
     if not settings.discord_token:
         raise ValueError("DISCORD_TOKEN is not set")
+    discord.http.Route.BASE = settings.discord_api_url.rstrip("/")
     rpc = await connect_rpc(settings)
     try:
         async with XPBot(rpc=rpc, settings=settings) as bot:
@@ -59,39 +59,55 @@ async def _run_until_signalled(settings: Settings, sync_global: bool) -> None:
 
 
 def main(settings: Settings, *, sync_global: bool = False, run_migrations: bool = True) -> int:
-    """``xpbase bot``: migrate (asyncpg transport only), then run the bot until SIGINT/SIGTERM. Exit code."""
+    """``xpbase bot``: find or start the database and migrate (asyncpg transport only; xpbase.startup), then
+    run the bot until SIGINT/SIGTERM. Returns 0 after a clean stop.
+
+    Raises xpbase.startup.StartupError (one line and an exit code, printed by the CLI): 2 without
+    DISCORD_TOKEN, 5 when the database is unreachable, 6 when Discord is unreachable or refuses the token or
+    the privileged intents.
+    """
     if not settings.discord_token:
-        console.print(
-            "[red]DISCORD_TOKEN is not set[/]: create a bot at https://discord.com/developers/applications"
-            " and put its token in .env (see the README)"
+        raise StartupError(
+            "DISCORD_TOKEN is not set: create a bot at https://discord.com/developers/applications"
+            " and put its token in .env (see the README)",
+            EXIT_USAGE,
         )
-        return 2
-    started = False
-    try:
-        if run_migrations and not (settings.supabase_url and settings.supabase_service_role_key):
-            url, started = resolve_url(settings)
-            try:
-                asyncio.run(
-                    migrate(url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}"))
-                )
-            except MigrationError as exc:
-                console.print(f"[red]migration failed:[/] {exc}")
-                return 1
+    via_postgrest = bool(settings.supabase_url and settings.supabase_service_role_key)
+    with database_ready(
+        settings, run_migrations=run_migrations and not via_postgrest, say=console.print
+    ) as ready:
+        if not via_postgrest:
+            settings = settings.model_copy(update={"database_url": ready.url})
         console.print("[green]xpbase bot[/] starting; Ctrl-C stops")
         try:
             asyncio.run(_run_until_signalled(settings, sync_global))
-        except discord.LoginFailure:
-            console.print(
-                "[red]Discord refused the token[/] (DISCORD_TOKEN): reset it in the developer portal"
-            )
-            return 1
-        except discord.PrivilegedIntentsRequired:
-            console.print(
-                "[red]Discord refused the intents[/]: switch on Server Members and Message Content in "
-                "the developer portal's Bot page"
-            )
-            return 1
-    finally:
-        if started:
-            embedded.stop(settings.data_dir)
+        except BaseException as exc:
+            error = discord_error(exc, settings)
+            if error is None:
+                raise
+            raise error from None
     return 0
+
+
+def discord_error(exc: BaseException, settings: Settings) -> StartupError | None:
+    """The one line for Discord refusing or not answering the bot (exit 6); None for other errors."""
+    if isinstance(exc, discord.LoginFailure):
+        return StartupError(
+            "Discord refused the token (DISCORD_TOKEN): reset it on the Bot page of the developer portal",
+            EXIT_DISCORD,
+        )
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return StartupError(
+            "Discord refused the intents: switch on Server Members and Message Content on the developer "
+            "portal's Bot page",
+            EXIT_DISCORD,
+        )
+    if isinstance(exc, aiohttp.ClientConnectionError | discord.GatewayNotFound | TimeoutError) or (
+        isinstance(exc, discord.DiscordServerError)
+    ):
+        return StartupError(
+            f"cannot reach Discord at {settings.discord_api_url}: {exc.__class__.__name__}"
+            f"{': ' + str(exc) if str(exc) else ''}; check the network (and XPBASE_DISCORD_API_URL)",
+            EXIT_DISCORD,
+        )
+    return None

@@ -9,20 +9,21 @@ from typing import Any
 import discord
 
 from bot import replies
+from xpbase.models.leaderboards import LeaderboardEntry
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10
-FetchPage = Callable[[int], Awaitable[list[dict[str, Any]]]]
+FetchPage = Callable[[int], Awaitable[list[LeaderboardEntry]]]
 
 
-def leaderboard_embed(rows: list[dict[str, Any]], *, title: str, page: int) -> discord.Embed:
+def leaderboard_embed(rows: list[LeaderboardEntry], *, title: str, page: int) -> discord.Embed:
     """One page of a leaderboard: rank, name, level and XP per line."""
     embed = discord.Embed(title=title, colour=discord.Colour.blurple())
     if rows:
         embed.description = "\n".join(
-            f"`#{row['rank']:>3}` **{discord.utils.escape_markdown(str(row['display_name']))}**"
-            f" · level {row['level']} · {int(row['xp']):,} XP"
+            f"`#{row.rank:>3}` **{discord.utils.escape_markdown(row.display_name)}**"
+            f" · level {row.level} · {row.xp:,} XP"
             for row in rows
         )
     else:
@@ -44,7 +45,7 @@ class LeaderboardView(discord.ui.View):
         owner_id: int,
         title: str,
         fetch: FetchPage,
-        rows: list[dict[str, Any]],
+        rows: list[LeaderboardEntry],
         timeout: float = 180.0,
     ) -> None:
         super().__init__(timeout=timeout)

@@ -6,25 +6,74 @@ import asyncio
 import contextlib
 
 from quart import Quart
-from quart_schema import Info, QuartSchema
 
-from service.auth import ACCESS_COOKIE, origin_of
-from service.blueprints import auth, chat, events, health, payments, points, profiles, redemptions, store
-from service.errors import register_error_handlers
-from service.jobs import call_forever, describe_compacted, describe_finalized
-from service.oauth import configured_providers
-from service.relay import Relay
-from service.tokens import load_token_keys
-from xpbase import __version__
+from service.blueprints import (
+    admin,
+    api_docs,
+    chat,
+    events,
+    health,
+    leaderboards,
+    ledger,
+    levels,
+    link_codes,
+    notifications,
+    oauth,
+    pages,
+    payments,
+    points,
+    profile_cards,
+    profiles,
+    redemptions,
+    seasons,
+    sessions,
+    stats,
+    store,
+    streaks,
+)
+from service.lib.access import origin_of
+from service.lib.api_error import register_error_handlers
+from service.lib.cors import enable_cors
+from service.lib.jobs import call_forever, describe_compacted, describe_finalized
+from service.lib.oauth_providers import configured_providers
+from service.lib.openapi import configure_openapi
+from service.lib.relay import Relay
+from service.lib.tokens import load_token_keys
 from xpbase.db import Database, resolve_url
 from xpbase.settings import Settings, get_settings
+
+# Every blueprint, one per resource; a new one is one line here and one in the import above.
+BLUEPRINTS = [
+    health.blueprint,
+    api_docs.blueprint,
+    oauth.blueprint,
+    sessions.blueprint,
+    link_codes.blueprint,
+    profiles.blueprint,
+    profile_cards.blueprint,
+    ledger.blueprint,
+    leaderboards.blueprint,
+    seasons.blueprint,
+    streaks.blueprint,
+    stats.blueprint,
+    levels.blueprint,
+    notifications.blueprint,
+    admin.blueprint,
+    events.blueprint,
+    chat.blueprint,
+    pages.blueprint,
+    points.blueprint,
+    store.blueprint,
+    redemptions.blueprint,
+    payments.blueprint,
+]
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Quart:
     """Build the Quart app.
 
     ``settings`` defaults to the environment's; unusable token settings raise
-    service.tokens.SettingsError here, before anything is served. ``database`` lets tests (and
+    service.lib.tokens.SettingsError here, before anything is served. ``database`` lets tests (and
     callers that own a pool) hand in a ready xpbase.db.Database; otherwise one
     is opened before serving (starting the embedded Postgres when
     ``DATABASE_URL`` is unset) and closed after.
@@ -37,29 +86,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.config["XPBASE_TRUSTED_ORIGINS"] = frozenset(origin_of(uri) for uri in settings.oauth_redirect_uris)
     app.config["XPBASE_DB"] = database
 
-    QuartSchema(
-        app,
-        info=Info(
-            title="xpbase",
-            version=__version__,
-            description="Gamification backend: XP, levels, tiers, seasons.",
-        ),
-        security_schemes={
-            "bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"},
-            "cookie": {"type": "apiKey", "in_": "cookie", "name": ACCESS_COOKIE},
-        },
-        swagger_ui_path="/docs",
-        redoc_ui_path=None,
-        scalar_ui_path=None,
-    )
+    configure_openapi(app, settings)
     register_error_handlers(app)
-    app.register_blueprint(health.blueprint)
-    app.register_blueprint(profiles.blueprint)
-    app.register_blueprint(auth.blueprint)
-    app.register_blueprint(events.blueprint)
-    app.register_blueprint(chat.blueprint)
-    for economy in (points, store, redemptions, payments):  # issue 11
-        app.register_blueprint(economy.blueprint)
+    enable_cors(app, settings)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
 
     owns_database = database is None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 
@@ -11,10 +12,8 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 from rich.console import Console
 
-from xpbase import embedded
-from xpbase.db import resolve_url
-from xpbase.migrate import MigrationError, migrate
 from xpbase.settings import Settings
+from xpbase.startup import check_port_free, database_ready
 
 log = logging.getLogger(__name__)
 console = Console(stderr=True, highlight=False)
@@ -47,38 +46,34 @@ async def _run(settings: Settings) -> None:
 
 async def _run_bot(settings: Settings) -> None:
     """The Discord bot beside the service (DISCORD_TOKEN set); if it fails, the service keeps running."""
-    from bot.launcher import run_bot
+    from bot.launcher import discord_error, run_bot
 
     console.print("[green]xpbase bot[/] starting beside the service")
     try:
         await run_bot(settings)
     except asyncio.CancelledError:
         raise
-    except Exception:
-        log.exception("the Discord bot stopped; the service keeps running")
+    except Exception as exc:
+        known = discord_error(exc, settings)
+        if known is None:
+            log.exception("the Discord bot stopped; the service keeps running")
+        else:  # Discord refused or did not answer: one line, the service keeps running
+            console.print(f"[red]xpbase bot:[/] {known.message}; the service keeps running", soft_wrap=True)
 
 
 def serve(settings: Settings) -> int:
-    """Start the database if needed, migrate, and serve until SIGINT/SIGTERM. Returns an exit code.
+    """Check the port, find or start the database and migrate (xpbase.startup), then serve until a signal.
 
-    When this call started the embedded Postgres it also stops it on the way
-    out; a server started by ``xpbase db start`` keeps running.
+    Returns 0 after a clean stop. Raises xpbase.startup.StartupError (one line and an exit code, printed
+    by the CLI) when the port is in use or the database cannot be reached. When this call started the
+    embedded Postgres it also stops it on the way out; a server started by ``xpbase db start`` keeps running.
     """
-    url, started = resolve_url(settings)
-    if started:
-        console.print(f"started the embedded Postgres in {embedded.pgdata_path(settings.data_dir)}")
-    try:
+    check_port_free(settings.host, settings.port)
+    with database_ready(settings, say=console.print) as ready:
         try:
-            report = asyncio.run(
-                migrate(url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}"))
-            )
-        except MigrationError as exc:
-            console.print(f"[red]migration failed:[/] {exc}")
-            return 1
-        console.print(f"schema: {report.already_applied + len(report.applied)} migration(s) applied")
-        asyncio.run(_run(settings))
-    finally:
-        if started:
-            embedded.stop(settings.data_dir)
-            console.print("stopped the embedded Postgres")
+            asyncio.run(_run(settings.model_copy(update={"database_url": ready.url})))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:  # taken between the check and Hypercorn's bind
+                check_port_free(settings.host, settings.port)
+            raise
     return 0

@@ -36,6 +36,8 @@
 \ir sql/56_redemptions.sql
 \ir sql/57_payments.sql
 \ir sql/60_leaderboards.sql
+\ir sql/65_profile_card.sql
+\ir sql/68_ledger_reads.sql
 \ir sql/70_timeline.sql
 \ir sql/75_notifications_chat.sql
 \ir sql/80_sign_in.sql

@@ -8,6 +8,11 @@ xpbase serve                      migrate, then serve the HTTP API with Hypercor
                                   when DISCORD_TOKEN is set)
 xpbase bot [--sync-global]        migrate, then run the Discord bot alone
 xpbase replay stackexchange DIR   replay a Stack Exchange data dump through the engine, with a report
+xpbase demo [--seed N] [--remove] load (or take out) a demo community in the running database
+xpbase token PROFILE              print a development access token for a profile (XPBASE_ENV=development)
+xpbase admin grant PROFILE        make a profile an admin (the first admin)
+
+Start-up failures print one line and exit with the codes of xpbase.startup (README, "Exit codes").
 """
 
 from __future__ import annotations
@@ -16,15 +21,27 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
+from pydantic import ValidationError
 from rich.console import Console
 
 from xpbase import embedded
-from xpbase.db import resolve_url
+from xpbase.db import Database, resolve_url
+from xpbase.errors import DomainError
 from xpbase.migrate import MigrationError, migrate
 from xpbase.settings import Settings, get_settings
+from xpbase.startup import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    StartupError,
+    database_ready,
+    describe_settings_error,
+)
 
 console = Console(stderr=True, highlight=False)
 
@@ -62,14 +79,13 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(settings: Settings) -> int:
-    url, _ = resolve_url(settings)
-    try:
-        report = asyncio.run(
-            migrate(url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}"))
-        )
-    except MigrationError as exc:
-        console.print(f"[red]migration failed:[/] {exc}")
-        return 1
+    with database_ready(settings, run_migrations=False, say=console.print) as ready:
+        try:
+            report = asyncio.run(
+                migrate(ready.url, settings.supabase_dir, progress=lambda line: console.print(f"  {line}"))
+            )
+        except MigrationError as exc:
+            raise StartupError(f"migration failed: {exc}") from None
     if report.applied:
         console.print(
             f"[green]applied {len(report.applied)} migration(s)[/], schema version {report.schema_version}"
@@ -96,7 +112,9 @@ def _migration(args: argparse.Namespace, settings: Settings) -> int:
         now = None
         if args.version:
             now = datetime.strptime(args.version, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-        path, changes = functions_diff.new_migration(settings.supabase_dir, args.name, now=now)
+        path, changes = functions_diff.new_migration(
+            settings.supabase_dir, args.name, now=now, title=args.message
+        )
     except functions_diff.FunctionsDiffError as exc:
         console.print(f"[red]{exc}[/]")
         return 1
@@ -175,12 +193,132 @@ def _replay_stackexchange(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _require_development(settings: Settings, what: str) -> None:
+    if settings.env != "development":
+        raise StartupError(
+            f"{what} is for development databases: XPBASE_ENV is {settings.env!r} "
+            "(set XPBASE_ENV=development)",
+            EXIT_USAGE,
+        )
+
+
+async def _find_profile(db: Database, text: str) -> UUID:
+    """A profile by id, or by exact display name when exactly one profile has it (StartupError otherwise)."""
+    try:
+        return UUID(text)
+    except ValueError:
+        pass
+    async with db.as_service() as conn:
+        found = await conn.fetch("select id from public.profiles where display_name = $1 limit 2", text)
+    if len(found) != 1:
+        raise StartupError(
+            f"{'no' if not found else 'more than one'} profile named {text!r}: give the profile id instead",
+            EXIT_USAGE,
+        )
+    return UUID(str(found[0]["id"]))
+
+
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
+    async def run(url: str) -> int:
+        db = await Database.connect(url, min_size=1, max_size=2)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    with database_ready(settings, say=console.print, stop_started=False) as ready:
+        return asyncio.run(run(ready.url))
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from xpbase import demo
+
+    _require_development(settings, "xpbase demo")
+
+    async def work(db: Database) -> int:
+        try:
+            if args.remove:
+                removed = await demo.remove(db)
+                console.print(
+                    f"[green]removed[/] {removed} demo members: XP reset by correction rows, hidden from "
+                    "every "
+                    "board (the ledger is append-only: their rows stay)"
+                )
+                return 0
+            report = await demo.load(db, args.seed, days=args.days)
+        except demo.DemoError as exc:
+            raise StartupError(str(exc), EXIT_FAILED) from None
+        console.print(
+            f"[green]loaded[/] {report.members} demo members (seed {args.seed}): {report.awards} awards "
+            f"({report.xp:,} XP credited), {report.check_ins} check-ins, "
+            f"{report.finalized_seasons} season(s) "
+            "finalized"
+        )
+        for name, pid, xp in report.top:
+            print(f"{pid}  {xp:>7,} XP  {name}")
+        console.print(f"open http://{settings.host}:{settings.port}/ (remove with `xpbase demo --remove`)")
+        return 0
+
+    return _with_database(settings, work)
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from service.lib.auth_sessions import start_session
+    from service.lib.tokens import SettingsError, load_token_keys
+
+    _require_development(settings, "xpbase token")
+    try:
+        keys = load_token_keys(settings)
+    except SettingsError as exc:
+        raise StartupError(f"bad setting: {exc}", EXIT_USAGE) from None
+
+    async def work(db: Database) -> int:
+        pid = await _find_profile(db, args.profile)
+        try:
+            session = await start_session(db, keys, settings, pid)
+        except DomainError as exc:
+            raise StartupError(exc.message, EXIT_USAGE) from None
+        console.print(
+            f"access token for {session.user['display_name']} ({session.user['role']}), valid "
+            f"{keys.access_ttl_seconds} s; use it as `Authorization: Bearer <token>`"
+        )
+        print(session.access.token)
+        return 0
+
+    return _with_database(settings, work)
+
+
+def _admin(args: argparse.Namespace, settings: Settings) -> int:
+    from xpbase.models.profiles import AdminGrant
+
+    async def work(db: Database) -> int:
+        pid = await _find_profile(db, args.profile)
+        try:
+            grant = AdminGrant.model_validate(await db.rpc("service_role_grant_admin", profile_id=pid))
+        except DomainError as exc:
+            raise StartupError(exc.message, EXIT_USAGE) from None
+        console.print(
+            f"[green]{grant.display_name}[/] ({grant.profile_id}) is an admin"
+            + ("" if grant.changed else " already")
+        )
+        return 0
+
+    return _with_database(settings, work)
+
+
 def _version(text: str) -> str:
     try:
         datetime.strptime(text, "%Y%m%d%H%M%S")
     except ValueError:
         raise argparse.ArgumentTypeError("a UTC time as YYYYMMDDHHmmss, e.g. 20261201093000") from None
     return text
+
+
+def _days(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 120:
+        raise argparse.ArgumentTypeError("must be 1 to 120")
+    return value
 
 
 def _batch_size(text: str) -> int:
@@ -210,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_version,
         metavar="YYYYMMDDHHmmss",
         help="the migration's version (default: now, UTC; moved past the newest migration if needed)",
+    )
+    new.add_argument(
+        "-m",
+        "--message",
+        metavar="TEXT",
+        help="what the change is and why: the migration's opening comment (default: NAME)",
     )
     actions.add_parser("check", help="exit 1 while a definition in supabase/sql/ has no migration")
     sub.add_parser("serve", help="migrate, then serve the HTTP API (Hypercorn) on XPBASE_HOST:XPBASE_PORT")
@@ -250,16 +394,52 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="awards per transaction (1-10000, default 2000)",
     )
+    demo = sub.add_parser("demo", help="load a demo community into the running database (development)")
+    demo.add_argument(
+        "--seed", type=int, default=1, help="the same seed gives the same community (default 1)"
+    )
+    demo.add_argument(
+        "--days", type=_days, default=42, metavar="N", help="days of history up to now (1-120, default 42)"
+    )
+    demo.add_argument("--remove", action="store_true", help="take the demo community out again")
+    token = sub.add_parser(
+        "token", help="print a development access token for PROFILE (XPBASE_ENV=development)"
+    )
+    token.add_argument("profile", help="a profile id, or a display name that exactly one profile has")
+    admin = sub.add_parser("admin", help="admin roles")
+    admin_actions = admin.add_subparsers(dest="action", required=True)
+    grant = admin_actions.add_parser("grant", help="make PROFILE an admin (how the first admin is made)")
+    grant.add_argument("profile", help="a profile id, or a display name that exactly one profile has")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``xpbase`` command given by ``argv`` (default: sys.argv); returns the exit status."""
+    """Run the ``xpbase`` command given by ``argv`` (default: sys.argv); returns the exit status.
+
+    Start-up failures (xpbase.startup.StartupError, a bad setting, Ctrl-C) print one line, no traceback.
+    """
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        console.print(f"[red]xpbase:[/] {describe_settings_error(exc)}", soft_wrap=True)
+        return EXIT_USAGE
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        return _dispatch(args, settings)
+    except StartupError as exc:
+        console.print(f"[red]xpbase {args.command}:[/] {exc.message}", soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]xpbase {args.command}:[/] interrupted (Ctrl-C) during start-up", soft_wrap=True
+        )
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
         return _db(args, settings)
     if args.command == "migrate":
@@ -272,6 +452,12 @@ def main(argv: list[str] | None = None) -> int:
         return _bot(args, settings)
     if args.command == "replay" and args.source == "stackexchange":
         return _replay_stackexchange(args, settings)
+    if args.command == "demo":
+        return _demo(args, settings)
+    if args.command == "token":
+        return _token(args, settings)
+    if args.command == "admin" and args.action == "grant":
+        return _admin(args, settings)
     return 2
 
 

@@ -1,10 +1,15 @@
-"""Calling the database's functions by name, over asyncpg or over PostgREST.
+"""Calling the database's functions by name, over asyncpg or over PostgREST: the one client.
 
-Trusted code (the Discord bot above all) calls ``public`` functions as
-``service_role`` and gets back what PostgREST's ``POST /rest/v1/rpc/<name>``
-returns: the function's result as JSON values (dicts, lists, str, int,
-float, bool, None; uuids and timestamps as strings). Two transports give the
-same answers for the same calls:
+``rpc.call(function, role=..., claims=..., **params)`` is how Python calls a
+``public`` function, whoever it runs as: the bot as ``service_role``, the
+service as ``anon`` or as the member whose verified token it holds. The
+answer is what PostgREST's ``POST /rest/v1/rpc/<name>`` returns, read through
+the typed contract: when ``xpbase.models`` has a model for the function the
+answer comes back as that model (a list of models for a set-returning
+function), validated, so a key renamed in SQL fails loudly instead of reading
+as a default; otherwise as JSON values (dicts, lists, str, int, float, bool,
+None; uuids and timestamps as strings). Two transports give the same answers
+for the same calls:
 
 - :class:`PostgresRPC` (the default): asyncpg straight to Postgres, each call
   one transaction that switches to ``service_role`` as PostgREST does
@@ -13,10 +18,11 @@ same answers for the same calls:
   arguments, defaults and types behave as over HTTP. It can also ``LISTEN``.
 - :class:`PostgrestRPC`: supabase-py's PostgREST client, when
   ``SUPABASE_URL`` and ``SUPABASE_SERVICE_ROLE_KEY`` are set (a hosted
-  Supabase project whose database the bot cannot reach directly).
+  Supabase project whose database the bot cannot reach directly). It holds
+  the service-role key, so it calls as ``service_role`` only.
 
-The service, which also calls as members and anon, uses
-``xpbase.db.Database.rpc`` instead (asyncpg only).
+``xpbase.db.Database.rpc`` stays as the raw primitive (asyncpg values, no
+model) for tests and for functions whose answer is a scalar.
 
 Errors are the same on both: :class:`xpbase.errors.DomainError` for the
 engine's SQLSTATEs, :class:`RPCError` for any other database or PostgREST
@@ -35,12 +41,15 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar
 
 import asyncpg
+from pydantic import BaseModel
 
-from xpbase.db import Database
+from xpbase.db import Database, Role
 from xpbase.errors import DomainError, from_sqlstate
+from xpbase.models import results
 from xpbase.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,7 +88,29 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return float(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()  # bytea's hex input form, as PostgREST takes it
     return value
+
+
+@cache
+def _models() -> dict[str, type[BaseModel]]:
+    return results()
+
+
+def typed(function: str, value: Any) -> Any:
+    """``value`` (a function's JSON answer) as the function's result model, when it has one.
+
+    A list (a set-returning function, or a jsonb array) becomes a list of
+    models; null stays None. Raises pydantic.ValidationError when the answer
+    does not match its model.
+    """
+    model = _models().get(function)
+    if model is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [model.model_validate(item) for item in value]
+    return model.model_validate(value)
 
 
 def _check_name(name: str, what: str = "function") -> None:
@@ -105,17 +136,40 @@ class Listener:
 
 
 class RPC(ABC):
-    """Calls ``public.<function>`` as ``service_role``; one per process, shared by everything in it."""
+    """Calls ``public.<function>``; one per process, shared by everything in it."""
 
     transport: ClassVar[str]
 
-    @abstractmethod
-    async def call(self, function: str, /, **params: Any) -> Any:
-        """The result of ``public.<function>(name => value, ...)`` as JSON values.
+    async def call(
+        self,
+        function: str,
+        /,
+        *,
+        role: Role = "service_role",
+        claims: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> Any:
+        """The result of ``public.<function>(name => value, ...)`` run as ``role`` with ``claims``.
 
-        A function returning a set gives a list of rows (dicts). Raises
-        DomainError, RPCError or RPCUnavailable.
+        ``claims`` default to ``{"role": role}``; a member's call passes their
+        verified token's claims. The answer is the function's result model from
+        ``xpbase.models`` when it has one (a list of models for rows), else JSON
+        values. Raises DomainError, RPCError, RPCUnavailable, and
+        pydantic.ValidationError when the answer breaks its model.
         """
+        return typed(function, await self.call_json(function, role=role, claims=claims, **params))
+
+    @abstractmethod
+    async def call_json(
+        self,
+        function: str,
+        /,
+        *,
+        role: Role = "service_role",
+        claims: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> Any:
+        """Like ``call`` but the answer as JSON values, without its model (for the contract test)."""
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> Listener | None:
         """Call ``callback(payload)`` for every ``pg_notify`` on ``channel``; returns the Listener, or None
@@ -204,7 +258,15 @@ class PostgresRPC(RPC):
         self._signatures[key] = signature
         return signature
 
-    async def call(self, function: str, /, **params: Any) -> Any:
+    async def call_json(
+        self,
+        function: str,
+        /,
+        *,
+        role: Role = "service_role",
+        claims: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> Any:
         _check_name(function)
         for name in params:
             _check_name(name, "parameter")
@@ -212,7 +274,7 @@ class PostgresRPC(RPC):
         names = frozenset(params)
         for attempt in (1, 2):
             try:
-                async with self.database.as_service() as conn:
+                async with self.database.transaction(role, claims or {"role": role}) as conn:
                     signature = await self._signature(conn, function, names)
                     return await conn.fetchval(signature.sql, body)
             except DomainError:
@@ -291,11 +353,23 @@ class PostgrestRPC(RPC):
         )
         return cls(await acreate_client(url, service_role_key, options=options))
 
-    async def call(self, function: str, /, **params: Any) -> Any:
+    async def call_json(
+        self,
+        function: str,
+        /,
+        *,
+        role: Role = "service_role",
+        claims: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> Any:
         import httpx
         from postgrest.exceptions import APIError
 
         _check_name(function)
+        if role != "service_role":
+            raise ValueError(
+                "the PostgREST transport holds the service-role key: it calls as service_role only"
+            )
         try:
             response = await self.client.rpc(function, jsonable(params)).execute()
         except APIError as exc:

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
         validation_alias="DISCORD_TOKEN",
         description="The Discord bot's token. Set: `xpbase bot` runs, and `xpbase serve` runs the bot too.",
     )
+    discord_api_url: str = Field(
+        default="https://discord.com/api/v10",
+        description="Discord's REST API base the bot talks to (tests point it at a stand-in on loopback).",
+    )
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="development allows `xpbase token` (access tokens for any profile) and `xpbase demo`; "
+        "production refuses both.",
+    )
     discord_test_guild: int | None = Field(
         default=None,
         description="A guild (server) id: the bot copies its slash commands there and syncs them at every "
@@ -171,7 +180,18 @@ class Settings(BaseSettings):
         default=900,
         ge=0,
         description="Orders still open this many seconds after creation are checked with Razorpay by "
-        "reconcile_open_orders (service/razorpay_gateway.py).",
+        "reconcile_open_orders (service/lib/razorpay_gateway.py).",
+    )
+
+    # The REST API (service/).
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins (scheme://host[:port]) of browser frontends allowed to call the "
+        "API across origins, with credentials (cookies, Authorization). Empty: no cross-origin access.",
+    )
+    public_url: str = Field(
+        default="",
+        description="The API's public base URL, the OpenAPI `servers` entry (default: http://HOST:PORT).",
     )
 
     @field_validator("data_dir", "supabase_dir")
@@ -179,7 +199,7 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("oauth_redirect_uris", mode="before")
+    @field_validator("oauth_redirect_uris", "cors_origins", mode="before")
     @classmethod
     def _split_uris(cls, value: object) -> object:
         if isinstance(value, str):
@@ -195,6 +215,19 @@ class Settings(BaseSettings):
                 raise ValueError(f"redirect URI {uri!r} must be an absolute http(s) URL without a fragment")
             if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
                 raise ValueError(f"redirect URI {uri!r} must use https (http is allowed for loopback only)")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("https", "http")
+                or not parts.hostname
+                or origin != f"{parts.scheme}://{parts.netloc}"
+            ):
+                raise ValueError(f"CORS origin {origin!r} must be scheme://host[:port], no path or '*'")
         return value
 
 

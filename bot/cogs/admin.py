@@ -368,9 +368,9 @@ class Admin(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         guide = await self.bot.level_guide()
         return [
-            app_commands.Choice(name=f"{t['name']} (from level {t['min_level']})", value=t["slug"])
-            for t in guide["tiers"]
-            if current.lower() in t["name"].lower()
+            app_commands.Choice(name=f"{t.name} (from level {t.min_level})", value=t.slug)
+            for t in guide.tiers
+            if current.lower() in t.name.lower()
         ][:25]
 
     @config.command(name="reward-remove", description="Stop giving a role as a reward (members keep it).")

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import io
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -15,6 +15,8 @@ from discord.ext import commands
 from bot.rank_card import LayerStatus, RankCard, render_rank_card
 from bot.replies import Refusal, defer, reply
 from bot.views import PAGE_SIZE, LeaderboardView
+from xpbase.models.leaderboards import LeaderboardEntry, LeaderboardRank
+from xpbase.models.streaks import CheckIn, StreakStatus
 
 if TYPE_CHECKING:
     from bot.bot import XPBot
@@ -56,7 +58,7 @@ class Members(commands.Cog):
         if target.id == interaction.user.id:
             await self.bot.ensure_profile(target)
         profile = await self.bot.member_profile(target)
-        standing = await self.bot.rpc.call(
+        standing: LeaderboardRank = await self.bot.rpc.call(
             "leaderboard_rank", profile_id=profile["profile_id"], board="all_time", layer=None, season_id=None
         )
         card = RankCard(
@@ -67,7 +69,7 @@ class Members(commands.Cog):
             next_level_xp=profile["next_level_xp"],
             tier=profile["tier"],
             tier_name=profile["tier_name"],
-            rank=(standing or {}).get("rank"),
+            rank=standing.rank,
             layers=[
                 LayerStatus(layer["name"], layer["status_name"], layer["xp"]) for layer in profile["layers"]
             ],
@@ -96,7 +98,7 @@ class Members(commands.Cog):
         self, interaction: discord.Interaction, layer: str | None = None, season: int | None = None
     ) -> None:
         guide = await self.bot.level_guide()
-        layers = {entry["slug"]: entry["name"] for entry in guide["layers"]}
+        layers = {entry.slug: entry.name for entry in guide.layers}
         if layer is not None and layer not in layers:
             raise Refusal(f"There is no layer called {layer!r}: pick one of {', '.join(layers)}.")
         await defer(interaction, ephemeral=False)
@@ -113,8 +115,8 @@ class Members(commands.Cog):
         else:
             board = "all_time"
 
-        async def fetch(page: int) -> list[dict[str, Any]]:
-            rows: list[dict[str, Any]] = await self.bot.rpc.call(
+        async def fetch(page: int) -> list[LeaderboardEntry]:
+            rows: list[LeaderboardEntry] = await self.bot.rpc.call(
                 "leaderboard", board=board, layer=layer, season_id=season, page_size=PAGE_SIZE, page=page
             )
             return rows
@@ -129,9 +131,9 @@ class Members(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         guide = await self.bot.level_guide()
         return [
-            app_commands.Choice(name=entry["name"], value=entry["slug"])
-            for entry in guide["layers"]
-            if current.lower() in entry["name"].lower() or current.lower() in entry["slug"]
+            app_commands.Choice(name=entry.name, value=entry.slug)
+            for entry in guide.layers
+            if current.lower() in entry.name.lower() or current.lower() in entry.slug
         ][:25]
 
     @leaderboard.autocomplete("season")
@@ -152,20 +154,20 @@ class Members(commands.Cog):
     async def levels(self, interaction: discord.Interaction) -> None:
         await defer(interaction, ephemeral=False)
         guide = await self.bot.level_guide()
-        curve = {entry["level"]: entry["xp_required"] for entry in guide["levels"]}
+        curve = {entry.level: entry.xp_required for entry in guide.levels}
         embed = discord.Embed(
             title="Levels and tiers",
             colour=discord.Colour.blurple(),
             description=(
-                f"Levels 1 to {guide['max_level']}. "
+                f"Levels 1 to {guide.max_level}. "
                 + " · ".join(f"level {lvl}: {curve[lvl]:,} XP" for lvl in (2, 5, 10, 25, 50) if lvl in curve)
             ),
         )
-        for tier in guide["tiers"]:
-            unlocks = ", ".join(u["name"] for u in tier["unlocks"]) or "nothing new"
+        for tier in guide.tiers:
+            unlocks = ", ".join(u.name for u in tier.unlocks) or "nothing new"
             embed.add_field(
-                name=f"{tier['name']} · levels {tier['min_level']}-{tier['max_level']}",
-                value=f"from {tier['xp_required']:,} XP · unlocks {unlocks}",
+                name=f"{tier.name} · levels {tier.min_level}-{tier.max_level}",
+                value=f"from {tier.xp_required:,} XP · unlocks {unlocks}",
                 inline=False,
             )
         await reply(interaction, embed=embed)
@@ -210,36 +212,38 @@ class Members(commands.Cog):
         _not_a_bot(interaction.user)
         await defer(interaction, ephemeral=True)
         profile_id = await self.bot.ensure_profile(interaction.user)
-        result = await self.bot.rpc.call("service_role_check_in", profile_id=profile_id)
-        if not result.get("checked_in"):
-            await reply(
-                interaction, f"You already checked in today. Streak: **{result.get('streak', 0)}** days."
-            )
+        result: CheckIn = await self.bot.rpc.call("service_role_check_in", profile_id=profile_id)
+        if not result.checked_in or result.xp is None:
+            await reply(interaction, f"You already checked in today. Streak: **{result.streak}** days.")
             return
-        award = result.get("award") or {}
-        lines = [f"Checked in: day **{result['streak']}** of your streak, **+{award.get('granted', 0)} XP**."]
-        if result.get("freezes_used"):
-            lines.append(f"A streak freeze kept your streak alive ({result['freezes_used']} used).")
-        if result.get("freeze_earned"):
-            lines.append(f"You earned a streak freeze ({result.get('freezes_held', 0)} held).")
-        if result.get("milestone"):
-            lines.append(f"Milestone: {result['milestone']} days!")
+        lines = [f"Checked in: day **{result.streak}** of your streak, **+{result.granted:,} XP**."]
+        if result.xp.level > result.xp.level_before:
+            lines.append(f"Level up: you are now level **{result.xp.level}**.")
+        if result.freezes_used:
+            lines.append(f"A streak freeze kept your streak alive ({result.freezes_used} used).")
+        if result.freeze_earned:
+            lines.append(f"You earned a streak freeze ({result.freezes_held} held).")
+        if result.milestone is not None:
+            earned = " and earned a streak freeze" if result.milestone.freeze_earned else ""
+            lines.append(f"Milestone: a {result.milestone.days}-day streak{earned}!")
         await reply(interaction, "\n".join(lines))
-        if award and isinstance(interaction.user, discord.Member):
-            await self.bot.rewards.on_receipt(award, interaction.user, interaction.channel)  # type: ignore[arg-type]
+        if isinstance(interaction.user, discord.Member):
+            # Reward roles and the announcement read the receipt as JSON, like the bot's other awards.
+            receipt = result.xp.model_dump(mode="json")
+            await self.bot.rewards.on_receipt(receipt, interaction.user, interaction.channel)  # type: ignore[arg-type]
 
     @app_commands.command(name="streak", description="Your daily check-in streak and streak freezes.")
     async def streak(self, interaction: discord.Interaction) -> None:
         _not_a_bot(interaction.user)
         await defer(interaction, ephemeral=True)
         profile_id = await self.bot.ensure_profile(interaction.user)
-        status = await self.bot.rpc.call("service_role_streak_status", profile_id=profile_id)
-        today = "done for today" if status.get("done_today") else "not checked in yet today (/checkin)"
+        status: StreakStatus = await self.bot.rpc.call("service_role_streak_status", profile_id=profile_id)
+        today = "done for today" if status.done_today else "not checked in yet today (/checkin)"
         await reply(
             interaction,
-            f"Streak: **{status['current_streak']}** days (longest {status['longest_streak']}), {today}.\n"
-            f"Streak freezes held: {status['freezes_held']}. "
-            f"Your day ({status.get('time_zone', 'UTC')}) ends {_timestamp(status.get('day_ends_at'))}.",
+            f"Streak: **{status.current_streak}** days (longest {status.longest_streak}), {today}.\n"
+            f"Streak freezes held: {status.freezes_held}. "
+            f"Your day ({status.time_zone}) ends {discord.utils.format_dt(status.day_ends_at, style='R')}.",
         )
 
     # /link -----------------------------------------------------------------------------

@@ -10,10 +10,10 @@ from typing import Any
 
 from quart import Blueprint, g, websocket
 
-from service.auth import require_member_websocket
 from service.blueprints.events import TOKEN_EXPIRED
-from service.context import get_db, get_relay
-from service.relay import Resync
+from service.lib.access import require_member_websocket
+from service.lib.context import get_db, get_relay
+from service.lib.relay import Resync
 from xpbase.errors import DomainError
 
 blueprint = Blueprint("chat", __name__)

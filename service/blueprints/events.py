@@ -8,9 +8,9 @@ from typing import Any
 
 from quart import Blueprint, g, websocket
 
-from service.auth import require_member_websocket
-from service.context import get_db, get_relay
-from service.relay import NOTIFICATION_COLUMNS, Resync, notification_json
+from service.lib.access import require_member_websocket
+from service.lib.context import get_db, get_relay
+from service.lib.relay import NOTIFICATION_COLUMNS, Resync, notification_json
 
 blueprint = Blueprint("events", __name__)
 

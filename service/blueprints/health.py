@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import asyncpg
 from quart import Blueprint
-from quart_schema import validate_response
+from quart_schema import tag_blueprint, validate_response
 
-from service.context import get_db
+from service.lib.context import get_db
 
 blueprint = Blueprint("health", __name__)
+tag_blueprint(blueprint, ["health"])
 log = logging.getLogger(__name__)
 
 

@@ -3,7 +3,7 @@
 The amount always comes from our rows (``service_role_create_payment_order``);
 a captured payment is credited exactly once in SQL whichever of ``verify``,
 the webhook and reconciliation comes first (supabase/sql/57_payments.sql).
-Razorpay is reached with the official SDK (service/razorpay_gateway.py).
+Razorpay is reached with the official SDK (service/lib/razorpay_gateway.py).
 """
 
 from __future__ import annotations
@@ -15,16 +15,24 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 from quart import Blueprint, current_app, g, request
-from quart_schema import security_scheme, validate_querystring, validate_request, validate_response
+from quart_schema import (
+    security_scheme,
+    tag_blueprint,
+    validate_querystring,
+    validate_request,
+    validate_response,
+)
 
-from service.auth import require_member
-from service.context import get_db
-from service.errors import APIError
-from service.razorpay_gateway import GatewayFailure, RazorpayGateway, gateway_from_settings
+from service.lib.access import require_member
+from service.lib.api_error import APIError
+from service.lib.context import get_db
+from service.lib.openapi import BEARER, errors
+from service.lib.razorpay_gateway import GatewayFailure, RazorpayGateway, gateway_from_settings
 from xpbase.errors import DomainError
 from xpbase.models.economy import MemberOrders, PaymentCredit, PaymentOrder, WebhookResult
 
 blueprint = Blueprint("payments", __name__)
+tag_blueprint(blueprint, ["payments"])
 log = logging.getLogger(__name__)
 
 RazorpayId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")
@@ -133,10 +141,11 @@ async def get_packages() -> PackagesOut:
 
 
 @blueprint.post("/v1/payments/orders")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_request(OrderIn)
 @validate_response(OrderOut, 201)
+@errors(400, 401, 403, 404, 409, 502, 503)
 async def post_order(data: OrderIn) -> tuple[OrderOut, int]:
     """Create a Razorpay order for an XP package or a store item.
 
@@ -212,10 +221,11 @@ def _credit_out(credit: PaymentCredit) -> CreditOut:
 
 
 @blueprint.post("/v1/payments/verify")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_request(VerifyIn)
 @validate_response(CreditOut, 200)
+@errors(400, 401, 403, 404, 409, 502, 503)
 async def post_verify(data: VerifyIn) -> CreditOut:
     """Verify Checkout's signature and credit the payment (once).
 
@@ -261,6 +271,7 @@ WEBHOOK_IGNORED = {"XPWHR", "XPORD", "XPAMM", "XPBAD"}
 
 @blueprint.post("/v1/payments/webhook")
 @validate_response(WebhookOut, 200)
+@errors(400, 503)
 async def post_webhook() -> WebhookOut:
     """Razorpay webhooks: payment.captured, order.paid, payment.failed, refund.processed.
 
@@ -296,10 +307,11 @@ async def post_webhook() -> WebhookOut:
 
 
 @blueprint.get("/v1/payments/orders")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_querystring(OrdersQuery)
 @validate_response(OrdersOut, 200)
+@errors(400, 401)
 async def get_orders(query_args: OrdersQuery) -> OrdersOut:
     """The caller's payment orders, newest first, with their payments and refunds state (amounts in paise)."""
     orders = MemberOrders.model_validate(

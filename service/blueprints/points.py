@@ -6,13 +6,21 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 from quart import Blueprint, g
-from quart_schema import security_scheme, validate_querystring, validate_request, validate_response
+from quart_schema import (
+    security_scheme,
+    tag_blueprint,
+    validate_querystring,
+    validate_request,
+    validate_response,
+)
 
-from service.auth import require_member
-from service.context import get_db
+from service.lib.access import require_member
+from service.lib.context import get_db
+from service.lib.openapi import BEARER, errors
 from xpbase.models.economy import PointsChange, PointsStatement
 
 blueprint = Blueprint("points", __name__)
+tag_blueprint(blueprint, ["points"])
 
 
 class StatementQuery(BaseModel):
@@ -31,10 +39,11 @@ class AdjustIn(BaseModel):
 
 
 @blueprint.get("/v1/points")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_querystring(StatementQuery)
 @validate_response(PointsStatement, 200)
+@errors(400, 401)
 async def get_points(query_args: StatementQuery) -> PointsStatement:
     """The caller's points balance and ledger entries, newest first (``next_before_id`` pages back)."""
     answer = await get_db().rpc(
@@ -48,10 +57,11 @@ async def get_points(query_args: StatementQuery) -> PointsStatement:
 
 
 @blueprint.post("/v1/admin/points")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_request(AdjustIn)
 @validate_response(PointsChange, 200)
+@errors(400, 401, 403, 404, 409)
 async def post_admin_points(data: AdjustIn) -> PointsChange:
     """Correct a member's points (admins): a ledger row naming the caller and the reason.
 

@@ -6,15 +6,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from quart import Blueprint, g
-from quart_schema import security_scheme, validate_response
+from quart_schema import security_scheme, tag_blueprint, validate_request, validate_response
 
-from service.auth import require_member
-from service.context import get_db
-from service.errors import APIError
+from service.lib.access import require_member
+from service.lib.api_error import APIError
+from service.lib.context import get_db, get_rpc
+from service.lib.openapi import BEARER, errors
+from xpbase.models.me import OwnProfile
 
 blueprint = Blueprint("profiles", __name__)
+tag_blueprint(blueprint, ["profiles"])
 
 
 class Profile(BaseModel):
@@ -36,9 +39,10 @@ class Profile(BaseModel):
 
 
 @blueprint.get("/v1/me")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_response(Profile, 200)
+@errors(401, 403, 404)
 async def get_me() -> Profile:
     """The signed-in member's own profile.
 
@@ -60,3 +64,39 @@ async def get_me() -> Profile:
     if row is None:
         raise APIError(404, "unknown_profile", "No profile belongs to this token's subject.")
     return Profile(**dict(row))
+
+
+class ProfileChanges(BaseModel):
+    """The fields to change; those left out stay as they are. ``avatar_url: null`` clears the avatar."""
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=64)
+    bio: str | None = Field(default=None, max_length=500)
+    avatar_url: str | None = Field(default=None, max_length=500, pattern=r"^https://")
+    social_links: dict[str, Any] | None = None
+    time_zone: str | None = Field(default=None, min_length=1, max_length=64)
+    leaderboard_visible: bool | None = None
+
+
+@blueprint.patch("/v1/me")
+@security_scheme(BEARER)
+@require_member
+@validate_request(ProfileChanges)
+@validate_response(OwnProfile, 200)
+@errors(400, 401, 403, 404)
+async def update_me(data: ProfileChanges) -> OwnProfile:
+    """Edit your own profile.
+
+    Calls `public.update_my_profile(changes)` as the member: display name
+    (1-64), bio (at most 500), avatar URL (https, or null to clear), social
+    links (an object), time zone (an IANA name such as `Europe/Berlin`) and
+    whether you are listed on leaderboards. Errors: 400 `invalid_argument`
+    (unknown time zone), `invalid_request`, `constraint_violated`; 401.
+    """
+    changes = data.model_dump(mode="json", exclude_unset=True)
+    for key in ("display_name", "bio", "social_links", "time_zone", "leaderboard_visible"):
+        if key in changes and changes[key] is None:
+            raise APIError(400, "invalid_request", f"{key} cannot be null")
+    profile: OwnProfile = await get_rpc().call(
+        "update_my_profile", role="authenticated", claims=g.claims, changes=changes
+    )
+    return profile

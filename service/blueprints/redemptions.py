@@ -6,13 +6,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from quart import Blueprint, g
-from quart_schema import security_scheme, validate_querystring, validate_request, validate_response
+from quart_schema import (
+    security_scheme,
+    tag_blueprint,
+    validate_querystring,
+    validate_request,
+    validate_response,
+)
 
-from service.auth import require_member
-from service.context import get_db
+from service.lib.access import require_member
+from service.lib.context import get_db
+from service.lib.openapi import BEARER, errors
 from xpbase.models.economy import Redemptions, RedemptionUpdate
 
 blueprint = Blueprint("redemptions", __name__)
+tag_blueprint(blueprint, ["redemptions"])
 
 
 class ListQuery(BaseModel):
@@ -45,10 +53,11 @@ def _out(answer: Any) -> RedemptionsOut:
 
 
 @blueprint.get("/v1/redemptions")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_querystring(ListQuery)
 @validate_response(RedemptionsOut, 200)
+@errors(400, 401)
 async def get_redemptions(query_args: ListQuery) -> RedemptionsOut:
     """The caller's redemptions and their steps."""
     return _out(
@@ -63,10 +72,11 @@ async def get_redemptions(query_args: ListQuery) -> RedemptionsOut:
 
 
 @blueprint.post("/v1/redemptions/<int:redemption_id>/cancel")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_request(NoteIn)
 @validate_response(RedemptionUpdate, 200)
+@errors(400, 401, 403, 404, 409)
 async def post_cancel(redemption_id: int, data: NoteIn) -> RedemptionUpdate:
     """Cancel the caller's own pending redemption: points refunded, stock restored.
 
@@ -84,10 +94,11 @@ async def post_cancel(redemption_id: int, data: NoteIn) -> RedemptionUpdate:
 
 
 @blueprint.get("/v1/admin/redemptions")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_querystring(QueueQuery)
 @validate_response(RedemptionsOut, 200)
+@errors(400, 401, 403)
 async def get_queue(query_args: QueueQuery) -> RedemptionsOut:
     """The admins' queue (default: pending), with delivery details. 403 ``forbidden`` for non-admins."""
     return _out(
@@ -103,10 +114,11 @@ async def get_queue(query_args: QueueQuery) -> RedemptionsOut:
 
 
 @blueprint.post("/v1/admin/redemptions/<int:redemption_id>")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_request(StepIn)
 @validate_response(RedemptionUpdate, 200)
+@errors(400, 401, 403, 404, 409)
 async def post_step(redemption_id: int, data: StepIn) -> RedemptionUpdate:
     """Approve, fulfil, reject or cancel a redemption (admins); the member is notified of every step.
 

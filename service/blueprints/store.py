@@ -6,13 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from quart import Blueprint, g
-from quart_schema import security_scheme, validate_request, validate_response
+from quart_schema import security_scheme, tag_blueprint, validate_request, validate_response
 
-from service.auth import current_member, require_member
-from service.context import get_db
+from service.lib.access import current_member, require_member
+from service.lib.context import get_db
+from service.lib.openapi import BEARER, errors
 from xpbase.models.economy import Catalogue, Inventory, Purchase
 
 blueprint = Blueprint("store", __name__)
+tag_blueprint(blueprint, ["store"])
 
 
 class CatalogueOut(BaseModel):
@@ -34,6 +36,7 @@ class PurchaseIn(BaseModel):
 
 @blueprint.get("/v1/store/items")
 @validate_response(CatalogueOut, 200)
+@errors(401)
 async def get_items() -> CatalogueOut:
     """The store's items on sale now (prices in points and/or paise); with a token, what the caller bought."""
     claims = current_member()
@@ -46,10 +49,11 @@ async def get_items() -> CatalogueOut:
 
 
 @blueprint.post("/v1/store/purchases")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_request(PurchaseIn)
 @validate_response(Purchase, 201)
+@errors(400, 401, 403, 404, 409)
 async def post_purchase(data: PurchaseIn) -> tuple[Purchase, int]:
     """Buy one item with points (one SQL function: price, rules, stock and the debit together).
 
@@ -70,9 +74,10 @@ async def post_purchase(data: PurchaseIn) -> tuple[Purchase, int]:
 
 
 @blueprint.get("/v1/store/inventory")
-@security_scheme([{"bearer": []}, {"cookie": []}])
+@security_scheme(BEARER)
 @require_member
 @validate_response(Inventory, 200)
+@errors(401)
 async def get_inventory() -> Inventory:
     """The caller's cosmetics and tools, streak freezes held and rank card style."""
     return Inventory.model_validate(await get_db().rpc("inventory_of", role="authenticated", claims=g.claims))

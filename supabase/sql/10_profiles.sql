@@ -68,6 +68,75 @@ comment on function public.ensure_profile(text, text, text) is
 revoke all on function public.ensure_profile(text, text, text) from public, anon, authenticated;
 grant execute on function public.ensure_profile(text, text, text) to service_role;
 
+create or replace function public.update_my_profile(changes jsonb)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_unknown text;
+  v_bad text;
+  v_row public.profiles;
+begin
+  if v_uid is null then
+    raise exception 'Sign in to edit your profile' using errcode = '42501';
+  end if;
+  if update_my_profile.changes is null or jsonb_typeof(update_my_profile.changes) <> 'object' then
+    raise exception 'changes must be a JSON object' using errcode = 'XPBAD';
+  end if;
+  select string_agg(k.key, ', ' order by k.key) into v_unknown
+    from jsonb_object_keys(update_my_profile.changes) as k (key)
+   where k.key not in ('display_name', 'bio', 'avatar_url', 'social_links', 'time_zone', 'leaderboard_visible');
+  if v_unknown is not null then
+    raise exception 'Not editable: % (editable: display_name, bio, avatar_url, social_links, time_zone, '
+      'leaderboard_visible)', v_unknown using errcode = 'XPBAD';
+  end if;
+  select string_agg(c.key, ', ' order by c.key) into v_bad
+    from jsonb_each(update_my_profile.changes) as c (key, value)
+   where jsonb_typeof(c.value) <> case c.key
+           when 'social_links' then 'object'
+           when 'leaderboard_visible' then 'boolean'
+           else 'string' end
+     and not (c.key = 'avatar_url' and jsonb_typeof(c.value) = 'null');
+  if v_bad is not null then
+    raise exception 'Wrong type for % (text, avatar_url text or null, social_links an object, '
+      'leaderboard_visible a boolean)', v_bad using errcode = 'XPBAD';
+  end if;
+  update public.profiles p
+     set display_name = coalesce(update_my_profile.changes ->> 'display_name', p.display_name),
+         bio = coalesce(update_my_profile.changes ->> 'bio', p.bio),
+         avatar_url = case when update_my_profile.changes ? 'avatar_url'
+                           then update_my_profile.changes ->> 'avatar_url' else p.avatar_url end,
+         social_links = coalesce(update_my_profile.changes -> 'social_links', p.social_links),
+         time_zone = coalesce(update_my_profile.changes ->> 'time_zone', p.time_zone),
+         leaderboard_visible = coalesce((update_my_profile.changes ->> 'leaderboard_visible')::boolean,
+                                        p.leaderboard_visible)
+   where p.id = v_uid
+   returning p.* into v_row;
+  if not found then
+    raise exception 'Unknown profile: %', v_uid using errcode = 'XPPRF';
+  end if;
+  return jsonb_build_object(
+    'id', v_row.id, 'display_name', v_row.display_name, 'bio', v_row.bio, 'avatar_url', v_row.avatar_url,
+    'social_links', v_row.social_links, 'time_zone', v_row.time_zone,
+    'leaderboard_visible', v_row.leaderboard_visible, 'role', v_row.role, 'xp', v_row.xp,
+    'level', v_row.level, 'tier', v_row.tier, 'points', v_row.points, 'created_at', v_row.created_at);
+end
+$$;
+comment on function public.update_my_profile(jsonb) is
+  'Edits the signed-in member''s own profile: changes is an object with any of display_name (1-64 characters, '
+  'trimmed), bio (at most 500), avatar_url (https, at most 500, or null to clear), social_links (an object, '
+  'at most 2000 characters as JSON), time_zone (an IANA name) and leaderboard_visible (boolean); keys left out '
+  'stay as they are. Returns the profile as its owner sees it: {id, display_name, bio, avatar_url, '
+  'social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. Runs as the '
+  'caller, so the column grants and the update policy apply. Errors: 42501 when not signed in, XPBAD (an '
+  'unknown key, a wrong type, an unknown time zone), 23514 or 22001 (a value outside the table''s checks), XPPRF.';
+revoke all on function public.update_my_profile(jsonb) from public, anon;
+grant execute on function public.update_my_profile(jsonb) to authenticated;
+
 create or replace function private.tg_profiles__validate()
 returns trigger
 language plpgsql

@@ -191,3 +191,43 @@ comment on function public.admin_reset_xp(uuid, text, text) is
   'kept (corrections never change points). Returns the receipt. Errors: 42501 unless service_role or an admin member, XPBAD, XPPRF.';
 revoke all on function public.admin_reset_xp(uuid, text, text) from public, anon;
 grant execute on function public.admin_reset_xp(uuid, text, text) to service_role, authenticated;
+
+------------------------------------------------------------------------------
+-- Making an admin (`xpbase admin grant PROFILE`)
+------------------------------------------------------------------------------
+
+create or replace function public.service_role_grant_admin(profile_id uuid)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_row record;
+  v_before text;
+begin
+  if service_role_grant_admin.profile_id is null then
+    raise exception 'profile_id is required' using errcode = 'XPBAD';
+  end if;
+  select p.role into v_before from public.profiles p where p.id = service_role_grant_admin.profile_id for update;
+  if not found then
+    raise exception 'Unknown profile: %', service_role_grant_admin.profile_id using errcode = 'XPPRF';
+  end if;
+  update public.profiles p set role = 'admin'
+   where p.id = service_role_grant_admin.profile_id and p.role <> 'admin'
+  returning p.id, p.display_name, p.role into v_row;
+  if v_row is null then
+    select p.id, p.display_name, p.role into v_row from public.profiles p
+     where p.id = service_role_grant_admin.profile_id;
+  end if;
+  return jsonb_build_object('profile_id', v_row.id, 'display_name', v_row.display_name, 'role', v_row.role,
+                            'changed', v_before <> 'admin');
+end
+$$;
+comment on function public.service_role_grant_admin(uuid) is
+  'Gives a profile the admin role (profiles.role), which the admin corrections and admin routes check: '
+  '{profile_id, display_name, role, changed} (changed false when it was an admin already). How the first '
+  'admin is made (`xpbase admin grant`). Errors: XPBAD, XPPRF. service_role only.';
+revoke all on function public.service_role_grant_admin(uuid) from public, anon, authenticated;
+grant execute on function public.service_role_grant_admin(uuid) to service_role;

@@ -1,5 +1,5 @@
 -- Finalizing seasons: a finished season is frozen once (standings, rewards, notifications),
--- idempotently.
+-- idempotently; listing seasons and their archived results.
 --
 -- Tables: public.season_results, public.season_rewards.
 -- Tests: tests/sql/test_season_finalize.py
@@ -116,3 +116,125 @@ comment on function public.finalize_seasons(timestamptz) is
   'participants, rewarded}], count, at}. Running it again finalizes nothing twice. service_role only.';
 revoke all on function public.finalize_seasons(timestamptz) from public, anon, authenticated;
 grant execute on function public.finalize_seasons(timestamptz) to service_role;
+
+------------------------------------------------------------------------------
+-- Seasons and their archived results, as the caller may see them
+------------------------------------------------------------------------------
+
+create or replace function public.list_seasons(layer text default null, size integer default 20, cursor text default null)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_before bigint;
+  v_items jsonb;
+  v_count integer;
+begin
+  if list_seasons.size is null or list_seasons.size not between 1 and 100 then
+    raise exception 'size must be 1 to 100' using errcode = 'XPBAD';
+  end if;
+  if list_seasons.layer is not null and not exists (select 1 from public.layers l where l.slug = list_seasons.layer) then
+    raise exception 'Unknown layer: %', left(list_seasons.layer, 64) using errcode = 'XPBAD';
+  end if;
+  if list_seasons.cursor is not null then
+    if list_seasons.cursor !~ '^[1-9][0-9]{0,17}$' then
+      raise exception 'Not a seasons cursor: %', left(list_seasons.cursor, 40) using errcode = 'XPBAD';
+    end if;
+    v_before := list_seasons.cursor::bigint;
+  end if;
+  select coalesce(jsonb_agg(x.item order by x.id desc), '[]'), count(*)
+    into v_items, v_count
+    from (select s.id, jsonb_build_object(
+                   'id', s.id, 'layer', s.layer_slug, 'name', s.name, 'starts_at', s.starts_at,
+                   'ends_at', s.ends_at, 'finalized_at', s.finalized_at,
+                   'status', case when s.finalized_at is not null then 'finalized'
+                                  when now() >= s.ends_at then 'ended'
+                                  when now() >= s.starts_at then 'running'
+                                  else 'upcoming' end) as item
+            from public.seasons s
+           where (list_seasons.layer is null or s.layer_slug = list_seasons.layer)
+             and (v_before is null or s.id < v_before)
+           order by s.id desc
+           limit list_seasons.size + 1) x;
+  if v_count > list_seasons.size then
+    v_items := v_items - list_seasons.size;
+  end if;
+  return jsonb_build_object(
+    'items', v_items,
+    'next_cursor', case when v_count > list_seasons.size then v_items -> (list_seasons.size - 1) ->> 'id' end);
+end
+$$;
+comment on function public.list_seasons(text, integer, text) is
+  'Seasons, newest first (all layers, or one): {items [{id, layer, name, starts_at, ends_at (UTC, exclusive), '
+  'finalized_at, status (upcoming, running, ended, finalized)}], next_cursor (text for the next page, null on '
+  'the last)}. size 1-100. Public data. Errors: XPBAD (size, cursor, unknown layer).';
+revoke all on function public.list_seasons(text, integer, text) from public;
+grant execute on function public.list_seasons(text, integer, text) to anon, authenticated, service_role;
+
+create or replace function public.list_season_results(season_id bigint, size integer default 50, cursor text default null)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_season public.seasons;
+  v_rank integer;
+  v_profile uuid;
+  v_items jsonb;
+  v_count integer;
+begin
+  if list_season_results.size is null or list_season_results.size not between 1 and 100 then
+    raise exception 'size must be 1 to 100' using errcode = 'XPBAD';
+  end if;
+  select * into v_season from public.seasons s where s.id = list_season_results.season_id;
+  if not found then
+    raise exception 'Unknown season: %', coalesce(list_season_results.season_id::text, 'null') using errcode = 'XPBAD';
+  end if;
+  if list_season_results.cursor is not null then
+    if list_season_results.cursor !~ '^[1-9][0-9]{0,8}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+      raise exception 'Not a season results cursor: %', left(list_season_results.cursor, 60) using errcode = 'XPBAD';
+    end if;
+    v_rank := split_part(list_season_results.cursor, ':', 1)::integer;
+    v_profile := split_part(list_season_results.cursor, ':', 2)::uuid;
+  end if;
+  -- The policies hide members who hide themselves (but not from themselves); the predicate is repeated so
+  -- service_role, which bypasses them, gets the public view too.
+  select coalesce(jsonb_agg(x.item order by x.rank, x.profile_id), '[]'), count(*)
+    into v_items, v_count
+    from (select r.rank, r.profile_id, jsonb_build_object(
+                   'rank', r.rank, 'profile_id', r.profile_id, 'display_name', p.display_name,
+                   'avatar_url', p.avatar_url, 'xp', r.xp, 'reward_xp', r.reward_xp,
+                   'reward_points', r.reward_points, 'title', r.title) as item
+            from public.season_results r
+            join public.profiles p on p.id = r.profile_id
+           where r.season_id = v_season.id and (p.leaderboard_visible or p.id = v_uid)
+             and (v_rank is null or (r.rank, r.profile_id) > (v_rank, v_profile))
+           order by r.rank, r.profile_id
+           limit list_season_results.size + 1) x;
+  if v_count > list_season_results.size then
+    v_items := v_items - list_season_results.size;
+  end if;
+  return jsonb_build_object(
+    'season', jsonb_build_object('id', v_season.id, 'layer', v_season.layer_slug, 'name', v_season.name,
+                                 'starts_at', v_season.starts_at, 'ends_at', v_season.ends_at,
+                                 'finalized_at', v_season.finalized_at),
+    'items', v_items,
+    'next_cursor', case when v_count > list_season_results.size
+                        then (v_items -> (list_season_results.size - 1) ->> 'rank') || ':'
+                             || (v_items -> (list_season_results.size - 1) ->> 'profile_id') end);
+end
+$$;
+comment on function public.list_season_results(bigint, integer, text) is
+  'The archived final standings of a season, best first: {season {id, layer, name, starts_at, ends_at, '
+  'finalized_at}, items [{rank, profile_id, display_name, avatar_url, xp, reward_xp, reward_points, title}], '
+  'next_cursor (text for the next page, null on the last)}. Empty until the season is finalized. Members who '
+  'hide from leaderboards are left out for everyone but themselves. size 1-100. Errors: XPBAD (size, cursor, '
+  'unknown season).';
+revoke all on function public.list_season_results(bigint, integer, text) from public;
+grant execute on function public.list_season_results(bigint, integer, text) to anon, authenticated, service_role;

@@ -1,4 +1,4 @@
--- Notifications (a pg_notify for every new row) and the global chat (post, history,
+-- Notifications (a pg_notify for every new row; listing and marking read) and the global chat (post, history,
 -- rate limit, pg_notify).
 --
 -- Tables: public.notifications, public.chat_messages, public.chat_settings.
@@ -22,6 +22,103 @@ revoke all on function private.tg_notifications__notify() from public;
 drop trigger if exists _500_notify on public.notifications;
 create trigger _500_notify after insert on public.notifications
   for each row execute function private.tg_notifications__notify();
+
+create or replace function public.list_notifications(
+  size integer default 50,
+  cursor text default null,
+  unread_only boolean default false
+)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_before bigint;
+  v_items jsonb;
+  v_count integer;
+  v_unread bigint;
+begin
+  if v_uid is null then
+    raise exception 'Sign in to read your notifications' using errcode = '42501';
+  end if;
+  if list_notifications.size is null or list_notifications.size not between 1 and 100 then
+    raise exception 'size must be 1 to 100' using errcode = 'XPBAD';
+  end if;
+  if list_notifications.cursor is not null then
+    if list_notifications.cursor !~ '^[1-9][0-9]{0,17}$' then
+      raise exception 'Not a notifications cursor: %', left(list_notifications.cursor, 40) using errcode = 'XPBAD';
+    end if;
+    v_before := list_notifications.cursor::bigint;
+  end if;
+  -- One row more than asked says whether another page follows.
+  select coalesce(jsonb_agg(x.item order by x.id desc), '[]'), count(*)
+    into v_items, v_count
+    from (select n.id, jsonb_build_object('id', n.id, 'kind', n.kind, 'title', n.title, 'body', n.body,
+                                          'data', n.data, 'created_at', n.created_at, 'read_at', n.read_at) as item
+            from public.notifications n
+           where n.profile_id = v_uid and (v_before is null or n.id < v_before)
+             and (not coalesce(list_notifications.unread_only, false) or n.read_at is null)
+           order by n.id desc
+           limit list_notifications.size + 1) x;
+  select count(*) into v_unread from public.notifications n where n.profile_id = v_uid and n.read_at is null;
+  if v_count > list_notifications.size then
+    v_items := v_items - list_notifications.size;
+  end if;
+  return jsonb_build_object(
+    'items', v_items,
+    'next_cursor', case when v_count > list_notifications.size
+                        then v_items -> (list_notifications.size - 1) ->> 'id' end,
+    'unread', v_unread);
+end
+$$;
+comment on function public.list_notifications(integer, text, boolean) is
+  'The signed-in member''s notifications, newest first: {items [{id, kind, title, body, data, created_at, '
+  'read_at (UTC, null while unread)}], next_cursor (text for the next page, null on the last), unread (how '
+  'many are unread in all)}. size 1-100; unread_only leaves read ones out. Errors: 42501 when not signed in, '
+  'XPBAD.';
+revoke all on function public.list_notifications(integer, text, boolean) from public, anon;
+grant execute on function public.list_notifications(integer, text, boolean) to authenticated;
+
+create or replace function public.mark_notifications_read(ids bigint[] default null, up_to_id bigint default null)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_marked integer;
+  v_unread bigint;
+begin
+  if v_uid is null then
+    raise exception 'Sign in to mark notifications read' using errcode = '42501';
+  end if;
+  if (mark_notifications_read.ids is null) = (mark_notifications_read.up_to_id is null) then
+    raise exception 'Name either ids or up_to_id' using errcode = 'XPBAD';
+  end if;
+  if cardinality(mark_notifications_read.ids) not between 1 and 100 then
+    raise exception 'ids must hold 1 to 100 ids' using errcode = 'XPBAD';
+  end if;
+  update public.notifications n
+     set read_at = now()
+   where n.profile_id = v_uid and n.read_at is null
+     and (n.id = any (mark_notifications_read.ids) or n.id <= mark_notifications_read.up_to_id);
+  get diagnostics v_marked = row_count;
+  select count(*) into v_unread from public.notifications n where n.profile_id = v_uid and n.read_at is null;
+  return jsonb_build_object('marked', v_marked, 'unread', v_unread);
+end
+$$;
+comment on function public.mark_notifications_read(bigint[], bigint) is
+  'Marks the signed-in member''s notifications read: those in ids (1-100), or every one up to and including '
+  'up_to_id (name exactly one). Ids of other members'' notifications are ignored (the policy hides them). '
+  'Returns {marked (rows changed now; already read ones are not counted), unread (left unread)}. Errors: 42501 '
+  'when not signed in, XPBAD.';
+revoke all on function public.mark_notifications_read(bigint[], bigint) from public, anon;
+grant execute on function public.mark_notifications_read(bigint[], bigint) to authenticated;
 
 ------------------------------------------------------------------------------
 -- Global chat (issue 4)

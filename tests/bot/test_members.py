@@ -183,3 +183,21 @@ async def test_link_with_a_bad_code_is_refused(
     interaction = await world.run(world.interaction(world.bob, "link", options=[option("code", "NOPE-1234")]))
     answer = discord_api.last_reply(interaction.id)
     assert answer.ephemeral
+
+
+async def test_checkin_reports_the_xp_credited_a_level_up_and_the_milestone(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """/checkin reads the typed check-in receipt: the XP credited (not +0), level-up, milestone."""
+    from datetime import UTC, datetime, timedelta
+
+    pid = await db.rpc("ensure_profile", provider="discord", subject=str(world.bob.id), display_name="Bob")
+    await db.rpc("award_xp", profile_id=pid, activity="challenge_completed", idempotency_key="c", amount=125)
+    now = datetime.now(UTC)
+    for days_ago in (2, 1):  # day 1 (5 XP) and day 2 (10 XP) of the streak: 140 XP, still level 1
+        await db.rpc("service_role_check_in", profile_id=pid, at=now - timedelta(days=days_ago))
+    answer = await world.run(world.interaction(world.bob, "checkin"))
+    text = discord_api.last_reply(answer.id).text
+    assert "day **3** of your streak, **+15 XP**" in text
+    assert "Level up: you are now level **2**" in text
+    assert "Milestone: a 3-day streak!" in text

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from uuid import UUID
 
 from bot.bot import XPBot
 from bot.views import LeaderboardView
 from tests.bot.discord_api import DiscordStandIn
 from tests.bot.world import World
+from xpbase.models.leaderboards import LeaderboardEntry
 
 
-def row(rank: int) -> dict[str, Any]:
-    return {
-        "rank": rank,
-        "display_name": f"Member {rank}",
-        "level": 2,
-        "xp": 1000 - rank,
-        "profile_id": str(rank),
-    }
+def row(rank: int) -> LeaderboardEntry:
+    return LeaderboardEntry(
+        rank=rank,
+        profile_id=UUID(int=rank),
+        display_name=f"Member {rank}",
+        avatar_url=None,
+        xp=1000 - rank,
+        level=2,
+        tier="basic",
+    )
 
 
 async def test_buttons_turn_pages_and_stop_at_the_ends(
@@ -27,7 +30,7 @@ async def test_buttons_turn_pages_and_stop_at_the_ends(
     pages = {1: [row(n) for n in range(1, 11)], 2: [row(11)]}
     asked: list[int] = []
 
-    async def fetch(page: int) -> list[dict[str, Any]]:
+    async def fetch(page: int) -> list[LeaderboardEntry]:
         asked.append(page)
         return pages.get(page, [])
 
@@ -45,7 +48,7 @@ async def test_buttons_turn_pages_and_stop_at_the_ends(
 async def test_a_full_last_page_switches_next_off_when_nothing_follows(bot: XPBot, world: World) -> None:
     """With exactly ten members, ▶ finds nothing, stays on page 1 and turns itself off."""
 
-    async def fetch(page: int) -> list[dict[str, Any]]:
+    async def fetch(page: int) -> list[LeaderboardEntry]:
         return [row(n) for n in range(1, 11)] if page == 1 else []
 
     view = LeaderboardView(owner_id=world.bob.id, title="Leaderboard", fetch=fetch, rows=await fetch(1))
@@ -58,7 +61,7 @@ async def test_only_the_member_who_asked_can_turn_pages(
 ) -> None:
     """Someone else's click gets a private hint and changes nothing."""
 
-    async def fetch(page: int) -> list[dict[str, Any]]:
+    async def fetch(page: int) -> list[LeaderboardEntry]:
         raise AssertionError("must not fetch")
 
     view = LeaderboardView(owner_id=world.bob.id, title="Leaderboard", fetch=fetch, rows=[row(1)])

@@ -86,7 +86,7 @@ async def test_me_without_header_is_401(client: Client) -> None:
 def test_short_secret_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A configured JWT secret shorter than 32 bytes is refused at start-up."""
     from service.app import create_app
-    from service.auth import SettingsError
+    from service.lib.access import SettingsError
     from xpbase.settings import Settings
 
     with pytest.raises(SettingsError):

@@ -12,7 +12,7 @@ import razorpay as razorpay_sdk
 from quart.typing import TestClientProtocol as Client
 from razorpay.errors import SignatureVerificationError
 
-from service.razorpay_gateway import gateway_from_settings, reconcile_open_orders, reconcile_with_settings
+from service.lib.razorpay_gateway import gateway_from_settings, reconcile_open_orders, reconcile_with_settings
 from tests.helpers import new_profile
 from tests.service.conftest import make_token
 from tests.service.razorpay_standin import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, RazorpayStandIn, sign

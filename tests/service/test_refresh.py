@@ -15,7 +15,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from service.app import create_app
-from service.sessions import IssuedSession, start_session
+from service.lib.auth_sessions import IssuedSession, start_session
 from tests.helpers import new_profile
 from tests.service import flows
 from tests.service.conftest import APP_ORIGIN, JWT_SECRET, oauth_settings

@@ -22,8 +22,8 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from service.app import create_app
-from service.sessions import start_session
-from service.tokens import SettingsError, TokenKeys, issue_access_token, load_token_keys
+from service.lib.auth_sessions import start_session
+from service.lib.tokens import SettingsError, TokenKeys, issue_access_token, load_token_keys
 from tests.helpers import acting_as, new_profile
 from tests.service.conftest import JWT_SECRET, make_token
 from xpbase.db import Database

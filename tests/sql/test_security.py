@@ -217,6 +217,13 @@ TABLES: dict[str, Table] = {
         update="xp = xp",
         expect={**LEADERBOARD_READ, **NO_WRITES},
     ),
+    # A view (security_invoker): the rows of the three tables above, under their policies; read-only.
+    "leaderboard_entries": Table(
+        target="profile_id = $1 and board = 'all_time'",
+        insert="(board) values ('all_time')",
+        update="xp = xp",
+        expect={**LEADERBOARD_READ, **NO_WRITES},
+    ),
     "season_scores": Table(
         target="profile_id = $1",
         insert="(season_id, profile_id) select s.id, $1 from public.seasons s where s.name = 'spare'",
@@ -286,6 +293,17 @@ TABLES: dict[str, Table] = {
         insert="(id) values (true) on conflict (id) do update set max_length = excluded.max_length",
         update="max_length = max_length",
         expect=CONFIG,
+    ),
+    # The public part of members' positive awards (supabase/sql/65_profile_card.sql): read like
+    # leaderboards, written by the ledger's trigger only.
+    "activity_feed": Table(
+        target="profile_id = $1",
+        insert=(
+            "(ledger_id, profile_id, activity_slug, layer_slug, amount, occurred_at)"
+            " select l.id + 1000000, $1, 'message', 'cyber', 1, now() from public.xp_ledger l limit 1"
+        ),
+        update="amount = amount",
+        expect={**LEADERBOARD_READ, **NO_WRITES},
     ),
     # Counts of visible members per XP bucket: public aggregates, written by triggers only.
     "leaderboard_counts": Table(
@@ -482,13 +500,25 @@ EXECUTE: dict[str, frozenset[str]] = {
     # Leaderboards are public; RLS decides who is listed.
     "public.leaderboard(text, text, bigint, integer, integer)": EVERYONE,
     "public.leaderboard_rank(uuid, text, text, bigint)": EVERYONE,
+    "public.leaderboard_members_above(text, text, bigint)": EVERYONE,
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
     "public.leaderboard_scope(text, text, bigint)": EVERYONE,
+    # What anyone may see of a member (65_profile_card.sql); hidden members read as unknown.
+    "public.profile_card(uuid, integer)": EVERYONE,
+    # The first admin (`xpbase admin grant`).
+    "public.service_role_grant_admin(uuid)": SERVICE_ONLY,
     # A member's own history (the function refuses anyone else's), and the backend's.
     "public.xp_timeline(uuid, text, integer, timestamp with time zone)": SERVICE_AND_MEMBERS,
     "public.dashboard_stats(uuid, text, timestamp with time zone)": SERVICE_AND_MEMBERS,
     "public.post_chat_message(text)": frozenset({"authenticated"}),
     "public.chat_history(integer, bigint)": SERVICE_AND_MEMBERS,
+    # The REST API's reads and edits (issue 10): own profile, ledger, notifications; seasons are public.
+    "public.update_my_profile(jsonb)": frozenset({"authenticated"}),
+    "public.list_my_ledger(integer, text)": frozenset({"authenticated"}),
+    "public.list_notifications(integer, text, boolean)": frozenset({"authenticated"}),
+    "public.mark_notifications_read(bigint[], bigint)": frozenset({"authenticated"}),
+    "public.list_seasons(text, integer, text)": EVERYONE,
+    "public.list_season_results(bigint, integer, text)": EVERYONE,
     # The economy (issue 11). Admin functions are open to members; SQL refuses all but admins.
     "public.admin_adjust_points(uuid, integer, text, text)": SERVICE_AND_MEMBERS,
     "public.service_role_admin_adjust_points(uuid, uuid, integer, text, text)": SERVICE_ONLY,
@@ -695,9 +725,12 @@ async def acting(
 
 
 async def attempt(conn: asyncpg.Connection, sql: str, *args: Any) -> str:
-    """Run one statement in a savepoint that always rolls back: ROWS, NONE or DENIED (42501).
+    """Run one statement in a savepoint that always rolls back: ROWS, NONE or DENIED.
 
-    Any other error propagates: an attempt the matrix did not foresee fails the test.
+    DENIED is 42501, or, for a write to a view that cannot be written at all
+    (55000, "cannot insert into view"), the rewriter's refusal before any
+    privilege check. Any other error propagates: an attempt the matrix did not
+    foresee fails the test.
     """
     savepoint = conn.transaction()
     await savepoint.start()
@@ -707,6 +740,10 @@ async def attempt(conn: asyncpg.Connection, sql: str, *args: Any) -> str:
         else:
             count = int((await conn.execute(sql, *args)).split()[-1])
     except asyncpg.InsufficientPrivilegeError:
+        return DENIED
+    except asyncpg.ObjectNotInPrerequisiteStateError as exc:
+        if "view" not in str(exc):
+            raise
         return DENIED
     finally:
         await savepoint.rollback()

@@ -223,24 +223,26 @@ class MemberOrders(RootModel[list[MemberOrder]]):
     """payment_orders_of: a member's orders newest first, with their payments."""
 
 
+#: Functions answering a JSON array map to the model of one element (xpbase.rpc.typed makes a list of them);
+#: the RootModel lists above read such an answer in one call.
 RESULTS = {
     "admin_adjust_points": PointsChange,
     "service_role_admin_adjust_points": PointsChange,
     "points_statement": PointsStatement,
     "buy_item": Purchase,
     "service_role_buy_item": Purchase,
-    "store_catalogue": Catalogue,
+    "store_catalogue": CatalogueItem,
     "inventory_of": Inventory,
     "update_redemption": RedemptionUpdate,
     "service_role_update_redemption": RedemptionUpdate,
-    "redemption_queue": Redemptions,
-    "redemption_history": Redemptions,
+    "redemption_queue": Redemption,
+    "redemption_history": Redemption,
     "service_role_create_payment_order": PaymentOrder,
     "service_role_attach_razorpay_order": PaymentOrder,
     "service_role_fail_payment_order": PaymentOrder,
-    "service_role_open_payment_orders": PaymentOrders,
+    "service_role_open_payment_orders": PaymentOrder,
     "service_role_verify_payment": PaymentCredit,
     "service_role_reconcile_payment": PaymentCredit,
     "service_role_payment_webhook": WebhookResult,
-    "payment_orders_of": MemberOrders,
+    "payment_orders_of": MemberOrder,
 }

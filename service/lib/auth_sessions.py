@@ -17,10 +17,10 @@ from uuid import UUID
 
 from quart.typing import ResponseTypes
 
-from service.auth import ACCESS_COOKIE, REFRESH_COOKIE
-from service.errors import APIError
-from service.oauth import ProviderIdentity
-from service.tokens import (
+from service.lib.access import ACCESS_COOKIE, REFRESH_COOKIE
+from service.lib.api_error import APIError
+from service.lib.oauth_providers import ProviderIdentity
+from service.lib.tokens import (
     MAX_REFRESH_TOKEN_CHARS,
     AccessToken,
     TokenKeys,

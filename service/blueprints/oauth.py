@@ -24,40 +24,29 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any, Literal, TypeGuard, TypeVar
+from typing import Literal, TypeGuard
 from uuid import UUID
 
-from pydantic import BaseModel, Field, ValidationError
-from quart import Blueprint, after_this_request, current_app, g, redirect, request
+from pydantic import BaseModel, Field
+from quart import Blueprint, after_this_request, current_app, redirect, request
 from quart.typing import ResponseTypes
-from quart_schema import security_scheme, validate_querystring, validate_response
+from quart_schema import tag_blueprint, validate_querystring, validate_response
 
-from service.auth import REFRESH_COOKIE, current_member, require_member, require_trusted_origin, token_keys
-from service.context import get_db
-from service.errors import APIError
-from service.oauth import OAuthProvider, ProviderError
-from service.sessions import (
-    IssuedSession,
-    clear_session_cookies,
-    refresh,
-    set_session_cookies,
-    sign_in,
-    sign_out,
-)
-from service.tokens import sha256
-from xpbase.settings import Settings
+from service.blueprints.sessions import SessionOut, User, current_settings, session_out
+from service.lib.access import current_member, token_keys
+from service.lib.api_error import APIError
+from service.lib.auth_sessions import sign_in
+from service.lib.context import get_db
+from service.lib.oauth_providers import OAuthProvider, ProviderError
+from service.lib.openapi import errors
+from service.lib.tokens import sha256
 
-blueprint = Blueprint("auth", __name__)
+blueprint = Blueprint("oauth", __name__)
+tag_blueprint(blueprint, ["auth"])
 
 BROWSER_COOKIE = "__Secure-xpbase-oauth-browser"
 BROWSER_COOKIE_PATH = "/v1/auth/"
-BodyT = TypeVar("BodyT", bound=BaseModel)
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.config["XPBASE_SETTINGS"]
-    return settings
 
 
 def _provider(name: str) -> OAuthProvider:
@@ -70,35 +59,6 @@ def _provider(name: str) -> OAuthProvider:
 
 def _looks_like_token(value: str | None, length: int = 43) -> TypeGuard[str]:
     return value is not None and len(value) == length and set(value) <= _TOKEN_CHARS
-
-
-class User(BaseModel):
-    """The signed-in member: profile id, display name, avatar (https URL or null), role (member, admin)."""
-
-    id: UUID
-    display_name: str
-    avatar_url: str | None
-    role: str
-
-
-class SessionOut(BaseModel):
-    """A session (Supabase's shape). In cookie mode the tokens are only in HttpOnly cookies and null here.
-
-    ``expires_at`` is the access token's expiry in Unix seconds (UTC),
-    ``expires_in`` its lifetime in seconds; ``created`` is true when this
-    sign-in made the profile (null for refreshes).
-    """
-
-    token_type: Literal["bearer"] = "bearer"
-    access_token: str | None
-    refresh_token: str | None
-    expires_in: int
-    expires_at: int
-    refresh_expires_at: datetime
-    session_id: UUID
-    transport: Literal["body", "cookie"]
-    user: User
-    created: bool | None = None
 
 
 class LinkedOut(BaseModel):
@@ -144,73 +104,6 @@ class CallbackQuery(BaseModel):
     cookie: bool = False
 
 
-class RefreshIn(BaseModel):
-    """The refresh token, unless it travels in the refresh cookie."""
-
-    refresh_token: str | None = Field(default=None, max_length=200)
-
-
-class LogoutIn(BaseModel):
-    """Which session to end: the refresh token's (or the cookie's, or the access token's).
-
-    ``scope=global`` ends every session of the member.
-    """
-
-    refresh_token: str | None = Field(default=None, max_length=200)
-    scope: Literal["local", "global"] = "local"
-
-
-class LinkCodeOut(BaseModel):
-    """A one-time code for the bot's ``/link``: ``code`` (ABCDE-FGHJK), ``expires_at`` (UTC), lifetime."""
-
-    code: str
-    expires_at: datetime
-    ttl_seconds: int
-
-
-class JWKS(BaseModel):
-    """The public keys that verify access tokens (empty with HS256)."""
-
-    keys: list[dict[str, Any]]
-
-
-async def _optional_body(model: type[BodyT]) -> BodyT:
-    """The JSON body as ``model``; an absent body counts as ``{}`` (cookie mode sends none). 400 otherwise."""
-    data: Any = {}
-    if await request.get_data():
-        data = await request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise APIError(400, "invalid_request", "The body must be a JSON object.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise APIError(400, "invalid_request", str(exc)) from exc
-
-
-def _session_out(session: IssuedSession, cookie_mode: bool) -> SessionOut:
-    """The session answer; in cookie mode the tokens go into cookies. Never cached (RFC 6749 5.1)."""
-    settings = _settings()
-
-    @after_this_request
-    async def deliver(response: ResponseTypes) -> ResponseTypes:
-        if cookie_mode:
-            set_session_cookies(response, session, settings)
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    return SessionOut(
-        access_token=None if cookie_mode else session.access.token,
-        refresh_token=None if cookie_mode else session.refresh_token,
-        expires_in=session.access.expires_in,
-        expires_at=session.access.expires_at,
-        refresh_expires_at=session.refresh_expires_at,
-        session_id=session.session_id,
-        transport="cookie" if cookie_mode else "body",
-        user=User(**session.user),
-        created=session.created,
-    )
-
-
 def _wants_json(mode: str | None) -> bool:
     if mode is not None:
         return mode == "json"
@@ -218,7 +111,7 @@ def _wants_json(mode: str | None) -> bool:
 
 
 def _redirect_uri(requested: str | None) -> str:
-    allowed = _settings().oauth_redirect_uris
+    allowed = current_settings().oauth_redirect_uris
     if not allowed:
         raise APIError(503, "sign_in_not_configured", "Set XPBASE_OAUTH_REDIRECT_URIS to allow sign-in.")
     if requested is None:
@@ -233,6 +126,7 @@ def _redirect_uri(requested: str | None) -> str:
 @blueprint.get("/v1/auth/<provider>/authorize")
 @validate_querystring(AuthorizeQuery)
 @validate_response(AuthorizeOut, 200)
+@errors(400, 401, 404, 502, 503)
 async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeOut | ResponseTypes:
     """Start signing in (or linking) with a provider.
 
@@ -243,7 +137,7 @@ async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeO
     for ``link=1`` without a valid access token (header or cookie).
     """
     oauth = _provider(provider)
-    settings = _settings()
+    settings = current_settings()
     redirect_uri = _redirect_uri(query_args.redirect_uri)
     link_profile_id: UUID | None = None
     if query_args.link:
@@ -311,6 +205,7 @@ def _invalid_state(message: str) -> APIError:
 @validate_querystring(CallbackQuery)
 @validate_response(SessionOut, 200)
 @validate_response(LinkedOut, 201)
+@errors(400, 404, 409, 502)
 async def get_callback(
     provider: str, query_args: CallbackQuery
 ) -> tuple[SessionOut, int] | tuple[LinkedOut, int]:
@@ -376,90 +271,5 @@ async def get_callback(
             user=User(**linked["user"]),
         ), 201
 
-    session = await sign_in(db, token_keys(), _settings(), identity)
-    return _session_out(session, cookie_mode=flow["cookie_mode"] or query_args.cookie), 200
-
-
-@blueprint.post("/v1/auth/refresh")
-@validate_response(SessionOut, 200)
-async def post_refresh() -> SessionOut:
-    """Swap a refresh token for a new access token and the next refresh token.
-
-    Body ``{"refresh_token": "..."}`` (tokens answered in the body), or no
-    body and the refresh cookie (tokens answered in cookies; the request must
-    carry a trusted ``Origin``). Each refresh token works once; presenting the
-    immediate parent of the live token again within the grace window
-    (``XPBASE_REFRESH_TOKEN_REUSE_GRACE_SECONDS``) answers the live token;
-    any other spent token ends the whole session. Errors: 401
-    ``invalid_refresh_token``, ``refresh_token_expired``, ``session_revoked``,
-    ``refresh_token_reused``; 403 ``untrusted_origin``.
-    """
-    body = await _optional_body(RefreshIn)
-    cookie_mode = body.refresh_token is None
-    token = body.refresh_token
-    if cookie_mode:
-        token = request.cookies.get(REFRESH_COOKIE)
-        if not token:
-            raise APIError(401, "invalid_refresh_token", "Send a refresh_token, or the refresh cookie.")
-        require_trusted_origin()
-    assert token is not None
-    session = await refresh(get_db(), token_keys(), _settings(), token)
-    return _session_out(session, cookie_mode=cookie_mode)
-
-
-@blueprint.post("/v1/auth/logout")
-async def post_logout() -> tuple[str, int]:
-    """End the session (its whole refresh-token family) and clear the session cookies.
-
-    The session is named by ``refresh_token`` in the body, else the refresh
-    cookie, else the access token's ``session_id``. ``scope=global`` ends
-    every session of the member. 204 also for a session already ended.
-    Access tokens already issued stay valid until they expire (at most an
-    hour). Errors: 401 when nothing names a session; 403 ``untrusted_origin``
-    for cookies without a trusted ``Origin``.
-    """
-    body = await _optional_body(LogoutIn)
-    token = body.refresh_token
-    session_id: UUID | None = None
-    if token is None and (cookie := request.cookies.get(REFRESH_COOKIE)):
-        require_trusted_origin()
-        token = cookie
-    if token is None:
-        claims = current_member()
-        if claims is None or not claims.get("session_id"):
-            raise APIError(401, "invalid_token", "Send the refresh token, or sign in, to log out.")
-        try:
-            session_id = UUID(str(claims["session_id"]))
-        except ValueError as exc:
-            raise APIError(401, "invalid_token", "The access token names no session.") from exc
-    await sign_out(get_db(), refresh_token=token, session_id=session_id, scope=body.scope)
-    settings = _settings()
-
-    @after_this_request
-    async def clear_cookies(response: ResponseTypes) -> ResponseTypes:
-        clear_session_cookies(response, settings)
-        return response
-
-    return "", 204
-
-
-@blueprint.post("/v1/auth/link-codes")
-@security_scheme([{"bearer": []}, {"cookie": []}])
-@require_member
-@validate_response(LinkCodeOut, 201)
-async def post_link_code() -> tuple[LinkCodeOut, int]:
-    """A one-time code that links the caller's Discord account through the bot's ``/link <code>``.
-
-    Calls ``public.create_link_code()`` as the caller. Valid 10 minutes by
-    default; a new code replaces the caller's earlier unused ones. Errors: 401
-    ``invalid_token``; 429 ``rate_limited`` (at most 5 codes per hour by default).
-    """
-    result = await get_db().rpc("create_link_code", role="authenticated", claims=g.claims)
-    return LinkCodeOut(**result), 201
-
-
-@blueprint.get("/.well-known/jwks.json")
-@validate_response(JWKS, 200)
-async def get_jwks() -> tuple[JWKS, int, dict[str, str]]:
-    """The public keys that verify access tokens (RS256/ES256, with ``kid``); an empty set with HS256."""
-    return JWKS(**token_keys().jwks()), 200, {"Cache-Control": "public, max-age=600"}
+    session = await sign_in(db, token_keys(), current_settings(), identity)
+    return session_out(session, cookie_mode=flow["cookie_mode"] or query_args.cookie), 200

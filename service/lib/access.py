@@ -25,8 +25,8 @@ from uuid import UUID
 
 from quart import current_app, g, request, websocket
 
-from service.errors import APIError
-from service.tokens import (
+from service.lib.api_error import APIError
+from service.lib.tokens import (
     MIN_SECRET_BYTES,
     InvalidAccessToken,
     SettingsError,
@@ -42,6 +42,7 @@ __all__ = [
     "SettingsError",
     "access_token_from_request",
     "current_member",
+    "optional_member",
     "require_member",
     "require_member_websocket",
     "require_trusted_origin",
@@ -75,7 +76,7 @@ def _unauthorized(message: str) -> APIError:
 def verify_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
     """The verified claims of an access token; APIError(401, "invalid_token") when it is refused.
 
-    See service.tokens.decode_access_token for the checks.
+    See service.lib.tokens.decode_access_token for the checks.
     """
     try:
         return decode_access_token(token, keys)
@@ -160,6 +161,24 @@ def require_member(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
             raise _unauthorized("missing bearer token")
         g.claims = claims
         g.profile_id = UUID(claims["sub"])
+        return await func(*args, **kwargs)
+
+    return wrapper
+
+
+def optional_member(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Route decorator for public routes that a member may call signed in (they then see themself if hidden).
+
+    Sets ``g.claims`` and ``g.profile_id`` when a token is present; 401 for a
+    token that is present but refused.
+    """
+
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        claims = current_member()
+        if claims is not None:
+            g.claims = claims
+            g.profile_id = UUID(claims["sub"])
         return await func(*args, **kwargs)
 
     return wrapper

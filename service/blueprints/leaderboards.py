@@ -1,0 +1,157 @@
+"""Leaderboards: all-time, per layer and per season; the top, a member's rank, the members around them.
+
+Public: anyone may read them (``public.leaderboard*`` run as anon); a
+signed-in caller who hides from leaderboards still sees themself. Answers
+carry an ``ETag`` and ``Cache-Control`` (public for anonymous callers), and
+``If-None-Match`` gets a 304.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+from quart import Blueprint, ResponseReturnValue, after_this_request, g
+from quart_schema import tag_blueprint, validate_querystring, validate_response
+
+from service.lib.access import optional_member
+from service.lib.context import caller, get_rpc
+from service.lib.openapi import errors
+from service.lib.paging import cache_public
+from xpbase.models.leaderboards import Board, LeaderboardEntry, LeaderboardRank
+
+blueprint = Blueprint("leaderboards", __name__)
+tag_blueprint(blueprint, ["leaderboards"])
+
+BOARD = "<any(all_time, layer, season):board>"
+
+
+class BoardQuery(BaseModel):
+    """Which board: ``layer`` (layer and season boards; default the default layer) and ``season_id``
+    (season board; default the layer's running season). ``size`` rows per page (1-100), ``cursor`` the
+    previous page's ``next_cursor``."""
+
+    layer: str | None = Field(default=None, max_length=64)
+    season_id: int | None = Field(default=None, ge=1)
+    size: int = Field(default=50, ge=1, le=100)
+    cursor: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,6}$")
+
+
+class ScopeQuery(BaseModel):
+    """Which board: ``layer`` and ``season_id`` as for the top of the board."""
+
+    layer: str | None = Field(default=None, max_length=64)
+    season_id: int | None = Field(default=None, ge=1)
+
+
+class AroundQuery(ScopeQuery):
+    """``radius``: how many members above and below (0-50)."""
+
+    radius: int = Field(default=5, ge=0, le=50)
+
+
+class LeaderboardPage(BaseModel):
+    """A page of a board, best first; ``next_cursor`` fetches the next page (null on the last)."""
+
+    board: Board
+    items: list[LeaderboardEntry]
+    next_cursor: str | None
+
+
+class Around(BaseModel):
+    """The members around one member, best first (empty when the member is hidden from the caller)."""
+
+    board: Board
+    items: list[LeaderboardEntry]
+
+
+def _cached(personal: bool) -> None:
+    @after_this_request
+    async def add_headers(response):  # type: ignore[no-untyped-def]
+        if response.status_code == 200:
+            return await cache_public(response, personal=personal)
+        return response
+
+
+@blueprint.get(f"/v1/leaderboards/{BOARD}")
+@optional_member
+@validate_querystring(BoardQuery)
+@validate_response(LeaderboardPage, 200)
+@errors(400, 401)
+async def get_leaderboard(
+    board: Literal["all_time", "layer", "season"], query_args: BoardQuery
+) -> LeaderboardPage:
+    """A page of a leaderboard, best first.
+
+    Calls `public.leaderboard(board, layer, season_id, page_size, page)`. Equal XP
+    shares a rank; among equals whoever reached the score first is listed first.
+    Members who hide from leaderboards are left out (except for themselves).
+    Errors: 400 `invalid_argument` (unknown layer or season), `invalid_request`.
+    """
+    page = int(query_args.cursor or 1)
+    rows: list[LeaderboardEntry] = await get_rpc().call(
+        "leaderboard",
+        **caller(),
+        board=board,
+        layer=query_args.layer,
+        season_id=query_args.season_id,
+        page_size=query_args.size,
+        page=page,
+    )
+    _cached(personal=hasattr(g, "claims"))
+    more = len(rows) == query_args.size
+    return LeaderboardPage(board=board, items=rows, next_cursor=str(page + 1) if more else None)
+
+
+@blueprint.get(f"/v1/leaderboards/{BOARD}/ranks/<uuid:profile_id>")
+@optional_member
+@validate_querystring(ScopeQuery)
+@validate_response(LeaderboardRank, 200)
+@errors(400, 401)
+async def get_leaderboard_rank(
+    board: Literal["all_time", "layer", "season"], profile_id: UUID, query_args: ScopeQuery
+) -> LeaderboardRank:
+    """A member's rank on a leaderboard.
+
+    Calls `public.leaderboard_rank`. `rank` and `xp` are null when the member
+    hides from leaderboards (and is not the caller) or has no XP on the board;
+    `total` counts the members listed. Errors: 400 `invalid_argument`.
+    """
+    rank: LeaderboardRank = await get_rpc().call(
+        "leaderboard_rank",
+        **caller(),
+        profile_id=profile_id,
+        board=board,
+        layer=query_args.layer,
+        season_id=query_args.season_id,
+    )
+    _cached(personal=hasattr(g, "claims"))
+    return rank
+
+
+@blueprint.get(f"/v1/leaderboards/{BOARD}/around/<uuid:profile_id>")
+@optional_member
+@validate_querystring(AroundQuery)
+@validate_response(Around, 200)
+@errors(400, 401)
+async def get_leaderboard_around(
+    board: Literal["all_time", "layer", "season"], profile_id: UUID, query_args: AroundQuery
+) -> ResponseReturnValue:
+    """The members just above and below a member ("around me").
+
+    Calls `public.leaderboard_around`: up to `radius` members on each side, with
+    their ranks. Empty when the member is hidden from the caller or not on the
+    board. Errors: 400 `invalid_argument`.
+    """
+    rows: list[LeaderboardEntry] = await get_rpc().call(
+        "leaderboard_around",
+        **caller(),
+        profile_id=profile_id,
+        board=board,
+        layer=query_args.layer,
+        season_id=query_args.season_id,
+        radius=query_args.radius,
+    )
+    _cached(personal=hasattr(g, "claims"))
+    return Around(board=board, items=rows)

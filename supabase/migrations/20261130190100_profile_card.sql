@@ -1,0 +1,194 @@
+-- profile_card
+--
+-- Written by `xpbase migration new` from the feature files in supabase/sql/:
+-- the function and trigger definitions that changed since the last migration.
+-- Edit the feature files, not this file; landed migrations never change.
+-- Changed:
+--   function public.service_role_grant_admin(uuid)
+--   function private.tg_xp_ledger__activity_feed()
+--   trigger public.xp_ledger._700_activity_feed
+--   function public.profile_card(uuid, int4)
+
+-- from supabase/sql/35_admin.sql --------------------------------------------
+
+------------------------------------------------------------------------------
+-- Making an admin (`xpbase admin grant PROFILE`)
+------------------------------------------------------------------------------
+create or replace function public.service_role_grant_admin(profile_id uuid)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_row record;
+  v_before text;
+begin
+  if service_role_grant_admin.profile_id is null then
+    raise exception 'profile_id is required' using errcode = 'XPBAD';
+  end if;
+  select p.role into v_before from public.profiles p where p.id = service_role_grant_admin.profile_id for update;
+  if not found then
+    raise exception 'Unknown profile: %', service_role_grant_admin.profile_id using errcode = 'XPPRF';
+  end if;
+  update public.profiles p set role = 'admin'
+   where p.id = service_role_grant_admin.profile_id and p.role <> 'admin'
+  returning p.id, p.display_name, p.role into v_row;
+  if v_row is null then
+    select p.id, p.display_name, p.role into v_row from public.profiles p
+     where p.id = service_role_grant_admin.profile_id;
+  end if;
+  return jsonb_build_object('profile_id', v_row.id, 'display_name', v_row.display_name, 'role', v_row.role,
+                            'changed', v_before <> 'admin');
+end
+$$;
+
+comment on function public.service_role_grant_admin(uuid) is
+  'Gives a profile the admin role (profiles.role), which the admin corrections and admin routes check: '
+  '{profile_id, display_name, role, changed} (changed false when it was an admin already). How the first '
+  'admin is made (`xpbase admin grant`). Errors: XPBAD, XPPRF. service_role only.';
+
+revoke all on function public.service_role_grant_admin(uuid) from public, anon, authenticated;
+
+grant execute on function public.service_role_grant_admin(uuid) to service_role;
+
+-- from supabase/sql/65_profile_card.sql -------------------------------------
+
+-- Profile cards: what anyone may see of a member (the web member page /u/<id>, GET /v1/profiles/{id}):
+-- name, avatar, level and progress to the next, tier, XP per layer, this season's scores and ranks, the
+-- all-time rank and recent public activity; and the public activity feed that the last part reads.
+--
+-- Tables: public.activity_feed.
+-- Tests: tests/sql/test_profile_card.py
+
+------------------------------------------------------------------------------
+-- The public activity feed: the public part of positive award-path ledger rows
+------------------------------------------------------------------------------
+create or replace function private.tg_xp_ledger__activity_feed()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into public.activity_feed (ledger_id, profile_id, activity_slug, layer_slug, amount, occurred_at)
+  values (new.id, new.profile_id, new.activity_slug, new.layer_slug, new.amount, new.occurred_at);
+  return null;
+end
+$$;
+
+comment on function private.tg_xp_ledger__activity_feed() is
+  'Copies activity, layer, amount and occurred_at of a positive award-path ledger row (no reason: not a '
+  'correction) into public.activity_feed, the part of the ledger a member page shows to anyone.';
+
+revoke all on function private.tg_xp_ledger__activity_feed() from public;
+
+drop trigger if exists _700_activity_feed on public.xp_ledger;
+
+create trigger _700_activity_feed after insert on public.xp_ledger
+  for each row when (new.amount > 0 and new.reason is null)
+  execute function private.tg_xp_ledger__activity_feed();
+
+------------------------------------------------------------------------------
+-- The card
+------------------------------------------------------------------------------
+create or replace function public.profile_card(profile_id uuid, recent integer default 10)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_profile record;
+  v_level_xp bigint;
+  v_next_xp bigint;
+  v_rank jsonb;
+begin
+  if profile_card.profile_id is null then
+    raise exception 'profile_id is required' using errcode = 'XPBAD';
+  end if;
+  if profile_card.recent is null or profile_card.recent not between 0 and 50 then
+    raise exception 'recent must be 0 to 50' using errcode = 'XPBAD';
+  end if;
+  -- Only the leaderboard columns (all anon may read), and the policies' predicate repeated so that
+  -- service_role, which bypasses RLS, gets the public view too. A hidden member reads as unknown.
+  select p.id, p.display_name, p.avatar_url, p.xp, p.level, p.tier, t.name as tier_name
+    into v_profile
+    from public.profiles p
+    left join public.tiers t on t.slug = p.tier
+   where p.id = profile_card.profile_id and (p.leaderboard_visible or p.id = v_uid);
+  if not found then
+    raise exception 'Unknown profile: %', profile_card.profile_id using errcode = 'XPPRF';
+  end if;
+  v_level_xp := coalesce(public.xp_for_level(v_profile.level), 0);
+  v_next_xp := public.xp_for_level(v_profile.level + 1);
+  v_rank := public.leaderboard_rank(v_profile.id);
+
+  return jsonb_build_object(
+    'id', v_profile.id,
+    'display_name', v_profile.display_name,
+    'avatar_url', v_profile.avatar_url,
+    'is_self', coalesce(v_profile.id = v_uid, false),
+    'xp', v_profile.xp,
+    'level', v_profile.level,
+    'tier', v_profile.tier,
+    'tier_name', v_profile.tier_name,
+    'progress', jsonb_build_object(
+      'level_xp', v_level_xp,
+      'next_level', case when v_next_xp is null then null else v_profile.level + 1 end,
+      'next_level_xp', v_next_xp,
+      'xp_into_level', v_profile.xp - v_level_xp,
+      'xp_needed', case when v_next_xp is null then null else v_next_xp - v_level_xp end,
+      'xp_to_next_level', case when v_next_xp is null then null else v_next_xp - v_profile.xp end),
+    'rank', v_rank -> 'rank',
+    'ranked_members', v_rank -> 'total',
+    'layers', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'slug', l.slug, 'name', l.name, 'xp', coalesce(pl.xp, 0),
+               'status', s.slug, 'status_name', s.name)
+             order by l.position, l.slug)
+        from public.layers l
+        left join public.profile_layers pl on pl.profile_id = v_profile.id and pl.layer_slug = l.slug
+        left join lateral (
+          select ls.slug, ls.name from public.layer_statuses ls
+           where ls.layer_slug = l.slug and ls.min_xp <= coalesce(pl.xp, 0)
+           order by ls.min_xp desc limit 1) s on true), '[]'),
+    'seasons', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'season_id', se.id, 'layer', se.layer_slug, 'name', se.name,
+               'starts_at', se.starts_at, 'ends_at', se.ends_at, 'xp', coalesce(sc.xp, 0),
+               'rank', case when sc.xp > 0
+                            then public.leaderboard_rank(v_profile.id, 'season', null, se.id) -> 'rank' end)
+             order by se.layer_slug)
+        from public.seasons se
+        left join public.season_scores sc on sc.season_id = se.id and sc.profile_id = v_profile.id
+       where se.starts_at <= now() and now() < se.ends_at), '[]'),
+    'recent_activity', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'activity', f.activity_slug, 'activity_name', a.name, 'layer', f.layer_slug,
+               'amount', f.amount, 'occurred_at', f.occurred_at)
+             order by f.occurred_at desc, f.ledger_id desc)
+        from (select * from public.activity_feed af
+               where af.profile_id = v_profile.id
+               order by af.occurred_at desc, af.ledger_id desc
+               limit profile_card.recent) f
+        join public.activity_types a on a.slug = f.activity_slug), '[]'));
+end
+$$;
+
+comment on function public.profile_card(uuid, integer) is
+  'What anyone may see of a member: {id, display_name, avatar_url, is_self, xp, level, tier, tier_name, '
+  'progress {level_xp, next_level, next_level_xp, xp_into_level, xp_needed, xp_to_next_level} (XP; the next '
+  'level fields null at the top of the curve), rank and ranked_members (all-time board; rank null when not '
+  'listed), layers [{slug, name, xp, status, status_name}], seasons [{season_id, layer, name, starts_at, '
+  'ends_at, xp, rank}] (the seasons running now), recent_activity [{activity, activity_name, layer, amount, '
+  'occurred_at}] (the last `recent` (0-50) positive awards, newest first; corrections and penalties are '
+  'private)}. Never bio, time zone, points, role or links. A member who hides from leaderboards is XPPRF '
+  '(unknown profile, as if absent) to everyone but themselves, service_role included. Errors: XPBAD, XPPRF.';
+
+revoke all on function public.profile_card(uuid, integer) from public;
+
+grant execute on function public.profile_card(uuid, integer) to anon, authenticated, service_role;

@@ -1,0 +1,256 @@
+"""The game over HTTP: the seed systems' endpoints walked as anon, two members and an admin.
+
+Every answer is checked against the response schema the OpenAPI document
+declares for its route and status (jsonschema), so the document and the
+service cannot drift; privacy over HTTP matches the SQL (hidden members,
+other members' private data). Also: Redocly lints the document with 0
+errors, /docs needs nothing but this origin, CORS preflights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import jsonschema
+import pytest
+from quart.typing import TestClientProtocol as Client
+
+from tests.helpers import award, new_profile
+from tests.service.conftest import make_token
+from xpbase.db import Database
+from xpbase.settings import REPO_ROOT
+
+REDOCLY = REPO_ROOT / ".tools" / "redocly" / "node_modules" / ".bin" / "redocly"
+FRONTEND = "https://frontend.example.test"
+
+
+class Checked:
+    """A test client wrapper that validates every answer against the OpenAPI document."""
+
+    def __init__(self, client: Client, document: dict[str, Any]) -> None:
+        self.client = client
+        self.document = document
+        self.seen: set[tuple[str, str]] = set()
+
+    def _operation(self, method: str, path: str) -> tuple[str, dict[str, Any]]:
+        for template, operations in self.document["paths"].items():
+            pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
+            if re.match(pattern, path) and method in operations:
+                return template, operations[method]
+        raise AssertionError(f"{method.upper()} {path} is not in the OpenAPI document")
+
+    async def call(
+        self, method: str, url: str, *, token: str | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await self.client.open(url, method=method.upper(), headers=headers, **kwargs)
+        body = await response.get_json()
+        template, operation = self._operation(method, url.split("?")[0])
+        self.seen.add((method, template))
+        declared = operation["responses"].get(str(response.status_code))
+        assert declared is not None, f"{method} {url} answered undocumented {response.status_code}: {body}"
+        schema = declared["content"]["application/json"]["schema"]
+        resolver = {"components": self.document["components"], **schema}
+        jsonschema.validate(body, resolver)
+        return response.status_code, body
+
+
+@pytest.fixture
+async def api(client: Client) -> Checked:
+    document = await (await client.get("/openapi.json")).get_json()
+    return Checked(client, document)
+
+
+async def _world(db: Database) -> dict[str, Any]:
+    admin = await new_profile(db, "Ada")
+    member = await new_profile(db, "Bo")
+    other = await new_profile(db, "Cy")
+    async with db.as_service() as conn:
+        await conn.execute("update public.profiles set role = 'admin' where id = $1", admin)
+        await conn.execute("update public.profiles set leaderboard_visible = false where id = $1", other)
+    last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=10)).replace(hour=12)
+    for i, pid in enumerate((admin, member, other)):
+        await award(db, pid, "challenge_completed", f"old-{i}", amount=300 * (i + 1), occurred_at=last_month)
+        await award(db, pid, "challenge_completed", f"new-{i}", amount=200 + 100 * i)
+    await db.rpc("finalize_seasons")
+    tokens = {
+        name: make_token(sub=str(pid))
+        for name, pid in (("admin", admin), ("member", member), ("other", other))
+    }
+    return {"admin": admin, "member": member, "other": other, "tokens": tokens}
+
+
+async def test_seed_endpoints_as_anon_members_and_admin(api: Checked, db: Database) -> None:
+    """Boards, seasons, check-in, timeline, stats, ledger, notifications, corrections match the schema."""
+    w = await _world(db)
+    member, other, t = w["member"], w["other"], w["tokens"]
+
+    # Leaderboards (public): the hidden member is left out for anon, shown to themself.
+    status, board = await api.call("get", "/v1/leaderboards/all_time?size=2")
+    assert status == 200 and [row["display_name"] for row in board["items"]] == ["Bo", "Ada"]
+    assert board["next_cursor"] == "2"
+    status, page2 = await api.call("get", "/v1/leaderboards/all_time?size=2&cursor=2")
+    assert str(other) not in {row["profile_id"] for row in page2["items"]}
+    _, own = await api.call("get", "/v1/leaderboards/all_time", token=t["other"])
+    assert str(other) in {row["profile_id"] for row in own["items"]}
+    _, rank = await api.call("get", f"/v1/leaderboards/all_time/ranks/{other}")
+    assert rank["rank"] is None and rank["xp"] is None
+    _, rank = await api.call("get", f"/v1/leaderboards/layer/ranks/{member}?layer=reality")
+    assert rank["rank"] == 1
+    _, around = await api.call("get", f"/v1/leaderboards/all_time/around/{member}?radius=1")
+    assert [row["display_name"] for row in around["items"]] == ["Bo", "Ada"]
+    _, hidden_around = await api.call("get", f"/v1/leaderboards/all_time/around/{other}")
+    assert hidden_around["items"] == []
+    status, _ = await api.call("get", "/v1/leaderboards/layer?layer=nowhere")
+    assert status == 400
+
+    # Seasons and archived results: the hidden winner is left out for others.
+    _, seasons = await api.call("get", "/v1/seasons?size=10")
+    finished = [s for s in seasons["items"] if s["status"] == "finalized"]
+    assert finished
+    _, results = await api.call("get", f"/v1/seasons/{finished[0]['id']}/results")
+    assert str(other) not in {r["profile_id"] for r in results["items"]}
+    _, results = await api.call("get", f"/v1/seasons/{finished[0]['id']}/results", token=t["other"])
+    assert results["items"][0]["profile_id"] == str(other) and results["items"][0]["rank"] == 1
+    _, season_board = await api.call("get", f"/v1/leaderboards/season?season_id={finished[0]['id']}")
+    assert season_board["items"]
+
+    # Levels.
+    _, guide = await api.call("get", "/v1/levels")
+    assert guide["levels"][0] == {"level": 1, "xp_required": 0}
+
+    # A member: check-in twice, streak, timeline, stats, ledger, notifications, profile edit.
+    status, checked = await api.call("post", "/v1/me/check-ins", token=t["member"])
+    assert checked["checked_in"] and checked["granted"] == checked["xp"]["granted"] > 0
+    _, again = await api.call("post", "/v1/me/check-ins", token=t["member"])
+    assert again["checked_in"] is False and again["xp"] is None
+    _, streak = await api.call("get", "/v1/me/streak", token=t["member"])
+    assert streak["current_streak"] == 1 and streak["done_today"]
+    _, timeline = await api.call("get", "/v1/me/timeline?granularity=month&periods=2", token=t["member"])
+    assert timeline["items"][-1]["cumulative_xp"] == board["items"][0]["xp"] + checked["granted"]
+    _, stats = await api.call("get", "/v1/me/stats?period=month", token=t["member"])
+    assert stats["total_xp"] == timeline["items"][-1]["cumulative_xp"]
+    _, ledger = await api.call("get", "/v1/me/ledger?size=2", token=t["member"])
+    assert len(ledger["items"]) == 2 and ledger["items"][0]["activity"] == "daily_check_in"
+    _, older = await api.call(
+        "get", f"/v1/me/ledger?size=2&cursor={ledger['next_cursor']}", token=t["member"]
+    )
+    assert older["items"][0]["id"] < ledger["items"][-1]["id"]
+    _, notes = await api.call("get", "/v1/me/notifications", token=t["member"])
+    assert notes["unread"] == len(notes["items"]) > 0
+    _, marked = await api.call(
+        "post", "/v1/me/notifications/read", token=t["member"], json={"up_to_id": notes["items"][0]["id"]}
+    )
+    assert marked == {"marked": len(notes["items"]), "unread": 0}
+    _, mine = await api.call(
+        "patch",
+        "/v1/me",
+        token=t["member"],
+        json={"bio": "hello", "time_zone": "Europe/Berlin", "avatar_url": None},
+    )
+    assert (mine["bio"], mine["time_zone"]) == ("hello", "Europe/Berlin")
+    status, error = await api.call("patch", "/v1/me", token=t["member"], json={"time_zone": "Mars/Olympus"})
+    assert status == 400 and error["error"]["code"] == "invalid_argument"
+
+    # Another member's ledger and notifications stay theirs: the other member sees only their own.
+    _, theirs = await api.call("get", "/v1/me/ledger", token=t["other"])
+    assert all(entry["receipt"]["profile_id"] == str(other) for entry in theirs["items"])
+    status, _ = await api.call("get", "/v1/me/ledger")
+    assert status == 401
+
+    # Admin corrections: a member is refused, the admin is recorded as actor.
+    body = {"amount": 50, "reason": "event prize", "idempotency_key": "prize-1"}
+    status, refused = await api.call(
+        "post", f"/v1/admin/profiles/{other}/xp-adjustments", token=t["member"], json=body
+    )
+    assert status == 403 and refused["error"]["code"] == "forbidden"
+    _, receipt = await api.call(
+        "post", f"/v1/admin/profiles/{other}/xp-adjustments", token=t["admin"], json=body
+    )
+    assert receipt["granted"] == 50 and receipt["actor_id"] == str(w["admin"])
+    _, receipt = await api.call(
+        "post", f"/v1/admin/profiles/{member}/level", token=t["admin"], json={"level": 2, "reason": "test"}
+    )
+    assert receipt["level"] == 2
+    _, receipt = await api.call(
+        "post", f"/v1/admin/profiles/{member}/xp-reset", token=t["admin"], json={"reason": "x"}
+    )
+    assert receipt["total_xp"] == 0
+    status, _ = await api.call(
+        "post", f"/v1/admin/profiles/{UUID(int=7)}/xp-reset", token=t["admin"], json={"reason": "x"}
+    )
+    assert status == 404
+
+
+async def test_public_boards_have_etags_and_answer_304(client: Client, db: Database) -> None:
+    """An anonymous board is public and cacheable; the same ETag in If-None-Match gets 304."""
+    await new_profile(db, "Ada")
+    first = await client.get("/v1/leaderboards/all_time")
+    assert first.headers["Cache-Control"].startswith("public")
+    etag = first.headers["ETag"]
+    again = await client.get("/v1/leaderboards/all_time", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    pid = await new_profile(db, "Bo")
+    signed_in = await client.get(
+        "/v1/leaderboards/all_time", headers={"Authorization": f"Bearer {make_token(sub=str(pid))}"}
+    )
+    assert "private" in signed_in.headers["Cache-Control"]
+
+
+async def test_openapi_document_lints_clean_with_redocly(client: Client, tmp_path: Path) -> None:
+    """Redocly's recommended rules report no errors (warnings allowed); every operation has an id and tags."""
+    document = await (await client.get("/openapi.json")).get_json()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            assert re.match(r"^[a-z]+[A-Za-z]*$", operation["operationId"]) and operation["tags"]
+            assert "security" in operation
+    assert document["servers"]
+    if not REDOCLY.exists():
+        pytest.fail("Redocly is not installed: run `make .tools/redocly` (part of `make test`)")
+    path = tmp_path / "openapi.json"
+    path.write_text(json.dumps(document))
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [str(REDOCLY), "lint", str(path), "--format=json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    errors = [p for p in report["problems"] if p["severity"] == "error"]
+    assert errors == [], errors
+    assert result.returncode == 0, result.stderr
+
+
+async def test_docs_use_only_this_origin(client: Client) -> None:
+    """/docs loads its script and stylesheet from this service (no CDN), and both are served."""
+    html = await (await client.get("/docs")).get_data(as_text=True)
+    urls = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert urls and all(url.startswith("/") and not url.startswith("//") for url in urls), urls
+    for url in urls:
+        assert (await client.get(url)).status_code == 200, url
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"cors_origins": [FRONTEND]}
+
+
+async def test_cors_preflight_allows_only_listed_origins(client: Client) -> None:
+    """A listed origin's preflight gets its origin and credentials back; others get no CORS headers."""
+    preflight = {"Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "authorization"}
+    allowed = await client.options("/v1/me", headers={"Origin": FRONTEND, **preflight})
+    assert allowed.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert allowed.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "PATCH" in allowed.headers["Access-Control-Allow-Methods"]
+    other = await client.options("/v1/me", headers={"Origin": "https://evil.example.test", **preflight})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    simple = await client.get("/v1/levels", headers={"Origin": FRONTEND})
+    assert simple.headers["Access-Control-Allow-Origin"] == FRONTEND

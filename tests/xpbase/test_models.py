@@ -1,0 +1,417 @@
+"""The typed contract: every public SQL function, called with valid arguments, answers what its model says.
+
+A scenario (an admin, two members, one hidden; awards in a finished and a
+running season; check-ins; notifications; a Discord guild; sessions and
+link codes) is built, then each public function is called through
+``xpbase.rpc`` as the role that uses it and its answer is validated
+against ``xpbase.models.results()``. A public function that returns jsonb or
+rows without a model fails the test, unless it is on ``NOT_READ`` with the
+reason Python never reads its answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tests.helpers import award, new_profile
+from xpbase.db import Database, member_claims
+from xpbase.models import results
+from xpbase.rpc import PostgresRPC, typed
+
+# Functions whose answer Python never reads (their model would describe nothing anyone checks).
+NOT_READ: dict[str, str] = {
+    "leaderboard_scope": "an internal building block of the leaderboard RPCs; nothing calls it from Python",
+    "service_role_award_xp_batch": "xpbase/replay sums its rows in SQL; Python reads the sums",
+    "chat_history": "read by supabase-js clients; the chat websocket reads the table",
+}
+
+# Read by Python as dicts today; each gets its model together with its call sites (issue 10 left them).
+NOT_YET_MODELLED: dict[str, str] = {
+    "finalize_seasons": "service/lib/jobs.py describe_finalized",
+    "service_role_admin_adjust_xp": "bot/cogs/admin.py, bot/rewards.py on_receipt",
+    "service_role_admin_set_level": "bot/cogs/admin.py, bot/rewards.py on_receipt",
+    "service_role_admin_reset_xp": "bot/cogs/admin.py, bot/rewards.py on_receipt",
+    "service_role_discord_seasons": "bot/cogs/members.py /leaderboard season choices",
+    "post_chat_message": "service/blueprints/chat.py",
+    "create_link_code": "service/blueprints/link_codes.py",
+    "service_role_redeem_link_code": "bot/cogs/members.py /link",
+    "service_role_sign_in": "service/lib/auth_sessions.py",
+    "service_role_link_identity": "service/blueprints/oauth.py",
+    "service_role_take_oauth_state": "service/blueprints/oauth.py",
+    "service_role_create_session": "service/lib/auth_sessions.py",
+    "service_role_refresh_session": "service/lib/auth_sessions.py",
+    "service_role_sign_out": "service/lib/auth_sessions.py",
+    "service_role_purge_auth": "nothing yet (pg_cron); listed so a reader finds it",
+    "service_role_discord_guild": "bot/rewards.py, bot/cogs/admin.py",
+    "service_role_discord_set_announcements": "bot/cogs/admin.py",
+    "service_role_discord_set_no_xp": "bot/cogs/admin.py",
+    "service_role_discord_set_multiplier": "bot/cogs/admin.py",
+    "service_role_discord_set_role_reward": "bot/cogs/admin.py",
+    "service_role_discord_award": "bot/bot.py award",
+    "service_role_discord_member": "bot/bot.py member_profile",
+    "service_role_discord_role_plan": "bot/rewards.py",
+    "service_role_discord_notifications": "bot/cogs/relay.py",
+    "service_role_discord_stats": "bot/cogs/admin.py",
+}
+
+
+def h(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+async def scenario(db: Database) -> dict[str, Any]:
+    """Build the world the calls run in; returns ids by name."""
+    admin = await new_profile(db, "Ada")
+    member = await new_profile(db, "Bo")
+    hidden = await new_profile(db, "Cy")
+    async with db.as_service() as conn:
+        await conn.execute("update public.profiles set role = 'admin' where id = $1", admin)
+        await conn.execute("update public.profiles set leaderboard_visible = false where id = $1", hidden)
+    last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=10)).replace(hour=12)
+    for i, pid in enumerate((admin, member, hidden)):
+        await award(db, pid, "challenge_completed", f"old-{i}", amount=300 * (i + 1), occurred_at=last_month)
+        await award(db, pid, "challenge_completed", f"new-{i}", amount=300 + 200 * i)
+    await db.rpc("finalize_seasons")
+    await db.rpc("service_role_check_in", profile_id=member)
+    async with db.as_service() as conn:
+        season_id = await conn.fetchval(
+            "select id from public.seasons where finalized_at is not null limit 1"
+        )
+    await db.rpc("service_role_discord_set_role_reward", guild_id="1", role_id="20", min_level=2)
+    await db.rpc("ensure_profile", provider="discord", subject="30", display_name="Dee")
+    session = await db.rpc(
+        "service_role_create_session",
+        profile_id=member,
+        provider="discord",
+        token_hash=h("t1"),
+        ttl_seconds=3600,
+    )
+    link = await db.rpc("create_link_code", role="authenticated", claims=member_claims(hidden))
+    # The economy (issue 11): items, a redemption waiting for an admin, and payment orders.
+    await db.rpc(
+        "admin_save_store_item",
+        item={
+            "slug": "mug",
+            "name": "Mug",
+            "category": "merchandise",
+            "price_points": 5,
+            "delivery": "address",
+        },
+    )
+    bought = await db.rpc(
+        "service_role_buy_item",
+        profile_id=hidden,
+        item="mug",
+        idempotency_key="mug",
+        delivery={"address": "12 MG Road, Bengaluru"},
+    )
+    orders = [
+        await db.rpc("service_role_create_payment_order", profile_id=member, package="xp_100")
+        for _ in range(2)
+    ]
+    return {
+        "admin": admin,
+        "member": member,
+        "hidden": hidden,
+        "season_id": season_id,
+        "session": session,
+        "link_code": link["code"],
+        "redemption_id": bought["grants"]["redemption_id"],
+        "order_id": orders[0]["order_id"],
+        "failed_order_id": orders[1]["order_id"],
+    }
+
+
+def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(function, caller, params) for every public function; caller: anon, service_role or a profile name."""
+    admin, member, hidden, season_id = w["admin"], w["member"], w["hidden"], w["season_id"]
+    state = {
+        "state_hash": h("s"),
+        "browser_hash": h("b"),
+        "provider": "discord",
+        "redirect_uri": "https://app.example.test/cb",
+        "code_verifier": "v" * 64,
+        "nonce": "n" * 16,
+        "link_profile_id": None,
+        "cookie_mode": False,
+        "ttl_seconds": 600,
+    }
+    return [
+        ("schema_version", "service_role", {}),
+        ("level_guide", "anon", {}),
+        ("level_for_xp", "anon", {"xp": 100}),
+        ("xp_for_level", "anon", {"level": 3}),
+        ("tier_for_level", "anon", {"level": 3}),
+        ("layer_status_for", "anon", {"layer": "cyber", "xp": 10}),
+        ("ensure_profile", "service_role", {"provider": "discord", "subject": "77", "display_name": "E"}),
+        (
+            "award_xp",
+            "service_role",
+            {"profile_id": member, "activity": "challenge_completed", "idempotency_key": "k", "amount": 50},
+        ),
+        (
+            "admin_adjust_xp",
+            "admin",
+            {"profile_id": member, "amount": 10, "reason": "fix", "idempotency_key": "adj"},
+        ),
+        ("admin_set_level", "admin", {"profile_id": hidden, "level": 4, "reason": "fix"}),
+        ("admin_reset_xp", "service_role", {"profile_id": hidden, "reason": "fix"}),
+        (
+            "service_role_admin_adjust_xp",
+            "service_role",
+            {"actor_id": admin, "profile_id": member, "amount": -5, "reason": "r", "idempotency_key": "a2"},
+        ),
+        (
+            "service_role_admin_set_level",
+            "service_role",
+            {"actor_id": admin, "profile_id": member, "level": 5, "reason": "r", "idempotency_key": "a3"},
+        ),
+        (
+            "service_role_admin_reset_xp",
+            "service_role",
+            {"actor_id": admin, "profile_id": hidden, "reason": "r", "idempotency_key": "a4"},
+        ),
+        ("finalize_seasons", "service_role", {}),
+        ("check_in", "admin", {}),
+        ("service_role_check_in", "service_role", {"profile_id": hidden}),
+        ("streak_status", "member", {}),
+        ("service_role_streak_status", "service_role", {"profile_id": member}),
+        ("leaderboard", "anon", {"board": "all_time", "page_size": 10}),
+        ("leaderboard", "hidden", {"board": "layer", "layer": "cyber"}),
+        ("leaderboard", "anon", {"board": "season", "season_id": season_id}),
+        ("leaderboard_rank", "anon", {"profile_id": member}),
+        ("leaderboard_rank", "anon", {"profile_id": hidden}),
+        ("leaderboard_around", "member", {"profile_id": member, "radius": 2}),
+        ("leaderboard_members_above", "anon", {"board": "all_time", "scope": "", "xp": 100}),
+        ("service_role_compact_leaderboard_counts", "service_role", {}),
+        ("xp_timeline", "member", {"profile_id": member, "granularity": "day", "periods": 3}),
+        ("dashboard_stats", "member", {"profile_id": member, "period": "month"}),
+        ("post_chat_message", "member", {"body": "hello"}),
+        ("update_my_profile", "member", {"changes": {"bio": "hi", "avatar_url": None}}),
+        ("list_my_ledger", "member", {"size": 2}),
+        ("list_notifications", "member", {"size": 2}),
+        ("mark_notifications_read", "member", {"up_to_id": 1000000}),
+        ("list_seasons", "anon", {"size": 5}),
+        ("list_season_results", "anon", {"season_id": season_id}),
+        ("create_link_code", "member", {}),
+        (
+            "service_role_redeem_link_code",
+            "service_role",
+            {"code": w["link_code"], "provider": "slack", "subject": "5"},
+        ),
+        (
+            "service_role_sign_in",
+            "service_role",
+            {"provider": "github", "subject": "9", "display_name": "G", "avatar_url": None},
+        ),
+        (
+            "service_role_link_identity",
+            "service_role",
+            {"profile_id": member, "provider": "github", "subject": "10"},
+        ),
+        ("service_role_create_oauth_state", "service_role", state),
+        (
+            "service_role_take_oauth_state",
+            "service_role",
+            {"state_hash": h("s"), "browser_hash": h("b"), "provider": "discord"},
+        ),
+        (
+            "service_role_create_session",
+            "service_role",
+            {"profile_id": member, "provider": "discord", "token_hash": h("t2"), "ttl_seconds": 60},
+        ),
+        (
+            "service_role_refresh_session",
+            "service_role",
+            {"token_hash": h("t1"), "next_token_hash": h("t3"), "ttl_seconds": 60, "grace_seconds": 10},
+        ),
+        ("service_role_sign_out", "service_role", {"token_hash": h("t3")}),
+        ("service_role_purge_auth", "service_role", {}),
+        ("service_role_discord_guild", "service_role", {"guild_id": "1"}),
+        (
+            "service_role_discord_set_announcements",
+            "service_role",
+            {"guild_id": "1", "mode": "channel", "channel_id": "3"},
+        ),
+        (
+            "service_role_discord_set_no_xp",
+            "service_role",
+            {"guild_id": "1", "kind": "channel", "target_id": "5", "no_xp": True},
+        ),
+        (
+            "service_role_discord_set_multiplier",
+            "service_role",
+            {"guild_id": "1", "kind": "role", "target_id": "6", "factor": 1.5},
+        ),
+        (
+            "service_role_discord_set_role_reward",
+            "service_role",
+            {"guild_id": "1", "role_id": "21", "tier": "member"},
+        ),
+        (
+            "service_role_discord_award",
+            "service_role",
+            {
+                "guild_id": "1",
+                "user_id": "30",
+                "display_name": "Dee",
+                "activity": "message",
+                "idempotency_key": "m1",
+                "channel_id": "7",
+                "role_ids": [],
+            },
+        ),
+        ("service_role_discord_member", "service_role", {"user_id": "30", "recent": 5}),
+        ("service_role_discord_seasons", "service_role", {}),
+        ("service_role_discord_role_plan", "service_role", {"guild_id": "1", "user_ids": ["30", "31"]}),
+        ("service_role_discord_notifications", "service_role", {"after_id": 0}),
+        ("service_role_discord_stats", "service_role", {"guild_id": "1"}),
+        # The economy (issue 11).
+        (
+            "admin_save_store_item",
+            "admin",
+            {"item": {"slug": "hat", "name": "Hat", "category": "cosmetic", "price_points": 5}},
+        ),
+        (
+            "admin_adjust_points",
+            "admin",
+            {"profile_id": member, "amount": 100, "reason": "r", "idempotency_key": "p1"},
+        ),
+        (
+            "service_role_admin_adjust_points",
+            "service_role",
+            {"actor_id": admin, "profile_id": member, "amount": -1, "reason": "r", "idempotency_key": "p2"},
+        ),
+        ("points_statement", "member", {"size": 5}),
+        ("buy_item", "member", {"item": "hat", "idempotency_key": "b1"}),
+        (
+            "service_role_buy_item",
+            "service_role",
+            {"profile_id": member, "item": "hat", "idempotency_key": "b2"},
+        ),
+        ("store_catalogue", "anon", {}),
+        ("store_catalogue", "member", {}),
+        ("inventory_of", "member", {}),
+        ("redemption_queue", "admin", {}),
+        ("redemption_history", "hidden", {}),
+        (
+            "service_role_update_redemption",
+            "service_role",
+            {"actor_id": admin, "redemption_id": w["redemption_id"], "status": "approved"},
+        ),
+        (
+            "update_redemption",
+            "admin",
+            {"redemption_id": w["redemption_id"], "status": "fulfilled", "note": "sent"},
+        ),
+        ("service_role_create_payment_order", "service_role", {"profile_id": member, "package": "xp_100"}),
+        (
+            "service_role_attach_razorpay_order",
+            "service_role",
+            {
+                "order_id": w["order_id"],
+                "razorpay_order_id": "order_T",
+                "amount_paise": 9900,
+                "currency": "INR",
+            },
+        ),
+        (
+            "service_role_fail_payment_order",
+            "service_role",
+            {"order_id": w["failed_order_id"], "error": "refused"},
+        ),
+        ("service_role_open_payment_orders", "service_role", {"older_than_seconds": 0}),
+        (
+            "service_role_verify_payment",
+            "service_role",
+            {
+                "profile_id": member,
+                "razorpay_order_id": "order_T",
+                "razorpay_payment_id": "pay_T",
+                "amount_paise": 9900,
+            },
+        ),
+        (
+            "service_role_payment_webhook",
+            "service_role",
+            {
+                "event_id": "evt_T",
+                "event": "payment.captured",
+                "payload": {
+                    "payment": {
+                        "entity": {"id": "pay_T", "order_id": "order_T", "amount": 9900, "status": "captured"}
+                    }
+                },
+            },
+        ),
+        (
+            "service_role_reconcile_payment",
+            "service_role",
+            {"razorpay_order_id": "order_T", "razorpay_payment_id": "pay_T", "amount_paise": 9900},
+        ),
+        ("service_role_expire_payment_orders", "service_role", {}),
+        ("payment_orders_of", "member", {}),
+    ]
+
+
+async def public_functions(db: Database) -> dict[str, str]:
+    """``{name: result type}`` of every function in schema public (jsonb, a set, or a scalar type)."""
+    async with db.as_service() as conn:
+        rows = await conn.fetch(
+            """
+            select p.proname as name,
+                   case when p.proretset then 'rows' else format_type(p.prorettype, null) end as returns
+              from pg_catalog.pg_proc p
+             where p.pronamespace = 'public'::regnamespace and p.prokind = 'f'
+            """
+        )
+    return {row["name"]: row["returns"] for row in rows}
+
+
+async def test_every_public_function_answers_its_model(db: Database) -> None:
+    """Each call's answer validates against its model; every jsonb/rows function has a model or a reason."""
+    world = await scenario(db)
+    rpc = PostgresRPC(db)
+    models = results()
+    called: set[str] = set()
+    failures: list[str] = []
+    for function, caller, params in calls(world):
+        if caller in ("anon", "service_role"):
+            role, claims = caller, None
+        else:
+            role, claims = "authenticated", member_claims(world[caller])
+        answer = await rpc.call_json(function, role=role, claims=claims, **params)
+        called.add(function)
+        try:
+            typed(function, answer)
+        except ValidationError as exc:
+            failures.append(f"{function}: {exc}")
+    assert not failures, "\n".join(failures)
+
+    functions = await public_functions(db)
+    assert sorted(set(functions) - called - set(NOT_READ)) == [], "public functions the test never calls"
+    unmodelled = sorted(
+        name
+        for name, returns in functions.items()
+        if returns in ("jsonb", "rows")
+        and name not in models
+        and name not in NOT_READ
+        and name not in NOT_YET_MODELLED
+    )
+    assert unmodelled == [], "public functions returning jsonb or rows without a model in xpbase/models"
+    assert sorted(set(models) - set(functions)) == [], "models for functions that do not exist"
+    assert sorted(set(models) & set(NOT_YET_MODELLED)) == [], "modelled now: take them off NOT_YET_MODELLED"
+
+
+async def test_a_renamed_key_fails_validation(db: Database) -> None:
+    """An answer with a key its model does not declare (a rename in SQL) is refused, not read as a default."""
+    world = await scenario(db)
+    answer = await PostgresRPC(db).call_json("service_role_check_in", profile_id=world["admin"])
+    answer["award"] = answer.pop("xp")
+    with pytest.raises(ValidationError):
+        typed("service_role_check_in", answer)

@@ -1,0 +1,113 @@
+"""The award path's receipts: what award_xp and the admin corrections answer.
+
+Amounts are XP (whole numbers; negative for penalties and corrections),
+times are UTC. Source: supabase/sql/30_award.sql (``private.apply_xp``) and
+35_admin.sql.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+from xpbase.models import Result
+
+
+class Cap(Result):
+    """The daily cap the award counted against: its group, the cap (XP), the local day, used and remaining."""
+
+    group: str
+    daily_cap: int
+    day: date
+    used: int
+    remaining: int
+
+
+class AppliedMultiplier(Result):
+    """A multiplier that applied: its kind (role, channel, event, ...), the value it matched, its factor."""
+
+    kind: str
+    match: str | None
+    factor: float
+
+
+class LayerPart(Result):
+    """The part of an award that went to one layer, with that layer's and season's totals before and after."""
+
+    layer: str
+    amount: int
+    xp_before: int
+    xp: int
+    status_before: str | None
+    status: str | None
+    season_id: int | None
+    season_amount: int
+    season_xp: int | None
+
+
+class Unlock(Result):
+    """A tier unlock: the tier it belongs to, its slug and name."""
+
+    tier: str
+    slug: str
+    name: str
+
+
+class AwardReceipt(Result):
+    """award_xp's receipt: ``granted`` is the XP actually credited (0 under a cooldown or cap).
+
+    ``replayed`` is true when the idempotency key had been used: the first
+    receipt comes back and nothing is credited again.
+    """
+
+    profile_id: UUID
+    activity: str
+    idempotency_key: str
+    occurred_at: datetime
+    granted: int
+    base: int | None
+    requested: int | None
+    multiplier: float
+    multipliers: list[AppliedMultiplier]
+    cooldown: bool
+    cooldown_remaining_seconds: int
+    capped: bool
+    cap: Cap | None
+    floored: bool
+    total_xp_before: int
+    total_xp: int
+    level_before: int
+    level: int
+    tier_before: str | None
+    tier: str | None
+    tier_up: bool
+    tier_name: str | None
+    points_granted: int
+    points: int
+    layers: list[LayerPart]
+    layer: str | None
+    layer_xp: int | None
+    layer_status_before: str | None
+    layer_status: str | None
+    season_id: int | None
+    season_xp: int | None
+    unlocks: list[Unlock]
+    ledger_id: int | None = None
+    replayed: bool
+
+
+class CorrectionReceipt(AwardReceipt):
+    """An admin correction's receipt: an award receipt plus who corrected (actor) and which correction."""
+
+    actor_id: UUID | None
+    actor_role: str
+    correction: Literal["admin_adjust_xp", "admin_set_level", "admin_reset_xp"]
+
+
+RESULTS = {
+    "award_xp": AwardReceipt,
+    "admin_adjust_xp": CorrectionReceipt,
+    "admin_set_level": CorrectionReceipt,
+    "admin_reset_xp": CorrectionReceipt,
+}
