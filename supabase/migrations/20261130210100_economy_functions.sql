@@ -51,6 +51,8 @@
 --   function private.expire_payment_orders(timestamptz)
 --   function public.service_role_expire_payment_orders(timestamptz)
 --   function public.payment_orders_of(uuid, int4)
+--   function private.discord_member(text, int4)
+--   function public.service_role_discord_member(text, int4)
 
 -- from supabase/sql/30_award.sql --------------------------------------------
 
@@ -591,7 +593,7 @@ create trigger _101_append_only_truncate before truncate on public.points_ledger
 -- from supabase/sql/45_season_finalize.sql ----------------------------------
 
 -- Finalizing seasons: a finished season is frozen once (standings, rewards, notifications),
--- idempotently.
+-- idempotently; listing seasons and their archived results.
 --
 -- Tables: public.season_results, public.season_rewards.
 -- Tests: tests/sql/test_season_finalize.py
@@ -2226,3 +2228,100 @@ comment on function public.payment_orders_of(uuid, integer) is
 revoke all on function public.payment_orders_of(uuid, integer) from public, anon;
 
 grant execute on function public.payment_orders_of(uuid, integer) to authenticated, service_role;
+
+-- from supabase/sql/91_discord_members.sql ----------------------------------
+
+-- Members: profile, levels, seasons, role rewards -----------------------------
+create or replace function private.discord_member(p_user_id text, p_recent integer)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_profile public.profiles;
+begin
+  perform private.discord_id('user_id', p_user_id);
+  if p_recent is null or p_recent not between 0 and 25 then
+    raise exception 'recent must be 0 to 25' using errcode = 'XPBAD';
+  end if;
+  select p.* into v_profile
+    from public.identities i join public.profiles p on p.id = i.profile_id
+   where i.provider = 'discord' and i.subject = p_user_id;
+  if not found then
+    raise exception 'No profile for Discord user %', p_user_id using errcode = 'XPPRF';
+  end if;
+  return jsonb_build_object(
+    'profile_id', v_profile.id,
+    'display_name', v_profile.display_name,
+    'bio', v_profile.bio,
+    'avatar_url', v_profile.avatar_url,
+    'social_links', v_profile.social_links,
+    'role', v_profile.role,
+    'leaderboard_visible', v_profile.leaderboard_visible,
+    'created_at', v_profile.created_at,
+    'xp', v_profile.xp,
+    'level', v_profile.level,
+    'tier', v_profile.tier,
+    'tier_name', (select t.name from public.tiers t where t.slug = v_profile.tier),
+    'points', v_profile.points,
+    'rank_card_style', v_profile.rank_card_style,
+    'level_xp', public.xp_for_level(v_profile.level),
+    'next_level_xp', public.xp_for_level(v_profile.level + 1),
+    'layers', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'layer', l.slug, 'name', l.name, 'xp', coalesce(pl.xp, 0),
+               'status', coalesce(pl.status, public.layer_status_for(l.slug, 0)),
+               'status_name', (select s.name from public.layer_statuses s
+                                where s.layer_slug = l.slug
+                                  and s.slug = coalesce(pl.status, public.layer_status_for(l.slug, 0))))
+             order by l.position, l.slug)
+        from public.layers l
+        left join public.profile_layers pl on pl.profile_id = v_profile.id and pl.layer_slug = l.slug), '[]'),
+    'unlocks', coalesce((
+      select jsonb_agg(jsonb_build_object('tier', u.tier_slug, 'slug', u.slug, 'name', u.name)
+                       order by t.min_level, u.position, u.slug)
+        from public.tier_unlocks u join public.tiers t on t.slug = u.tier_slug
+       where t.min_level <= v_profile.level), '[]'),
+    'identities', coalesce((
+      select jsonb_agg(i.provider order by i.provider) from public.identities i where i.profile_id = v_profile.id), '[]'),
+    'recent', coalesce((
+      select jsonb_agg(jsonb_build_object('activity', r.activity_slug, 'activity_name', r.name, 'layer', r.layer_slug,
+                                          'amount', r.amount, 'occurred_at', r.occurred_at, 'reason', r.reason)
+                       order by r.occurred_at desc, r.id desc)
+        from (select l.id, l.activity_slug, a.name, l.layer_slug, l.amount, l.occurred_at, l.reason
+                from public.xp_ledger l join public.activity_types a on a.slug = l.activity_slug
+               where l.profile_id = v_profile.id and l.amount <> 0
+               order by l.occurred_at desc, l.id desc
+               limit p_recent) r), '[]'));
+end
+$$;
+
+comment on function private.discord_member(text, integer) is 'Implementation of public.service_role_discord_member.';
+
+revoke all on function private.discord_member(text, integer) from public;
+
+grant execute on function private.discord_member(text, integer) to service_role;
+
+create or replace function public.service_role_discord_member(user_id text, recent integer default 0)
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.discord_member(service_role_discord_member.user_id, service_role_discord_member.recent)
+$$;
+
+comment on function public.service_role_discord_member(text, integer) is
+  'The profile of a Discord user for /rank, /xp and /profile: profile_id, display_name, bio, avatar_url, '
+  'social_links, role, leaderboard_visible, created_at, xp, level, tier, tier_name, points, rank_card_style, level_xp (XP where '
+  'the level starts), next_level_xp (null at the top of the curve), layers [{layer, name, xp, status, '
+  'status_name}], unlocks [{tier, slug, name}], identities [provider], and the last `recent` (0-25) non-zero '
+  'ledger entries [{activity, activity_name, layer, amount, occurred_at, reason}]. Errors: XPPRF when the user '
+  'has no profile, XPBAD. service_role only.';
+
+revoke all on function public.service_role_discord_member(text, integer) from public, anon, authenticated;
+
+grant execute on function public.service_role_discord_member(text, integer) to service_role;

@@ -70,6 +70,33 @@ class Purchase(Result):
     replayed: bool
 
 
+class StoreItem(Result):
+    """admin_save_store_item: the item's row as stored (see public.store_items)."""
+
+    id: int
+    slug: str
+    name: str
+    description: str
+    category: str
+    price_points: int | None
+    price_paise: int | None
+    stock: int | None
+    per_member_limit: int | None
+    starts_at: str | None
+    ends_at: str | None
+    image_url: str | None
+    required_tier: str | None
+    required_layer: str | None
+    required_layer_xp: int
+    freezes: int
+    tool_slug: str | None
+    rank_card_style: str | None
+    delivery: str
+    active: bool
+    created_at: str
+    updated_at: str
+
+
 class CatalogueItem(Result):
     """One item on sale (store_catalogue); prices in points and/or paise, stock None = unlimited."""
 
@@ -232,6 +259,7 @@ RESULTS = {
     "buy_item": Purchase,
     "service_role_buy_item": Purchase,
     "store_catalogue": CatalogueItem,
+    "admin_save_store_item": StoreItem,
     "inventory_of": Inventory,
     "update_redemption": RedemptionUpdate,
     "service_role_update_redemption": RedemptionUpdate,
