@@ -25,6 +25,7 @@ from service.blueprints import (
     profile_cards,
     profiles,
     redemptions,
+    reviews,
     seasons,
     sessions,
     stats,
@@ -66,6 +67,7 @@ BLUEPRINTS = [
     store.blueprint,
     redemptions.blueprint,
     payments.blueprint,
+    reviews.blueprint,
 ]
 
 

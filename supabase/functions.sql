@@ -44,3 +44,5 @@
 \ir sql/85_link_codes.sql
 \ir sql/90_discord_guilds.sql
 \ir sql/91_discord_members.sql
+\ir sql/95_reviews.sql
+\ir sql/96_review_matching.sql

@@ -45,6 +45,13 @@ insert into public.activity_types
   ('admin_adjustment', 'Admin correction', 'A correction by an admin; written only by the admin functions (inactive for award_xp).', 'cyber', 0, -2147483647, 2147483647, 0, null, false)
 on conflict (slug) do nothing;
 
+-- Resume reviews (issue 12): XP for a completed review, both sides (also in migration 20261130220000).
+insert into public.activity_types
+  (slug, name, description, layer_slug, base_xp, min_xp, max_xp, cooldown_seconds, cap_group, active) values
+  ('resume_review_received', 'Resume review received', 'A completed resume review session, for the member.', 'reality', 50, null, null, 0, null, true),
+  ('resume_review_given', 'Resume review given', 'A completed resume review session, for the reviewer.', 'reality', 100, null, null, 0, null, true)
+on conflict (slug) do nothing;
+
 -- The level curve: level L starts at 100*(L-1)^2 + 50*(L-1) total XP.
 insert into public.level_curve (level, xp_required)
 select l, 100 * (l - 1) * (l - 1) + 50 * (l - 1)

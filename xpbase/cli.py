@@ -306,6 +306,48 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
     return _with_database(settings, work)
 
 
+def _import_availability(args: argparse.Namespace, settings: Settings) -> int:
+    """``xpbase import availability FILE.csv``: parse a Google Forms export and import what it could read."""
+    from xpbase.availability_text import parse_csv
+    from xpbase.db import Database
+    from xpbase.errors import DomainError
+
+    try:
+        result = parse_csv(args.file.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]cannot read {args.file}:[/] {exc}")
+        return 2
+    for row in result.unreadable:
+        console.print(
+            f"[yellow]line {row.line}[/] {row.name or '?'} <{row.email or '?'}>: {row.reason}: {row.text!r}"
+        )
+    if args.dry_run:
+        console.print(
+            f"{len(result.readable)} row(s) readable, {len(result.unreadable)} not (dry run: nothing"
+            f" imported)"
+        )
+        return 0 if not result.unreadable else 1
+
+    async def run() -> dict[str, int]:
+        url, _ = resolve_url(settings)
+        db = await Database.connect(url, min_size=1, max_size=1)
+        try:
+            return await db.rpc("admin_import_review_availability", rows=result.import_rows())
+        finally:
+            await db.close()
+
+    try:
+        imported = asyncio.run(run())
+    except DomainError as exc:
+        console.print(f"[red]the database refused the import ({exc.error.sqlstate}):[/] {exc.message}")
+        return 1
+    console.print(
+        f"imported {len(result.readable)} row(s): {imported['created']} professional(s) added, "
+        f"{imported['updated']} updated; {len(result.unreadable)} row(s) not read (listed above)"
+    )
+    return 0 if not result.unreadable else 1
+
+
 def _version(text: str) -> str:
     try:
         datetime.strptime(text, "%Y%m%d%H%M%S")
@@ -410,6 +452,17 @@ def build_parser() -> argparse.ArgumentParser:
     admin_actions = admin.add_subparsers(dest="action", required=True)
     grant = admin_actions.add_parser("grant", help="make PROFILE an admin (how the first admin is made)")
     grant.add_argument("profile", help="a profile id, or a display name that exactly one profile has")
+
+    imp = sub.add_parser("import", help="import data from files")
+    kinds = imp.add_subparsers(dest="kind", required=True)
+    avail = kinds.add_parser(
+        "availability",
+        help="professionals' availability from a Google Forms CSV export (name, email, time zone, free text)",
+    )
+    avail.add_argument("file", type=Path, help="the CSV export")
+    avail.add_argument(
+        "--dry-run", action="store_true", help="parse and list unreadable rows; import nothing"
+    )
     return parser
 
 
@@ -450,6 +503,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _serve(settings)
     if args.command == "bot":
         return _bot(args, settings)
+    if args.command == "import" and args.kind == "availability":
+        return _import_availability(args, settings)
     if args.command == "replay" and args.source == "stackexchange":
         return _replay_stackexchange(args, settings)
     if args.command == "demo":

@@ -65,6 +65,30 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("XPAMM", 409, "amount_mismatch", "The amount paid does not match the order."),
         EngineError("XPWHR", 200, "webhook_replayed", "That webhook event was handled already."),
         EngineError("XPSIG", 400, "invalid_signature", "The payment signature does not match."),
+        EngineError(
+            "XPRTZ", 400, "unknown_time_zone", "That time zone is unknown; use a name like Asia/Kolkata."
+        ),
+        EngineError(
+            "XPRAV", 400, "invalid_availability", "Those times are not valid (0-24 h, end after start)."
+        ),
+        EngineError("XPRSP", 400, "unknown_specialty", "That specialty is not on the list."),
+        EngineError("XPRNP", 409, "no_reviewer_for_specialty", "No reviewer offers that specialty yet."),
+        EngineError("XPRVO", 409, "review_already_open", "You already have an open review request."),
+        EngineError(
+            "XPRVS", 409, "review_wrong_state", "That review is not at a step where this is possible."
+        ),
+        EngineError(
+            "XPRVT", 400, "review_time_invalid", "That time is in the past, or the session has not started."
+        ),
+        EngineError("XPRVC", 409, "slot_taken", "That slot is taken; pick another one."),
+        EngineError("XPRVK", 409, "reviewer_at_capacity", "That reviewer is fully booked this week."),
+        EngineError("XPRVP", 404, "unknown_professional", "That reviewer does not exist or is inactive."),
+        EngineError("XPRVQ", 404, "unknown_review", "That review request does not exist."),
+        EngineError("XPRVR", 400, "rating_out_of_range", "A rating is 1 to 5."),
+        EngineError("XPRVF", 409, "feedback_already_given", "You already gave feedback on this session."),
+        EngineError(
+            "XPRCT", 404, "unknown_calendar_token", "That calendar link is not valid; make a new one."
+        ),
         EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
         EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
         EngineError("22001", 400, "value_too_long", "That value is too long."),

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "supabase",
         description="Folder with migrations/, functions.sql and sql/, seed.sql.",
     )
+    review_horizon_days: int = Field(
+        default=14, ge=1, le=60, description="How far ahead (days) the resume review matcher looks for slots."
+    )
+    review_session_minutes: int = Field(
+        default=45,
+        ge=15,
+        le=240,
+        description="Length (minutes) of a resume review session the matcher books.",
+    )
     db_pool_min: int = Field(default=1, ge=0, description="Smallest asyncpg pool size.")
     db_pool_max: int = Field(default=10, ge=1, description="Largest asyncpg pool size.")
     log_level: str = Field(default="info", description="Logging level of the service (debug, info, warning).")

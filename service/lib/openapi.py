@@ -96,6 +96,8 @@ class XPBaseOpenAPI(OpenAPIProvider):
         return getattr(func, QUART_SCHEMA_OPERATION_ID_ATTRIBUTE, None) or camel_case(func.__name__)
 
     def build_paths(self, rule: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
+            return {}, {}  # static files (the web pages' stylesheet) are not API operations
         paths, components = super().build_paths(rule)
         func = self._app.view_functions[rule.endpoint]
         statuses = sorted({*getattr(func, ERRORS_ATTRIBUTE, ()), 500})

@@ -425,6 +425,45 @@ TABLES: dict[str, Table] = {
         update="amount_paise = amount_paise",
         expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
     ),
+    # Resume reviews (issue 12): the specialties list is configuration; the rest is read by the member,
+    # their reviewer and admins, and written only through the review RPCs.
+    "review_specialties": Table(
+        target="slug = 'spare'",
+        insert="(slug, name) values ('matrix', 'Matrix')",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "professionals": Table(
+        target="profile_id = $1",
+        insert="(name, time_zone) values ('Matrix', 'UTC')",
+        update="name = name",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "review_requests": Table(
+        target="member_id = $1",
+        insert="(member_id, target_role, time_zone) values ($1, 'Matrix', 'UTC')",
+        update="notes = notes",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "review_sessions": Table(
+        target="member_id = $1",
+        insert=(
+            "(request_id, professional_id, member_id, during) select r.id, pr.id, $1,"
+            " tstzrange('2002-01-01Z', '2002-01-01 01:00Z') from public.review_requests r,"
+            " public.professionals pr where r.member_id = $1 and pr.name = 'Unlinked'"
+        ),
+        update="meeting_url = meeting_url",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "review_feedback": Table(
+        target="author_id = $1",
+        insert=(
+            "(session_id, author_id, side, rating)"
+            " select s.id, $1, 'professional', 5 from public.review_sessions s"
+        ),
+        update="rating = rating",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
 }
 
 #: Column-level grants, checked column by column: (table, persona, command) -> the columns it reaches.
@@ -541,6 +580,22 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_open_payment_orders(integer, integer)": SERVICE_ONLY,
     "public.service_role_expire_payment_orders(timestamp with time zone)": SERVICE_ONLY,
     "public.payment_orders_of(uuid, integer)": SERVICE_AND_MEMBERS,
+    # Resume reviews: members act for themselves, the bot names the member, admins (checked inside) manage.
+    "public.admin_upsert_professional(jsonb, uuid)": SERVICE_AND_MEMBERS,
+    "public.set_review_availability(uuid, jsonb, jsonb, jsonb, uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_import_review_availability(jsonb, uuid)": SERVICE_AND_MEMBERS,
+    "public.request_review(jsonb, uuid)": SERVICE_AND_MEMBERS,
+    "public.my_reviews(uuid)": SERVICE_AND_MEMBERS,
+    "public.review_action(bigint, text, text, uuid)": SERVICE_AND_MEMBERS,
+    "public.review_feedback(bigint, integer, text, uuid)": SERVICE_AND_MEMBERS,
+    "public.reviewer_stats(uuid, uuid)": SERVICE_AND_MEMBERS,
+    "public.review_calendar_token(uuid)": SERVICE_AND_MEMBERS,
+    "public.service_role_review_calendar_feed(text)": SERVICE_ONLY,
+    "public.review_session(bigint, uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_review_match_input(integer, integer, timestamp with time zone, uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_book_review(bigint, uuid, timestamp with time zone, uuid, double precision, jsonb, integer,"
+    " text, uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_review_matches(bigint, uuid)": SERVICE_AND_MEMBERS,
 }
 
 #: Engine calls that only some callers may make ($1: the owner's profile id).
@@ -618,6 +673,7 @@ insert into public.store_items (slug, name, category, price_paise)
 insert into public.store_items (slug, name, category, price_points, delivery)
   values ('spare_merch', 'Spare', 'merchandise', 1, 'email');
 insert into public.xp_packages (slug, name, xp, amount_paise) values ('spare', 'Spare', 1, 100);
+insert into public.review_specialties (slug, name) values ('spare', 'Spare');
 """
 
 #: Issue 11's member rows, through the economy's own functions (no XP changes: item payments grant no XP).
@@ -668,6 +724,22 @@ async def _build_world(url: str) -> World:
                 " select p, '2001-01-01', 'UTC', '2001-01-01Z', 1 from unnest($1::uuid[]) p",
                 "insert into public.season_results (season_id, profile_id, rank, xp)"
                 " select s.id, p, 1, 1 from public.seasons s, unnest($1::uuid[]) p where s.name = 'spare'",
+                # Resume reviews: each is a professional, and a member with a completed session (with a
+                # reviewer who has no profile) and their feedback on it.
+                "insert into public.professionals (profile_id, name, time_zone)"
+                " select p, 'Pro', 'UTC' from unnest($1::uuid[]) p"
+                " union all select null, 'Unlinked', 'UTC'",
+                "insert into public.review_requests (member_id, target_role, time_zone, status)"
+                " select p, 'Role', 'UTC', 'completed' from unnest($1::uuid[]) p",
+                "insert into public.review_sessions (request_id, professional_id, member_id, during, status)"
+                " select r.id, pr.id, r.member_id, tstzrange('2001-01-01Z'::timestamptz + r.id *"
+                " interval '1 day',"
+                " '2001-01-01Z'::timestamptz + r.id * interval '1 day' + interval '1 hour'), 'completed'"
+                " from public.review_requests r, public.professionals pr"
+                " where r.member_id = any($1) and pr.name = 'Unlinked'",
+                "insert into public.review_feedback (session_id, author_id, side, rating)"
+                " select s.id, s.member_id, 'member', 5 from public.review_sessions s where"
+                " s.member_id = any($1)",
             ):
                 await conn.execute(sql, [owner, other, hidden])
         async with db.as_service() as conn:
