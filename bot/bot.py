@@ -32,6 +32,7 @@ EXTENSIONS = (
     "bot.cogs.passive",
     "bot.cogs.relay",
     "bot.cogs.deliveries",
+    "bot.cogs.economy",
 )
 
 

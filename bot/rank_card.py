@@ -32,6 +32,14 @@ TIER_COLOURS: dict[str, tuple[int, int, int]] = {
     "master": (241, 196, 15),
 }
 DEFAULT_ACCENT = (88, 101, 242)
+#: Rank card styles bought in the store (store_items.rank_card_style, kept in profiles.rank_card_style):
+#: the accent they paint the card in instead of the tier's colour; a style not listed keeps the tier's.
+STYLE_ACCENTS: dict[str, tuple[int, int, int]] = {
+    "gold": (212, 175, 55),
+    "neon": (57, 255, 20),
+    "rose": (255, 102, 153),
+    "midnight": (72, 61, 139),
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class RankCard:
     tier_name: str
     rank: int | None = None
     layers: Sequence[LayerStatus] = field(default_factory=tuple)
+    style: str | None = None
 
     @property
     def progress(self) -> float:
@@ -68,7 +77,9 @@ class RankCard:
 
     @property
     def accent(self) -> tuple[int, int, int]:
-        """The card's accent colour (RGB) for the member's tier."""
+        """The card's accent colour (RGB): the bought style's (STYLE_ACCENTS), else the member's tier's."""
+        if self.style in STYLE_ACCENTS:
+            return STYLE_ACCENTS[self.style]
         return TIER_COLOURS.get(self.tier, DEFAULT_ACCENT)
 
 

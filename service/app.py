@@ -17,13 +17,17 @@ from service.blueprints import (
     notifications,
     oauth,
     pages,
+    payments,
+    points,
     preferences,
     profile_cards,
     profiles,
+    redemptions,
     reviews,
     seasons,
     sessions,
     stats,
+    store,
     streaks,
 )
 from service.lib.access import origin_of
@@ -57,6 +61,10 @@ BLUEPRINTS = [
     events.blueprint,
     chat.blueprint,
     pages.blueprint,
+    points.blueprint,
+    store.blueprint,
+    redemptions.blueprint,
+    payments.blueprint,
     reviews.blueprint,
 ]
 

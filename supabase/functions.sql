@@ -27,10 +27,14 @@
 \ir sql/20_levels.sql
 \ir sql/25_seasons.sql
 \ir sql/30_award.sql
+\ir sql/32_points.sql
 \ir sql/35_admin.sql
 \ir sql/38_rule_packs.sql
 \ir sql/45_season_finalize.sql
 \ir sql/50_streaks.sql
+\ir sql/55_store.sql
+\ir sql/56_redemptions.sql
+\ir sql/57_payments.sql
 \ir sql/60_leaderboards.sql
 \ir sql/65_profile_card.sql
 \ir sql/68_ledger_reads.sql

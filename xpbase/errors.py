@@ -47,6 +47,25 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("XPRAT", 429, "rate_limited", "Slow down a little and try again in a few seconds."),
         EngineError("XPNFD", 404, "unknown_delivery", "That delivery does not exist (any more)."),
         EngineError("XPCFG", 503, "not_configured", "This feature is not configured on this community yet."),
+        # The economy (issue 11): points, store, redemptions, payments.
+        EngineError("XPPTS", 409, "insufficient_points", "You do not have enough points for that."),
+        EngineError("XPITM", 404, "unknown_item", "That item is not in the store."),
+        EngineError("XPINA", 409, "item_not_on_sale", "That item is not on sale right now."),
+        EngineError("XPPRC", 409, "price_mismatch", "That price is not the item's price; look again."),
+        EngineError("XPSTK", 409, "sold_out", "Sold out."),
+        EngineError("XPLIM", 409, "member_limit_reached", "You already have as many of these as allowed."),
+        EngineError("XPTIR", 403, "requirement_not_met", "Your tier or layer status is too low for that."),
+        EngineError(
+            "XPFRZ", 409, "freeze_limit_reached", "You already hold the most streak freezes allowed."
+        ),
+        EngineError("XPRDU", 404, "unknown_redemption", "No such redemption."),
+        EngineError("XPRDS", 409, "redemption_state", "That redemption cannot take that step now."),
+        EngineError("XPPKG", 404, "unknown_package", "That XP package does not exist or is not on sale."),
+        EngineError("XPORD", 404, "unknown_order", "No such order or payment."),
+        EngineError("XPOWN", 403, "order_not_yours", "That order belongs to someone else."),
+        EngineError("XPAMM", 409, "amount_mismatch", "The amount paid does not match the order."),
+        EngineError("XPWHR", 200, "webhook_replayed", "That webhook event was handled already."),
+        EngineError("XPSIG", 400, "invalid_signature", "The payment signature does not match."),
         EngineError(
             "XPRTZ", 400, "unknown_time_zone", "That time zone is unknown; use a name like Asia/Kolkata."
         ),

@@ -245,6 +245,35 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
     smtp_from: str = Field(default="xpbase <noreply@localhost>", description="The From address of mail.")
 
+    razorpay_key_id: str = Field(
+        default="",
+        description="Razorpay API key id (rzp_live_... or rzp_test_...); unset turns payments off (503).",
+    )
+    razorpay_key_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Razorpay API key secret: Basic auth and the checkout signature key. Never logged.",
+    )
+    razorpay_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="The Razorpay webhook's secret (X-Razorpay-Signature key). Unset: webhooks refused.",
+    )
+    razorpay_api_url: str = Field(
+        default="https://api.razorpay.com",
+        description="Razorpay API base URL (without /v1); tests point the SDK at a local stand-in.",
+    )
+    payment_order_ttl_seconds: int = Field(
+        default=1800,
+        ge=60,
+        le=86400,
+        description="Seconds an XP or item order stays payable before it expires.",
+    )
+    payment_reconcile_after_seconds: int = Field(
+        default=900,
+        ge=0,
+        description="Orders still open this many seconds after creation are checked with Razorpay by "
+        "reconcile_open_orders (service/lib/razorpay_gateway.py).",
+    )
+
     # The REST API (service/).
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

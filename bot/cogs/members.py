@@ -73,6 +73,7 @@ class Members(commands.Cog):
             layers=[
                 LayerStatus(layer["name"], layer["status_name"], layer["xp"]) for layer in profile["layers"]
             ],
+            style=profile.get("rank_card_style"),
         )
         avatar = await self._avatar(target)
         png = await asyncio.to_thread(render_rank_card, card, avatar)

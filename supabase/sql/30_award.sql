@@ -2,6 +2,8 @@
 -- daily cap and floor, appends one ledger row and applies it (totals, layers, seasons, level,
 -- tier, unlocks, points, notifications); idempotency keys; the ledger is append-only.
 --
+-- Points earned with XP are appended to public.points_ledger here (32_points.sql owns it).
+--
 -- Tables: public.xp_ledger, public.profile_layers, public.season_scores, private.daily_cap_usage,
 --   public.activity_types, public.cap_groups, public.multipliers, public.engine_settings.
 -- Tests: tests/sql/test_award.py
@@ -251,6 +253,13 @@ begin
            xp_reached_at = p_occurred_at,
            updated_at = now()
      where p.id = p_profile_id;
+  end if;
+  -- The points the award earned, as a points_ledger row (32_points.sql), keyed on the award's key.
+  if v_points > 0 then
+    insert into public.points_ledger (profile_id, kind, amount, balance_after, idempotency_key, actor_id, actor_role,
+                                      reason, xp_ledger_id, ref)
+    values (p_profile_id, 'earned', v_points, v_points_before + v_points, 'xp:' || p_idempotency_key, p_actor_id,
+            p_actor_role, p_reason, v_first_id, jsonb_build_object('activity', p_activity));
   end if;
 
   if v_level_after > v_level_before then

@@ -58,9 +58,13 @@ begin
                                     jsonb_build_object('season_id', v_season.id, 'rank', v_row.rank));
       end if;
       if v_row.reward_points > 0 then
-        update public.profiles p
-           set points = p.points + v_row.reward_points, updated_at = now()
-         where p.id = v_row.profile_id;
+        -- On the points ledger (32_points.sql), once per season and member.
+        perform private.apply_points(
+          v_row.profile_id, 'season_reward', v_row.reward_points,
+          'season_reward_points:' || v_season.id || ':' || v_row.profile_id, null, 'service_role',
+          v_season.name || ': rank ' || v_row.rank,
+          jsonb_build_object('fn', 'finalize_seasons', 'season_id', v_season.id, 'points', v_row.reward_points),
+          jsonb_build_object('season_id', v_season.id, 'rank', v_row.rank), false);
       end if;
       update public.season_results res
          set reward_xp = coalesce((v_award ->> 'granted')::integer, 0),

@@ -133,6 +133,7 @@ begin
     'tier', v_profile.tier,
     'tier_name', (select t.name from public.tiers t where t.slug = v_profile.tier),
     'points', v_profile.points,
+    'rank_card_style', v_profile.rank_card_style,
     'level_xp', public.xp_for_level(v_profile.level),
     'next_level_xp', public.xp_for_level(v_profile.level + 1),
     'layers', coalesce((
@@ -178,7 +179,7 @@ as $$
 $$;
 comment on function public.service_role_discord_member(text, integer) is
   'The profile of a Discord user for /rank, /xp and /profile: profile_id, display_name, bio, avatar_url, '
-  'social_links, role, leaderboard_visible, created_at, xp, level, tier, tier_name, points, level_xp (XP where '
+  'social_links, role, leaderboard_visible, created_at, xp, level, tier, tier_name, points, rank_card_style, level_xp (XP where '
   'the level starts), next_level_xp (null at the top of the curve), layers [{layer, name, xp, status, '
   'status_name}], unlocks [{tier, slug, name}], identities [provider], and the last `recent` (0-25) non-zero '
   'ledger entries [{activity, activity_name, layer, amount, occurred_at, reason}]. Errors: XPPRF when the user '

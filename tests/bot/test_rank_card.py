@@ -8,7 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot.rank_card import BAR_BOX, HEIGHT, TIER_COLOURS, TRACK, WIDTH, LayerStatus, RankCard, render_rank_card
+from bot.rank_card import (
+    BAR_BOX,
+    HEIGHT,
+    STYLE_ACCENTS,
+    TIER_COLOURS,
+    TRACK,
+    WIDTH,
+    LayerStatus,
+    RankCard,
+    render_rank_card,
+)
 from tests.bot.discord_api import png
 
 AVATAR = (10, 200, 30)
@@ -75,3 +85,11 @@ def test_progress_is_the_share_of_the_level_done_within_zero_and_one(
     assert 0.0 <= progress <= 1.0
     if 0 <= offset <= span:
         assert progress == offset / span
+
+
+def test_a_bought_rank_card_style_paints_the_card_and_an_unknown_one_keeps_the_tier_colour() -> None:
+    """A bought style ("gold") fills the bar in gold; an unknown style keeps the tier's colour."""
+    gold = Image.open(io.BytesIO(render_rank_card(card(style="gold"), None))).convert("RGB")
+    assert bar_pixel(gold, 0.25) == STYLE_ACCENTS["gold"]
+    odd = Image.open(io.BytesIO(render_rank_card(card(style="plaid"), None))).convert("RGB")
+    assert bar_pixel(odd, 0.25) == TIER_COLOURS["member"]

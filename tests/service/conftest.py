@@ -12,6 +12,8 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from service.app import create_app
+from tests.service.razorpay_standin import RazorpayStandIn
+from tests.service.razorpay_standin import start as start_razorpay
 from tests.service.standins import StandIns
 from tests.service.standins import start as start_standins
 from xpbase.db import Database
@@ -81,3 +83,13 @@ def oauth(standins: StandIns) -> Iterator[StandIns]:
 def oauth_settings(standins: StandIns, **extra: Any) -> dict[str, Any]:
     """Settings overrides: all three providers against the stand-ins, both redirect URIs allowed."""
     return {**standins.settings(), "oauth_redirect_uris": [REDIRECT_URI, SPA_REDIRECT_URI], **extra}
+
+
+@pytest.fixture(scope="session")
+def razorpay() -> Iterator[RazorpayStandIn]:
+    """The Razorpay stand-in on 127.0.0.1 for the whole run (tests/service/razorpay_standin.py)."""
+    state, stop = start_razorpay()
+    try:
+        yield state
+    finally:
+        stop()

@@ -377,6 +377,78 @@ TABLES: dict[str, Table] = {
             "delete": (DENIED, ROWS, NONE, DENIED),
         },
     ),
+    # The economy (issue 11): config anyone reads; member records private; only the functions write.
+    "store_items": Table(
+        target="slug = 'spare'",
+        insert="(slug, name, category, price_points) values ('matrix', 'Matrix', 'cosmetic', 1)",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "xp_packages": Table(
+        target="slug = 'spare'",
+        insert="(slug, name, xp, amount_paise) values ('matrix', 'Matrix', 1, 100)",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "points_ledger": Table(
+        target="profile_id = $1",
+        insert=(
+            "(profile_id, kind, amount, balance_after, idempotency_key, actor_role)"
+            " values ($1, 'earned', 1, 1, 'matrix', 'authenticated')"
+        ),
+        update="amount = amount",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "store_purchases": Table(
+        target="profile_id = $1",
+        insert="(profile_id, item_id, idempotency_key) select $1, i.id, 'matrix' from public.store_items i"
+        " where i.slug = 'spare'",
+        update="status = status",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "inventory": Table(
+        target="profile_id = $1",
+        insert="(profile_id, item_id) select $1, i.id from public.store_items i where i.slug = 'spare_paid'",
+        update="quantity = quantity",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    # Delivery details: the member and admins (test_admins_read_every_redemption); another member nothing.
+    "redemptions": Table(
+        target="profile_id = $1",
+        insert="(purchase_id, profile_id, item_id) select sp.id, $1, sp.item_id"
+        " from public.store_purchases sp where sp.profile_id = $1 limit 1",
+        update="status = status",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "redemption_events": Table(
+        target="profile_id = $1",
+        insert="(redemption_id, profile_id, status, actor_role) select r.id, $1, 'approved', 'matrix'"
+        " from public.redemptions r where r.profile_id = $1",
+        update="note = note",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    # Payments: members read their own; nobody writes the tables, service_role only through its functions.
+    "payment_orders": Table(
+        target="profile_id = $1",
+        insert="(profile_id, package_slug, amount_paise, currency, expires_at)"
+        " values ($1, 'xp_100', 9900, 'INR', now())",
+        update="status = status",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "payments": Table(
+        target="profile_id = $1",
+        insert="(razorpay_payment_id, order_id, profile_id, amount_paise, source)"
+        " select 'pay_matrix', o.id, $1, 100, 'verify' from public.payment_orders o where o.profile_id = $1",
+        update="status = status",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "payment_refunds": Table(
+        target="profile_id = $1",
+        insert="(razorpay_refund_id, razorpay_payment_id, profile_id, amount_paise)"
+        " select 'rfnd_matrix', p.razorpay_payment_id, $1, 1 from public.payments p where p.profile_id = $1",
+        update="amount_paise = amount_paise",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
     # Resume reviews (issue 12): the specialties list is configuration; the rest is read by the member,
     # their reviewer and admins, and written only through the review RPCs.
     "review_specialties": Table(
@@ -524,6 +596,28 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.mark_notifications_read(bigint[], bigint)": frozenset({"authenticated"}),
     "public.list_seasons(text, integer, text)": EVERYONE,
     "public.list_season_results(bigint, integer, text)": EVERYONE,
+    # The economy (issue 11). Admin functions are open to members; SQL refuses all but admins.
+    "public.admin_adjust_points(uuid, integer, text, text)": SERVICE_AND_MEMBERS,
+    "public.service_role_admin_adjust_points(uuid, uuid, integer, text, text)": SERVICE_ONLY,
+    "public.points_statement(uuid, integer, bigint)": SERVICE_AND_MEMBERS,
+    "public.buy_item(text, text, integer, jsonb)": frozenset({"authenticated"}),
+    "public.service_role_buy_item(uuid, text, text, integer, jsonb)": SERVICE_ONLY,
+    "public.store_catalogue(uuid)": EVERYONE,
+    "public.inventory_of(uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_save_store_item(jsonb)": SERVICE_AND_MEMBERS,
+    "public.update_redemption(bigint, text, text)": SERVICE_AND_MEMBERS,
+    "public.service_role_update_redemption(uuid, bigint, text, text)": SERVICE_ONLY,
+    "public.redemption_queue(text, integer, bigint)": SERVICE_AND_MEMBERS,
+    "public.redemption_history(uuid, integer, bigint)": SERVICE_AND_MEMBERS,
+    "public.service_role_create_payment_order(uuid, text, text, integer)": SERVICE_ONLY,
+    "public.service_role_attach_razorpay_order(uuid, text, integer, text)": SERVICE_ONLY,
+    "public.service_role_fail_payment_order(uuid, text)": SERVICE_ONLY,
+    "public.service_role_verify_payment(uuid, text, text, integer)": SERVICE_ONLY,
+    "public.service_role_reconcile_payment(text, text, integer)": SERVICE_ONLY,
+    "public.service_role_payment_webhook(text, text, jsonb)": SERVICE_ONLY,
+    "public.service_role_open_payment_orders(integer, integer)": SERVICE_ONLY,
+    "public.service_role_expire_payment_orders(timestamp with time zone)": SERVICE_ONLY,
+    "public.payment_orders_of(uuid, integer)": SERVICE_AND_MEMBERS,
     # Resume reviews: members act for themselves, the bot names the member, admins (checked inside) manage.
     "public.admin_upsert_professional(jsonb, uuid)": SERVICE_AND_MEMBERS,
     "public.set_review_availability(uuid, jsonb, jsonb, jsonb, uuid)": SERVICE_AND_MEMBERS,
@@ -611,7 +705,25 @@ select public.service_role_discord_set_role_reward('1', '3', 2);
 insert into public.check_in_rules (slug, name, activity_slug) values ('spare', 'Spare', 'daily_check_in');
 insert into public.season_rules (layer_slug) values ('spare');
 insert into public.season_rewards (layer_slug, rank_from, rank_to, xp) values ('spare', 1, 1, 1);
+insert into public.store_items (slug, name, category, price_points) values ('spare', 'Spare', 'cosmetic', 1);
+insert into public.store_items (slug, name, category, price_paise)
+  values ('spare_paid', 'Spare', 'cosmetic', 100);
+insert into public.store_items (slug, name, category, price_points, delivery)
+  values ('spare_merch', 'Spare', 'merchandise', 1, 'email');
+insert into public.xp_packages (slug, name, xp, amount_paise) values ('spare', 'Spare', 1, 100);
 insert into public.review_specialties (slug, name) values ('spare', 'Spare');
+"""
+
+#: Issue 11's member rows, through the economy's own functions (no XP changes: item payments grant no XP).
+ECONOMY_ROWS = """
+select public.service_role_buy_item($1, 'spare_merch', 'world', null, '{"email": "m@example.com"}');
+select public.service_role_attach_razorpay_order(
+  (public.service_role_create_payment_order($1, null, 'spare_paid') ->> 'order_id')::uuid,
+  'order_' || $1, 100, 'INR');
+select public.service_role_reconcile_payment('order_' || $1, 'pay_' || $1, 100);
+select public.service_role_payment_webhook('evt_' || $1, 'refund.processed',
+  jsonb_build_object('refund', jsonb_build_object('entity',
+    jsonb_build_object('id', 'rfnd_' || $1, 'payment_id', 'pay_' || $1, 'amount', 50))));
 """
 
 
@@ -672,6 +784,10 @@ async def _build_world(url: str) -> World:
                 " s.member_id = any($1)",
             ):
                 await conn.execute(sql, [owner, other, hidden])
+        async with db.as_service() as conn:
+            for pid in (owner, other, hidden):
+                for sql in ECONOMY_ROWS.strip().split(";\n"):
+                    await conn.execute(sql, str(pid))
     finally:
         await db.close()
     return World(url, owner, other, hidden, admin)
@@ -1059,3 +1175,17 @@ async def test_anyone_may_use_the_level_math(world: World, world_db: Database) -
             " public.tier_for_level(11) as tier, public.layer_status_for('cyber', 500) as status"
         )
     assert dict(row) == {"level": 11, "xp": 150, "tier": "member", "status": "connected"}
+
+
+async def test_admins_read_every_redemption_and_its_delivery_details(
+    world: World, world_db: Database
+) -> None:
+    """An admin member reads the owner's redemption, delivery details and steps; a plain member none."""
+    sql = (
+        "select count(*) from public.redemptions r join public.redemption_events e on e.redemption_id = r.id"
+        " where r.profile_id = $1 and r.delivery ? 'email'"
+    )
+    async with acting(world_db, world, "admin") as (conn, target):
+        assert await conn.fetchval(sql, target) == 1
+    async with acting(world_db, world, "other") as (conn, target):
+        assert await conn.fetchval(sql, target) == 0

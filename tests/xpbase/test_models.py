@@ -101,6 +101,28 @@ async def scenario(db: Database) -> dict[str, Any]:
             "insert into public.notifications (profile_id, kind, title) values ($1, 'tier_up', 'T')", admin
         )
         delivery_id = await conn.fetchval("select max(id) from private.deliveries where channel = 'fcm'")
+    # The economy (issue 11): items, a redemption waiting for an admin, and payment orders.
+    await db.rpc(
+        "admin_save_store_item",
+        item={
+            "slug": "mug",
+            "name": "Mug",
+            "category": "merchandise",
+            "price_points": 5,
+            "delivery": "address",
+        },
+    )
+    bought = await db.rpc(
+        "service_role_buy_item",
+        profile_id=hidden,
+        item="mug",
+        idempotency_key="mug",
+        delivery={"address": "12 MG Road, Bengaluru"},
+    )
+    orders = [
+        await db.rpc("service_role_create_payment_order", profile_id=member, package="xp_100")
+        for _ in range(2)
+    ]
     return {
         "delivery_id": delivery_id,
         "admin": admin,
@@ -109,6 +131,9 @@ async def scenario(db: Database) -> dict[str, Any]:
         "season_id": season_id,
         "session": session,
         "link_code": link["code"],
+        "redemption_id": bought["grants"]["redemption_id"],
+        "order_id": orders[0]["order_id"],
+        "failed_order_id": orders[1]["order_id"],
     }
 
 
@@ -275,6 +300,91 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("service_role_queue_streak_reminders", "service_role", {}),
         ("service_role_purge_old_messages", "service_role", {}),
         ("dead_deliveries", "admin", {}),
+        # The economy (issue 11).
+        (
+            "admin_save_store_item",
+            "admin",
+            {"item": {"slug": "hat", "name": "Hat", "category": "cosmetic", "price_points": 5}},
+        ),
+        (
+            "admin_adjust_points",
+            "admin",
+            {"profile_id": member, "amount": 100, "reason": "r", "idempotency_key": "p1"},
+        ),
+        (
+            "service_role_admin_adjust_points",
+            "service_role",
+            {"actor_id": admin, "profile_id": member, "amount": -1, "reason": "r", "idempotency_key": "p2"},
+        ),
+        ("points_statement", "member", {"size": 5}),
+        ("buy_item", "member", {"item": "hat", "idempotency_key": "b1"}),
+        (
+            "service_role_buy_item",
+            "service_role",
+            {"profile_id": member, "item": "hat", "idempotency_key": "b2"},
+        ),
+        ("store_catalogue", "anon", {}),
+        ("store_catalogue", "member", {}),
+        ("inventory_of", "member", {}),
+        ("redemption_queue", "admin", {}),
+        ("redemption_history", "hidden", {}),
+        (
+            "service_role_update_redemption",
+            "service_role",
+            {"actor_id": admin, "redemption_id": w["redemption_id"], "status": "approved"},
+        ),
+        (
+            "update_redemption",
+            "admin",
+            {"redemption_id": w["redemption_id"], "status": "fulfilled", "note": "sent"},
+        ),
+        ("service_role_create_payment_order", "service_role", {"profile_id": member, "package": "xp_100"}),
+        (
+            "service_role_attach_razorpay_order",
+            "service_role",
+            {
+                "order_id": w["order_id"],
+                "razorpay_order_id": "order_T",
+                "amount_paise": 9900,
+                "currency": "INR",
+            },
+        ),
+        (
+            "service_role_fail_payment_order",
+            "service_role",
+            {"order_id": w["failed_order_id"], "error": "refused"},
+        ),
+        ("service_role_open_payment_orders", "service_role", {"older_than_seconds": 0}),
+        (
+            "service_role_verify_payment",
+            "service_role",
+            {
+                "profile_id": member,
+                "razorpay_order_id": "order_T",
+                "razorpay_payment_id": "pay_T",
+                "amount_paise": 9900,
+            },
+        ),
+        (
+            "service_role_payment_webhook",
+            "service_role",
+            {
+                "event_id": "evt_T",
+                "event": "payment.captured",
+                "payload": {
+                    "payment": {
+                        "entity": {"id": "pay_T", "order_id": "order_T", "amount": 9900, "status": "captured"}
+                    }
+                },
+            },
+        ),
+        (
+            "service_role_reconcile_payment",
+            "service_role",
+            {"razorpay_order_id": "order_T", "razorpay_payment_id": "pay_T", "amount_paise": 9900},
+        ),
+        ("service_role_expire_payment_orders", "service_role", {}),
+        ("payment_orders_of", "member", {}),
     ]
 
 
