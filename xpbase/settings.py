@@ -186,6 +186,11 @@ class Settings(BaseSettings):
     schedule_match_reviews: str = Field(
         default="*/10 * * * *", description="Cron schedule of resume review matching (empty: off)."
     )
+    schedule_reconcile_payments: str = Field(
+        default="*/5 * * * *",
+        description="Cron schedule of the Razorpay reconciliation of open orders (empty: off; nothing is "
+        "done while Razorpay is not configured).",
+    )
     schedule_sweep_deliveries: str = Field(
         default="* * * * *",
         description="Cron schedule of the outbox sweep (overdue or abandoned deliveries).",
@@ -271,7 +276,7 @@ class Settings(BaseSettings):
         default=900,
         ge=0,
         description="Orders still open this many seconds after creation are checked with Razorpay by "
-        "reconcile_open_orders (service/lib/razorpay_gateway.py).",
+        "reconcile_open_orders (xpbase/razorpay_gateway.py).",
     )
 
     # The REST API (service/).

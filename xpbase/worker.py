@@ -96,6 +96,7 @@ class Worker:
             ("streak_reminders", self.settings.schedule_streak_reminders),
             ("sweep_deliveries", self.settings.schedule_sweep_deliveries),
             ("match_reviews", self.settings.schedule_match_reviews),
+            ("reconcile_payments", self.settings.schedule_reconcile_payments),
         ]
         for name, cron in periodic:
             self._periodic(name, cron)
@@ -219,6 +220,25 @@ class Worker:
         if report.matches:
             log.info("booked %s review session(s)", len(report.matches))
         return {"matches": len(report.matches), "unmatched": len(report.unmatched)}
+
+    async def reconcile_payments(self) -> dict[str, int]:
+        """Ask Razorpay about orders still open (xpbase/razorpay_gateway.py); nothing when not configured.
+
+        Idempotent: a payment is credited once whoever reports it (unique Razorpay payment id in SQL).
+        """
+        from xpbase.razorpay_gateway import reconcile_with_settings
+
+        report = await reconcile_with_settings(self.db, self.settings)
+        if report is None:
+            return {"checked": 0}
+        if report.credited or report.errors:
+            log.info("reconciled payments: %s credited, %s errors", len(report.credited), len(report.errors))
+        return {
+            "checked": report.checked,
+            "credited": len(report.credited),
+            "expired": report.expired,
+            "errors": len(report.errors),
+        }
 
     # -- running -------------------------------------------------------------------------------------------
 

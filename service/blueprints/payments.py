@@ -3,7 +3,7 @@
 The amount always comes from our rows (``service_role_create_payment_order``);
 a captured payment is credited exactly once in SQL whichever of ``verify``,
 the webhook and reconciliation comes first (supabase/sql/57_payments.sql).
-Razorpay is reached with the official SDK (service/lib/razorpay_gateway.py).
+Razorpay is reached with the official SDK (xpbase/razorpay_gateway.py).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from service.lib.access import require_member
 from service.lib.api_error import APIError
 from service.lib.context import get_db
 from service.lib.openapi import BEARER, errors
-from service.lib.razorpay_gateway import GatewayFailure, RazorpayGateway, gateway_from_settings
 from xpbase.errors import DomainError
 from xpbase.models.economy import MemberOrders, PaymentCredit, PaymentOrder, WebhookResult
+from xpbase.razorpay_gateway import GatewayFailure, RazorpayGateway, gateway_from_settings
 
 blueprint = Blueprint("payments", __name__)
 tag_blueprint(blueprint, ["payments"])

@@ -12,12 +12,13 @@ import razorpay as razorpay_sdk
 from quart.typing import TestClientProtocol as Client
 from razorpay.errors import SignatureVerificationError
 
-from service.lib.razorpay_gateway import gateway_from_settings, reconcile_open_orders, reconcile_with_settings
 from tests.helpers import new_profile
 from tests.service.conftest import make_token
 from tests.service.razorpay_standin import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, RazorpayStandIn, sign
 from xpbase.db import Database
+from xpbase.razorpay_gateway import gateway_from_settings, reconcile_open_orders, reconcile_with_settings
 from xpbase.settings import Settings
+from xpbase.worker import Worker
 
 
 @pytest.fixture
@@ -223,6 +224,23 @@ async def test_reconciliation_credits_payments_nobody_told_us_about(
     assert await reconcile_with_settings(db, Settings(_env_file=None)) is None  # not configured: nothing done
     assert await xp_of(db, pid) == 100
     assert ("GET", f"/v1/orders/{paid_order['razorpay_order_id']}/payments") in razorpay.calls
+
+
+async def test_the_periodic_task_reconciles_each_payment_once(
+    client: Client, db: Database, razorpay: RazorpayStandIn, database_url: str
+) -> None:
+    """The job queue's reconcile_payments task credits a payment Razorpay captured; a second run, nothing."""
+    pid = await new_profile(db, "Payer")
+    order = await order_for(client, pid)
+    razorpay.pay(order["razorpay_order_id"])
+    await db.pool.execute("update public.payment_orders set created_at = now() - interval '1 hour'")
+    worker = Worker(Settings(**razorpay.settings(), payment_reconcile_after_seconds=600), database_url)
+    worker.database = db  # the task body alone; test_worker.py runs tasks through procrastinate
+    first = await worker.reconcile_payments()
+    second = await worker.reconcile_payments()
+    assert (first["checked"], first["credited"], first["errors"]) == (1, 1, 0)
+    assert (second["checked"], second["credited"]) == (0, 0)
+    assert await xp_of(db, pid) == 100
 
 
 async def test_order_errors(client: Client, db: Database) -> None:

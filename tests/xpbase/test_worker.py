@@ -39,6 +39,7 @@ NO_SCHEDULES = {
         "streak_reminders",
         "sweep_deliveries",
         "match_reviews",
+        "reconcile_payments",
     )
 }
 
