@@ -10,19 +10,27 @@ from bot.launcher import main, run_bot
 from tests.bot.discord_api import DiscordStandIn
 from xpbase.rpc import RPC
 from xpbase.settings import Settings
+from xpbase.startup import EXIT_USAGE, StartupError
 
 
-def test_xpbase_bot_without_a_token_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    """No DISCORD_TOKEN: the launcher says how to get one and exits 2 without touching the database."""
-    assert main(Settings(_env_file=None, DISCORD_TOKEN=None), run_migrations=False) == 2  # type: ignore[call-arg]
-    assert "DISCORD_TOKEN is not set" in capsys.readouterr().err
+def test_xpbase_bot_without_a_token_exits_2() -> None:
+    """No DISCORD_TOKEN: the launcher says how to get one (exit 2) without touching the database."""
+    with pytest.raises(StartupError) as refused:
+        main(Settings(_env_file=None, DISCORD_TOKEN=None), run_migrations=False)  # type: ignore[call-arg]
+    assert refused.value.exit_code == EXIT_USAGE
+    assert "DISCORD_TOKEN is not set" in refused.value.message
 
 
 async def test_a_token_discord_rejects_fails_the_login(
     database_url: str, discord_api: DiscordStandIn
 ) -> None:
     """A token Discord answers 401 to raises LoginFailure (the CLI turns it into exit code 1)."""
-    settings = Settings(_env_file=None, DISCORD_TOKEN="wrong-token", DATABASE_URL=database_url)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        DISCORD_TOKEN="wrong-token",
+        DATABASE_URL=database_url,
+        discord_api_url=discord.http.Route.BASE,  # the stand-in (the fixture points discord.py there)
+    )
     with pytest.raises(discord.LoginFailure):
         await run_bot(settings)
 
