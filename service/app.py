@@ -37,6 +37,7 @@ from service.lib.openapi import configure_openapi
 from service.lib.relay import Relay
 from service.lib.tokens import load_token_keys
 from xpbase.db import Database, resolve_url
+from xpbase.rpc import PostgresRPC
 from xpbase.settings import Settings, get_settings
 
 # Every blueprint, one per resource; a new one is one line here and one in the import above.
@@ -109,10 +110,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 describe_compacted,
             ),
         ]
+        rpc = app.config["XPBASE_RPC"] = PostgresRPC(database)
         for function, interval, describe in jobs:
             if interval > 0:
                 background.append(
-                    asyncio.create_task(call_forever(database, function, interval, describe), name=function)
+                    asyncio.create_task(call_forever(rpc, function, interval, describe), name=function)
                 )
 
     @app.after_serving

@@ -19,37 +19,39 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
+from pydantic import ValidationError
 
-from xpbase.db import Database
 from xpbase.errors import DomainError
+from xpbase.models.seasons import Finalized
+from xpbase.rpc import RPC, RPCError
 
 log = logging.getLogger(__name__)
 
 
 async def call_forever(
-    database: Database, function: str, interval: float, describe: Callable[[Any], str | None]
+    rpc: RPC, function: str, interval: float, describe: Callable[[Any], str | None]
 ) -> None:
     """Call ``public.<function>()`` as service_role now and then every ``interval`` seconds, forever.
 
-    ``describe`` turns a result into a log line (None: nothing worth logging).
-    Errors are logged and the call is retried at the next tick.
+    ``describe`` turns a result (its model from xpbase.models, or a JSON
+    value) into a log line (None: nothing worth logging). Errors are logged
+    and the call is retried at the next tick.
     """
     while True:
         try:
-            line = describe(await database.rpc(function))
+            line = describe(await rpc.call(function))
             if line:
                 log.info("%s", line)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DomainError) as exc:
+        except (RPCError, DomainError, ValidationError) as exc:
             log.warning("%s failed, retrying in %.0f s: %s", function, interval, exc)
         await asyncio.sleep(interval)
 
 
-def describe_finalized(result: dict[str, Any]) -> str | None:
+def describe_finalized(result: Finalized) -> str | None:
     """A log line for a finalize_seasons result that finalized something."""
-    if not result["count"]:
+    if not result.count:
         return None
-    return f"finalized {result['count']} season(s): " + ", ".join(s["name"] for s in result["finalized"])
+    return f"finalized {result.count} season(s): " + ", ".join(s.name for s in result.finalized)
 
 
 def describe_compacted(rows: int) -> str | None:
