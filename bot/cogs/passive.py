@@ -108,12 +108,10 @@ class CooldownHints:
         window = self._windows.get(user_id)
         return window is not None and window[0] <= at < window[1]
 
-    def note(self, user_id: int, at: dt.datetime, receipt: DiscordAward) -> None:
-        """Learn from the receipt of a message written at ``at``."""
-        if not isinstance(receipt, DiscordAwardReceipt):
-            return
-        remaining = receipt.cooldown_remaining_seconds
-        if receipt.cooldown and remaining > 1:
+    def note(self, user_id: int, at: dt.datetime, remaining: int) -> None:
+        """Learn that a message written at ``at`` was refused with ``remaining`` seconds of cooldown left
+        (0: it was not refused for its cooldown)."""
+        if remaining > 1:
             self._windows[user_id] = (at, at + dt.timedelta(seconds=remaining - 1))
             self._windows.move_to_end(user_id)
             while len(self._windows) > self.max_members:
@@ -162,8 +160,8 @@ class PassiveXP(commands.Cog):
         receipt = await self._award(
             author, "message", f"discord:message:{message.id}", message.created_at, message.channel
         )
-        if receipt is not None:
-            self.cooldowns.note(author.id, message.created_at, receipt)
+        if isinstance(receipt, DiscordAwardReceipt) and receipt.cooldown:
+            self.cooldowns.note(author.id, message.created_at, receipt.cooldown_remaining_seconds)
         return receipt
 
     @tasks.loop(minutes=1)

@@ -99,9 +99,11 @@ async def test_no_xp_channels_and_roles_earn_nothing(bot: XPBot, world: World, d
     in_spam = await cog.on_message(world.message(world.bob, "spam spam", channel_id=world.spam))
     world.set_roles(world.carol, world.role_muted)
     muted = await cog.on_message(world.message(world.carol, "let me talk"))
-    assert (in_spam or {}).get("skipped") == "no_xp_channel" and (muted or {}).get("skipped") == "no_xp_role"
+    assert in_spam is not None and in_spam.skipped == "no_xp_channel"
+    assert muted is not None and muted.skipped == "no_xp_role"
     assert await ledger(db) == []
-    assert (await cog.on_message(world.message(world.bob, "back in general")) or {}).get("granted") == 15
+    back = await cog.on_message(world.message(world.bob, "back in general"))
+    assert back is not None and back.granted == 15
 
 
 async def test_role_and_channel_multipliers_multiply_message_xp(
@@ -189,12 +191,12 @@ async def test_a_restart_does_not_reset_the_cooldown(bot: XPBot, world: World, d
 def test_cooldown_hints_cover_only_the_window_the_database_reported() -> None:
     """After "30 s of cooldown left" at t, messages in [t, t + 29 s) are skipped, nothing else."""
     hints = CooldownHints()
-    hints.note(1, T0, {"cooldown": True, "cooldown_remaining_seconds": 30})
+    hints.note(1, T0, 30)
     assert hints.holds(1, T0) and hints.holds(1, T0 + dt.timedelta(seconds=28.9))
     assert not hints.holds(1, T0 + dt.timedelta(seconds=29))
     assert not hints.holds(1, T0 - dt.timedelta(seconds=1))
     assert not hints.holds(2, T0)
-    hints.note(3, T0, {"cooldown": False, "granted": 15})
+    hints.note(3, T0, 0)
     assert not hints.holds(3, T0)
 
 
