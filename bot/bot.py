@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot import replies
 from bot.rewards import Rewards
+from xpbase.models.discord import DiscordAward, DiscordMember
 from xpbase.models.levels import LevelGuide
 from xpbase.rpc import RPC
 from xpbase.settings import Settings
@@ -131,10 +132,10 @@ class XPBot(commands.Bot):
             self._guide = (time.monotonic(), guide)
         return self._guide[1]
 
-    async def member_profile(self, user: discord.abc.User, *, recent: int = 0) -> dict[str, Any]:
+    async def member_profile(self, user: discord.abc.User, *, recent: int = 0) -> DiscordMember:
         """``service_role_discord_member``: the user's profile, layers, unlocks and ``recent`` ledger
         entries. Raises DomainError (XPPRF) when the user has no profile."""
-        profile: dict[str, Any] = await self.rpc.call(
+        profile: DiscordMember = await self.rpc.call(
             "service_role_discord_member", user_id=str(user.id), recent=recent
         )
         return profile
@@ -147,12 +148,13 @@ class XPBot(commands.Bot):
         *,
         occurred_at: dt.datetime,
         channel: Any = None,
-    ) -> dict[str, Any]:
+    ) -> DiscordAward:
         """Passive XP through ``service_role_discord_award`` (no-XP channels and roles, then award_xp):
-        returns the receipt (``granted`` XP, ``skipped``, ``cooldown_remaining_seconds``, levels...)."""
+        the receipt (DiscordAwardReceipt: ``granted`` XP, ``cooldown_remaining_seconds``, levels...) or
+        DiscordAwardSkipped (a no-XP channel or role)."""
         self.rewards.expect(idempotency_key)
         channel_id = channel_for_xp(channel)
-        receipt: dict[str, Any] = await self.rpc.call(
+        receipt: DiscordAward = await self.rpc.call(
             "service_role_discord_award",
             guild_id=str(member.guild.id),
             user_id=str(member.id),

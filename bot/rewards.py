@@ -23,9 +23,18 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
+
+from xpbase.models.discord import (
+    Announcement,
+    DiscordAwardSkipped,
+    GuildConfig,
+    LevelUp,
+    RolePlan,
+)
+from xpbase.models.engine import AwardReceipt
 
 if TYPE_CHECKING:
     from bot.bot import XPBot
@@ -72,35 +81,36 @@ class RoleSync:
     failed: int = 0
 
 
-def change_from_receipt(receipt: dict[str, Any]) -> LevelChange | None:
+Receipt = AwardReceipt | DiscordAwardSkipped
+"""What the bot's own awards answer: award_xp's receipt (corrections, check-ins and passive XP extend it),
+or passive XP skipped in a no-XP channel or role."""
+
+
+def change_from_receipt(receipt: Receipt) -> LevelChange | None:
     """The level/tier change an award or correction receipt reports, or None when nothing changed.
 
     Whether a tier was reached, and its name, are the engine's (``tier_up`` and ``tier_name`` of the
     receipt, decided in private.apply_xp like its ``tier_up`` notification).
     """
-    if receipt.get("replayed") or receipt.get("skipped") or "level" not in receipt:
+    if isinstance(receipt, DiscordAwardSkipped) or receipt.replayed:
         return None
-    before, after = int(receipt.get("level_before") or 1), int(receipt["level"])
-    tier_up = bool(receipt.get("tier_up"))
-    if before == after and not tier_up:
+    if receipt.level == receipt.level_before and not receipt.tier_up:
         return None
-    unlocks = receipt.get("unlocks") or []
-    tier_name = str(receipt.get("tier_name") or receipt.get("tier")) if tier_up else None
-    return LevelChange(before, after, tier_name, [u["name"] for u in unlocks])
+    tier_name = (receipt.tier_name or receipt.tier) if receipt.tier_up else None
+    return LevelChange(receipt.level_before, receipt.level, tier_name, [u.name for u in receipt.unlocks])
 
 
-def changes_from_notifications(notifications: Iterable[dict[str, Any]]) -> dict[tuple[str, Any], LevelChange]:
+def changes_from_notifications(notifications: Iterable[Announcement]) -> dict[tuple[str, int], LevelChange]:
     """Level-up and tier-up notifications merged per (Discord user id, ledger row) into one change each."""
-    merged: dict[tuple[str, Any], LevelChange] = {}
+    merged: dict[tuple[str, int], LevelChange] = {}
     for note in notifications:
-        data = note.get("data") or {}
-        key = (str(note["user_id"]), data.get("ledger_id", note["id"]))
+        key = (note.user_id, note.data.ledger_id if note.data.ledger_id is not None else -note.id)
         change = merged.setdefault(key, LevelChange(0, 0))
-        if note["kind"] == "level_up":
-            change.level_before, change.level = int(data.get("level_before", 0)), int(data.get("level", 0))
-        elif note["kind"] == "tier_up":
-            change.tier_name = str(data.get("tier_name") or data.get("tier"))
-            change.unlocks = [u["name"] for u in data.get("unlocks") or []]
+        if isinstance(note, LevelUp):
+            change.level_before, change.level = note.data.level_before, note.data.level
+        else:
+            change.tier_name = note.data.tier_name
+            change.unlocks = [u.name for u in note.data.unlocks]
     return merged
 
 
@@ -129,12 +139,11 @@ class Rewards:
     # Receipts and notifications ------------------------------------------------
 
     async def on_receipt(
-        self, receipt: dict[str, Any], member: discord.Member, channel: discord.abc.Messageable | None = None
+        self, receipt: Receipt, member: discord.Member, channel: discord.abc.Messageable | None = None
     ) -> LevelChange | None:
         """Handle a receipt of the bot's own award or correction: reward roles in every shared guild, and an
         announcement in the member's guild (``channel``: where the XP was earned). Returns the change."""
-        if receipt.get("idempotency_key"):
-            self.expect(str(receipt["idempotency_key"]))
+        self.expect(receipt.idempotency_key)
         change = change_from_receipt(receipt)
         if change is None:
             return None
@@ -143,10 +152,10 @@ class Rewards:
             await self.announce(member, change, channel)
         return change
 
-    async def on_notifications(self, notifications: Sequence[dict[str, Any]]) -> int:
+    async def on_notifications(self, notifications: Sequence[Announcement]) -> int:
         """Handle level-up/tier-up notifications from the stream; returns how many changes were announced
         or applied. Notifications caused by the bot's own awards are skipped (already handled)."""
-        foreign = [n for n in notifications if not self.is_own(n.get("idempotency_key"))]
+        foreign = [n for n in notifications if not self.is_own(n.idempotency_key)]
         handled = 0
         synced: set[int] = set()
         for (user_id, _ledger), change in changes_from_notifications(foreign).items():
@@ -169,12 +178,12 @@ class Rewards:
         """Post ``change`` where the member's guild wants it (``service_role_discord_guild``): its
         announcement channel, the current ``channel`` (or the announcement channel when there is none),
         a DM, or nowhere. Returns the message sent, or None."""
-        config = await self.bot.rpc.call("service_role_discord_guild", guild_id=str(member.guild.id))
-        mode = config["announce_mode"]
+        config: GuildConfig = await self.bot.rpc.call(
+            "service_role_discord_guild", guild_id=str(member.guild.id)
+        )
+        mode = config.announce_mode
         configured = (
-            member.guild.get_channel(int(config["announce_channel_id"]))
-            if config.get("announce_channel_id")
-            else None
+            member.guild.get_channel(int(config.announce_channel_id)) if config.announce_channel_id else None
         )
         target: discord.abc.Messageable | None
         text = change.text(member.mention)
@@ -217,23 +226,23 @@ class Rewards:
         humans = [m for m in members if not m.bot]
         for start in range(0, len(humans), ROLE_PLAN_CHUNK):
             chunk = humans[start : start + ROLE_PLAN_CHUNK]
-            plan = await self.bot.rpc.call(
+            plan: RolePlan = await self.bot.rpc.call(
                 "service_role_discord_role_plan", guild_id=str(guild.id), user_ids=[str(m.id) for m in chunk]
             )
-            managed = set(plan["managed"])
-            planned = {int(p["user_id"]): p for p in plan["members"]}
+            managed = set(plan.managed)
+            planned = {int(p.user_id): p for p in plan.members}
             if not managed:
                 result.members += len(chunk)
                 continue
             for member in chunk:
                 result.members += 1
                 entry = planned[member.id]
-                should = set(entry["roles"])
+                should = set(entry.roles)
                 has = {str(r.id) for r in member.roles}
                 to_add, to_remove = should - has, (managed - should) & has
                 if not to_add and not to_remove:
                     continue
-                reason = f"xpbase role rewards: level {entry['level']}"
+                reason = f"xpbase role rewards: level {entry.level}"
                 add = self._assignable(guild, to_add)
                 remove = self._assignable(guild, to_remove)
                 result.failed += len(to_add) - len(add) + len(to_remove) - len(remove)

@@ -275,6 +275,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from service.lib.auth_sessions import start_session
     from service.lib.tokens import SettingsError, load_token_keys
+    from xpbase.rpc import PostgresRPC
 
     _require_development(settings, "xpbase token")
     try:
@@ -285,11 +286,11 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     async def work(db: Database) -> int:
         pid = await _find_profile(db, args.profile)
         try:
-            session = await start_session(db, keys, settings, pid)
+            session = await start_session(PostgresRPC(db), keys, settings, pid)
         except DomainError as exc:
             raise StartupError(exc.message, EXIT_USAGE) from None
         console.print(
-            f"access token for {session.user['display_name']} ({session.user['role']}), valid "
+            f"access token for {session.user.display_name} ({session.user.role}), valid "
             f"{keys.access_ttl_seconds} s; use it as `Authorization: Bearer <token>`"
         )
         print(session.access.token)

@@ -45,7 +45,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import RootModel, TypeAdapter
 
 from xpbase.db import Database, Role
 from xpbase.errors import DomainError, from_sqlstate
@@ -94,23 +94,30 @@ def jsonable(value: Any) -> Any:
 
 
 @cache
-def _models() -> dict[str, type[BaseModel]]:
-    return results()
+def _adapters() -> dict[str, tuple[TypeAdapter[Any], bool]]:
+    """``{function: (adapter, whole)}``; ``whole``: the model is a RootModel that takes the entire list."""
+    return {
+        function: (TypeAdapter(model), isinstance(model, type) and issubclass(model, RootModel))
+        for function, model in results().items()
+    }
 
 
 def typed(function: str, value: Any) -> Any:
     """``value`` (a function's JSON answer) as the function's result model, when it has one.
 
     A list (a set-returning function, or a jsonb array) becomes a list of
-    models; null stays None. Raises pydantic.ValidationError when the answer
-    does not match its model.
+    models (a ``RootModel`` of a list takes the list whole); null stays None.
+    A model may be a union of models (an answer with several shapes, e.g.
+    ``service_role_take_oauth_state``). Raises pydantic.ValidationError when
+    the answer does not match its model.
     """
-    model = _models().get(function)
-    if model is None or value is None:
+    found = _adapters().get(function)
+    if found is None or value is None:
         return value
-    if isinstance(value, list):
-        return [model.model_validate(item) for item in value]
-    return model.model_validate(value)
+    adapter, whole = found
+    if isinstance(value, list) and not whole:
+        return [adapter.validate_python(item) for item in value]
+    return adapter.validate_python(value)
 
 
 def _check_name(name: str, what: str = "function") -> None:

@@ -23,6 +23,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.replies import Refusal, defer, reply
+from xpbase.models.discord import ActivityToday, DiscordStats, GuildConfig
+from xpbase.models.engine import CorrectionReceipt
 
 if TYPE_CHECKING:
     from bot.bot import XPBot
@@ -34,35 +36,27 @@ AnnounceMode = Literal["channel", "current", "dm", "off"]
 XPChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.ForumChannel
 
 
-def _describe_config(config: dict[str, Any]) -> discord.Embed:
+def _describe_config(config: GuildConfig) -> discord.Embed:
     """The guild's configuration as an embed, with channels and roles as mentions."""
     embed = discord.Embed(title="XP settings of this server", colour=discord.Colour.blurple())
-    mode = config["announce_mode"]
+    channel = config.announce_channel_id
     where = {
-        "channel": f"in <#{config['announce_channel_id']}>",
+        "channel": f"in <#{channel}>",
         "current": "in the channel where the XP was earned"
-        + (
-            f" (XP from elsewhere: <#{config['announce_channel_id']}>)"
-            if config.get("announce_channel_id")
-            else ""
-        ),
+        + (f" (XP from elsewhere: <#{channel}>)" if channel else ""),
         "dm": "by direct message",
         "off": "nowhere (off)",
-    }[mode]
+    }[config.announce_mode]
     embed.add_field(name="Level-up announcements", value=where, inline=False)
-    embed.add_field(
-        name="No-XP channels", value=" ".join(f"<#{c}>" for c in config["no_xp_channels"]) or "none"
-    )
-    embed.add_field(name="No-XP roles", value=" ".join(f"<@&{r}>" for r in config["no_xp_roles"]) or "none")
+    embed.add_field(name="No-XP channels", value=" ".join(f"<#{c}>" for c in config.no_xp_channels) or "none")
+    embed.add_field(name="No-XP roles", value=" ".join(f"<@&{r}>" for r in config.no_xp_roles) or "none")
     multipliers = [
-        f"{'<#' if m['kind'] == 'channel' else '<@&'}{m['target_id']}> ×{float(m['factor']):g}"
-        for m in config["multipliers"]
+        f"{'<#' if m.kind == 'channel' else '<@&'}{m.target_id}> ×{m.factor:g}" for m in config.multipliers
     ]
     embed.add_field(name="Multipliers", value="\n".join(multipliers) or "none", inline=False)
     rewards = [
-        f"<@&{r['role_id']}> at "
-        + (f"level {r['min_level']}" if r["min_level"] else f"the {r['tier_name']} tier")
-        for r in config["role_rewards"]
+        f"<@&{r.role_id}> at " + (f"level {r.min_level}" if r.min_level else f"the {r.tier_name} tier")
+        for r in config.role_rewards
     ]
     embed.add_field(name="Role rewards", value="\n".join(rewards) or "none", inline=False)
     return embed
@@ -99,7 +93,7 @@ class Admin(commands.Cog):
         *,
         create: bool,
         **params: Any,
-    ) -> dict[str, Any]:
+    ) -> CorrectionReceipt:
         if member.bot:
             raise Refusal("Bots do not earn XP.")
         await defer(interaction, ephemeral=True)
@@ -107,8 +101,8 @@ class Admin(commands.Cog):
         if create:
             profile_id = await self.bot.ensure_profile(member)
         else:
-            profile_id = (await self.bot.member_profile(member))["profile_id"]
-        receipt: dict[str, Any] = await self.bot.rpc.call(
+            profile_id = str((await self.bot.member_profile(member)).profile_id)
+        receipt: CorrectionReceipt = await self.bot.rpc.call(
             function,
             actor_id=actor_id,
             profile_id=profile_id,
@@ -119,8 +113,8 @@ class Admin(commands.Cog):
         return receipt
 
     @staticmethod
-    def _summary(receipt: dict[str, Any]) -> str:
-        return f"now {receipt['total_xp']:,} XP, level {receipt['level']}"
+    def _summary(receipt: CorrectionReceipt) -> str:
+        return f"now {receipt.total_xp:,} XP, level {receipt.level}"
 
     @app_commands.command(name="addxp", description="Give a member XP (recorded with you as the actor).")
     @app_commands.describe(
@@ -139,7 +133,7 @@ class Admin(commands.Cog):
             interaction, member, "service_role_admin_adjust_xp", create=True, amount=amount, reason=reason
         )
         await reply(
-            interaction, f"Added {receipt['granted']:,} XP to {member.mention} ({self._summary(receipt)})."
+            interaction, f"Added {receipt.granted:,} XP to {member.mention} ({self._summary(receipt)})."
         )
 
     @app_commands.command(name="removexp", description="Take XP from a member (never below zero).")
@@ -158,7 +152,7 @@ class Admin(commands.Cog):
         )
         await reply(
             interaction,
-            f"Removed {-receipt['granted']:,} XP from {member.mention} ({self._summary(receipt)}).",
+            f"Removed {-receipt.granted:,} XP from {member.mention} ({self._summary(receipt)}).",
         )
 
     @app_commands.command(name="setlevel", description="Put a member at the start of a level.")
@@ -175,9 +169,7 @@ class Admin(commands.Cog):
         receipt = await self._correct(
             interaction, member, "service_role_admin_set_level", create=True, level=level, reason=reason
         )
-        await reply(
-            interaction, f"{member.mention} is at level {receipt['level']} ({self._summary(receipt)})."
-        )
+        await reply(interaction, f"{member.mention} is at level {receipt.level} ({self._summary(receipt)}).")
 
     @app_commands.command(name="resetxp", description="Bring a member's XP to zero (points are kept).")
     @app_commands.describe(member="Whose XP", reason="Why (kept in the XP ledger)")
@@ -198,7 +190,9 @@ class Admin(commands.Cog):
         assert interaction.guild is not None
         await defer(interaction, ephemeral=True)
         started = time.perf_counter()
-        stats = await self.bot.rpc.call("service_role_discord_stats", guild_id=str(interaction.guild.id))
+        stats: DiscordStats = await self.bot.rpc.call(
+            "service_role_discord_stats", guild_id=str(interaction.guild.id)
+        )
         database_ms = (time.perf_counter() - started) * 1000
         embed = discord.Embed(title="Bot statistics", colour=discord.Colour.blurple())
         embed.add_field(name="Servers", value=f"{len(self.bot.guilds):,}")
@@ -209,16 +203,13 @@ class Admin(commands.Cog):
             value=f"{latency * 1000:.0f} ms" if latency == latency and latency != float("inf") else "n/a",
         )
         embed.add_field(name="Database", value=f"{self.bot.rpc.transport}, {database_ms:.0f} ms")
-        embed.add_field(
-            name="Profiles", value=f"{stats['profiles']:,} ({stats['discord_profiles']:,} on Discord)"
-        )
-        embed.add_field(name="XP in total", value=f"{stats['total_xp']:,}")
-        today = stats["today"]
+        embed.add_field(name="Profiles", value=f"{stats.profiles:,} ({stats.discord_profiles:,} on Discord)")
+        embed.add_field(name="XP in total", value=f"{stats.total_xp:,}")
+        none = ActivityToday(awards=0, xp=0)
         embed.add_field(
             name="Today (UTC)",
             value="\n".join(
-                f"{label}: {today.get(key, {}).get('awards', 0):,} awards, "
-                f"{today.get(key, {}).get('xp', 0):,} XP"
+                f"{label}: {stats.today.get(key, none).awards:,} awards, {stats.today.get(key, none).xp:,} XP"
                 for key, label in (
                     ("message", "Messages"),
                     ("voice_minute", "Voice minutes"),
@@ -260,7 +251,7 @@ class Admin(commands.Cog):
     ) -> None:
         assert interaction.guild is not None
         await defer(interaction, ephemeral=True)
-        config = await self.bot.rpc.call(function, guild_id=str(interaction.guild.id), **params)
+        config: GuildConfig = await self.bot.rpc.call(function, guild_id=str(interaction.guild.id), **params)
         await reply(interaction, "Saved." if saved else None, embed=_describe_config(config))
 
     @config.command(name="show", description="Show this server's XP settings.")

@@ -16,6 +16,8 @@ from bot.rank_card import LayerStatus, RankCard, render_rank_card
 from bot.replies import Refusal, defer, reply
 from bot.views import PAGE_SIZE, LeaderboardView
 from xpbase.models.leaderboards import LeaderboardEntry, LeaderboardRank
+from xpbase.models.seasons import SeasonInfo
+from xpbase.models.sign_in import LinkedIdentity
 from xpbase.models.streaks import CheckIn, StreakStatus
 
 if TYPE_CHECKING:
@@ -26,11 +28,8 @@ log = logging.getLogger(__name__)
 AVATAR_SIZE = 256
 
 
-def _timestamp(value: str | None, style: str = "R") -> str:
-    """Discord's timestamp markup for an ISO 8601 moment (shown in each reader's own time zone)."""
-    if not value:
-        return "unknown"
-    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+def _timestamp(moment: dt.datetime, style: str = "R") -> str:
+    """Discord's timestamp markup for a moment (shown in each reader's own time zone)."""
     return discord.utils.format_dt(moment, style=style)  # type: ignore[arg-type]
 
 
@@ -59,21 +58,19 @@ class Members(commands.Cog):
             await self.bot.ensure_profile(target)
         profile = await self.bot.member_profile(target)
         standing: LeaderboardRank = await self.bot.rpc.call(
-            "leaderboard_rank", profile_id=profile["profile_id"], board="all_time", layer=None, season_id=None
+            "leaderboard_rank", profile_id=profile.profile_id, board="all_time", layer=None, season_id=None
         )
         card = RankCard(
             name=target.display_name,
-            level=profile["level"],
-            xp=profile["xp"],
-            level_xp=profile["level_xp"],
-            next_level_xp=profile["next_level_xp"],
-            tier=profile["tier"],
-            tier_name=profile["tier_name"],
+            level=profile.level,
+            xp=profile.xp,
+            level_xp=profile.level_xp,
+            next_level_xp=profile.next_level_xp,
+            tier=profile.tier,
+            tier_name=profile.tier_name,
             rank=standing.rank,
-            layers=[
-                LayerStatus(layer["name"], layer["status_name"], layer["xp"]) for layer in profile["layers"]
-            ],
-            style=profile.get("rank_card_style"),
+            layers=[LayerStatus(layer.name, layer.status_name, layer.xp) for layer in profile.layers],
+            style=profile.rank_card_style,
         )
         avatar = await self._avatar(target)
         png = await asyncio.to_thread(render_rank_card, card, avatar)
@@ -105,12 +102,11 @@ class Members(commands.Cog):
         await defer(interaction, ephemeral=False)
         title = "Leaderboard"
         if season is not None:
-            seasons = {
-                s["id"]: s for s in await self.bot.rpc.call("service_role_discord_seasons", layer=layer)
-            }
+            found: list[SeasonInfo] = await self.bot.rpc.call("service_role_discord_seasons", layer=layer)
+            seasons = {s.id: s for s in found}
             if season not in seasons:
                 raise Refusal("That season does not exist.")
-            board, layer, title = "season", seasons[season]["layer"], f"Season {seasons[season]['name']}"
+            board, layer, title = "season", seasons[season].layer, f"Season {seasons[season].name}"
         elif layer is not None:
             board, title = "layer", f"{layers[layer]} leaderboard"
         else:
@@ -142,11 +138,13 @@ class Members(commands.Cog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[int]]:
         layer = getattr(interaction.namespace, "layer", None)
-        seasons = await self.bot.rpc.call("service_role_discord_seasons", layer=layer, max_rows=25)
+        seasons: list[SeasonInfo] = await self.bot.rpc.call(
+            "service_role_discord_seasons", layer=layer, max_rows=25
+        )
         return [
-            app_commands.Choice(name=s["name"], value=int(s["id"]))
+            app_commands.Choice(name=s.name, value=s.id)
             for s in seasons
-            if str(current).lower() in s["name"].lower()
+            if str(current).lower() in s.name.lower()
         ][:25]
 
     # /levels ---------------------------------------------------------------------------
@@ -183,24 +181,24 @@ class Members(commands.Cog):
         profile = await self.bot.member_profile(interaction.user, recent=10)
         embed = discord.Embed(title="Your XP", colour=discord.Colour.blurple())
         to_next = (
-            f"{profile['next_level_xp'] - profile['xp']:,} XP to level {profile['level'] + 1}"
-            if profile["next_level_xp"] is not None
+            f"{profile.next_level_xp - profile.xp:,} XP to level {profile.level + 1}"
+            if profile.next_level_xp is not None
             else "top level"
         )
         embed.description = (
-            f"**{profile['xp']:,} XP** · level {profile['level']} ({to_next}) · {profile['tier_name']} tier\n"
-            f"{profile['points']:,} points to spend"
+            f"**{profile.xp:,} XP** · level {profile.level} ({to_next}) · {profile.tier_name} tier\n"
+            f"{profile.points:,} points to spend"
         )
-        for layer in profile["layers"]:
-            embed.add_field(name=layer["name"], value=f"{layer['xp']:,} XP · {layer['status_name']}")
-        if profile["recent"]:
+        for layer in profile.layers:
+            embed.add_field(name=layer.name, value=f"{layer.xp:,} XP · {layer.status_name}")
+        if profile.recent:
             embed.add_field(
                 name="Latest",
                 value="\n".join(
-                    f"{entry['amount']:+,} XP · {entry['activity_name']}"
-                    + (f" ({entry['reason']})" if entry.get("reason") else "")
-                    + f" · {_timestamp(entry['occurred_at'])}"
-                    for entry in profile["recent"]
+                    f"{entry.amount:+,} XP · {entry.activity_name}"
+                    + (f" ({entry.reason})" if entry.reason else "")
+                    + f" · {_timestamp(entry.occurred_at)}"
+                    for entry in profile.recent
                 ),
                 inline=False,
             )
@@ -229,9 +227,7 @@ class Members(commands.Cog):
             lines.append(f"Milestone: a {result.milestone.days}-day streak{earned}!")
         await reply(interaction, "\n".join(lines))
         if isinstance(interaction.user, discord.Member):
-            # Reward roles and the announcement read the receipt as JSON, like the bot's other awards.
-            receipt = result.xp.model_dump(mode="json")
-            await self.bot.rewards.on_receipt(receipt, interaction.user, interaction.channel)  # type: ignore[arg-type]
+            await self.bot.rewards.on_receipt(result.xp, interaction.user, interaction.channel)  # type: ignore[arg-type]
 
     @app_commands.command(name="streak", description="Your daily check-in streak and streak freezes.")
     async def streak(self, interaction: discord.Interaction) -> None:
@@ -256,19 +252,15 @@ class Members(commands.Cog):
     async def link(self, interaction: discord.Interaction, code: app_commands.Range[str, 4, 64]) -> None:
         _not_a_bot(interaction.user)
         await defer(interaction, ephemeral=True)
-        result = await self.bot.rpc.call(
+        result: LinkedIdentity = await self.bot.rpc.call(
             "service_role_redeem_link_code",
             code=code.strip(),
             provider="discord",
             subject=str(interaction.user.id),
             display_name=interaction.user.display_name,
         )
-        name = (result or {}).get("display_name")
         await reply(
-            interaction,
-            f"Linked: this Discord account now belongs to **{name}**."
-            if name
-            else "Linked: this Discord account now belongs to your website account.",
+            interaction, f"Linked: this Discord account now belongs to **{result.user.display_name}**."
         )
 
     # /profile --------------------------------------------------------------------------
@@ -285,23 +277,20 @@ class Members(commands.Cog):
             await self.bot.ensure_profile(target)
         profile = await self.bot.member_profile(target)
         embed = discord.Embed(
-            title=profile["display_name"], description=profile["bio"] or None, colour=discord.Colour.blurple()
+            title=profile.display_name, description=profile.bio or None, colour=discord.Colour.blurple()
         )
         embed.set_thumbnail(url=target.display_avatar.url)
-        embed.add_field(name="Level", value=f"{profile['level']} ({profile['xp']:,} XP)")
-        embed.add_field(name="Tier", value=profile["tier_name"])
-        embed.add_field(name="Points", value=f"{profile['points']:,}")
+        embed.add_field(name="Level", value=f"{profile.level} ({profile.xp:,} XP)")
+        embed.add_field(name="Tier", value=profile.tier_name)
+        embed.add_field(name="Points", value=f"{profile.points:,}")
         embed.add_field(
             name="Layers",
-            value="\n".join(f"{layer['name']}: {layer['status_name']}" for layer in profile["layers"])
-            or "none",
+            value="\n".join(f"{layer.name}: {layer.status_name}" for layer in profile.layers) or "none",
         )
-        embed.add_field(name="Linked accounts", value=", ".join(profile["identities"]) or "none")
-        embed.add_field(name="Member since", value=_timestamp(profile["created_at"], "D"))
-        if profile["unlocks"]:
-            embed.add_field(
-                name="Unlocked", value=", ".join(u["name"] for u in profile["unlocks"]), inline=False
-            )
+        embed.add_field(name="Linked accounts", value=", ".join(profile.identities) or "none")
+        embed.add_field(name="Member since", value=_timestamp(profile.created_at, "D"))
+        if profile.unlocks:
+            embed.add_field(name="Unlocked", value=", ".join(u.name for u in profile.unlocks), inline=False)
         await reply(interaction, embed=embed)
 
 

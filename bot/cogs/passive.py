@@ -27,6 +27,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from xpbase.errors import DomainError
+from xpbase.models.discord import DiscordAward, DiscordAwardReceipt
 from xpbase.rpc import RPCError
 
 if TYPE_CHECKING:
@@ -107,10 +108,10 @@ class CooldownHints:
         window = self._windows.get(user_id)
         return window is not None and window[0] <= at < window[1]
 
-    def note(self, user_id: int, at: dt.datetime, receipt: dict[str, Any]) -> None:
-        """Learn from the receipt of a message written at ``at``."""
-        remaining = int(receipt.get("cooldown_remaining_seconds") or 0)
-        if receipt.get("cooldown") and remaining > 1:
+    def note(self, user_id: int, at: dt.datetime, remaining: int) -> None:
+        """Learn that a message written at ``at`` was refused with ``remaining`` seconds of cooldown left
+        (0: it was not refused for its cooldown)."""
+        if remaining > 1:
             self._windows[user_id] = (at, at + dt.timedelta(seconds=remaining - 1))
             self._windows.move_to_end(user_id)
             while len(self._windows) > self.max_members:
@@ -132,7 +133,7 @@ class PassiveXP(commands.Cog):
 
     async def _award(
         self, member: discord.Member, activity: str, key: str, occurred_at: dt.datetime, channel: Any
-    ) -> dict[str, Any] | None:
+    ) -> DiscordAward | None:
         try:
             receipt = await self.bot.award(member, activity, key, occurred_at=occurred_at, channel=channel)
         except DomainError as exc:
@@ -148,7 +149,7 @@ class PassiveXP(commands.Cog):
         return receipt
 
     @commands.Cog.listener()
-    async def on_message(self, message: discord.Message) -> dict[str, Any] | None:
+    async def on_message(self, message: discord.Message) -> DiscordAward | None:
         """Award ``message`` XP (see the module docstring); the receipt, or None when nothing was asked."""
         if not earns_message_xp(message):
             return None
@@ -159,8 +160,8 @@ class PassiveXP(commands.Cog):
         receipt = await self._award(
             author, "message", f"discord:message:{message.id}", message.created_at, message.channel
         )
-        if receipt is not None:
-            self.cooldowns.note(author.id, message.created_at, receipt)
+        if isinstance(receipt, DiscordAwardReceipt) and receipt.cooldown:
+            self.cooldowns.note(author.id, message.created_at, receipt.cooldown_remaining_seconds)
         return receipt
 
     @tasks.loop(minutes=1)
@@ -176,7 +177,7 @@ class PassiveXP(commands.Cog):
     async def _voice_minutes_error(self, error: BaseException) -> None:  # type: ignore[override]
         log.exception("the voice minute ticker failed", exc_info=error)
 
-    async def award_voice_minute(self, now: dt.datetime) -> list[dict[str, Any]]:
+    async def award_voice_minute(self, now: dt.datetime) -> list[DiscordAward]:
         """Award ``voice_minute`` for the minute that contains ``now`` (UTC) to every member who earns it in
         every guild; returns the receipts. Called by the minute ticker; a second call for the same minute
         credits nothing."""
@@ -184,7 +185,7 @@ class PassiveXP(commands.Cog):
         stamp = int(minute.timestamp()) // 60
         limit = asyncio.Semaphore(VOICE_CONCURRENCY)
 
-        async def one(member: discord.Member, channel: Any) -> dict[str, Any] | None:
+        async def one(member: discord.Member, channel: Any) -> DiscordAward | None:
             async with limit:
                 key = f"discord:voice:{member.guild.id}:{member.id}:{stamp}"
                 return await self._award(member, "voice_minute", key, minute, channel)
@@ -197,7 +198,7 @@ class PassiveXP(commands.Cog):
         self,
         interaction: discord.Interaction,
         command: app_commands.Command[Any, Any, Any] | app_commands.ContextMenu,
-    ) -> dict[str, Any] | None:
+    ) -> DiscordAward | None:
         """Award ``command`` XP for a member command that completed in a guild (its 30 s cooldown is the
         database's)."""
         cog = getattr(command, "binding", None)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from discord.ext import commands
 
 from xpbase.errors import DomainError
+from xpbase.models.discord import DiscordNotifications
 from xpbase.rpc import Listener, RPCError
 
 if TYPE_CHECKING:
@@ -63,8 +64,10 @@ class NotificationRelay(commands.Cog):
     async def start(self) -> None:
         """Place the cursor at the newest notification and start listening (when the transport can)."""
         if self.cursor is None:
-            start = await self.bot.rpc.call("service_role_discord_notifications", after_id=None)
-            self.cursor = int(start["cursor"])
+            start: DiscordNotifications = await self.bot.rpc.call(
+                "service_role_discord_notifications", after_id=None
+            )
+            self.cursor = start.cursor
         if self._listener is not None and not self._listener.alive:
             await self._stop_listening()  # the database restarted: listen again on a new connection
         if self._listener is None:
@@ -78,12 +81,12 @@ class NotificationRelay(commands.Cog):
             return 0
         handled = 0
         while True:
-            batch = await self.bot.rpc.call(
+            batch: DiscordNotifications = await self.bot.rpc.call(
                 "service_role_discord_notifications", after_id=self.cursor, max_rows=BATCH
             )
-            cursor = int(batch["cursor"])
-            if batch["notifications"]:
-                handled += await self.bot.rewards.on_notifications(batch["notifications"])
+            if batch.notifications:
+                handled += await self.bot.rewards.on_notifications(batch.notifications)
+            cursor = batch.cursor
             if cursor == self.cursor:
                 return handled
             self.cursor = cursor

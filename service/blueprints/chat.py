@@ -12,9 +12,10 @@ from quart import Blueprint, g, websocket
 
 from service.blueprints.events import TOKEN_EXPIRED
 from service.lib.access import require_member_websocket
-from service.lib.context import get_db, get_relay
+from service.lib.context import get_db, get_relay, get_rpc
 from service.lib.relay import Resync
 from xpbase.errors import DomainError
+from xpbase.models.chat import ChatMessage
 
 blueprint = Blueprint("chat", __name__)
 
@@ -74,13 +75,13 @@ async def _post_messages() -> None:
     while True:
         body = _body_of(await websocket.receive())
         try:
-            message = await get_db().rpc(
+            message: ChatMessage = await get_rpc().call(
                 "post_chat_message", role="authenticated", claims=g.claims, body=body
             )
         except DomainError as exc:
             await websocket.send_json({"type": "error", "error": {"code": exc.code, "message": exc.message}})
             continue
-        await websocket.send_json({"type": "sent", "id": message["id"]})
+        await websocket.send_json({"type": "sent", "id": message.id})
 
 
 @blueprint.websocket("/v1/chat")

@@ -9,8 +9,9 @@ from quart import Blueprint, g
 from quart_schema import security_scheme, tag_blueprint, validate_response
 
 from service.lib.access import require_member
-from service.lib.context import get_db
+from service.lib.context import get_rpc
 from service.lib.openapi import BEARER, errors
+from xpbase.models.link_codes import LinkCode
 
 blueprint = Blueprint("link_codes", __name__)
 tag_blueprint(blueprint, ["auth"])
@@ -36,5 +37,5 @@ async def post_link_code() -> tuple[LinkCodeOut, int]:
     default; a new code replaces the caller's earlier unused ones. Errors: 401
     ``invalid_token``; 429 ``rate_limited`` (at most 5 codes per hour by default).
     """
-    result = await get_db().rpc("create_link_code", role="authenticated", claims=g.claims)
-    return LinkCodeOut(**result), 201
+    code: LinkCode = await get_rpc().call("create_link_code", role="authenticated", claims=g.claims)
+    return LinkCodeOut.model_validate(code.model_dump()), 201

@@ -36,10 +36,11 @@ from service.blueprints.sessions import SessionOut, User, current_settings, sess
 from service.lib.access import current_member, token_keys
 from service.lib.api_error import APIError
 from service.lib.auth_sessions import sign_in
-from service.lib.context import get_db
+from service.lib.context import get_db, get_rpc
 from service.lib.oauth_providers import OAuthProvider, ProviderError
 from service.lib.openapi import errors
 from service.lib.tokens import sha256
+from xpbase.models.sign_in import LinkedIdentity, OAuthStateRefused, TakenOAuthState
 
 blueprint = Blueprint("oauth", __name__)
 tag_blueprint(blueprint, ["auth"])
@@ -219,25 +220,25 @@ async def get_callback(
     when linking, 502 ``provider_unavailable``.
     """
     oauth = _provider(provider)
-    db = get_db()
+    rpc = get_rpc()
     if not query_args.state:
         raise _invalid_state("The callback has no state.")
     browser = request.cookies.get(BROWSER_COOKIE)
-    flow = await db.rpc(
+    flow: TakenOAuthState = await rpc.call(
         "service_role_take_oauth_state",
         state_hash=sha256(query_args.state),
         browser_hash=sha256(browser) if _looks_like_token(browser) else None,
         provider=provider,
     )
-    status = flow["status"]
-    if status == "unknown":
-        raise _invalid_state("Unknown or already used state: start signing in again.")
-    if status == "other_provider":
-        raise _invalid_state("This state was issued for another provider.")
-    if status == "other_browser":
-        raise _invalid_state("This sign-in was started in another browser (or its cookie is missing).")
-    if status == "expired":
-        raise _invalid_state("This sign-in took too long: start again.")
+    if isinstance(flow, OAuthStateRefused):
+        raise _invalid_state(
+            {
+                "unknown": "Unknown or already used state: start signing in again.",
+                "other_provider": "This state was issued for another provider.",
+                "other_browser": "This sign-in was started in another browser (or its cookie is missing).",
+                "expired": "This sign-in took too long: start again.",
+            }[flow.status]
+        )
     if query_args.error:
         raise APIError(
             400, "access_denied", query_args.error_description or f"{provider} said: {query_args.error}"
@@ -248,28 +249,28 @@ async def get_callback(
     try:
         identity = await oauth.identify(
             code=query_args.code,
-            redirect_uri=flow["redirect_uri"],
-            code_verifier=flow["code_verifier"],
-            nonce=flow["nonce"],
+            redirect_uri=flow.redirect_uri,
+            code_verifier=flow.code_verifier,
+            nonce=flow.nonce,
         )
     except ProviderError as exc:
         raise APIError(exc.status, exc.code, exc.message) from exc
 
-    if flow["link_profile_id"]:
-        linked = await db.rpc(
+    if flow.link_profile_id is not None:
+        linked: LinkedIdentity = await rpc.call(
             "service_role_link_identity",
-            profile_id=UUID(flow["link_profile_id"]),
+            profile_id=flow.link_profile_id,
             provider=identity.provider,
             subject=identity.subject,
             display_name=identity.display_name,
         )
         return LinkedOut(
-            provider=linked["provider"],
-            subject=linked["subject"],
-            display_name=linked["display_name"],
-            already_linked=linked["already_linked"],
-            user=User(**linked["user"]),
+            provider=linked.provider,
+            subject=linked.subject,
+            display_name=linked.display_name,
+            already_linked=linked.already_linked,
+            user=User.model_validate(linked.user.model_dump()),
         ), 201
 
-    session = await sign_in(db, token_keys(), current_settings(), identity)
-    return session_out(session, cookie_mode=flow["cookie_mode"] or query_args.cookie), 200
+    session = await sign_in(rpc, token_keys(), current_settings(), identity)
+    return session_out(session, cookie_mode=flow.cookie_mode or query_args.cookie), 200

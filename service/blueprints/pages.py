@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from quart import Blueprint, Response, make_response, render_template, request
 from quart_schema import hide
 
-from service.lib.context import get_db
+from service.lib.context import get_db, get_rpc
 from xpbase.errors import DomainError
 from xpbase.models import Result
 from xpbase.models.profiles import ProfileCard
@@ -230,9 +230,7 @@ async def get_member_page(profile_id: str) -> Response:
     if pid is None:
         return await _page("error.html", 404, title="No such member", message="That member is not here.")
     try:
-        card = ProfileCard.model_validate(
-            await get_db().rpc("profile_card", role="anon", claims=ANON, profile_id=pid)
-        )
+        card: ProfileCard = await get_rpc().call("profile_card", role="anon", claims=ANON, profile_id=pid)
     except DomainError as exc:
         if exc.error.sqlstate != "XPPRF":
             raise

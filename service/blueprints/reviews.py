@@ -16,7 +16,7 @@ from quart_schema import security_scheme, tag_blueprint, validate_request, valid
 
 from service.lib.access import require_member
 from service.lib.api_error import APIError
-from service.lib.context import get_db
+from service.lib.context import get_rpc
 from service.lib.openapi import BEARER, errors
 from xpbase.availability_text import parse_csv
 from xpbase.calendar import calendar
@@ -83,7 +83,7 @@ class ImportOut(BaseModel):
 
 
 def _member_call(function: str, /, **params: Any) -> Any:
-    return get_db().rpc(function, role="authenticated", claims=g.claims, **params)
+    return get_rpc().call(function, role="authenticated", claims=g.claims, **params)
 
 
 @blueprint.post("/v1/admin/reviews/match")
@@ -155,5 +155,5 @@ async def get_review_session_ics(session_id: int) -> Response:
 @errors(404)
 async def get_review_calendar(token: str) -> Response:
     """A person's review sessions as a calendar feed; the token comes from review_calendar_token."""
-    feed = CalendarFeed.model_validate(await get_db().rpc("service_role_review_calendar_feed", token=token))
+    feed: CalendarFeed = await get_rpc().call("service_role_review_calendar_feed", token=token)
     return Response(calendar(feed.sessions), mimetype="text/calendar")

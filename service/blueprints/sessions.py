@@ -25,7 +25,7 @@ from service.lib.auth_sessions import (
     set_session_cookies,
     sign_out,
 )
-from service.lib.context import get_db
+from service.lib.context import get_rpc
 from service.lib.openapi import errors
 from xpbase.settings import Settings
 
@@ -124,7 +124,7 @@ def session_out(session: IssuedSession, cookie_mode: bool) -> SessionOut:
         refresh_expires_at=session.refresh_expires_at,
         session_id=session.session_id,
         transport="cookie" if cookie_mode else "body",
-        user=User(**session.user),
+        user=User.model_validate(session.user.model_dump()),
         created=session.created,
     )
 
@@ -153,7 +153,7 @@ async def post_refresh() -> SessionOut:
             raise APIError(401, "invalid_refresh_token", "Send a refresh_token, or the refresh cookie.")
         require_trusted_origin()
     assert token is not None
-    session = await refresh(get_db(), token_keys(), current_settings(), token)
+    session = await refresh(get_rpc(), token_keys(), current_settings(), token)
     return session_out(session, cookie_mode=cookie_mode)
 
 
@@ -183,7 +183,7 @@ async def post_logout() -> tuple[str, int]:
             session_id = UUID(str(claims["session_id"]))
         except ValueError as exc:
             raise APIError(401, "invalid_token", "The access token names no session.") from exc
-    await sign_out(get_db(), refresh_token=token, session_id=session_id, scope=body.scope)
+    await sign_out(get_rpc(), refresh_token=token, session_id=session_id, scope=body.scope)
     settings = current_settings()
 
     @after_this_request

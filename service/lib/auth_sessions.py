@@ -3,16 +3,18 @@
 A session is a refresh-token family in ``private.auth_sessions``; the SQL
 functions of supabase/sql/80_sign_in.sql
 decide rotation, reuse detection and revocation under a row lock, and this
-module turns their answers into tokens. Access tokens get ``app_metadata.role``
-from ``profiles.role`` as the database returns it at sign-in and at every
-refresh.
+module turns their answers (xpbase/models/sign_in.py) into tokens. Access
+tokens get ``app_metadata.role`` from ``profiles.role`` as the database returns
+it at sign-in and at every refresh. Calls go through the typed client
+(``xpbase.rpc.PostgresRPC``), except sign-in's two calls, which share one
+transaction and are validated against the same models.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from quart.typing import ResponseTypes
@@ -29,7 +31,8 @@ from service.lib.tokens import (
     next_refresh_token,
     sha256,
 )
-from xpbase.db import Database
+from xpbase.models.sign_in import ProfileSummary, Refresh, RefreshedSession, Session, SignedIn, SignedOut
+from xpbase.rpc import PostgresRPC, typed
 from xpbase.settings import Settings
 
 REFRESH_COOKIE_PATH = "/v1/auth/"
@@ -39,8 +42,9 @@ REFRESH_COOKIE_PATH = "/v1/auth/"
 class IssuedSession:
     """A session's tokens as handed to the client.
 
-    ``user`` is ``{id, display_name, avatar_url, role}``; ``created`` is True
-    when this sign-in made the profile (None for refreshes).
+    ``user`` is the profile the tokens are for (its role is the access
+    token's app role); ``created`` is True when this sign-in made the profile
+    (None for refreshes).
     """
 
     access: AccessToken
@@ -48,61 +52,64 @@ class IssuedSession:
     refresh_expires_at: datetime
     session_id: UUID
     provider: str | None
-    user: dict[str, Any]
+    user: ProfileSummary
     created: bool | None = None
 
 
-def _issued(
-    keys: TokenKeys, row: dict[str, Any], refresh_token: str, created: bool | None = None
-) -> IssuedSession:
-    user = row["user"]
+def _issued(keys: TokenKeys, row: Session, refresh_token: str, created: bool | None = None) -> IssuedSession:
     access = issue_access_token(
         keys,
-        profile_id=user["id"],
-        app_role=user["role"],
-        session_id=row["session_id"],
-        provider=row.get("provider"),
+        profile_id=row.user.id,
+        app_role=row.user.role,
+        session_id=row.session_id,
+        provider=row.provider,
     )
     return IssuedSession(
         access=access,
         refresh_token=refresh_token,
-        refresh_expires_at=datetime.fromisoformat(row["refresh_expires_at"]),
-        session_id=UUID(row["session_id"]),
-        provider=row.get("provider"),
-        user=user,
+        refresh_expires_at=row.refresh_expires_at,
+        session_id=row.session_id,
+        provider=row.provider,
+        user=row.user,
         created=created,
     )
 
 
 async def sign_in(
-    db: Database, keys: TokenKeys, settings: Settings, identity: ProviderIdentity
+    rpc: PostgresRPC, keys: TokenKeys, settings: Settings, identity: ProviderIdentity
 ) -> IssuedSession:
     """Sign an identity in (its profile is made on first sight) and start a session, in one transaction."""
     refresh_token = new_refresh_token()
-    async with db.as_service() as conn:
-        signed_in = await conn.fetchval(
-            "select public.service_role_sign_in($1, $2, $3, $4)",
-            identity.provider,
-            identity.subject,
-            identity.display_name,
-            identity.avatar_url,
+    async with rpc.database.as_service() as conn:
+        signed_in: SignedIn = typed(
+            "service_role_sign_in",
+            await conn.fetchval(
+                "select public.service_role_sign_in($1, $2, $3, $4)",
+                identity.provider,
+                identity.subject,
+                identity.display_name,
+                identity.avatar_url,
+            ),
         )
-        started = await conn.fetchval(
-            "select public.service_role_create_session($1, $2, $3, $4)",
-            UUID(signed_in["profile_id"]),
-            identity.provider,
-            sha256(refresh_token),
-            settings.refresh_token_ttl_seconds,
+        started: Session = typed(
+            "service_role_create_session",
+            await conn.fetchval(
+                "select public.service_role_create_session($1, $2, $3, $4)",
+                signed_in.profile_id,
+                identity.provider,
+                sha256(refresh_token),
+                settings.refresh_token_ttl_seconds,
+            ),
         )
-    return _issued(keys, started, refresh_token, created=signed_in["created"])
+    return _issued(keys, started, refresh_token, created=signed_in.created)
 
 
 async def start_session(
-    db: Database, keys: TokenKeys, settings: Settings, profile_id: UUID, provider: str | None = None
+    rpc: PostgresRPC, keys: TokenKeys, settings: Settings, profile_id: UUID, provider: str | None = None
 ) -> IssuedSession:
     """Start a session for an existing profile (DomainError XPPRF when there is none)."""
     refresh_token = new_refresh_token()
-    started = await db.rpc(
+    started: Session = await rpc.call(
         "service_role_create_session",
         profile_id=profile_id,
         provider=provider,
@@ -116,7 +123,7 @@ def _invalid_refresh(message: str, code: str = "invalid_refresh_token") -> APIEr
     return APIError(401, code, message)
 
 
-async def refresh(db: Database, keys: TokenKeys, settings: Settings, refresh_token: str) -> IssuedSession:
+async def refresh(rpc: PostgresRPC, keys: TokenKeys, settings: Settings, refresh_token: str) -> IssuedSession:
     """Rotate a refresh token: the new access token and the family's live refresh token.
 
     Raises APIError 401: ``invalid_refresh_token`` (unknown or malformed),
@@ -127,14 +134,14 @@ async def refresh(db: Database, keys: TokenKeys, settings: Settings, refresh_tok
     if not refresh_token or len(refresh_token) > MAX_REFRESH_TOKEN_CHARS:
         raise _invalid_refresh("That refresh token is not valid; sign in again.")
     successor = next_refresh_token(keys, refresh_token)
-    row = await db.rpc(
+    row: Refresh = await rpc.call(
         "service_role_refresh_session",
         token_hash=sha256(refresh_token),
         next_token_hash=sha256(successor),
         ttl_seconds=settings.refresh_token_ttl_seconds,
         grace_seconds=settings.refresh_token_reuse_grace_seconds,
     )
-    if row["outcome"] == "reuse_detected":
+    if not isinstance(row, RefreshedSession):
         raise _invalid_refresh(
             "That refresh token was already used, so its session has been ended; sign in again.",
             "refresh_token_reused",
@@ -143,7 +150,7 @@ async def refresh(db: Database, keys: TokenKeys, settings: Settings, refresh_tok
 
 
 async def sign_out(
-    db: Database, *, refresh_token: str | None, session_id: UUID | None, scope: Literal["local", "global"]
+    rpc: PostgresRPC, *, refresh_token: str | None, session_id: UUID | None, scope: Literal["local", "global"]
 ) -> int:
     """End the session of a refresh token or session id (every session of its profile for scope global).
 
@@ -154,8 +161,10 @@ async def sign_out(
     )
     if token_hash is None and session_id is None:
         return 0
-    row = await db.rpc("service_role_sign_out", token_hash=token_hash, session_id=session_id, scope=scope)
-    return int(row["revoked"])
+    row: SignedOut = await rpc.call(
+        "service_role_sign_out", token_hash=token_hash, session_id=session_id, scope=scope
+    )
+    return row.revoked
 
 
 def _samesite(settings: Settings) -> str:

@@ -11,7 +11,7 @@ adds what a client generator needs on top:
 - ``servers`` from ``XPBASE_PUBLIC_URL`` (default ``http://HOST:PORT``).
 
 The Swagger UI at ``/docs`` loads its JavaScript and CSS from this service
-(the ``swagger-ui-bundle`` package, served by service/blueprints/api_docs.py),
+(Swagger UI 5 from the ``swagger-ui-py`` package, served by service/blueprints/api_docs.py),
 so it works with no internet.
 """
 
@@ -126,9 +126,7 @@ class XPBaseOpenAPI(OpenAPIProvider):
 
 
 def configure_openapi(app: Quart, settings: Settings) -> QuartSchema:
-    """Install quart-schema on ``app`` with xpbase's document settings and the local Swagger UI assets."""
-    app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = "/docs/assets/swagger-ui-bundle.js"
-    app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = "/docs/assets/swagger-ui.css"
+    """Install quart-schema on ``app`` with xpbase's document settings (``/docs``: blueprints/api_docs.py)."""
     public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
     return QuartSchema(
         app,
@@ -144,7 +142,7 @@ def configure_openapi(app: Quart, settings: Settings) -> QuartSchema:
             "bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"},
             "cookie": {"type": "apiKey", "in_": "cookie", "name": ACCESS_COOKIE},
         },
-        swagger_ui_path="/docs",
+        swagger_ui_path=None,  # /docs is service/blueprints/api_docs.py (Swagger UI 5, offline)
         redoc_ui_path=None,
         scalar_ui_path=None,
         openapi_provider_class=XPBaseOpenAPI,

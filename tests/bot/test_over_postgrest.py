@@ -24,7 +24,7 @@ async def test_messages_and_admin_commands_work_over_postgrest(
     """Message XP, a refused and an accepted /addxp, and /xp go through POST /rest/v1/rpc/<name>."""
     assert bot.rpc.transport == "postgrest"
     receipt = await bot.get_cog("PassiveXP").on_message(world.message(world.bob, "hello", at=T0))  # type: ignore[union-attr]
-    assert receipt is not None and receipt["granted"] == 15
+    assert receipt is not None and receipt.granted == 15
     bad = await world.run(
         world.interaction(
             world.alice,

@@ -37,7 +37,7 @@ async def test_a_message_earns_message_xp_under_its_own_id(bot: XPBot, world: Wo
     """A member's message credits 15 XP with the message id as the idempotency key, at the message's time."""
     message = world.message(world.bob, "hello everyone", at=T0)
     receipt = await passive(bot).on_message(message)
-    assert receipt is not None and receipt["granted"] == 15
+    assert receipt is not None and receipt.granted == 15
     assert await ledger(db) == [
         {
             "idempotency_key": f"discord:message:{message.id}",
@@ -99,9 +99,11 @@ async def test_no_xp_channels_and_roles_earn_nothing(bot: XPBot, world: World, d
     in_spam = await cog.on_message(world.message(world.bob, "spam spam", channel_id=world.spam))
     world.set_roles(world.carol, world.role_muted)
     muted = await cog.on_message(world.message(world.carol, "let me talk"))
-    assert (in_spam or {}).get("skipped") == "no_xp_channel" and (muted or {}).get("skipped") == "no_xp_role"
+    assert in_spam is not None and in_spam.skipped == "no_xp_channel"
+    assert muted is not None and muted.skipped == "no_xp_role"
     assert await ledger(db) == []
-    assert (await cog.on_message(world.message(world.bob, "back in general")) or {}).get("granted") == 15
+    back = await cog.on_message(world.message(world.bob, "back in general"))
+    assert back is not None and back.granted == 15
 
 
 async def test_role_and_channel_multipliers_multiply_message_xp(
@@ -126,7 +128,7 @@ async def test_role_and_channel_multipliers_multiply_message_xp(
     receipt = await passive(bot).on_message(
         world.message(world.carol, "boosted", channel_id=world.announcements)
     )
-    assert receipt is not None and receipt["granted"] == 45 and receipt["multiplier"] == 3
+    assert receipt is not None and receipt.granted == 45 and receipt.multiplier == 3
 
 
 async def test_ten_thousand_messages_in_ten_minutes_give_at_most_eleven_awards(
@@ -169,11 +171,11 @@ async def test_replayed_message_ids_credit_nothing(bot: XPBot, world: World, db:
     world.set_roles(world.bob, world.role_booster)  # the member's roles changed since the first delivery
     for message in messages:
         replay = await cog.on_message(message)
-        assert replay is None or replay["granted"] == 0
+        assert replay is None or replay.granted == 0
     for message in messages:
         world.set_roles(world.bob)
         replay = await cog.on_message(message)
-        assert replay is not None and replay["replayed"] is True and replay["granted"] == 15
+        assert replay is not None and replay.replayed is True and replay.granted == 15
     assert await ledger(db) == before
 
 
@@ -183,18 +185,18 @@ async def test_a_restart_does_not_reset_the_cooldown(bot: XPBot, world: World, d
     await cog.on_message(world.message(world.bob, "first", at=T0))
     cog.cooldowns = CooldownHints()
     second = await cog.on_message(world.message(world.bob, "second", at=T0 + dt.timedelta(seconds=30)))
-    assert second is not None and second["granted"] == 0 and second["cooldown_remaining_seconds"] == 30
+    assert second is not None and second.granted == 0 and second.cooldown_remaining_seconds == 30
 
 
 def test_cooldown_hints_cover_only_the_window_the_database_reported() -> None:
     """After "30 s of cooldown left" at t, messages in [t, t + 29 s) are skipped, nothing else."""
     hints = CooldownHints()
-    hints.note(1, T0, {"cooldown": True, "cooldown_remaining_seconds": 30})
+    hints.note(1, T0, 30)
     assert hints.holds(1, T0) and hints.holds(1, T0 + dt.timedelta(seconds=28.9))
     assert not hints.holds(1, T0 + dt.timedelta(seconds=29))
     assert not hints.holds(1, T0 - dt.timedelta(seconds=1))
     assert not hints.holds(2, T0)
-    hints.note(3, T0, {"cooldown": False, "granted": 15})
+    hints.note(3, T0, 0)
     assert not hints.holds(3, T0)
 
 
@@ -208,7 +210,7 @@ async def test_voice_minute_goes_to_members_talking_with_another_human(
     world.voice(world.bob, world.lounge)
     world.voice(world.carol, world.lounge)
     receipts = await passive(bot).award_voice_minute(T0 + dt.timedelta(seconds=42))
-    assert sorted(r["granted"] for r in receipts) == [10, 10]
+    assert sorted(r.granted for r in receipts) == [10, 10]
     minute = int(T0.timestamp()) // 60
     assert sorted(row["idempotency_key"] for row in await ledger(db)) == [
         f"discord:voice:{world.GUILD}:{world.bob.id}:{minute}",
@@ -224,7 +226,7 @@ async def test_the_same_voice_minute_twice_credits_once(bot: XPBot, world: World
     cog = passive(bot)
     await cog.award_voice_minute(T0)
     again = await cog.award_voice_minute(T0 + dt.timedelta(seconds=59))
-    assert all(r["replayed"] for r in again)
+    assert all(r.replayed for r in again)
     await cog.award_voice_minute(T0 + dt.timedelta(minutes=1))
     assert [row["amount"] for row in await ledger(db)] == [10, 10, 10, 10]
 
@@ -261,7 +263,7 @@ async def test_no_xp_voice_channel_earns_nothing(bot: XPBot, world: World, db: D
     world.voice(world.bob, world.lounge)
     world.voice(world.carol, world.lounge)
     receipts = await passive(bot).award_voice_minute(T0)
-    assert [r["skipped"] for r in receipts] == ["no_xp_channel", "no_xp_channel"]
+    assert [r.skipped for r in receipts] == ["no_xp_channel", "no_xp_channel"]
     assert await ledger(db) == []
 
 
@@ -275,7 +277,7 @@ async def test_member_commands_earn_command_xp_and_admin_commands_do_not(
     interaction = world.interaction(world.bob, "levels")
     levels = bot.tree.get_command("levels")
     receipt = await passive(bot).on_app_command_completion(interaction, levels)  # type: ignore[arg-type]
-    assert receipt is not None and receipt["granted"] == 5
+    assert receipt is not None and receipt.granted == 5
     admin = world.interaction(world.alice, "botstats")
     botstats = bot.tree.get_command("botstats")
     assert await passive(bot).on_app_command_completion(admin, botstats) is None  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from tests.bot.discord_api import DiscordStandIn
 from tests.bot.world import T0, World, option, user_option
 from tests.helpers import award
 from xpbase.db import Database
+from xpbase.models.discord import DiscordAwardReceipt
 
 
 def cog(bot: XPBot, name: str) -> Any:
@@ -36,12 +37,13 @@ async def set_announcements(db: Database, world: World, mode: str, channel_id: i
     )
 
 
-async def reach_level_two(bot: XPBot, world: World, db: Database) -> dict[str, Any]:
+async def reach_level_two(bot: XPBot, world: World, db: Database) -> DiscordAwardReceipt:
     """Bob at 140 XP, then one message (15 XP) in #general takes him to level 2 (150 XP)."""
     profile_id = await bot.ensure_profile(world.member(world.bob))
     await award(db, profile_id, "challenge_completed", "warm-up", amount=140)
     receipt = await cog(bot, "PassiveXP").on_message(world.message(world.bob, "level me up", at=T0))
-    assert receipt["level_before"] == 1 and receipt["level"] == 2
+    assert isinstance(receipt, DiscordAwardReceipt)
+    assert receipt.level_before == 1 and receipt.level == 2
     return receipt
 
 
@@ -85,7 +87,7 @@ async def test_a_tier_up_names_the_tools_it_unlocks(
         await award(db, profile_id, "xp_purchase", f"buy-{n}", amount=948)
     await award(db, profile_id, "xp_purchase", "buy-last", amount=5)  # 10,485 XP: 15 short of level 11
     receipt = await cog(bot, "PassiveXP").on_message(world.message(world.bob, "to the next tier", at=T0))
-    assert receipt["level"] == 11
+    assert receipt.level == 11
     [announcement] = discord_api.channel_messages()
     assert announcement.content == (
         "🎉 <@702> reached **level 11**!\n"

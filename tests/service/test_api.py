@@ -213,7 +213,9 @@ async def test_openapi_document_lints_clean_with_redocly(client: Client, tmp_pat
             assert "security" in operation
     assert document["servers"]
     if not REDOCLY.exists():
-        pytest.fail("Redocly is not installed: run `make .tools/redocly` (part of `make test`)")
+        pytest.fail(
+            "Redocly is not installed: run `make .tools/redocly/node_modules/.bin/redocly` (`make test` does)"
+        )
     path = tmp_path / "openapi.json"
     path.write_text(json.dumps(document))
     result = await asyncio.to_thread(

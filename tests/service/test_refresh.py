@@ -21,6 +21,7 @@ from tests.service import flows
 from tests.service.conftest import APP_ORIGIN, JWT_SECRET, oauth_settings
 from tests.service.standins import StandIns
 from xpbase.db import Database
+from xpbase.rpc import PostgresRPC
 from xpbase.settings import Settings
 
 
@@ -32,7 +33,7 @@ def settings_overrides(oauth: StandIns) -> dict[str, Any]:
 async def _session(app: Quart, db: Database, name: str = "Ada") -> IssuedSession:
     pid = await new_profile(db, name)
     return await start_session(
-        db, app.config["XPBASE_TOKEN_KEYS"], app.config["XPBASE_SETTINGS"], pid, "discord"
+        PostgresRPC(db), app.config["XPBASE_TOKEN_KEYS"], app.config["XPBASE_SETTINGS"], pid, "discord"
     )
 
 
@@ -103,9 +104,7 @@ async def test_refresh_reads_the_role_again(app: Quart, client: Client, db: Data
     """A promotion to admin shows in app_metadata.role at the next refresh."""
     session = await _session(app, db)
     async with db.as_service() as conn:
-        await conn.execute(
-            "update public.profiles set role = 'admin' where id = $1", UUID(session.user["id"])
-        )
+        await conn.execute("update public.profiles set role = 'admin' where id = $1", session.user.id)
     _, body = await _refresh(client, session.refresh_token)
     claims = jwt.decode(body["access_token"], JWT_SECRET, algorithms=["HS256"], audience="authenticated")
     assert claims["app_metadata"]["role"] == "admin" and body["user"]["role"] == "admin"
@@ -157,7 +156,7 @@ async def test_reuse_does_not_touch_other_sessions(app: Quart, client: Client, d
     """Revoking one family leaves the member's other sessions alive."""
     session = await _session(app, db)
     other = await start_session(
-        db, app.config["XPBASE_TOKEN_KEYS"], app.config["XPBASE_SETTINGS"], UUID(session.user["id"])
+        PostgresRPC(db), app.config["XPBASE_TOKEN_KEYS"], app.config["XPBASE_SETTINGS"], session.user.id
     )
     await _refresh(client, session.refresh_token)
     await _age_spent_tokens(db, 60)
@@ -283,7 +282,7 @@ async def test_global_logout_ends_every_session_of_the_member(
     """scope=global revokes all the member's sessions and nobody else's."""
     session = await _session(app, db)
     keys, settings = app.config["XPBASE_TOKEN_KEYS"], app.config["XPBASE_SETTINGS"]
-    laptop = await start_session(db, keys, settings, UUID(session.user["id"]))
+    laptop = await start_session(PostgresRPC(db), keys, settings, session.user.id)
     stranger = await _session(app, db, "Bob")
     response = await client.post(
         "/v1/auth/logout", json={"refresh_token": session.refresh_token, "scope": "global"}

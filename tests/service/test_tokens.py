@@ -27,6 +27,7 @@ from service.lib.tokens import SettingsError, TokenKeys, issue_access_token, loa
 from tests.helpers import acting_as, new_profile
 from tests.service.conftest import JWT_SECRET, make_token
 from xpbase.db import Database
+from xpbase.rpc import PostgresRPC
 from xpbase.settings import Settings
 
 
@@ -153,7 +154,7 @@ async def test_issued_token_carries_the_contract_claims(app: Quart, db: Database
     """sub = profile id, role and aud authenticated, iss, exp - iat = 3600, session_id, app_metadata.role."""
     pid = await new_profile(db, "Ada")
     keys: TokenKeys = app.config["XPBASE_TOKEN_KEYS"]
-    session = await start_session(db, keys, app.config["XPBASE_SETTINGS"], pid, "discord")
+    session = await start_session(PostgresRPC(db), keys, app.config["XPBASE_SETTINGS"], pid, "discord")
     claims = jwt.decode(session.access.token, JWT_SECRET, algorithms=["HS256"], audience="authenticated")
     assert claims["sub"] == str(pid)
     assert (claims["role"], claims["aud"], claims["iss"]) == ("authenticated", "authenticated", "xpbase")
@@ -171,7 +172,9 @@ async def test_app_role_comes_from_the_database(app: Quart, db: Database) -> Non
             await conn.execute("update public.profiles set role = 'admin' where id = $1", pid)
     async with db.as_service() as conn:
         await conn.execute("update public.profiles set role = 'admin' where id = $1", pid)
-    session = await start_session(db, app.config["XPBASE_TOKEN_KEYS"], app.config["XPBASE_SETTINGS"], pid)
+    session = await start_session(
+        PostgresRPC(db), app.config["XPBASE_TOKEN_KEYS"], app.config["XPBASE_SETTINGS"], pid
+    )
     assert (
         jwt.decode(session.access.token, options={"verify_signature": False})["app_metadata"]["role"]
         == "admin"
@@ -201,7 +204,10 @@ async def test_rs256_tokens_verify_with_the_published_jwks(
         client = application.test_client()
         jwks = await (await client.get("/.well-known/jwks.json")).get_json()
         session = await start_session(
-            db, application.config["XPBASE_TOKEN_KEYS"], application.config["XPBASE_SETTINGS"], pid
+            PostgresRPC(db),
+            application.config["XPBASE_TOKEN_KEYS"],
+            application.config["XPBASE_SETTINGS"],
+            pid,
         )
         assert (await _me(client, session.access.token))[0] == 200
     (published,) = jwks["keys"]
@@ -232,7 +238,10 @@ async def test_es256_tokens_verify_with_the_published_jwks(
         client = application.test_client()
         jwks = await (await client.get("/.well-known/jwks.json")).get_json()
         session = await start_session(
-            db, application.config["XPBASE_TOKEN_KEYS"], application.config["XPBASE_SETTINGS"], pid
+            PostgresRPC(db),
+            application.config["XPBASE_TOKEN_KEYS"],
+            application.config["XPBASE_SETTINGS"],
+            pid,
         )
         assert (await _me(client, session.access.token))[0] == 200
     (published,) = jwks["keys"]

@@ -84,8 +84,8 @@ async def test_awards_over_postgrest_are_idempotent_like_over_asyncpg(
     }
     first = await postgrest_rpc.call("service_role_discord_award", **params)
     replay = await PostgresRPC(db).call("service_role_discord_award", **params)
-    assert (first["granted"], first["replayed"]) == (15, False)
-    assert (replay["granted"], replay["replayed"], replay["ledger_id"]) == (15, True, first["ledger_id"])
+    assert (first.granted, first.replayed) == (15, False)
+    assert (replay.granted, replay.replayed, replay.ledger_id) == (15, True, first.ledger_id)
     async with acting_as(db, "service_role") as conn:
         context = await conn.fetchval("select request -> 'context' from public.xp_ledger")
     assert context == {"guild_id": "1", "channel_id": "9", "role_ids": ["3", "4"]}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,12 +26,15 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def results() -> dict[str, type[BaseModel]]:
+def results() -> dict[str, Any]:
     """``{sql function name: result model}`` from every module of this package (their ``RESULTS``).
+
+    A model is a ``Result`` subclass, or a union of them for an answer with
+    several shapes (read it with ``isinstance`` or its ``Literal`` field).
 
     Raises ValueError when two modules claim the same function.
     """
-    found: dict[str, type[BaseModel]] = {}
+    found: dict[str, Any] = {}
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
         for function, model in getattr(module, "RESULTS", {}).items():

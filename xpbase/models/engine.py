@@ -110,4 +110,8 @@ RESULTS = {
     "admin_adjust_xp": CorrectionReceipt,
     "admin_set_level": CorrectionReceipt,
     "admin_reset_xp": CorrectionReceipt,
+    # the same corrections made by the backend for a named actor (the bot's /addxp ...; 90_discord_guilds.sql)
+    "service_role_admin_adjust_xp": CorrectionReceipt,
+    "service_role_admin_set_level": CorrectionReceipt,
+    "service_role_admin_reset_xp": CorrectionReceipt,
 }

@@ -54,7 +54,26 @@ class SeasonResultsPage(Result):
     next_cursor: str | None
 
 
+class FinalizedSeason(Result):
+    """A season finalize_seasons froze: members with XP in it (participants) and how many got a reward."""
+
+    season_id: int
+    layer: str
+    name: str
+    participants: int
+    rewarded: int
+
+
+class Finalized(Result):
+    """What one finalize_seasons run froze (``count`` seasons, none when nothing had ended), as of ``at``."""
+
+    finalized: list[FinalizedSeason]
+    count: int
+    at: datetime
+
+
 RESULTS = {
+    "finalize_seasons": Finalized,
     "list_seasons": SeasonPage,
     "list_season_results": SeasonResultsPage,
 }
