@@ -649,9 +649,10 @@ as $$
 declare
   v_caller record := private.review_caller(p_profile_id);
 begin
-  if not v_caller.is_admin and not exists (
+  if not exists (
     select 1 from public.review_sessions s join public.professionals pr on pr.id = s.professional_id
-     where s.id = p_session_id and (s.member_id = v_caller.actor_id or pr.profile_id = v_caller.actor_id)
+     where s.id = p_session_id
+       and (v_caller.is_admin or s.member_id = v_caller.actor_id or pr.profile_id = v_caller.actor_id)
   ) then
     raise exception 'Unknown review session: %', p_session_id using errcode = 'XPRVQ';
   end if;

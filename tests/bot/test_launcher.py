@@ -37,16 +37,20 @@ async def test_commands_are_synced_to_the_test_guild_at_start(rpc: RPC, discord_
         names = sorted(command["name"] for command in sync.body)
         assert names == sorted(
             [
+                "add_professional",
                 "addxp",
                 "botstats",
                 "checkin",
                 "leaderboard",
                 "levels",
                 "link",
+                "match_review",
                 "profile",
                 "rank",
                 "removexp",
                 "resetxp",
+                "resume",
+                "reviews",
                 "resyncroles",
                 "setlevel",
                 "streak",
