@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from pydantic import ValidationError
@@ -92,7 +93,9 @@ async def scenario(db: Database) -> dict[str, Any]:
         ttl_seconds=3600,
     )
     link = await db.rpc("create_link_code", role="authenticated", claims=member_claims(hidden))
+    reviews = await review_scenario(db, admin, member, hidden)
     return {
+        **reviews,
         "admin": admin,
         "member": member,
         "hidden": hidden,
@@ -100,6 +103,101 @@ async def scenario(db: Database) -> dict[str, Any]:
         "session": session,
         "link_code": link["code"],
     }
+
+
+ALL_WEEK = [{"weekday": d, "start_minute": 0, "end_minute": 1440} for d in range(1, 8)]
+
+
+def review_body(target_role: str) -> dict[str, Any]:
+    return {
+        "target_role": target_role,
+        "specialties": ["resume"],
+        "time_zone": "UTC",
+        "preferred_times": ALL_WEEK,
+    }
+
+
+async def review_scenario(db: Database, admin: Any, member: Any, hidden: Any) -> dict[str, Any]:
+    """Resume reviews: hidden reviews; member's review is completed; admin and Eve have open requests."""
+    pro = await db.rpc(
+        "admin_upsert_professional",
+        professional={
+            "name": "Rae",
+            "email": "rae@example.org",
+            "time_zone": "UTC",
+            "specialties": ["resume"],
+            "profile_id": str(hidden),
+        },
+    )
+    await db.rpc("set_review_availability", professional_id=pro["id"], weekly=ALL_WEEK)
+    done = await db.rpc("request_review", profile_id=member, request=review_body("Analyst"))
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+    booked = await db.rpc(
+        "admin_book_review",
+        request_id=done["id"],
+        professional_id=pro["id"],
+        starts_at=tomorrow,
+        run_id=uuid4(),
+        score=1.0,
+        terms={"manual": 1},
+    )
+    await db.pool.execute(
+        "update public.review_sessions"
+        " set during = tstzrange(now() - interval '2 hours', now() - interval '1 hour') where id = $1",
+        booked["id"],
+    )
+    await db.rpc("review_action", request_id=done["id"], action="complete")
+    open_admin = await db.rpc("request_review", profile_id=admin, request=review_body("Designer"))
+    eve = await new_profile(db, "Eve")
+    open_eve = await db.rpc("request_review", profile_id=eve, request=review_body("Engineer"))
+    token = await db.rpc("review_calendar_token", profile_id=member)
+    return {
+        "professional_id": pro["id"],
+        "completed_request_id": done["id"],
+        "completed_session_id": booked["id"],
+        "admin_request_id": open_admin["id"],
+        "eve_request_id": open_eve["id"],
+        "slot": tomorrow + timedelta(days=1),
+        "calendar_token": token["token"],
+    }
+
+
+def review_calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The resume review functions, in an order that keeps each call valid."""
+    pro = w["professional_id"]
+    upsert = {"name": "Rae", "email": "rae@example.org", "time_zone": "UTC", "weekly_capacity": 4}
+    return [
+        ("admin_upsert_professional", "admin", {"professional": upsert}),
+        ("set_review_availability", "hidden", {"professional_id": pro, "weekly": ALL_WEEK}),
+        (
+            "admin_import_review_availability",
+            "admin",
+            {"rows": [{"name": "Sol", "email": "sol@example.org", "time_zone": "UTC", "weekly": ALL_WEEK}]},
+        ),
+        ("request_review", "member", {"request": review_body("Lead")}),
+        ("admin_review_match_input", "admin", {"horizon_days": 7}),
+        (
+            "admin_book_review",
+            "service_role",
+            {
+                "request_id": w["eve_request_id"],
+                "professional_id": pro,
+                "starts_at": w["slot"],
+                "run_id": uuid4(),
+                "score": 2.5,
+                "terms": {"specialty": 1.0},
+            },
+        ),
+        ("admin_review_matches", "admin", {"request_id": w["eve_request_id"]}),
+        ("review_action", "admin", {"request_id": w["admin_request_id"], "action": "cancel"}),
+        ("review_feedback", "member", {"request_id": w["completed_request_id"], "rating": 4, "body": "good"}),
+        ("review_session", "hidden", {"session_id": w["completed_session_id"]}),
+        ("my_reviews", "member", {}),
+        ("my_reviews", "hidden", {}),
+        ("reviewer_stats", "admin", {}),
+        ("service_role_review_calendar_feed", "service_role", {"token": w["calendar_token"]}),
+        ("review_calendar_token", "member", {}),
+    ]
 
 
 def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -246,6 +344,9 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("service_role_discord_role_plan", "service_role", {"guild_id": "1", "user_ids": ["30", "31"]}),
         ("service_role_discord_notifications", "service_role", {"after_id": 0}),
         ("service_role_discord_stats", "service_role", {"guild_id": "1"}),
+        ("profile_card", "anon", {"profile_id": member, "recent": 3}),
+        *review_calls(w),
+        ("service_role_grant_admin", "service_role", {"profile_id": member}),  # last: member becomes an admin
     ]
 
 
