@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -34,7 +35,15 @@ from bot.replies import Refusal, defer, reply
 from xpbase.availability_text import Unreadable, parse_text
 from xpbase.errors import DomainError
 from xpbase.matching import Report, run_matching
-from xpbase.models.reviews import Feedback, MatchInput, MyReviews, Professional, Request, Session
+from xpbase.models.reviews import (
+    Feedback,
+    MatchInput,
+    MyReviews,
+    Professional,
+    Request,
+    Session,
+    Specialty,
+)
 
 if TYPE_CHECKING:
     from bot.bot import XPBot
@@ -47,6 +56,8 @@ OPEN = ("requested", "matched", "scheduled")
 MAX_REVIEWING_ROWS = 4
 #: At most this many matches are listed in /match_review's answer.
 MAX_LISTED_MATCHES = 10
+#: How long (seconds) the specialty list is kept for autocomplete, which asks on every keystroke.
+SPECIALTIES_TTL_SECONDS = 300.0
 
 Seniority = Literal["junior", "mid", "senior", "lead", "executive"]
 
@@ -322,6 +333,28 @@ class Reviews(commands.Cog):
 
     def __init__(self, bot: XPBot) -> None:
         self.bot = bot
+        self._specialties: tuple[float, list[Specialty]] | None = None
+
+    async def specialties(self) -> list[Specialty]:
+        """``review_specialty_list()``, kept for SPECIALTIES_TTL_SECONDS."""
+        if self._specialties is None or time.monotonic() - self._specialties[0] > SPECIALTIES_TTL_SECONDS:
+            listed: list[Specialty] = await self.bot.rpc.call("review_specialty_list")
+            self._specialties = (time.monotonic(), listed)
+        return self._specialties[1]
+
+    async def specialty_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Completes the last of the comma separated specialties typed so far with the active ones."""
+        *done, last = current.split(",") if current else [""]
+        chosen = [w.strip().lower() for w in done if w.strip()]
+        typed = last.strip().lower()
+        prefix = ", ".join([*chosen, ""]) if chosen else ""
+        return [
+            app_commands.Choice(name=f"{prefix}{s.name} ({s.slug})"[:100], value=f"{prefix}{s.slug}"[:100])
+            for s in await self.specialties()
+            if s.slug not in chosen and (typed in s.slug or typed in s.name.lower())
+        ][:25]
 
     # /resume ---------------------------------------------------------------------------
 
@@ -330,7 +363,7 @@ class Reviews(commands.Cog):
         target_role="The role you are applying for, e.g. Backend engineer",
         times='When you are free each week, e.g. "Tue/Thu 7-9pm" or "Weekdays after 6pm"',
         time_zone="Your time zone (IANA name, e.g. Asia/Kolkata); optional when the times name one",
-        specialties="What to review, comma separated: resume, software, data, product, design...",
+        specialties="What to review, comma separated (suggested as you type); resume when left out",
         industry="Your industry, e.g. fintech",
         resume_link="A link to your resume (https://...)",
         notes="Anything the reviewer should know",
@@ -381,6 +414,12 @@ class Reviews(commands.Cog):
             "is booked; follow it with /reviews.",
         )
 
+    @resume.autocomplete("specialties")
+    async def _resume_specialties(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.specialty_choices(interaction, current)
+
     # /reviews --------------------------------------------------------------------------
 
     @app_commands.command(name="reviews", description="Your resume reviews: confirm, cancel or rate them.")
@@ -406,7 +445,7 @@ class Reviews(commands.Cog):
     @app_commands.describe(
         name="The reviewer's name",
         time_zone="Their time zone (IANA name, e.g. Europe/Berlin)",
-        specialties="What they review, comma separated: resume, software, data...",
+        specialties="What they review, comma separated (suggested as you type)",
         availability='Their weekly free time in their zone, e.g. "Tue/Thu 7-9pm"; replaces what was there',
         email="Their email (updates the reviewer with this email when there is one)",
         member="Their Discord account, when they are a member here",
@@ -472,6 +511,12 @@ class Reviews(commands.Cog):
             f"Specialties: {', '.join(saved.specialties) or 'none'} · time zone {saved.time_zone}\n"
             f"Weekly availability (local): {free}",
         )
+
+    @add_professional.autocomplete("specialties")
+    async def _professional_specialties(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.specialty_choices(interaction, current)
 
     # /match_review ---------------------------------------------------------------------
 

@@ -15,6 +15,23 @@
 -- Professionals and availability (admins; a professional for their own availability)
 ------------------------------------------------------------------------------
 
+create or replace function public.review_specialty_list()
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object('slug', s.slug, 'name', s.name) order by s.name), '[]')
+    from public.review_specialties s
+   where s.active
+$$;
+comment on function public.review_specialty_list() is
+  'The specialties requests and professionals may name: [{slug, name}] of the active review_specialties, by '
+  'name (what the bot offers while a member types). Anyone.';
+revoke all on function public.review_specialty_list() from public;
+grant execute on function public.review_specialty_list() to anon, authenticated, service_role;
+
 create or replace function private.upsert_professional(p_actor_id uuid, p_professional jsonb)
 returns jsonb
 language plpgsql

@@ -75,6 +75,20 @@ async def test_resume_asks_for_a_review_in_the_members_time_zone(
     ]
 
 
+async def test_specialties_are_suggested_from_the_database_one_comma_at_a_time(
+    bot: XPBot, world: World, db: Database
+) -> None:
+    """Autocomplete offers the active specialties matching the last word, after those already chosen."""
+    cog = bot.get_cog("Reviews")
+    typing = world.interaction(world.bob, "resume")
+    choices = await cog.specialty_choices(typing, "resume, soft")  # type: ignore[union-attr]
+    assert [(c.name, c.value) for c in choices] == [
+        ("resume, Software engineering (software)", "resume, software")
+    ]
+    everything = await cog.specialty_choices(typing, "")  # type: ignore[union-attr]
+    assert "design" in {c.value for c in everything} and len(everything) >= 8
+
+
 async def test_resume_refuses_unreadable_times_and_a_second_open_request(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:

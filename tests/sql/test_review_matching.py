@@ -23,7 +23,7 @@ from tests.sql.reviews_world import (
 from xpbase.db import Database
 from xpbase.errors import DomainError
 from xpbase.matching import match_reviews, run_matching
-from xpbase.models.reviews import MatchInput, MatchRecords
+from xpbase.models.reviews import MatchInput, MatchRecords, Specialty
 
 
 def z(text: str) -> int:
@@ -231,3 +231,13 @@ async def test_a_session_that_does_not_exist_is_unknown_to_admins_too(db: Databa
     with pytest.raises(DomainError) as err:
         await db.rpc("review_session", session_id=987654)
     assert err.value.error.sqlstate == "XPRVQ"
+
+
+async def test_specialty_list_names_the_active_specialties_for_anyone(db: Database) -> None:
+    """review_specialty_list as anon: the seeded specialties by name; one switched off is left out."""
+    listed = [Specialty.model_validate(s) for s in await db.rpc("review_specialty_list", role="anon")]
+    assert {"resume", "software", "data"} <= {s.slug for s in listed}
+    assert [s.name for s in listed] == sorted(s.name for s in listed)
+    await db.pool.execute("update public.review_specialties set active = false where slug = 'design'")
+    after = await db.rpc("review_specialty_list", role="anon")
+    assert "design" not in {s["slug"] for s in after} and len(after) == len(listed) - 1

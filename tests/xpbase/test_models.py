@@ -195,6 +195,7 @@ def review_calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("my_reviews", "member", {}),
         ("my_reviews", "hidden", {}),
         ("reviewer_stats", "admin", {}),
+        ("review_specialty_list", "anon", {}),
         ("service_role_review_calendar_feed", "service_role", {"token": w["calendar_token"]}),
         ("review_calendar_token", "member", {}),
     ]

@@ -75,6 +75,13 @@ class MyReviews(Result):
     reviewing: list[Session]
 
 
+class Specialty(Result):
+    """One active review specialty (review_specialty_list's elements)."""
+
+    slug: str
+    name: str
+
+
 class Professional(Result):
     id: UUID
     profile_id: UUID | None
@@ -192,4 +199,5 @@ RESULTS = {
     "admin_review_match_input": MatchInput,
     "admin_book_review": Session,
     "admin_review_matches": MatchRecord,
+    "review_specialty_list": Specialty,
 }
