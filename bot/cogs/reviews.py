@@ -116,6 +116,14 @@ def _session_line(session: Session, *, reviewer_view: bool) -> str:
     return " · ".join(parts)
 
 
+def reviewing_first(sessions: list[Session]) -> list[Session]:
+    """Sessions one reviews, what needs doing first: scheduled ones soonest first, then completed ones
+    latest first (my_reviews lists them oldest first)."""
+    scheduled = sorted((s for s in sessions if s.status == "scheduled"), key=lambda s: s.starts_at)
+    completed = sorted((s for s in sessions if s.status == "completed"), key=lambda s: s.starts_at)
+    return scheduled + completed[::-1]
+
+
 def reviews_embed(mine: MyReviews) -> discord.Embed:
     """/reviews: the member's requests (newest first, with their latest session) and the sessions they
     review."""
@@ -136,7 +144,8 @@ def reviews_embed(mine: MyReviews) -> discord.Embed:
         embed.add_field(
             name="Sessions you review",
             value="\n".join(
-                f"#{s.request_id} · {_session_line(s, reviewer_view=True)}" for s in mine.reviewing[:10]
+                f"#{s.request_id} · {_session_line(s, reviewer_view=True)}"
+                for s in reviewing_first(mine.reviewing)[:10]
             )[:1024],
             inline=False,
         )
@@ -226,7 +235,7 @@ class ReviewsView(discord.ui.View):
         if mine.requests:
             self._request_buttons(mine.requests[0])
         row = 1
-        for session in mine.reviewing:
+        for session in reviewing_first(mine.reviewing):
             if row > MAX_REVIEWING_ROWS:
                 break
             rid = session.request_id

@@ -205,6 +205,24 @@ async def test_someone_elses_review_buttons_do_nothing(
     assert (await my_reviews(db, bob)).requests[0].status == "scheduled"
 
 
+async def test_the_reviewer_confirms_the_session_they_review(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """Carol reviews Bob's request: her /reviews has reviewer buttons; Confirm records her side."""
+    bob, request_id, _ = await booked_review(db, world)
+    carol = await discord_profile(db, world.carol)
+    mine = await my_reviews(db, carol)
+    view = ReviewsView(bot.get_cog("Reviews"), owner_id=world.carol.id, profile_id=carol, mine=mine)  # type: ignore[arg-type]
+    assert [getattr(i, "label", None) for i in view.children] == [
+        f"Confirm #{request_id} (reviewer)",
+        f"Cancel #{request_id} (reviewer)",
+    ]
+    click = world.click(world.carol, f"review:confirm:{request_id}")
+    await button(view, f"review:confirm:{request_id}").callback(click)
+    session = (await my_reviews(db, bob)).requests[0].session
+    assert session is not None and session.professional_confirmed and not session.member_confirmed
+
+
 # /add_professional --------------------------------------------------------------------------------
 
 
