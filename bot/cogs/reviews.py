@@ -7,7 +7,8 @@ grant``): Discord's Manage Server only shows the commands. Answers are read thro
 ``xpbase.models.reviews``.
 
 - ``/resume``: ``request_review``; preferred times are free text read by ``xpbase.availability_text``
-  ("Tue/Thu 7-9pm", "Weekdays after 6pm PT") in the member's IANA time zone, never guessed.
+  ("Tue/Thu 7-9pm", "Weekdays after 6pm PT") in the member's IANA time zone, never guessed;
+  specialties are suggested from ``review_specialty_list`` as the member types.
 - ``/reviews``: ``my_reviews``, with buttons for ``review_action`` (confirm, cancel) and a form for
   ``review_feedback`` (rating 1-5) once a session is completed.
 - ``/add_professional``: ``admin_upsert_professional`` (and ``set_review_availability`` when weekly
