@@ -1,5 +1,6 @@
-# xpbase: the README's commands. Needs only Python 3.11+; everything else is
-# installed into .venv by these targets.
+# xpbase: the README's commands. Needs only Python 3.11+ (and Node/npm for the
+# pinned Supabase CLI that `make test` deploys with); everything else is
+# installed into .venv and tools/node_modules by these targets.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -27,6 +28,11 @@ REDOCLY := .tools/redocly/node_modules/.bin/redocly
 $(REDOCLY):
 	npm i --no-save -E --prefix .tools/redocly @redocly/cli@$(REDOCLY_VERSION)
 
+# The Supabase CLI at the version pinned in tools/package-lock.json (kept out of git).
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund
+	touch $@
+
 ## run: start the embedded Postgres (unless DATABASE_URL is set), migrate, serve on XPBASE_HOST:XPBASE_PORT
 run: $(VENV)/.installed-run
 	$(BIN)/xpbase serve
@@ -35,10 +41,11 @@ run: $(VENV)/.installed-run
 bot: $(VENV)/.installed-run
 	$(BIN)/xpbase bot
 
-## test: the whole suite against a real Postgres that the suite starts itself
-test: $(VENV)/.installed-test $(REDOCLY)
+## test: the whole suite against a real Postgres that the suite starts itself; the Supabase CLI
+## deploys supabase/ too (XPBASE_REQUIRE_SUPABASE_CLI: its tests fail instead of skipping without it)
+test: $(VENV)/.installed-test tools/node_modules/.installed $(REDOCLY)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	XPBASE_REQUIRE_SUPABASE_CLI=1 $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -70,4 +77,4 @@ migrate: $(VENV)/.installed-run
 	$(BIN)/xpbase migrate
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache tools/node_modules

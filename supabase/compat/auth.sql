@@ -1,10 +1,12 @@
 -- Supabase compatibility layer for plain Postgres.
 --
 -- Supabase projects already have the roles `anon`, `authenticated` and
--- `service_role` and the `auth` schema with `auth.uid()`, `auth.role()` and
--- `auth.jwt()`. A plain Postgres (the embedded server, CI, a self-hosted
--- cluster) has none of them, so `xpbase migrate` applies this script first, and
--- only when the `auth` schema is missing. It is never applied on Supabase.
+-- `service_role`, the `auth` schema with `auth.uid()`, `auth.role()` and
+-- `auth.jwt()`, the `extensions` schema (with pg_stat_statements) and the
+-- `supabase_realtime` publication. A plain Postgres (the embedded server, CI, a
+-- self-hosted cluster) has none of them, so `xpbase migrate` applies this
+-- script first, and only when the `auth` schema is missing. It is never
+-- applied on Supabase.
 --
 -- The definitions follow Supabase's own (supabase/postgres, migrations/db/
 -- init-scripts/00000000000001-auth-schema.sql): the claims come from the
@@ -73,3 +75,31 @@ $$;
 comment on function auth.jwt() is 'All claims of the current request as jsonb, or null.';
 
 grant execute on function auth.uid(), auth.role(), auth.jwt() to anon, authenticated, service_role;
+
+-- Extensions live in their own schema, as on Supabase (supabase/postgres,
+-- 00000000000000-initial-schema.sql), usable by the API roles.
+-- pg_stat_statements feeds `supabase inspect db outliers` and `calls`; it
+-- collects only where the server preloads it (the embedded server does). A
+-- Postgres without the contrib modules skips it.
+create schema if not exists extensions;
+grant usage on schema extensions to anon, authenticated, service_role;
+
+do $$
+begin
+  if exists (select 1 from pg_available_extensions where name = 'pg_stat_statements') then
+    create extension if not exists pg_stat_statements with schema extensions;
+  end if;
+end
+$$;
+
+-- Supabase Realtime streams the changes of the tables in this publication
+-- (empty here; migration 20261130170000_realtime_publication.sql adds xpbase's).
+-- Creating it needs no wal_level = logical (only streaming does); on a server
+-- with a lower wal_level Postgres warns, and nothing else changes.
+do $$
+begin
+  if not exists (select 1 from pg_publication where pubname = 'supabase_realtime') then
+    create publication supabase_realtime;
+  end if;
+end
+$$;

@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
+from xpbase import embedded
 from xpbase.settings import REPO_ROOT
 
 
@@ -35,10 +36,10 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _xpbase(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _xpbase(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "xpbase.cli", *args],
-        env=_env(data_dir),
+        env=_env(data_dir, **env),
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -51,14 +52,31 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _psql(url: str, sql: str) -> str:
+    """Run ``sql`` with the wheel's psql (no .psqlrc, unaligned, tuples only); returns its output."""
+    done = subprocess.run(
+        [str(embedded.pg_bin("psql")), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 async def test_db_start_status_url_stop(data_dir: Path) -> None:
-    """db start prints a URL asyncpg accepts; status and url agree; stop stops it (status exit code 3)."""
+    """db start prints a TCP URL asyncpg and psql accept; status and url agree; stop stops it (exit 3)."""
     started = _xpbase(data_dir, "db", "start")
     assert started.returncode == 0, started.stderr
     url = started.stdout.strip().splitlines()[-1]
+    port = int((data_dir / "pg-port").read_text())
+    assert url == f"postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=disable"
     conn = await asyncpg.connect(url)
-    assert await conn.fetchval("select 1") == 1
+    assert await conn.fetchval("select inet_server_addr()::text || ':' || inet_server_port()") == (
+        f"127.0.0.1/32:{port}"
+    )
+    assert await conn.fetchval("show shared_preload_libraries") == "pg_stat_statements"
     await conn.close()
+    assert _psql(url, "select inet_server_port()") == str(port)
 
     assert _xpbase(data_dir, "db", "status").returncode == 0
     assert _xpbase(data_dir, "db", "url").stdout.strip() == url
@@ -68,6 +86,41 @@ async def test_db_start_status_url_stop(data_dir: Path) -> None:
     assert _xpbase(data_dir, "db", "stop").returncode == 0
     assert _xpbase(data_dir, "db", "status").returncode == 3
     assert _xpbase(data_dir, "db", "url").returncode == 3
+
+
+def test_db_port_is_remembered_and_replaced_when_taken(data_dir: Path) -> None:
+    """A restart listens on the remembered port; when that port is taken, another one, and stderr says so."""
+    first = _xpbase(data_dir, "db", "start").stdout.strip()
+    assert _xpbase(data_dir, "db", "stop").returncode == 0
+    again = _xpbase(data_dir, "db", "start")
+    assert again.stdout.strip() == first
+    assert _xpbase(data_dir, "db", "stop").returncode == 0
+
+    port = int((data_dir / "pg-port").read_text())
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        moved = _xpbase(data_dir, "db", "start")
+    assert moved.returncode == 0, moved.stderr
+    new_port = int((data_dir / "pg-port").read_text())
+    assert new_port != port
+    assert moved.stdout.strip() == f"postgresql://postgres@127.0.0.1:{new_port}/postgres?sslmode=disable"
+    assert f"port {port}" in moved.stderr and f"127.0.0.1:{new_port} instead" in moved.stderr
+    assert _psql(moved.stdout.strip(), "select inet_server_port()") == str(new_port)
+
+
+async def test_db_tcp_off_gives_the_socket_url(data_dir: Path) -> None:
+    """XPBASE_EMBEDDED_TCP=false: the server listens on its Unix socket only, and db url prints that URL."""
+    started = _xpbase(data_dir, "db", "start", XPBASE_EMBEDDED_TCP="false")
+    assert started.returncode == 0, started.stderr
+    url = started.stdout.strip()
+    assert url.startswith("postgresql://postgres@/postgres?host=")
+    assert _xpbase(data_dir, "db", "url", XPBASE_EMBEDDED_TCP="false").stdout.strip() == url
+    assert not (data_dir / "pg-port").exists()
+    conn = await asyncpg.connect(url)
+    assert await conn.fetchval("select inet_server_addr()") is None  # a socket connection
+    assert await conn.fetchval("show listen_addresses") == ""
+    await conn.close()
 
 
 async def test_migrate_twice_reports_nothing_new(data_dir: Path) -> None:
