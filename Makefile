@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run bot test lint bench bench-replay bench-leaderboard db-start db-stop migrate clean
+.PHONY: run bot worker test lint bench bench-replay bench-leaderboard bench-delivery db-start db-stop migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ run: $(VENV)/.installed-run
 bot: $(VENV)/.installed-run
 	$(BIN)/xpbase bot
 
+## worker: a job queue worker alone (deliveries, periodic tasks); `make run` starts one beside the service
+worker: $(VENV)/.installed-run
+	$(BIN)/xpbase worker
+
 ## test: the whole suite against a real Postgres that the suite starts itself; the Supabase CLI
 ## deploys supabase/ too (XPBASE_REQUIRE_SUPABASE_CLI: its tests fail instead of skipping without it)
 test: $(VENV)/.installed-test tools/node_modules/.installed $(REDOCLY)
@@ -66,6 +70,10 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 ## bench-leaderboard: leaderboard RPCs vs a Redis sorted set, 1,000,000 profiles (needs redis-server)
 bench-leaderboard: $(VENV)/.installed-bench
 	$(BIN)/python bench/leaderboard.py
+
+## bench-delivery: notifications through the outbox with 1, 2, 4 workers vs a bare loop of the same posts
+bench-delivery: $(VENV)/.installed-test
+	$(BIN)/python bench/delivery.py
 
 db-start: $(VENV)/.installed-run
 	$(BIN)/xpbase db start

@@ -26,7 +26,14 @@ from xpbase.settings import Settings
 log = logging.getLogger(__name__)
 
 GUIDE_TTL_SECONDS = 300.0
-EXTENSIONS = ("bot.cogs.members", "bot.cogs.admin", "bot.cogs.passive", "bot.cogs.relay", "bot.cogs.reviews")
+EXTENSIONS = (
+    "bot.cogs.members",
+    "bot.cogs.admin",
+    "bot.cogs.passive",
+    "bot.cogs.relay",
+    "bot.cogs.deliveries",
+    "bot.cogs.reviews",
+)
 
 
 def intents() -> discord.Intents:

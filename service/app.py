@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from quart import Quart
 
 from service.blueprints import (
@@ -20,6 +17,7 @@ from service.blueprints import (
     notifications,
     oauth,
     pages,
+    preferences,
     profile_cards,
     profiles,
     reviews,
@@ -31,7 +29,6 @@ from service.blueprints import (
 from service.lib.access import origin_of
 from service.lib.api_error import register_error_handlers
 from service.lib.cors import enable_cors
-from service.lib.jobs import call_forever, describe_compacted, describe_finalized
 from service.lib.oauth_providers import configured_providers
 from service.lib.openapi import configure_openapi
 from service.lib.relay import Relay
@@ -55,6 +52,7 @@ BLUEPRINTS = [
     stats.blueprint,
     levels.blueprint,
     notifications.blueprint,
+    preferences.blueprint,
     admin.blueprint,
     events.blueprint,
     chat.blueprint,
@@ -88,8 +86,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     owns_database = database is None
 
-    background: list[asyncio.Task[None]] = []
-
     @app.before_serving
     async def open_database() -> None:
         if app.config["XPBASE_DB"] is None:
@@ -101,27 +97,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         relay = Relay(database.url or resolve_url(settings)[0], database)
         await relay.start()
         app.config["XPBASE_RELAY"] = relay
-        jobs = [
-            ("finalize_seasons", settings.season_finalize_interval, describe_finalized),
-            (
-                "service_role_compact_leaderboard_counts",
-                settings.leaderboard_compact_interval,
-                describe_compacted,
-            ),
-        ]
-        for function, interval, describe in jobs:
-            if interval > 0:
-                background.append(
-                    asyncio.create_task(call_forever(database, function, interval, describe), name=function)
-                )
 
     @app.after_serving
     async def close_database() -> None:
-        for task in background:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        background.clear()
         if app.config.get("XPBASE_RELAY") is not None:
             await app.config["XPBASE_RELAY"].stop()
             app.config["XPBASE_RELAY"] = None

@@ -35,13 +35,33 @@ async def _run(settings: Settings) -> None:
         f"[green]xpbase[/] serving on http://{settings.host}:{settings.port} (docs at /docs); Ctrl-C stops"
     )
     bot_task = asyncio.create_task(_run_bot(settings), name="xpbase-bot") if settings.discord_token else None
+    worker_task = (
+        asyncio.create_task(_run_worker(settings), name="xpbase-worker")
+        if settings.worker_in_process
+        else None
+    )
     try:
         await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
     finally:
-        if bot_task is not None:
-            bot_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await bot_task
+        for task in (bot_task, worker_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+async def _run_worker(settings: Settings) -> None:
+    """A queue worker beside the service (XPBASE_WORKER_IN_PROCESS); if it fails, the service goes on."""
+    from xpbase.worker import Worker
+
+    assert settings.database_url, "serve hands the database URL in"
+    console.print("[green]xpbase worker[/] starting beside the service")
+    try:
+        await Worker(settings, settings.database_url).run()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the job queue worker stopped; the service keeps running")
 
 
 async def _run_bot(settings: Settings) -> None:

@@ -36,6 +36,8 @@
 \ir sql/68_ledger_reads.sql
 \ir sql/70_timeline.sql
 \ir sql/75_notifications_chat.sql
+\ir sql/76_preferences.sql
+\ir sql/77_outbox.sql
 \ir sql/80_sign_in.sql
 \ir sql/85_link_codes.sql
 \ir sql/90_discord_guilds.sql

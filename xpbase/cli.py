@@ -7,6 +7,7 @@ xpbase migration check            fail (exit 1) while an edit in supabase/sql/ h
 xpbase serve                      migrate, then serve the HTTP API with Hypercorn (and the bot
                                   when DISCORD_TOKEN is set)
 xpbase bot [--sync-global]        migrate, then run the Discord bot alone
+xpbase worker [--concurrency N]   migrate, then run a job queue worker (deliveries, periodic jobs)
 xpbase replay stackexchange DIR   replay a Stack Exchange data dump through the engine, with a report
 xpbase demo [--seed N] [--remove] load (or take out) a demo community in the running database
 xpbase token PROFILE              print a development access token for a profile (XPBASE_ENV=development)
@@ -137,6 +138,15 @@ def _bot(args: argparse.Namespace, settings: Settings) -> int:
     from bot.launcher import main as run_bot
 
     return run_bot(settings, sync_global=args.sync_global, run_migrations=not args.no_migrate)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from xpbase.worker import run_worker
+
+    with database_ready(settings, run_migrations=not args.no_migrate, say=console.print) as ready:
+        console.print("[green]xpbase worker[/] running; Ctrl-C stops")
+        asyncio.run(run_worker(settings, ready.url, concurrency=args.concurrency))
+    return 0
 
 
 def _replay_stackexchange(args: argparse.Namespace, settings: Settings) -> int:
@@ -406,6 +416,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish the slash commands to every server after logging in (once per release)",
     )
     bot.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    worker = sub.add_parser("worker", help="migrate, then run a job queue worker until Ctrl-C")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="jobs at once (default XPBASE_WORKER_CONCURRENCY)",
+    )
+    worker.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
     replay = sub.add_parser("replay", help="replay a real activity history through the engine")
     sources = replay.add_subparsers(dest="source", required=True)
     se = sources.add_parser(
@@ -503,6 +521,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _serve(settings)
     if args.command == "bot":
         return _bot(args, settings)
+    if args.command == "worker":
+        return _worker(args, settings)
     if args.command == "import" and args.kind == "availability":
         return _import_availability(args, settings)
     if args.command == "replay" and args.source == "stackexchange":

@@ -45,6 +45,7 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("XPLCX", 410, "link_code_expired", "That link code expired or was replaced."),
         EngineError("XPLCR", 429, "rate_limited", "Too many link codes this hour; try again later."),
         EngineError("XPRAT", 429, "rate_limited", "Slow down a little and try again in a few seconds."),
+        EngineError("XPNFD", 404, "unknown_delivery", "That delivery does not exist (any more)."),
         EngineError("XPCFG", 503, "not_configured", "This feature is not configured on this community yet."),
         EngineError(
             "XPRTZ", 400, "unknown_time_zone", "That time zone is unknown; use a name like Asia/Kolkata."

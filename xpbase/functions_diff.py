@@ -169,7 +169,12 @@ def _key(stmt: ast.Node, normalized: str) -> tuple[tuple[str, ...], bool]:
         return _function(stmt.funcname, params), False
     if isinstance(stmt, ast.CommentStmt) and stmt.objtype in function_kinds:
         return _object_with_args(stmt.object), False
-    if isinstance(stmt, ast.GrantStmt) and stmt.objtype in function_kinds and stmt.objects:
+    if (
+        isinstance(stmt, ast.GrantStmt)
+        and stmt.objtype in function_kinds
+        and stmt.objects
+        and stmt.targtype == enums.GrantTargetType.ACL_TARGET_OBJECT
+    ):
         return _object_with_args(stmt.objects[0]), False
     if isinstance(stmt, ast.AlterFunctionStmt):
         return _object_with_args(stmt.func), False

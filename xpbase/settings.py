@@ -158,17 +158,92 @@ class Settings(BaseSettings):
         description="Google's OpenID Connect discovery document (endpoints, issuer, JWKS).",
     )
 
-    # Background jobs of the service (service/jobs.py).
-    season_finalize_interval: float = Field(
-        default=300,
-        ge=0,
-        description="Seconds between the service's finalize_seasons runs; 0 turns it off (pg_cron does it).",
+    # The job queue (xpbase/worker.py): periodic tasks as cron schedules (5 fields, or 6 with seconds last).
+    worker_in_process: bool = Field(
+        default=True,
+        description="`xpbase serve` runs a queue worker beside the service (false: run `xpbase worker`).",
     )
-    leaderboard_compact_interval: float = Field(
-        default=10,
-        ge=0,
-        description="Seconds between foldings of leaderboard count changes; 0 turns it off (pg_cron).",
+    worker_concurrency: int = Field(
+        default=8, ge=1, le=100, description="Jobs one worker runs at once (deliveries wait on the network)."
     )
+    schedule_finalize_seasons: str = Field(
+        default="*/5 * * * *",
+        description="Cron schedule of finalize_seasons (empty: not scheduled; pg_cron).",
+    )
+    schedule_compact_leaderboards: str = Field(
+        default="* * * * * */10",
+        description="Cron schedule of the leaderboard count folding (6th field: seconds; empty: off).",
+    )
+    schedule_purge_auth: str = Field(
+        default="17 * * * *", description="Cron schedule of service_role_purge_auth (empty: not scheduled)."
+    )
+    schedule_retention: str = Field(
+        default="37 3 * * *", description="Cron schedule of chat/notification retention (empty: off)."
+    )
+    schedule_streak_reminders: str = Field(
+        default="*/15 * * * *", description="Cron schedule of the daily streak reminders (empty: off)."
+    )
+    schedule_match_reviews: str = Field(
+        default="*/10 * * * *", description="Cron schedule of resume review matching (empty: off)."
+    )
+    schedule_sweep_deliveries: str = Field(
+        default="* * * * *",
+        description="Cron schedule of the outbox sweep (overdue or abandoned deliveries).",
+    )
+    chat_retention_days: int = Field(default=90, ge=1, le=36500, description="Chat messages are kept (days).")
+    notification_retention_days: int = Field(
+        default=180, ge=1, le=36500, description="Notifications are kept this many days."
+    )
+    delivery_retention_days: int = Field(
+        default=30, ge=1, le=36500, description="Finished deliveries (sent, dead) are kept this many days."
+    )
+
+    # Deliveries (xpbase/delivery.py): retries and the channels.
+    delivery_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts of one delivery before it is dead (listed for admins)."
+    )
+    delivery_backoff_base_seconds: float = Field(
+        default=30, ge=0.01, le=86400, description="First retry after about this long; doubles each attempt."
+    )
+    delivery_backoff_max_seconds: float = Field(
+        default=3600, ge=0.01, le=604800, description="Longest wait between two attempts (before jitter)."
+    )
+    delivery_lease_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="A delivery a worker claimed and did not finish within this long is tried again.",
+    )
+    delivery_timeout_seconds: float = Field(
+        default=10, gt=0, le=120, description="HTTP and SMTP timeout of one delivery attempt (s)."
+    )
+    fcm_project_id: str = Field(default="", description="Firebase project id (FCM HTTP v1). Empty: no FCM.")
+    fcm_service_account_file: Path | None = Field(
+        default=None,
+        description="The Firebase service account's JSON key file (its token_uri is where tokens come from).",
+    )
+    fcm_endpoint: str = Field(
+        default="https://fcm.googleapis.com", description="FCM's base URL (messages:send lives under it)."
+    )
+    vapid_private_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Web Push VAPID private key: base64url raw (32 bytes), a PEM, or a PEM file's path. "
+        "Empty: no Web Push.",
+    )
+    vapid_subject: str = Field(
+        default="mailto:admin@localhost", description="VAPID `sub` claim: a mailto: or https: contact."
+    )
+
+    # Outgoing mail (xpbase/mail.py).
+    smtp_host: str = Field(default="", description="SMTP server. Empty: no email is sent.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port (587 STARTTLS, 465 TLS).")
+    smtp_tls: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (upgrade after connecting), tls (implicit), none (local only).",
+    )
+    smtp_user: str = Field(default="", description="SMTP user name (empty: no login).")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    smtp_from: str = Field(default="xpbase <noreply@localhost>", description="The From address of mail.")
 
     # The REST API (service/).
     cors_origins: Annotated[list[str], NoDecode] = Field(

@@ -96,6 +96,8 @@ class DiscordStandIn:
         self._ids = itertools.count(1_100_000_000_000_000_000)
         self._runner: web.AppRunner | None = None
         self.refuse_roles = False  # answer role changes with 403 Missing Permissions
+        self.refuse_dms = False  # answer DMs with 403 Cannot send messages to this user (DMs closed)
+        self.dm_channels: set[str] = set()
         self.token = "test-token"  # the bot token Discord accepts
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", "/api/v10/{path:.*}", self._api)
@@ -266,11 +268,15 @@ class DiscordStandIn:
                 return web.Response(status=204)
             return _json(self.message("0", body or {}, files))
         if match := re.fullmatch(r"channels/(\d+)/messages", path):
+            if self.refuse_dms and match[1] in self.dm_channels:
+                return _json({"message": "Cannot send messages to this user", "code": 50007}, status=403)
             return _json(self.message(match[1], body or {}, files))
         if method == "POST" and path == "users/@me/channels":
+            dm_id = str(next(self._ids))
+            self.dm_channels.add(dm_id)
             return _json(
                 {
-                    "id": str(next(self._ids)),
+                    "id": dm_id,
                     "type": 1,
                     "last_message_id": None,
                     "recipients": [

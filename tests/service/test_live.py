@@ -50,9 +50,7 @@ async def eventually(predicate: Any) -> None:
 async def second_app(database_url: str, tmp_path: Any) -> AsyncIterator[Quart]:
     """Another service process on the same database: its own pool and its own LISTEN connection."""
     database = await Database.connect(database_url, min_size=1, max_size=5)
-    application = create_app(
-        Settings(jwt_secret=JWT_SECRET, data_dir=tmp_path, season_finalize_interval=0), database=database
-    )
+    application = create_app(Settings(jwt_secret=JWT_SECRET, data_dir=tmp_path), database=database)
     try:
         async with application.test_app():
             yield application
@@ -164,56 +162,3 @@ async def test_chat_works_across_two_service_processes(app: Quart, second_app: Q
         await bob_ws.send("hi Ada, from the other process")
         got = await receive(ada_ws)
         assert (got["type"], got["message"]["author_name"]) == ("message", "Bob")
-
-
-async def test_service_finalizes_seasons_on_a_schedule(
-    database_url: str, db: Database, tmp_path: Any
-) -> None:
-    """With XPBASE_SEASON_FINALIZE_INTERVAL set, the service runs finalize_seasons in the background."""
-    ada = await new_profile(db, "Ada")
-    await award(db, ada, "xp_purchase", "old", amount=50, occurred_at=datetime(2026, 1, 15, tzinfo=UTC))
-    application = create_app(
-        Settings(jwt_secret=JWT_SECRET, data_dir=tmp_path, season_finalize_interval=0.05), database=db
-    )
-    async with application.test_app():
-
-        async def finalized() -> int:
-            async with db.as_service() as conn:
-                return int(
-                    await conn.fetchval("select count(*) from public.seasons where finalized_at is not null")
-                )
-
-        for _ in range(400):
-            if await finalized() == 1:
-                break
-            await asyncio.sleep(0.05)
-        assert await finalized() == 1
-
-
-async def test_service_folds_leaderboard_count_changes_on_a_schedule(db: Database, tmp_path: Any) -> None:
-    """With XPBASE_LEADERBOARD_COMPACT_INTERVAL set, appended count changes are folded in the background."""
-    ada = await new_profile(db, "Ada")
-    await award(db, ada, "xp_purchase", "x", amount=500)
-
-    async def pending() -> int:
-        async with db.as_service() as conn:
-            return int(await conn.fetchval("select count(*) from public.leaderboard_count_deltas"))
-
-    assert await pending() > 0
-    application = create_app(
-        Settings(
-            jwt_secret=JWT_SECRET,
-            data_dir=tmp_path,
-            season_finalize_interval=0,
-            leaderboard_compact_interval=0.05,
-        ),
-        database=db,
-    )
-    async with application.test_app():
-        for _ in range(400):
-            if await pending() == 0:
-                break
-            await asyncio.sleep(0.05)
-        assert await pending() == 0
-    rank = await db.rpc("leaderboard_rank", profile_id=ada)
-    assert (rank["rank"], rank["total"]) == (1, 1)

@@ -353,6 +353,30 @@ TABLES: dict[str, Table] = {
             **NO_WRITES,
         },
     ),
+    # Notification routing and push devices (issue 14): members read theirs; writes go through RPCs.
+    "notification_kinds": Table(
+        target="kind = 'review_session'",
+        insert="(kind, description) values ('matrix', 'Matrix')",
+        update="collapse_seconds = collapse_seconds",
+        expect=CONFIG,
+    ),
+    "notification_preferences": Table(
+        target="profile_id = $1",
+        insert="(profile_id) values ($1) on conflict (profile_id) do nothing",
+        update="quiet_hours_start = null, quiet_hours_end = null",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "push_devices": Table(
+        target="profile_id = $1",
+        insert="(profile_id, platform, token) values ($1, 'fcm', 'matrix-new')",
+        update="last_seen_at = now()",
+        expect={
+            **MEMBER_PRIVATE_READ,
+            "insert": (DENIED, DENIED, DENIED, DENIED),
+            "update": (DENIED, DENIED, DENIED, DENIED),
+            "delete": (DENIED, ROWS, NONE, DENIED),
+        },
+    ),
     # Resume reviews (issue 12): the specialties list is configuration; the rest is read by the member,
     # their reviewer and admins, and written only through the review RPCs.
     "review_specialties": Table(
@@ -479,6 +503,20 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.dashboard_stats(uuid, text, timestamp with time zone)": SERVICE_AND_MEMBERS,
     "public.post_chat_message(text)": frozenset({"authenticated"}),
     "public.chat_history(integer, bigint)": SERVICE_AND_MEMBERS,
+    # Notification preferences, devices and the outbox (issue 14).
+    "public.my_notification_preferences()": frozenset({"authenticated"}),
+    "public.set_notification_preferences(jsonb, text, text, text)": frozenset({"authenticated"}),
+    "public.register_push_device(text, text, text, text)": frozenset({"authenticated"}),
+    "public.service_role_claim_delivery(bigint, integer)": SERVICE_ONLY,
+    "public.service_role_finish_delivery(bigint, text, text, integer, integer, numeric, numeric)": (
+        SERVICE_ONLY
+    ),
+    "public.service_role_claim_discord_deliveries(integer, integer)": SERVICE_ONLY,
+    "public.service_role_sweep_deliveries(integer)": SERVICE_ONLY,
+    "public.service_role_queue_streak_reminders(timestamp with time zone)": SERVICE_ONLY,
+    "public.service_role_purge_old_messages(integer, integer, integer)": SERVICE_ONLY,
+    # Members may call it; private.dead_deliveries refuses everyone but admins.
+    "public.dead_deliveries(integer, bigint)": SERVICE_AND_MEMBERS,
     # The REST API's reads and edits (issue 10): own profile, ledger, notifications; seasons are public.
     "public.update_my_profile(jsonb)": frozenset({"authenticated"}),
     "public.list_my_ledger(integer, text)": frozenset({"authenticated"}),
@@ -613,6 +651,10 @@ async def _build_world(url: str) -> World:
                 " select p, '2001-01-01', 'UTC', '2001-01-01Z', 1 from unnest($1::uuid[]) p",
                 "insert into public.season_results (season_id, profile_id, rank, xp)"
                 " select s.id, p, 1, 1 from public.seasons s, unnest($1::uuid[]) p where s.name = 'spare'",
+                # Issue 14: preferences and a push device each.
+                "insert into public.notification_preferences (profile_id) select p from unnest($1::uuid[]) p",
+                "insert into public.push_devices (profile_id, platform, token)"
+                " select p, 'fcm', 'matrix-' || p from unnest($1::uuid[]) p",
                 # Resume reviews: each is a professional, and a member with a completed session (with a
                 # reviewer who has no profile) and their feedback on it.
                 "insert into public.professionals (profile_id, name, time_zone)"

@@ -33,7 +33,7 @@ NOT_READ: dict[str, str] = {
 
 # Read by Python as dicts today; each gets its model together with its call sites (issue 10 left them).
 NOT_YET_MODELLED: dict[str, str] = {
-    "finalize_seasons": "service/lib/jobs.py describe_finalized",
+    "finalize_seasons": "xpbase/worker.py finalize_seasons (reads count)",
     "service_role_admin_adjust_xp": "bot/cogs/admin.py, bot/rewards.py on_receipt",
     "service_role_admin_set_level": "bot/cogs/admin.py, bot/rewards.py on_receipt",
     "service_role_admin_reset_xp": "bot/cogs/admin.py, bot/rewards.py on_receipt",
@@ -47,7 +47,7 @@ NOT_YET_MODELLED: dict[str, str] = {
     "service_role_create_session": "service/lib/auth_sessions.py",
     "service_role_refresh_session": "service/lib/auth_sessions.py",
     "service_role_sign_out": "service/lib/auth_sessions.py",
-    "service_role_purge_auth": "nothing yet (pg_cron); listed so a reader finds it",
+    "service_role_purge_auth": "xpbase/worker.py purge_auth (returns the counts to procrastinate's log)",
     "service_role_discord_guild": "bot/rewards.py, bot/cogs/admin.py",
     "service_role_discord_set_announcements": "bot/cogs/admin.py",
     "service_role_discord_set_no_xp": "bot/cogs/admin.py",
@@ -94,8 +94,18 @@ async def scenario(db: Database) -> dict[str, Any]:
     )
     link = await db.rpc("create_link_code", role="authenticated", claims=member_claims(hidden))
     reviews = await review_scenario(db, admin, member, hidden)
+    # The outbox: a device and a notification routed to it make one FCM delivery.
+    await db.rpc(
+        "register_push_device", role="authenticated", claims=member_claims(admin), platform="fcm", token="c"
+    )
+    async with db.pool.acquire() as conn:
+        await conn.execute(
+            "insert into public.notifications (profile_id, kind, title) values ($1, 'tier_up', 'T')", admin
+        )
+        delivery_id = await conn.fetchval("select max(id) from private.deliveries where channel = 'fcm'")
     return {
         **reviews,
+        "delivery_id": delivery_id,
         "admin": admin,
         "member": member,
         "hidden": hidden,
@@ -347,6 +357,25 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("service_role_discord_stats", "service_role", {"guild_id": "1"}),
         ("profile_card", "anon", {"profile_id": member, "recent": 3}),
         *review_calls(w),
+        # Preferences, devices and the outbox (issue 14).
+        ("my_notification_preferences", "member", {}),
+        (
+            "set_notification_preferences",
+            "member",
+            {"channels": {"level_up": ["push"]}, "quiet_hours_start": "22:00", "quiet_hours_end": "07:00"},
+        ),
+        ("register_push_device", "member", {"platform": "fcm", "token": "contract"}),
+        ("service_role_claim_delivery", "service_role", {"delivery_id": w["delivery_id"]}),
+        (
+            "service_role_finish_delivery",
+            "service_role",
+            {"delivery_id": w["delivery_id"], "outcome": "sent"},
+        ),
+        ("service_role_claim_discord_deliveries", "service_role", {"max_rows": 5}),
+        ("service_role_sweep_deliveries", "service_role", {}),
+        ("service_role_queue_streak_reminders", "service_role", {}),
+        ("service_role_purge_old_messages", "service_role", {}),
+        ("dead_deliveries", "admin", {}),
         ("service_role_grant_admin", "service_role", {"profile_id": member}),  # last: member becomes an admin
     ]
 
