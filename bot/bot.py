@@ -34,6 +34,7 @@ EXTENSIONS = (
     "bot.cogs.relay",
     "bot.cogs.deliveries",
     "bot.cogs.economy",
+    "bot.cogs.reviews",
 )
 
 

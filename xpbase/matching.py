@@ -42,7 +42,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from xpbase.errors import DomainError
-from xpbase.models.reviews import MatchInput, MatchProfessional, MatchRequest
+from xpbase.models.reviews import MatchInput, MatchProfessional, MatchRequest, Session
 
 #: ``await call("sql_function_name", **params)``: an RPC as some role (e.g. Database.rpc bound to a role).
 Call = Callable[..., Awaitable[Any]]
@@ -319,7 +319,7 @@ async def _book(
                     if sqlstate in ("XPRVS", "XPRVQ", "XPRVP", "XPRVT"):
                         break
                     raise
-                match.session_id = int(session["id"])
+                match.session_id = Session.model_validate(session).id
             taken.setdefault(pair.professional_id, []).append((start, start + length))
             member_taken.setdefault(member, []).append((start, start + length))
             report.matches.append(match)

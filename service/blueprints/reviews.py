@@ -16,8 +16,8 @@ from quart_schema import security_scheme, tag_blueprint, validate_request, valid
 
 from service.lib.access import require_member
 from service.lib.api_error import APIError
-from service.lib.context import get_rpc
-from service.lib.openapi import BEARER, errors
+from service.lib.context import get_db, get_rpc
+from service.lib.openapi import BEARER, body, errors
 from xpbase.availability_text import parse_csv
 from xpbase.calendar import calendar
 from xpbase.matching import run_matching
@@ -143,6 +143,7 @@ async def post_review_availability() -> ImportOut:
 @blueprint.get("/v1/reviews/sessions/<int:session_id>.ics")
 @security_scheme(BEARER)
 @require_member
+@body("text/calendar", "The session as an iCalendar (RFC 5545) invitation.")
 @errors(401, 404)
 async def get_review_session_ics(session_id: int) -> Response:
     """One review session as an iCalendar invitation (text/calendar); 404 when it is not the caller's."""
@@ -152,6 +153,7 @@ async def get_review_session_ics(session_id: int) -> Response:
 
 @blueprint.get("/v1/reviews/calendar/<token>.ics")
 @security_scheme([])
+@body("text/calendar", "The person's review sessions as an iCalendar (RFC 5545) feed.")
 @errors(404)
 async def get_review_calendar(token: str) -> Response:
     """A person's review sessions as a calendar feed; the token comes from review_calendar_token."""

@@ -32,6 +32,7 @@ from xpbase.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 ERRORS_ATTRIBUTE = "_xpbase_error_statuses"
+BODY_ATTRIBUTE = "_xpbase_body_responses"
 BEARER = [{"bearer": []}, {"cookie": []}]
 """The security requirement of routes that need a signed-in member (header or cookie)."""
 
@@ -57,6 +58,7 @@ TAGS = [
     {"name": "levels", "description": "The level curve, tiers and what they unlock, layers."},
     {"name": "notifications", "description": "A member's notifications: list and mark read."},
     {"name": "admin", "description": "Corrections by admins: adjust XP, set a level, reset XP."},
+    {"name": "reviews", "description": "Resume reviews: matching and availability (admins), calendars."},
 ]
 
 
@@ -78,6 +80,17 @@ def errors(*statuses: int) -> Callable[[F], F]:
 
     def decorator(func: F) -> F:
         setattr(func, ERRORS_ATTRIBUTE, (*getattr(func, ERRORS_ATTRIBUTE, ()), *statuses))
+        return func
+
+    return decorator
+
+
+def body(mimetype: str, description: str, status: int = 200) -> Callable[[F], F]:
+    """Route decorator: a success answer that is not JSON (an .ics calendar), documented as text of
+    ``mimetype``."""
+
+    def decorator(func: F) -> F:
+        setattr(func, BODY_ATTRIBUTE, (*getattr(func, BODY_ATTRIBUTE, ()), (status, mimetype, description)))
         return func
 
     return decorator
@@ -105,6 +118,11 @@ class XPBaseOpenAPI(OpenAPIProvider):
             for operation in operations.values():
                 operation.setdefault("security", [])
                 responses = operation["responses"]
+                for status, mimetype, description in getattr(func, BODY_ATTRIBUTE, ()):
+                    responses[status] = {
+                        "description": description,
+                        "content": {mimetype: {"schema": {"type": "string"}}},
+                    }
                 if not any(200 <= int(code) < 400 for code in responses):
                     responses[204] = {"description": "Done; no body."}
                 for status in statuses:

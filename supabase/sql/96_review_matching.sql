@@ -15,6 +15,23 @@
 -- Professionals and availability (admins; a professional for their own availability)
 ------------------------------------------------------------------------------
 
+create or replace function public.review_specialty_list()
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object('slug', s.slug, 'name', s.name) order by s.name), '[]')
+    from public.review_specialties s
+   where s.active
+$$;
+comment on function public.review_specialty_list() is
+  'The specialties requests and professionals may name: [{slug, name}] of the active review_specialties, by '
+  'name (what the bot offers while a member types). Anyone.';
+revoke all on function public.review_specialty_list() from public;
+grant execute on function public.review_specialty_list() to anon, authenticated, service_role;
+
 create or replace function private.upsert_professional(p_actor_id uuid, p_professional jsonb)
 returns jsonb
 language plpgsql
@@ -649,9 +666,10 @@ as $$
 declare
   v_caller record := private.review_caller(p_profile_id);
 begin
-  if not v_caller.is_admin and not exists (
+  if not exists (
     select 1 from public.review_sessions s join public.professionals pr on pr.id = s.professional_id
-     where s.id = p_session_id and (s.member_id = v_caller.actor_id or pr.profile_id = v_caller.actor_id)
+     where s.id = p_session_id
+       and (v_caller.is_admin or s.member_id = v_caller.actor_id or pr.profile_id = v_caller.actor_id)
   ) then
     raise exception 'Unknown review session: %', p_session_id using errcode = 'XPRVQ';
   end if;

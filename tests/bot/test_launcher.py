@@ -46,6 +46,7 @@ async def test_commands_are_synced_to_the_test_guild_at_start(rpc: RPC, discord_
         assert names == sorted(
             [
                 "addpoints",
+                "add_professional",
                 "addxp",
                 "botstats",
                 "buy",
@@ -55,6 +56,7 @@ async def test_commands_are_synced_to_the_test_guild_at_start(rpc: RPC, discord_
                 "levels",
                 "link",
                 "points",
+                "match_review",
                 "profile",
                 "rank",
                 "redeem",
@@ -62,6 +64,8 @@ async def test_commands_are_synced_to_the_test_guild_at_start(rpc: RPC, discord_
                 "removepoints",
                 "removexp",
                 "resetxp",
+                "resume",
+                "reviews",
                 "resyncroles",
                 "setlevel",
                 "shop",

@@ -22,8 +22,8 @@ from tests.sql.reviews_world import (
 )
 from xpbase.db import Database
 from xpbase.errors import DomainError
-from xpbase.matching import run_matching
-from xpbase.models.reviews import MatchInput, MatchRecords
+from xpbase.matching import match_reviews, run_matching
+from xpbase.models.reviews import MatchInput, MatchRecords, Specialty
 
 
 def z(text: str) -> int:
@@ -207,3 +207,37 @@ async def test_booking_outside_free_time_or_in_the_past_is_refused(db: Database)
             await book(db, req["id"], pro["id"], when)
         assert err.value.error.sqlstate == sqlstate
     assert await db.pool.fetchval("select count(*) from public.review_sessions") == 0
+
+
+async def test_the_job_run_twice_at_once_books_each_request_once(db: Database) -> None:
+    """Two match_reviews runs at the same time (two workers), then a third: 6 requests, 6 sessions, no
+    request booked twice, no overlap, and the third run books nothing."""
+    pros = [await professional(db, "UTC", weekly(EVERY_DAY, "09:00", "12:00"), capacity=3) for _ in range(2)]
+    for i in range(6):
+        await request(db, await member(db, f"M{i}"), "UTC", weekly(EVERY_DAY, "09:00", "12:00"))
+    first, second = await asyncio.gather(match_reviews(db), match_reviews(db))
+    booked = [m.request_id for m in first.matches + second.matches]
+    assert sorted(booked) == sorted(set(booked)) and len(booked) == 6
+    rows = await db.pool.fetch("select request_id, professional_id from public.review_sessions")
+    assert len(rows) == 6 and len({r["request_id"] for r in rows}) == 6
+    assert {str(r["professional_id"]) for r in rows} == {p["id"] for p in pros}
+    third = await match_reviews(db)
+    assert third.matches == [] and third.unmatched == []
+    assert await db.pool.fetchval("select count(*) from public.review_sessions") == 6
+
+
+async def test_a_session_that_does_not_exist_is_unknown_to_admins_too(db: Database) -> None:
+    """review_session for an id nobody has: XPRVQ for the backend (an admin), not a null answer."""
+    with pytest.raises(DomainError) as err:
+        await db.rpc("review_session", session_id=987654)
+    assert err.value.error.sqlstate == "XPRVQ"
+
+
+async def test_specialty_list_names_the_active_specialties_for_anyone(db: Database) -> None:
+    """review_specialty_list as anon: the seeded specialties by name; one switched off is left out."""
+    listed = [Specialty.model_validate(s) for s in await db.rpc("review_specialty_list", role="anon")]
+    assert {"resume", "software", "data"} <= {s.slug for s in listed}
+    assert [s.name for s in listed] == sorted(s.name for s in listed)
+    await db.pool.execute("update public.review_specialties set active = false where slug = 'design'")
+    after = await db.rpc("review_specialty_list", role="anon")
+    assert "design" not in {s["slug"] for s in after} and len(after) == len(listed) - 1

@@ -630,6 +630,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.review_calendar_token(uuid)": SERVICE_AND_MEMBERS,
     "public.service_role_review_calendar_feed(text)": SERVICE_ONLY,
     "public.review_session(bigint, uuid)": SERVICE_AND_MEMBERS,
+    "public.review_specialty_list()": EVERYONE,
     "public.admin_review_match_input(integer, integer, timestamp with time zone, uuid)": SERVICE_AND_MEMBERS,
     "public.admin_book_review(bigint, uuid, timestamp with time zone, uuid, double precision, jsonb, integer,"
     " text, uuid)": SERVICE_AND_MEMBERS,

@@ -427,6 +427,7 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ),
         ("admin_review_matches", "service_role", {"request_id": w["open_request"]}),
         ("reviewer_stats", "service_role", {}),
+        ("review_specialty_list", "anon", {}),
         ("profile_card", "anon", {"profile_id": member, "recent": 3}),
         ("profile_card", "member", {"profile_id": member}),
         ("service_role_grant_admin", "service_role", {"profile_id": member}),

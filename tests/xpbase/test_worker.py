@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.delivery_standins import PROJECT, FCMStandIn, SMTPStandIn, Subscription, WebPushStandIn, b64url
 from tests.helpers import award, new_profile
+from tests.sql.reviews_world import EVERY_DAY, professional, weekly
+from tests.sql.reviews_world import request as review_request
 from xpbase.db import Database
 from xpbase.settings import Settings
 from xpbase.worker import Worker
@@ -341,3 +343,32 @@ async def test_periodic_tasks_finalize_seasons_and_fold_leaderboard_counts(
         await until(done, rounds=400)
     rank = await db.rpc("leaderboard_rank", profile_id=ada)
     assert rank["total"] == 1
+
+
+async def test_scheduled_review_matching_books_each_request_once_on_two_workers(
+    db: Database, settings: Settings, database_url: str
+) -> None:
+    """XPBASE_SCHEDULE_MATCH_REVIEWS every second on two workers: every open request is booked, once,
+    and later ticks book nothing more."""
+    await professional(db, "UTC", weekly(EVERY_DAY, "09:00", "17:00"), capacity=5)
+    requests = [
+        await review_request(db, await new_profile(db, f"R{i}"), "UTC", weekly(EVERY_DAY, "09:00", "17:00"))
+        for i in range(4)
+    ]
+    every_second = settings.model_copy(update={"schedule_match_reviews": "* * * * * *"})
+
+    async def booked() -> bool:
+        async with db.pool.acquire() as conn:
+            scheduled = await conn.fetchval(
+                "select count(*) from public.review_requests where status = 'scheduled'"
+            )
+        return bool(scheduled == len(requests))
+
+    first, second = Worker(every_second, database_url), Worker(every_second, database_url)
+    async with working(first, db), working(second, db):
+        await until(booked, rounds=400)
+        await asyncio.sleep(2)  # two more ticks, which find nothing open
+    async with db.pool.acquire() as conn:
+        sessions = await conn.fetch("select request_id, status from public.review_sessions")
+    assert sorted(s["request_id"] for s in sessions) == sorted(r["id"] for r in requests)
+    assert {s["status"] for s in sessions} == {"scheduled"}

@@ -75,6 +75,13 @@ class MyReviews(Result):
     reviewing: list[Session]
 
 
+class Specialty(Result):
+    """One active review specialty (review_specialty_list's elements)."""
+
+    slug: str
+    name: str
+
+
 class Professional(Result):
     id: UUID
     profile_id: UUID | None
@@ -167,11 +174,13 @@ class MatchRecord(Result):
 
 
 class ReviewerStatsList(RootModel[list[ReviewerStats]]):
-    """reviewer_stats: one entry per professional."""
+    """reviewer_stats: one entry per professional (for reading a raw answer; ``rpc.call`` gives a list of
+    ReviewerStats)."""
 
 
 class MatchRecords(RootModel[list[MatchRecord]]):
-    """admin_review_matches: a request's match records, oldest first."""
+    """admin_review_matches: a request's match records, oldest first (for reading a raw answer;
+    ``rpc.call`` gives a list of MatchRecord)."""
 
 
 RESULTS = {
@@ -182,11 +191,13 @@ RESULTS = {
     "my_reviews": MyReviews,
     "review_action": Request,
     "review_feedback": Feedback,
-    "reviewer_stats": ReviewerStatsList,
+    # jsonb arrays: xpbase.rpc.typed validates each element against the element's model.
+    "reviewer_stats": ReviewerStats,
     "review_calendar_token": CalendarToken,
     "service_role_review_calendar_feed": CalendarFeed,
     "review_session": Session,
     "admin_review_match_input": MatchInput,
     "admin_book_review": Session,
-    "admin_review_matches": MatchRecords,
+    "admin_review_matches": MatchRecord,
+    "review_specialty_list": Specialty,
 }
