@@ -16,7 +16,7 @@ from quart_schema import security_scheme, tag_blueprint, validate_request, valid
 
 from service.lib.access import require_member
 from service.lib.api_error import APIError
-from service.lib.context import get_db, get_rpc
+from service.lib.context import get_rpc
 from service.lib.openapi import BEARER, body, errors
 from xpbase.availability_text import parse_csv
 from xpbase.calendar import calendar
