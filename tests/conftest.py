@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import pytest
 from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
@@ -51,6 +52,7 @@ def pg_server() -> Iterator[NoopExecutor]:
     root = Path(tempfile.mkdtemp(prefix="xpbase-test-"))
     server = embedded.server(root, cleanup_mode="delete")
     info = server.get_postmaster_info()
+    _throwaway_durability(socket_url(str(info.socket_dir), info.port, "postgres"))
     try:
         yield NoopExecutor(
             host=str(info.socket_dir),
@@ -63,6 +65,26 @@ def pg_server() -> Iterator[NoopExecutor]:
     finally:
         server.cleanup()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _throwaway_durability(url: str) -> None:
+    """No fsync, synchronous commit or full-page writes on the suite's own server (deleted afterwards).
+
+    Every test clones the template database and drops its clone; with fsync on that costs about 1 s a
+    test (CREATE DATABASE 0.75 s, DROP 0.25 s measured on 2 cores), without it about 0.4 s. Nothing here
+    tests surviving a crash of this server: what is measured is the behaviour of SQL, not the disk.
+    """
+
+    async def apply() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                await conn.execute(f"alter system set {setting} = off")
+            await conn.execute("select pg_reload_conf()")
+        finally:
+            await conn.close()
+
+    asyncio.run(apply())
 
 
 def load_schema(
