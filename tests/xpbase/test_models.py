@@ -72,8 +72,12 @@ async def scenario(db: Database) -> dict[str, Any]:
         "register_push_device", role="authenticated", claims=member_claims(admin), platform="fcm", token="c"
     )
     async with db.pool.acquire() as conn:
+        # A tier_up as the award path writes it (the bot's announcement model reads its data).
         await conn.execute(
-            "insert into public.notifications (profile_id, kind, title) values ($1, 'tier_up', 'T')", admin
+            "insert into public.notifications (profile_id, kind, title, data) values ($1, 'tier_up', 'T',"
+            " jsonb_build_object('tier_before', 'basic', 'tier', 'member', 'tier_name', 'Member',"
+            " 'unlocks', '[]'::jsonb, 'ledger_id', null))",
+            admin,
         )
         delivery_id = await conn.fetchval("select max(id) from private.deliveries where channel = 'fcm'")
     # The economy (issue 11): items, a redemption waiting for an admin, and payment orders.
