@@ -43,8 +43,9 @@ from pathlib import Path
 from pglast import ast, enums, parse_sql, split
 from pglast.stream import RawStream
 
+from xpbase.migrate import Migration, MigrationError, list_migrations
+
 INCLUDE = re.compile(r"^\\ir\s+(\S+)\s*$")
-MIGRATION_FILE = re.compile(r"^(\d+)_(.+)\.sql$")
 MIGRATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$")
 
 
@@ -122,12 +123,12 @@ def feature_files(supabase_dir: Path) -> list[Path]:
     return files
 
 
-def migration_files(supabase_dir: Path) -> list[Path]:
-    """``supabase/migrations/<digits>_<name>.sql`` in file-name order (the Supabase CLI's order)."""
-    return sorted(
-        (p for p in (supabase_dir / "migrations").glob("*.sql") if MIGRATION_FILE.match(p.name)),
-        key=lambda p: p.name,
-    )
+def _migrations(supabase_dir: Path) -> list[Migration]:
+    """The migrations as ``xpbase migrate`` reads them, in file-name order; a misnamed file is an error."""
+    try:
+        return list_migrations(supabase_dir)
+    except MigrationError as exc:
+        raise FunctionsDiffError(str(exc)) from exc
 
 
 def _names(nodes: Iterable[ast.Node] | None) -> list[str]:
@@ -260,7 +261,7 @@ def diff(supabase_dir: Path, only: Iterable[Path] | None = None) -> Diff:
         text = path.read_text(encoding="utf-8")
         every.extend(parse(text, path.relative_to(supabase_dir.resolve()).as_posix(), len(every)))
     current = units(s for s in every if (supabase_dir.resolve() / s.origin) in chosen)
-    definitions, existing = baseline(migration_files(supabase_dir))
+    definitions, existing = baseline(m.path for m in _migrations(supabase_dir))
     changed = [unit for key, unit in current.items() if definitions.get(key) != unit.compared()]
     # Statements of their own (a grant on a schema, say) count as applied once any migration has them.
     changed = [u for u in changed if u.key[0] != "statement" or u.key not in definitions]
@@ -335,7 +336,7 @@ def new_migration(
     if changes.empty:
         return None, changes
     stamp = int((now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M%S"))
-    versions = [int(MIGRATION_FILE.match(p.name).group(1)) for p in migration_files(supabase_dir)]  # type: ignore[union-attr]
+    versions = [int(m.version) for m in _migrations(supabase_dir)]
     if versions and stamp <= max(versions):
         stamp = _next_second(max(versions))
     path = supabase_dir / "migrations" / f"{stamp}_{name}.sql"
