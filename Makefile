@@ -46,10 +46,11 @@ worker: $(VENV)/.installed-run
 	$(BIN)/xpbase worker
 
 ## test: the whole suite against a real Postgres that the suite starts itself; the Supabase CLI
-## deploys supabase/ too (XPBASE_REQUIRE_SUPABASE_CLI: its tests fail instead of skipping without it)
+## deploys supabase/ too (XPBASE_REQUIRE_SUPABASE_CLI, XPBASE_REQUIRE_BROWSER: those tests fail instead of
+## skipping without the CLI, Playwright or chromium)
 test: $(VENV)/.installed-test tools/node_modules/.installed $(REDOCLY)
 	$(BIN)/ruff check .
-	XPBASE_REQUIRE_SUPABASE_CLI=1 $(BIN)/python -m pytest
+	XPBASE_REQUIRE_SUPABASE_CLI=1 XPBASE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -22,13 +22,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.web.test_pages import ARTIFACTS, CHROMIUM, _free_port
+from tests.web.test_pages import ARTIFACTS, CHROMIUM, _free_port, playwright_api, pytestmark
 from xpbase.settings import REPO_ROOT
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)"
-)
+__all__ = ["playwright_api", "pytestmark"]  # the same browser requirement as the page tests
 
 
 @pytest.fixture

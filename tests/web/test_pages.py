@@ -31,10 +31,16 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 PHONE = {"width": 390, "height": 844}
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)"
-)
+#: `make test` sets it: the browser tests then fail, instead of skipping, without Playwright or chromium.
+REQUIRE_BROWSER = os.environ.get("XPBASE_REQUIRE_BROWSER") == "1"
+NO_CHROMIUM = "chromium is not installed (apt-get install chromium; .ci/run does)"
+if REQUIRE_BROWSER and not Path(CHROMIUM).exists():
+    pytest.fail(NO_CHROMIUM, pytrace=False)
+if REQUIRE_BROWSER:
+    import playwright.sync_api as playwright_api  # an ImportError fails the run under make test
+else:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=NO_CHROMIUM)
 
 
 @dataclass(frozen=True)
