@@ -20,11 +20,13 @@ Which path for what:
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 from uuid import UUID
 
@@ -36,8 +38,17 @@ from xpbase.settings import Settings
 
 Role = Literal["anon", "authenticated", "service_role"]
 SERVICE_CLAIMS: dict[str, Any] = {"role": "service_role"}
-SET_ROLE = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)"
-"""PostgREST's role switch for the current transaction: ``$1`` the role, ``$2`` the claims as JSON text."""
+SET_ROLE = (
+    "select set_config('role', $1::text, true), set_config('request.jwt.claims', $2::text, true),"
+    " set_config('statement_timeout', coalesce((select o.option_value from pg_catalog.pg_roles r,"
+    " pg_catalog.pg_options_to_table(r.rolconfig) o"
+    " where r.rolname::text = $1::text and o.option_name = 'statement_timeout'),"
+    " current_setting('statement_timeout')), true)"
+)
+"""PostgREST's role switch for the current transaction: ``$1`` the role, ``$2`` the claims as JSON text.
+
+Like PostgREST, it also applies the role's own ``statement_timeout`` (``alter role ... set``; anon 3 s and
+authenticated 8 s, migration 20261201100000) for the rest of the transaction."""
 
 
 def resolve_url(settings: Settings, *, start_embedded: bool = True) -> tuple[str, bool]:
@@ -55,6 +66,33 @@ def resolve_url(settings: Settings, *, start_embedded: bool = True) -> tuple[str
     if not current.running or current.url is None:
         raise RuntimeError(f"the embedded Postgres in {current.pgdata} is not running: run `xpbase db start`")
     return current.url, False
+
+
+T = TypeVar("T")
+
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+"""serialization_failure and deadlock_detected: the transaction was rolled back and may simply run again."""
+RETRY_ATTEMPTS = 4
+"""Tries in all for one RPC whose transaction hit a transient SQLSTATE (the first call and three retries)."""
+RETRY_BASE_DELAY = 0.02
+"""Seconds: before retry n (1, 2, 3) a call sleeps a random time in [0, RETRY_BASE_DELAY * 2**n] (jitter)."""
+
+
+async def retry_transient(call: Callable[[], Awaitable[T]], *, attempts: int = RETRY_ATTEMPTS) -> T:
+    """``await call()``, again when its transaction failed with 40001 or 40P01, at most ``attempts`` times.
+
+    Safe for the engine's RPCs: a failed transaction changed nothing, and writes carry idempotency keys.
+    Between tries it sleeps with full jitter (see RETRY_BASE_DELAY), so two callers that deadlocked do not
+    collide again in step. The last failure is re-raised as it came; every other error at once.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) not in TRANSIENT_SQLSTATES or attempt == attempts:
+                raise
+        await asyncio.sleep(random.uniform(0, RETRY_BASE_DELAY * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -206,15 +244,20 @@ class Database:
         function's single value as asyncpg decodes it (jsonb as dicts and lists,
         uuid as UUID, timestamptz as an aware datetime in UTC). Raises ValueError
         for a function or parameter name that is not an identifier, DomainError
-        for engine refusals, asyncpg errors otherwise.
+        for engine refusals, asyncpg errors otherwise. A serialization failure
+        or deadlock (40001, 40P01) is retried (``retry_transient``: 4 tries in all, jittered).
 
         For the service's own calls, which may run as a member. Code that only
         calls as service_role and may run against a hosted Supabase project (the
         bot) uses xpbase.rpc.RPC instead: JSON values, asyncpg or PostgREST.
         """
         sql = self._function_sql("select public.{call}", function, params)
-        async with self.transaction(role, claims or {"role": role}) as conn:
-            return await conn.fetchval(sql, *params.values())
+
+        async def call() -> Any:
+            async with self.transaction(role, claims or {"role": role}) as conn:
+                return await conn.fetchval(sql, *params.values())
+
+        return await retry_transient(call)
 
     async def rpc_rows(
         self,
@@ -230,8 +273,12 @@ class Database:
         Same role switch and errors as ``rpc`` (PostgREST's ``/rpc/<function>`` for a set-returning one).
         """
         sql = self._function_sql("select * from public.{call}", function, params)
-        async with self.transaction(role, claims or {"role": role}) as conn:
-            return list(await conn.fetch(sql, *params.values()))
+
+        async def call() -> list[asyncpg.Record]:
+            async with self.transaction(role, claims or {"role": role}) as conn:
+                return list(await conn.fetch(sql, *params.values()))
+
+        return await retry_transient(call)
 
     @staticmethod
     def _function_sql(template: str, function: str, params: Mapping[str, Any]) -> str:

@@ -90,6 +90,12 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError(
             "XPRCT", 404, "unknown_calendar_token", "That calendar link is not valid; make a new one."
         ),
+        # Input bounds (issue 18): times in a sane window, sizes under documented limits.
+        EngineError(
+            "XPTIM", 400, "time_out_of_range", "That time is outside 2000-01-01 .. now (a little ahead)."
+        ),
+        EngineError("XPINF", 400, "time_infinite", "Give a real moment, not infinity."),
+        EngineError("XPBIG", 413, "input_too_large", "That input is larger than allowed."),
         EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
         EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
         EngineError("22001", 400, "value_too_long", "That value is too long."),

@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 import asyncpg
 from pydantic import RootModel, TypeAdapter
 
-from xpbase.db import Database, Role
+from xpbase.db import Database, Role, retry_transient
 from xpbase.errors import DomainError, from_sqlstate
 from xpbase.models import results
 from xpbase.settings import Settings
@@ -281,9 +281,13 @@ class PostgresRPC(RPC):
         names = frozenset(params)
         for attempt in (1, 2):
             try:
-                async with self.database.transaction(role, claims or {"role": role}) as conn:
-                    signature = await self._signature(conn, function, names)
-                    return await conn.fetchval(signature.sql, body)
+
+                async def call() -> Any:
+                    async with self.database.transaction(role, claims or {"role": role}) as conn:
+                        signature = await self._signature(conn, function, names)
+                        return await conn.fetchval(signature.sql, body)
+
+                return await retry_transient(call)  # 40001 / 40P01: the transaction runs again
             except DomainError:
                 raise
             except asyncpg.UndefinedFunctionError as exc:

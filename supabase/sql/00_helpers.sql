@@ -81,3 +81,82 @@ comment on function public.schema_version() is
   'what GET /health reports. service_role only.';
 revoke all on function public.schema_version() from public, anon, authenticated;
 grant execute on function public.schema_version() to service_role;
+
+------------------------------------------------------------------------------
+-- Input bounds (issue 18): every time an RPC takes lies in a sane window
+------------------------------------------------------------------------------
+
+create or replace function private.assert_time(p_at timestamptz, p_name text, p_ahead interval)
+returns timestamptz
+language plpgsql
+stable
+set search_path = ''
+as $$
+-- Null passes through (the caller's default applies). The window is [2000-01-01T00:00Z, now() + p_ahead]:
+-- XPINF for +-infinity, XPTIM for a finite moment outside it.
+begin
+  if p_at is null then
+    return null;
+  end if;
+  if not isfinite(p_at) then
+    raise exception '% is %: give a finite moment (2000-01-01 to now + %)', p_name, p_at, p_ahead
+      using errcode = 'XPINF';
+  end if;
+  if p_at < timestamptz '2000-01-01 00:00:00+00' or p_at > now() + p_ahead then
+    raise exception '% % is outside 2000-01-01T00:00:00Z .. now + %', p_name,
+      to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), p_ahead
+      using errcode = 'XPTIM';
+  end if;
+  return p_at;
+end
+$$;
+comment on function private.assert_time(timestamptz, text, interval) is
+  'p_at when it lies in [2000-01-01T00:00Z, now() + p_ahead] (null passes): raises XPINF for +-infinity and '
+  'XPTIM for any other moment outside the window; p_name names the parameter in the message. Writes use '
+  'p_ahead 5 minutes (clock skew), reads 366 days.';
+revoke all on function private.assert_time(timestamptz, text, interval) from public;
+grant execute on function private.assert_time(timestamptz, text, interval) to anon, authenticated, service_role;
+
+create or replace function private.assert_date(p_day date, p_name text, p_ahead interval)
+returns date
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  if p_day is null then
+    return null;
+  end if;
+  if not isfinite(p_day) then
+    raise exception '% is %: give a finite date', p_name, p_day using errcode = 'XPINF';
+  end if;
+  if p_day < date '2000-01-01' or p_day > (now() + p_ahead)::date + 1 then
+    raise exception '% % is outside 2000-01-01 .. now + %', p_name, p_day, p_ahead using errcode = 'XPTIM';
+  end if;
+  return p_day;
+end
+$$;
+comment on function private.assert_date(date, text, interval) is
+  'p_day when it lies in [2000-01-01, now() + p_ahead (+1 day for time zones)] (null passes): XPINF for '
+  '+-infinity, XPTIM outside the window.';
+revoke all on function private.assert_date(date, text, interval) from public;
+grant execute on function private.assert_date(date, text, interval) to anon, authenticated, service_role;
+
+create or replace function private.assert_json_size(p_value jsonb, p_name text, p_max_bytes integer)
+returns jsonb
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if p_value is not null and octet_length(p_value::text) > p_max_bytes then
+    raise exception '% is % bytes as JSON text; at most % allowed', p_name, octet_length(p_value::text), p_max_bytes
+      using errcode = 'XPBIG';
+  end if;
+  return p_value;
+end
+$$;
+comment on function private.assert_json_size(jsonb, text, integer) is
+  'p_value when its JSON text is at most p_max_bytes bytes (null passes); raises XPBIG otherwise.';
+revoke all on function private.assert_json_size(jsonb, text, integer) from public;
+grant execute on function private.assert_json_size(jsonb, text, integer) to anon, authenticated, service_role;

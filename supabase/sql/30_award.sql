@@ -344,10 +344,9 @@ begin
   if v_context ? 'role_ids' and jsonb_typeof(v_context -> 'role_ids') <> 'array' then
     raise exception 'context.role_ids must be an array' using errcode = 'XPBAD';
   end if;
-  -- Awards happen now or in the past (replays); five minutes of clock skew are tolerated.
-  if p_occurred_at > now() + interval '5 minutes' then
-    raise exception 'occurred_at % is in the future', private.utc_text(p_occurred_at) using errcode = 'XPBAD';
-  end if;
+  -- Awards happen now or in the past (replays, from 2000 on); five minutes of clock skew are tolerated.
+  perform private.assert_time(p_occurred_at, 'occurred_at', interval '5 minutes');
+  perform private.assert_json_size(v_context, 'context', 4096);
 
   v_request := jsonb_build_object(
     'fn', 'award_xp', 'profile_id', p_profile_id, 'activity', p_activity, 'amount', p_amount,
@@ -544,7 +543,8 @@ comment on function public.award_xp(uuid, text, text, integer, timestamptz, json
   '(public.activity_rates) or the activity''s base_xp; a penalty stops at the activity''s xp_floor. '
   'amount (XP) may only be named for activities with a range; '
   'occurred_at defaults to now (UTC); context carries role_ids (array of text), channel_id and event_id for '
-  'multipliers. The same idempotency_key returns the first receipt (replayed = true) and credits nothing. '
+  'multipliers, at most 4096 bytes as JSON text (XPBIG). occurred_at lies in [2000-01-01T00:00Z, now + 5 minutes] '
+  '(XPTIM; XPINF for +-infinity). The same idempotency_key returns the first receipt (replayed = true) and credits nothing. '
   'Errors: XPIDM key reused with other parameters, XPACT unknown activity, XPAMT amount not allowed, '
   'XPPRF unknown profile, XPBAD malformed arguments. service_role only.';
 revoke all on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public, anon, authenticated;

@@ -67,6 +67,14 @@ begin
   -- One block for the whole batch (one subtransaction, not one per item): any
   -- failure rolls the batch back and names the item.
   begin
+    -- Lock order (issue 18): every profile the batch names, in profile id order, before the first award, so
+    -- two batches over the same members in opposite orders wait for each other instead of deadlocking.
+    perform 1 from public.profiles p
+     where p.id in (select (a.value ->> 'profile_id')::uuid from jsonb_array_elements(p_awards) as a
+                     where jsonb_typeof(a.value) = 'object'
+                       and a.value ->> 'profile_id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
+     order by p.id
+     for update;
     for v_item in select a.value from jsonb_array_elements(p_awards) as a loop
       if jsonb_typeof(v_item) <> 'object' then
         raise exception 'must be a JSON object' using errcode = 'XPBAD';
@@ -127,7 +135,8 @@ comment on function public.service_role_award_xp_batch(jsonb) is
   'of public.award_xp''s parameters, each decided by private.award_xp itself (the same rules, no second '
   'implementation). Returns one row per item: idempotency_key, granted (XP), replayed, capped, floored, '
   'cooldown. All or nothing: the first failing item rolls the batch back with its SQLSTATE (XPIDM, XPACT, '
-  'XPAMT, XPPRF, XPBAD) and a message starting with awards[<index from 0>]. Holds the row lock of every '
-  'profile it touched until it commits. service_role only.';
+  'XPAMT, XPPRF, XPBAD, XPTIM, XPINF, XPBIG) and a message starting with awards[<index from 0>]. Locks every '
+  'profile it names in profile id order before the first award (no deadlock between batches) and holds the '
+  'locks until it commits. service_role only.';
 revoke all on function public.service_role_award_xp_batch(jsonb) from public, anon, authenticated;
 grant execute on function public.service_role_award_xp_batch(jsonb) to service_role;

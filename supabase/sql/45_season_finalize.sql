@@ -24,19 +24,46 @@ declare
   v_participants integer;
   v_rewarded integer;
   v_done jsonb := '[]';
+  v_seasons bigint[];
 begin
-  -- skip locked: two services finalizing at once split the seasons between them instead of waiting.
-  for v_season in
-    select s.* from public.seasons s
+  -- Finalizing is never ahead of now (a running season is not over): XPTIM, XPINF for infinity.
+  perform private.assert_time(p_at, 'at', interval '5 minutes');
+  -- Lock order (issue 18): seasons first, then every profile that will get a reward, in profile id order,
+  -- before any award; the award path takes the profile lock first and only a key-share lock on the season
+  -- (its foreign key), which "for no key update" does not block. skip locked: two services finalizing at
+  -- once split the seasons between them instead of waiting.
+  v_seasons := array(
+    select s.id from public.seasons s
      where s.finalized_at is null and s.ends_at <= v_at
      order by s.ends_at, s.id
-     for update skip locked
+     for no key update skip locked);
+  perform 1 from public.profiles p
+   where p.id in (select v.profile_id
+                    from (select sc.season_id, sc.profile_id, rank() over (partition by sc.season_id order by sc.xp desc) as rank
+                            from public.season_scores sc join public.profiles vp on vp.id = sc.profile_id
+                           where sc.season_id = any (v_seasons) and sc.xp > 0 and vp.leaderboard_visible) v
+                    join public.seasons s on s.id = v.season_id
+                    join public.season_rewards w on w.layer_slug = s.layer_slug and v.rank between w.rank_from and w.rank_to)
+   order by p.id
+   for update;
+  for v_season in
+    select s.* from public.seasons s where s.id = any (v_seasons) order by s.ends_at, s.id
   loop
+    -- Archived ranks follow the live boards' privacy: visible members are ranked among themselves; a member
+    -- who hides gets the place they would see for themselves (1 + visible members with more XP), takes no
+    -- rank from anyone and no reward slot (the reward loop below reads visible members only).
     insert into public.season_results (season_id, profile_id, rank, xp)
     select sc.season_id, sc.profile_id, rank() over (order by sc.xp desc), sc.xp
-      from public.season_scores sc
-     where sc.season_id = v_season.id and sc.xp > 0;
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.season_id = v_season.id and sc.xp > 0 and p.leaderboard_visible;
     get diagnostics v_participants = row_count;
+    insert into public.season_results (season_id, profile_id, rank, xp)
+    select sc.season_id, sc.profile_id,
+           1 + (select count(*) from public.season_scores o join public.profiles op on op.id = o.profile_id
+                 where o.season_id = sc.season_id and o.xp > sc.xp and op.leaderboard_visible),
+           sc.xp
+      from public.season_scores sc join public.profiles p on p.id = sc.profile_id
+     where sc.season_id = v_season.id and sc.xp > 0 and not p.leaderboard_visible;
 
     select r.reward_activity into v_activity from public.season_rules r where r.layer_slug = v_season.layer_slug;
     v_rewarded := 0;
@@ -44,6 +71,7 @@ begin
       select res.profile_id, res.rank, res.xp, w.xp as reward_xp, w.points as reward_points, w.title
         from public.season_results res
         join public.season_scores sc on sc.season_id = res.season_id and sc.profile_id = res.profile_id
+        join public.profiles vp on vp.id = res.profile_id and vp.leaderboard_visible
         join public.season_rewards w
           on w.layer_slug = v_season.layer_slug and res.rank between w.rank_from and w.rank_to
        where res.season_id = v_season.id
@@ -110,10 +138,14 @@ as $$
 $$;
 comment on function public.finalize_seasons(timestamptz) is
   'Freezes the standings of every season that ended by at (default now) and is not finalized yet, once: '
-  'season_results gets every member with XP in it and their rank (equal XP shares a rank); the ranks named in '
+  'season_results gets every member with XP in it and their rank (equal XP shares a rank) among the members '
+  'visible on leaderboards (a hidden member gets the place they would see for themselves, takes no one''s rank '
+  'and no reward, and is listed only to themselves); the ranks named in '
   'season_rewards get their XP (award_xp with the layer''s reward activity, key season_reward:<season>:<profile>), '
   'points and title, and a season_result notification. Returns {finalized: [{season_id, layer, name, '
-  'participants, rewarded}], count, at}. Running it again finalizes nothing twice. service_role only.';
+  'participants (visible members ranked), rewarded}], count, at}. Running it again finalizes nothing twice. '
+  'at lies in [2000-01-01, now + 5 minutes] (XPTIM; XPINF for infinity). Locks the seasons, then the '
+  'rewarded profiles in id order, before any award. service_role only.';
 revoke all on function public.finalize_seasons(timestamptz) from public, anon, authenticated;
 grant execute on function public.finalize_seasons(timestamptz) to service_role;
 

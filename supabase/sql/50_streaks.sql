@@ -105,6 +105,7 @@ declare
   v_freezes integer;
   v_next_day date;
 begin
+  perform private.assert_time(p_at, 'at', interval '366 days');
   if p_profile_id is null then
     raise exception 'profile_id is required' using errcode = 'XPBAD';
   end if;
@@ -170,6 +171,7 @@ declare
   v_amount integer;
   v_award jsonb;
 begin
+  perform private.assert_time(p_at, 'at', interval '5 minutes');
   if p_profile_id is null then
     raise exception 'profile_id is required' using errcode = 'XPBAD';
   end if;

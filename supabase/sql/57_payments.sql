@@ -614,6 +614,7 @@ as $$
 declare
   v_count integer;
 begin
+  perform private.assert_time(expire_payment_orders.at, 'at', interval '5 minutes');
   update public.payment_orders o set status = 'expired', updated_at = now()
    where o.status in ('new', 'created', 'attempted') and o.expires_at <= coalesce(expire_payment_orders.at, now())
      and not exists (select 1 from public.payments p where p.order_id = o.id);

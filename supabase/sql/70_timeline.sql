@@ -59,6 +59,7 @@ declare
   v_first date;
   v_before bigint;
 begin
+  perform private.assert_time(xp_timeline.at, 'at', interval '366 days');
   if granularity is null or granularity not in ('day', 'week', 'month') then
     raise exception 'granularity must be day, week or month' using errcode = 'XPBAD';
   end if;
@@ -114,6 +115,7 @@ declare
   v_by_layer jsonb;
   v_streak record;
 begin
+  perform private.assert_time(dashboard_stats.at, 'at', interval '366 days');
   if period is null or period not in ('day', 'week', 'month') then
     raise exception 'period must be day, week or month' using errcode = 'XPBAD';
   end if;

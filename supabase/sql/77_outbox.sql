@@ -491,6 +491,7 @@ as $$
 declare
   v_count integer;
 begin
+  perform private.assert_time(p_at, 'at', interval '5 minutes');
   with due as (
     select s.profile_id, s.current_streak, (p_at at time zone p.time_zone)::date as local_date
       from public.streaks s

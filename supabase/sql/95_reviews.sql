@@ -488,6 +488,8 @@ begin
                                case p_action when 'reschedule' then 'rescheduled' else v_next end,
                                v_caller.actor_id, v_caller.actor_role, p_note);
   if p_action = 'complete' then
+    -- Both profiles in profile id order before either award (issue 18: one global lock order).
+    perform 1 from public.profiles p where p.id in (v_req.member_id, v_pro.profile_id) order by p.id for update;
     perform private.award_xp(v_req.member_id, 'resume_review_received', 'resume_review:' || v_ses.id || ':member',
                              null, upper(v_ses.during), jsonb_build_object('review_session_id', v_ses.id));
     if v_pro.profile_id is not null then

@@ -380,6 +380,7 @@ declare
   v_at timestamptz := coalesce(p_at, now());
   v_until timestamptz;
 begin
+  perform private.assert_time(p_at, 'at', interval '366 days');
   perform private.review_admin(p_actor_id);
   if p_horizon_days is null or p_horizon_days not between 1 and 60 then
     raise exception 'horizon_days must be 1 to 60' using errcode = 'XPBAD';
@@ -464,6 +465,7 @@ declare
   v_session_id bigint;
   v_data jsonb;
 begin
+  perform private.assert_time(p_starts_at, 'starts_at', interval '366 days');
   if p_session_minutes is null or p_session_minutes not between 15 and 240 then
     raise exception 'session_minutes must be 15 to 240' using errcode = 'XPBAD';
   end if;

@@ -1,0 +1,256 @@
+"""Issue 18 findings, one test each: time bounds, sizes, statement timeouts, lock order and retries.
+
+Each test failed on main before its fix. The deadlock tests force the interleaving that deadlocked:
+a third connection holds the idempotency-key advisory lock each award takes right after its profile
+lock, so each transaction stops holding its first profile; releasing it let them cross.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+import pytest
+
+from tests.helpers import award, new_profile
+from xpbase.db import Database, member_claims, retry_transient, switch_role
+from xpbase.errors import ENGINE_ERRORS, DomainError
+
+
+async def refused(coro: object, sqlstate: str) -> DomainError:
+    """Await ``coro`` and return the DomainError it raised, which must carry ``sqlstate``."""
+    with pytest.raises(DomainError) as caught:
+        await coro  # type: ignore[misc]
+    assert caught.value.error.sqlstate == sqlstate, caught.value.message
+    return caught.value
+
+
+# ---------------------------------------------------------------------------
+# Times and sizes (High: xp_timeline with infinity; Low: service_role RPCs)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("moment", ["infinity", "-infinity"])
+async def test_timeline_and_dashboard_refuse_infinity(db: Database, moment: str) -> None:
+    pid = await new_profile(db, "Ada")
+    claims = member_claims(pid)
+    for function in ("xp_timeline", "dashboard_stats"):
+        async with db.as_member(pid) as conn:
+            with pytest.raises(asyncpg.PostgresError) as caught:
+                await conn.fetch(
+                    f"select * from public.{function}(profile_id => $1, at => $2::text::timestamptz)",
+                    pid,
+                    moment,
+                )
+            assert caught.value.sqlstate == "XPINF"
+        assert claims["sub"] == str(pid)
+
+
+async def test_timeline_refuses_year_one_and_far_future(db: Database) -> None:
+    pid = await new_profile(db, "Ada")
+    for moment in (datetime(1, 1, 2, tzinfo=UTC), datetime.now(UTC) + timedelta(days=400)):
+        await refused(
+            db.rpc_rows(
+                "xp_timeline", role="authenticated", claims=member_claims(pid), profile_id=pid, at=moment
+            ),
+            "XPTIM",
+        )
+
+
+async def test_award_refuses_year_one_without_creating_a_season(db: Database) -> None:
+    pid = await new_profile(db, "Ada")
+    error = await refused(
+        award(db, pid, "xp_purchase", "old", amount=10, occurred_at=datetime(1, 1, 2, tzinfo=UTC)), "XPTIM"
+    )
+    assert "occurred_at" in error.message
+    async with db.as_service() as conn:
+        assert await conn.fetchval("select count(*) from public.seasons where name like '0001-%'") == 0
+        assert await conn.fetchval("select count(*) from public.xp_ledger where profile_id = $1", pid) == 0
+
+
+@pytest.mark.parametrize("moment", ["infinity", "-infinity"])
+async def test_award_reports_infinity_clearly(db: Database, moment: str) -> None:
+    pid = await new_profile(db, "Ada")
+    async with db.pool.acquire() as conn, conn.transaction():
+        await switch_role(conn, "service_role")
+        with pytest.raises(asyncpg.PostgresError) as caught:
+            await conn.fetchval(
+                "select public.award_xp(profile_id => $1, activity => 'xp_purchase', idempotency_key => 'inf',"
+                " amount => 10, occurred_at => $2::text::timestamptz)",
+                pid,
+                moment,
+            )
+    assert caught.value.sqlstate == "XPINF"
+    assert "infinity" in str(caught.value) and "convert" not in str(caught.value)
+
+
+async def test_award_context_is_at_most_4096_bytes(db: Database) -> None:
+    pid = await new_profile(db, "Ada")
+    await award(db, pid, "xp_purchase", "fits", amount=10, context={"note": "x" * 4000})
+    await refused(award(db, pid, "xp_purchase", "too-big", amount=10, context={"note": "x" * 4100}), "XPBIG")
+    big_batch = [
+        {
+            "profile_id": str(pid),
+            "activity": "xp_purchase",
+            "idempotency_key": "b",
+            "amount": 1,
+            "context": {"n": "x" * 5000},
+        }
+    ]
+    await refused(db.rpc_rows("service_role_award_xp_batch", awards=big_batch), "XPBIG")
+
+
+async def test_finalize_refuses_infinity_and_the_future(db: Database) -> None:
+    pid = await new_profile(db, "Ada")
+    await award(db, pid, "xp_purchase", "now", amount=10)
+    async with db.pool.acquire() as conn, conn.transaction():
+        await switch_role(conn, "service_role")
+        with pytest.raises(asyncpg.PostgresError) as caught:
+            await conn.fetchval("select public.finalize_seasons('infinity'::timestamptz)")
+    assert caught.value.sqlstate == "XPINF"
+    await refused(db.rpc("finalize_seasons", at=datetime.now(UTC) + timedelta(days=40)), "XPTIM")
+    async with db.as_service() as conn:
+        assert await conn.fetchval("select count(*) from public.seasons where finalized_at is not null") == 0
+
+
+def test_new_sqlstates_are_in_the_error_table() -> None:
+    for sqlstate, status in (("XPTIM", 400), ("XPINF", 400), ("XPBIG", 413)):
+        assert ENGINE_ERRORS[sqlstate].status == status
+
+
+async def test_api_roles_get_supabase_statement_timeouts(db: Database) -> None:
+    pid = await new_profile(db, "Ada")
+    async with db.as_anon() as conn:
+        assert await conn.fetchval("show statement_timeout") == "3s"
+    async with db.as_member(pid) as conn:
+        assert await conn.fetchval("show statement_timeout") == "8s"
+        with pytest.raises(asyncpg.QueryCanceledError):
+            await conn.execute("select pg_sleep(9)")
+
+
+# ---------------------------------------------------------------------------
+# Lock order (Medium: deadlocks) and retries
+# ---------------------------------------------------------------------------
+
+
+async def waiting_backends(admin: asyncpg.Connection, n: int) -> None:
+    """Wait until ``n`` other backends wait for a lock."""
+    while await admin.fetchval("select count(*) from pg_stat_activity where wait_event_type = 'Lock'") < n:
+        await asyncio.sleep(0.02)
+
+
+async def key_lock(conn: asyncpg.Connection, key: str) -> None:
+    """Hold the award path's advisory lock of an idempotency key (held until conn's transaction ends)."""
+    await conn.execute("select pg_advisory_xact_lock(hashtextextended('xp_ledger:' || $1, 0))", key)
+
+
+async def batch(conn: asyncpg.Connection, awards: list[dict[str, object]]) -> list[asyncpg.Record]:
+    """service_role_award_xp_batch in its own transaction, without the RPC layer's retry."""
+    async with conn.transaction():
+        await switch_role(conn, "service_role")
+        return await conn.fetch("select * from public.service_role_award_xp_batch($1)", json.dumps(awards))
+
+
+async def test_opposite_order_batches_do_not_deadlock(db: Database, database_url: str) -> None:
+    low, high = sorted([await new_profile(db, "A"), await new_profile(db, "B")])
+
+    def item(pid: UUID, key: str) -> dict[str, object]:
+        return {"profile_id": str(pid), "activity": "xp_purchase", "idempotency_key": key, "amount": 5}
+
+    admin, one, two = [await asyncpg.connect(database_url) for _ in range(3)]
+    try:
+        async with admin.transaction():
+            await key_lock(admin, "first-low")
+            await key_lock(admin, "second-high")
+            first = asyncio.ensure_future(batch(one, [item(low, "first-low"), item(high, "first-high")]))
+            await waiting_backends(admin, 1)
+            second = asyncio.ensure_future(batch(two, [item(high, "second-high"), item(low, "second-low")]))
+            await waiting_backends(admin, 2)
+        results = await asyncio.gather(first, second, return_exceptions=True)
+    finally:
+        for conn in (admin, one, two):
+            await conn.close()
+    assert [len(r) for r in results if isinstance(r, list)] == [2, 2], results
+    async with db.as_service() as conn:
+        assert (
+            await conn.fetchval(
+                "select sum(amount) from public.xp_ledger where profile_id = any($1)", [low, high]
+            )
+            == 20
+        )
+
+
+async def test_finalize_and_a_backdated_award_do_not_deadlock(db: Database, database_url: str) -> None:
+    winner = await new_profile(db, "Winner")
+    last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=3)).replace(hour=12)
+    await award(db, winner, "xp_purchase", "earlier", amount=50, occurred_at=last_month)
+    admin, one, two = [await asyncpg.connect(database_url) for _ in range(3)]
+
+    async def backdated() -> str:
+        async with one.transaction():
+            await switch_role(one, "service_role")
+            return await one.fetchval(
+                "select public.award_xp($1, 'xp_purchase', 'backdated', 20, $2, '{}')", winner, last_month
+            )
+
+    async def finalize() -> str:
+        async with two.transaction():
+            await switch_role(two, "service_role")
+            return await two.fetchval("select public.finalize_seasons()")
+
+    try:
+        async with admin.transaction():
+            await key_lock(admin, "backdated")
+            award_task = asyncio.ensure_future(backdated())
+            await waiting_backends(admin, 1)
+            finalize_task = asyncio.ensure_future(finalize())
+            await waiting_backends(admin, 2)
+        results = await asyncio.gather(award_task, finalize_task, return_exceptions=True)
+    finally:
+        for conn in (admin, one, two):
+            await conn.close()
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    async with db.as_service() as conn:
+        assert await conn.fetchval("select xp from public.season_results where profile_id = $1", winner) == 70
+
+
+async def test_rpc_retries_a_serialization_failure(db: Database) -> None:
+    async with db.pool.acquire() as conn:
+        await conn.execute(
+            """
+            create sequence public.flaky_calls;
+            create function public.flaky(fail_times integer) returns bigint language plpgsql as $$
+            declare n bigint := nextval('public.flaky_calls');
+            begin
+              if n <= fail_times then
+                raise exception 'try again (%)', n using errcode = case when n % 2 = 1 then '40001' else '40P01' end;
+              end if;
+              return n;
+            end $$;
+            grant usage on sequence public.flaky_calls to service_role;
+            grant execute on function public.flaky(integer) to service_role;
+            """
+        )
+    assert await db.rpc("flaky", fail_times=2) == 3  # a 40001 and a 40P01, then it ran
+    async with db.pool.acquire() as conn:
+        await conn.execute("select setval('public.flaky_calls', 3)")
+    with pytest.raises(asyncpg.SerializationError):
+        await db.rpc("flaky", fail_times=100)  # gives up after 4 tries
+    async with db.pool.acquire() as conn:
+        assert await conn.fetchval("select last_value from public.flaky_calls") == 7
+
+
+async def test_retry_does_not_repeat_other_errors() -> None:
+    calls = 0
+
+    async def failing() -> None:
+        nonlocal calls
+        calls += 1
+        raise asyncpg.UniqueViolationError("duplicate")
+
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await retry_transient(failing)
+    assert calls == 1
