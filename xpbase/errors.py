@@ -96,6 +96,13 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         ),
         EngineError("XPINF", 400, "time_infinite", "Give a real moment, not infinity."),
         EngineError("XPBIG", 413, "input_too_large", "That input is larger than allowed."),
+        EngineError(
+            "XPNAM",
+            400,
+            "invalid_display_name",
+            "Names may not hold control, zero-width or direction characters.",
+        ),
+        EngineError("XPURL", 400, "invalid_avatar_url", "An avatar must be a plain https:// address."),
         EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
         EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
         EngineError("22001", 400, "value_too_long", "That value is too long."),

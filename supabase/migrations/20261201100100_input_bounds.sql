@@ -7,6 +7,10 @@
 --   function private.assert_time(timestamptz, text, interval)
 --   function private.assert_date(date, text, interval)
 --   function private.assert_json_size(jsonb, text, int4)
+--   function private.clean_display_name(text)
+--   function private.ensure_profile(text, text, text)
+--   function public.update_my_profile(jsonb)
+--   function private.tg_profiles__validate()
 --   function private.award_xp(uuid, text, text, int4, timestamptz, jsonb)
 --   function public.award_xp(uuid, text, text, int4, timestamptz, jsonb)
 --   function private.award_xp_batch(jsonb)
@@ -15,6 +19,7 @@
 --   function public.finalize_seasons(timestamptz)
 --   function private.streak_status(uuid, timestamptz)
 --   function private.check_in(uuid, timestamptz)
+--   function public.check_in()
 --   function private.expire_payment_orders(timestamptz)
 --   function public.xp_timeline(uuid, text, int4, timestamptz)
 --   function public.dashboard_stats(uuid, text, timestamptz)
@@ -111,6 +116,194 @@ comment on function private.assert_json_size(jsonb, text, integer) is
 revoke all on function private.assert_json_size(jsonb, text, integer) from public;
 
 grant execute on function private.assert_json_size(jsonb, text, integer) to anon, authenticated, service_role;
+
+-- from supabase/sql/10_profiles.sql -----------------------------------------
+
+-- Profiles and identities: making or finding the profile of a (provider, subject), and
+-- validating what members and admins edit on a profile (display name, bio, avatar, links, time zone).
+--
+-- Tables: public.profiles, public.identities.
+-- Tests: tests/sql/test_profiles.py
+
+------------------------------------------------------------------------------
+-- Profiles and identities
+------------------------------------------------------------------------------
+create or replace function private.clean_display_name(p_name text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  -- NFC, without control, zero-width and bidi-override characters, trimmed, at most 64 characters; null when
+  -- nothing is left (issue 18: names arrive from Discord and OAuth providers as they are).
+  select left(nullif(btrim(regexp_replace(normalize(coalesce(p_name, ''), nfc),
+                                          '[\u0001-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\uFEFF]',
+                                          '', 'g')), ''), 64)
+$$;
+
+comment on function private.clean_display_name(text) is
+  'A display name from an outside source made acceptable: NFC-normalised, control, zero-width and bidi '
+  'control characters removed, trimmed, at most 64 characters; null when nothing is left.';
+
+revoke all on function private.clean_display_name(text) from public;
+
+create or replace function private.ensure_profile(p_provider text, p_subject text, p_display_name text)
+returns uuid
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+  v_name text := private.clean_display_name(p_display_name);
+begin
+  if p_provider is null or p_provider !~ '^[a-z][a-z0-9_.:-]{0,63}$' then
+    raise exception 'provider must match ^[a-z][a-z0-9_.:-]{0,63}$, got %', coalesce(p_provider, 'null')
+      using errcode = 'XPBAD';
+  end if;
+  if p_subject is null or length(p_subject) not between 1 and 255 then
+    raise exception 'subject must be 1 to 255 characters' using errcode = 'XPBAD';
+  end if;
+
+  select i.profile_id into v_id from public.identities i
+   where i.provider = p_provider and i.subject = p_subject;
+  if v_id is not null then
+    return v_id;
+  end if;
+
+  -- Serialise first sight of one identity so two callers make one profile.
+  perform pg_advisory_xact_lock(hashtextextended(p_provider || chr(31) || p_subject, 0));
+  select i.profile_id into v_id from public.identities i
+   where i.provider = p_provider and i.subject = p_subject;
+  if v_id is not null then
+    return v_id;
+  end if;
+
+  insert into public.profiles (display_name, tier)
+  values (coalesce(v_name, p_provider || ' member'), public.tier_for_level(1))
+  returning id into v_id;
+  insert into public.identities (profile_id, provider, subject) values (v_id, p_provider, p_subject);
+  return v_id;
+end
+$$;
+
+comment on function private.ensure_profile(text, text, text) is 'Implementation of public.ensure_profile.';
+
+revoke all on function private.ensure_profile(text, text, text) from public;
+
+grant execute on function private.ensure_profile(text, text, text) to service_role;
+
+create or replace function public.update_my_profile(changes jsonb)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_unknown text;
+  v_bad text;
+  v_row public.profiles;
+begin
+  if v_uid is null then
+    raise exception 'Sign in to edit your profile' using errcode = '42501';
+  end if;
+  if update_my_profile.changes is null or jsonb_typeof(update_my_profile.changes) <> 'object' then
+    raise exception 'changes must be a JSON object' using errcode = 'XPBAD';
+  end if;
+  select string_agg(k.key, ', ' order by k.key) into v_unknown
+    from jsonb_object_keys(update_my_profile.changes) as k (key)
+   where k.key not in ('display_name', 'bio', 'avatar_url', 'social_links', 'time_zone', 'leaderboard_visible');
+  if v_unknown is not null then
+    raise exception 'Not editable: % (editable: display_name, bio, avatar_url, social_links, time_zone, '
+      'leaderboard_visible)', v_unknown using errcode = 'XPBAD';
+  end if;
+  select string_agg(c.key, ', ' order by c.key) into v_bad
+    from jsonb_each(update_my_profile.changes) as c (key, value)
+   where jsonb_typeof(c.value) <> case c.key
+           when 'social_links' then 'object'
+           when 'leaderboard_visible' then 'boolean'
+           else 'string' end
+     and not (c.key = 'avatar_url' and jsonb_typeof(c.value) = 'null');
+  if v_bad is not null then
+    raise exception 'Wrong type for % (text, avatar_url text or null, social_links an object, '
+      'leaderboard_visible a boolean)', v_bad using errcode = 'XPBAD';
+  end if;
+  update public.profiles p
+     set display_name = coalesce(update_my_profile.changes ->> 'display_name', p.display_name),
+         bio = coalesce(update_my_profile.changes ->> 'bio', p.bio),
+         avatar_url = case when update_my_profile.changes ? 'avatar_url'
+                           then update_my_profile.changes ->> 'avatar_url' else p.avatar_url end,
+         social_links = coalesce(update_my_profile.changes -> 'social_links', p.social_links),
+         time_zone = coalesce(update_my_profile.changes ->> 'time_zone', p.time_zone),
+         leaderboard_visible = coalesce((update_my_profile.changes ->> 'leaderboard_visible')::boolean,
+                                        p.leaderboard_visible)
+   where p.id = v_uid
+   returning p.* into v_row;
+  if not found then
+    raise exception 'Unknown profile: %', v_uid using errcode = 'XPPRF';
+  end if;
+  return jsonb_build_object(
+    'id', v_row.id, 'display_name', v_row.display_name, 'bio', v_row.bio, 'avatar_url', v_row.avatar_url,
+    'social_links', v_row.social_links, 'time_zone', v_row.time_zone,
+    'leaderboard_visible', v_row.leaderboard_visible, 'role', v_row.role, 'xp', v_row.xp,
+    'level', v_row.level, 'tier', v_row.tier, 'points', v_row.points, 'created_at', v_row.created_at);
+end
+$$;
+
+comment on function public.update_my_profile(jsonb) is
+  'Edits the signed-in member''s own profile: changes is an object with any of display_name (1-64 characters, '
+  'trimmed, NFC; XPNAM for control, zero-width or bidi control characters), bio (at most 500), avatar_url (a plain https URL, at most 500, XPURL otherwise, or null to clear), social_links (an object, '
+  'at most 2000 characters as JSON), time_zone (an IANA name) and leaderboard_visible (boolean); keys left out '
+  'stay as they are. Returns the profile as its owner sees it: {id, display_name, bio, avatar_url, '
+  'social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. Runs as the '
+  'caller, so the column grants and the update policy apply. Errors: 42501 when not signed in, XPBAD (an '
+  'unknown key, a wrong type, an unknown time zone), 23514 or 22001 (a value outside the table''s checks), XPPRF.';
+
+revoke all on function public.update_my_profile(jsonb) from public, anon;
+
+grant execute on function public.update_my_profile(jsonb) to authenticated;
+
+create or replace function private.tg_profiles__validate()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  -- Display names (issue 18): NFC, and no control, zero-width or bidi-override characters (they reorder or hide
+  -- text wherever a name is shown). Avatars: a plain https URL, nothing a page could break out of.
+  new.display_name := btrim(normalize(new.display_name, nfc));
+  if new.display_name ~ '[--­؜᠎​-‏‪-‮⁠-⁯﻿]' then
+    raise exception 'display_name may not contain control, zero-width or bidi control characters'
+      using errcode = 'XPNAM';
+  end if;
+  if new.avatar_url is not null and (tg_op = 'INSERT' or new.avatar_url is distinct from old.avatar_url)
+     and new.avatar_url !~ '^https://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&()*+,;=:@%/-]*)?([?][A-Za-z0-9._~!$&()*+,;=:@%/?-]*)?$' then
+    raise exception 'avatar_url must be a plain https URL (host, path and query; no spaces, quotes or brackets)'
+      using errcode = 'XPURL';
+  end if;
+  if tg_op = 'UPDATE' then
+    new.updated_at := now();
+  end if;
+  if (tg_op = 'INSERT' or new.time_zone is distinct from old.time_zone)
+     and new.time_zone <> 'UTC'
+     and not exists (select 1 from pg_catalog.pg_timezone_names z where z.name = new.time_zone) then
+    raise exception 'Unknown time zone: % (use an IANA name such as Europe/Berlin)', new.time_zone
+      using errcode = 'XPBAD';
+  end if;
+  return new;
+end
+$$;
+
+comment on function private.tg_profiles__validate() is
+  'Trims and NFC-normalises the display name and refuses control, zero-width and bidi control characters '
+  '(XPNAM), refuses an avatar_url that is not a plain https URL (XPURL), stamps updated_at and checks the time '
+  'zone is an IANA name (inserts and updates of the editable columns).';
+
+revoke all on function private.tg_profiles__validate() from public;
 
 -- from supabase/sql/30_award.sql --------------------------------------------
 
@@ -673,6 +866,7 @@ declare
   v_current integer;
   v_freezes integer;
   v_next_day date;
+  v_claimed_until timestamptz;
 begin
   perform private.assert_time(p_at, 'at', interval '366 days');
   if p_profile_id is null then
@@ -684,7 +878,11 @@ begin
   end if;
   select * into v_streak from public.streaks s where s.profile_id = p_profile_id;
   v_today := (v_at at time zone v_tz)::date;
-  v_done := v_streak.last_check_in_date is not null and v_today <= v_streak.last_check_in_date;
+  -- The last check-in's local day ends in the time zone it was made in (a time zone change claims no day).
+  select private.local_day_start(c.time_zone, c.local_date + 1) into v_claimed_until from public.check_ins c
+   where c.profile_id = p_profile_id and c.local_date = v_streak.last_check_in_date;
+  v_done := v_streak.last_check_in_date is not null
+            and (v_today <= v_streak.last_check_in_date or v_at < coalesce(v_claimed_until, v_at));
   v_current := coalesce(v_streak.current_streak, 0);
   v_freezes := coalesce(v_streak.freezes_held, 0);
   if not v_done and v_streak.last_check_in_date is not null then
@@ -695,7 +893,10 @@ begin
     end if;
     v_freezes := v_freezes - least(v_missed, v_freezes);
   end if;
-  v_next_day := case when v_done then v_streak.last_check_in_date + 1 else v_today end;
+  v_next_day := case when v_done then greatest(v_streak.last_check_in_date, v_today) + 1 else v_today end;
+  if v_done and v_today > v_streak.last_check_in_date then
+    v_next_day := v_today;  -- the local day has begun here, the claimed one is not over yet
+  end if;
   return jsonb_build_object(
     'profile_id', p_profile_id,
     'current_streak', v_current,
@@ -708,7 +909,8 @@ begin
     'local_date', v_today,
     'time_zone', v_tz,
     'day_ends_at', private.utc_text(private.local_day_start(v_tz, v_today + 1)),
-    'next_check_in_at', private.utc_text(greatest(v_at, private.local_day_start(v_tz, v_next_day))),
+    'next_check_in_at', private.utc_text(greatest(v_at, private.local_day_start(v_tz, v_next_day),
+                                                  case when v_done then v_claimed_until end)),
     'next_check_in_xp', private.check_in_xp(v_rule, v_current + 1),
     'rule', v_rule.slug);
 end
@@ -760,7 +962,13 @@ begin
   insert into public.streaks (profile_id) values (p_profile_id) on conflict (profile_id) do nothing;
   select * into strict v_streak from public.streaks s where s.profile_id = p_profile_id;
 
-  if v_streak.last_check_in_date is not null and v_today <= v_streak.last_check_in_date then
+  -- Already checked in today; or (issue 18) the last check-in's local day, in the time zone it was made in,
+  -- is not over yet: changing one's time zone (UTC-12 to UTC+14) never claims a second day at one instant.
+  if v_streak.last_check_in_date is not null
+     and (v_today <= v_streak.last_check_in_date
+          or exists (select 1 from public.check_ins c
+                      where c.profile_id = p_profile_id and c.local_date = v_streak.last_check_in_date
+                        and v_at < private.local_day_start(c.time_zone, c.local_date + 1))) then
     return private.streak_status(p_profile_id, v_at) || jsonb_build_object(
       'checked_in', false, 'streak', v_streak.current_streak, 'freezes_used', 0, 'freeze_earned', false,
       'streak_restarted', false, 'granted', 0, 'xp', null, 'milestone', null);
@@ -831,6 +1039,29 @@ comment on function private.check_in(uuid, timestamptz) is 'Implementation of th
 revoke all on function private.check_in(uuid, timestamptz) from public;
 
 grant execute on function private.check_in(uuid, timestamptz) to service_role;
+
+create or replace function public.check_in()
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.check_in_self()
+$$;
+
+comment on function public.check_in() is
+  'The signed-in member''s daily check-in (one per local day in their profile time zone). Returns a receipt: '
+  'checked_in (false when today is already done, or the day of the last check-in, in the time zone it was '
+  'made in, is not over yet, so a time zone change never claims a second day; nothing changes), local_date, time_zone, streak, '
+  'longest_streak, current_streak, freezes_held, freezes_used (this check-in), missed_days, freeze_earned, '
+  'streak_restarted, granted (XP), xp (the award_xp receipt of the daily_check_in activity, idempotency key '
+  'check_in:<profile>:<local date>), milestone ({days, freeze_earned} or null), day_ends_at and '
+  'next_check_in_at (UTC), next_check_in_xp. Errors: 42501 when not signed in, XPPRF, XPCFG.';
+
+revoke all on function public.check_in() from public, anon;
+
+grant execute on function public.check_in() to authenticated;
 
 -- from supabase/sql/57_payments.sql -----------------------------------------
 

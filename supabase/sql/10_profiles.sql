@@ -8,6 +8,23 @@
 -- Profiles and identities
 ------------------------------------------------------------------------------
 
+create or replace function private.clean_display_name(p_name text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  -- NFC, without control, zero-width and bidi-override characters, trimmed, at most 64 characters; null when
+  -- nothing is left (issue 18: names arrive from Discord and OAuth providers as they are).
+  select left(nullif(btrim(regexp_replace(normalize(coalesce(p_name, ''), nfc),
+                                          '[\u0001-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\uFEFF]',
+                                          '', 'g')), ''), 64)
+$$;
+comment on function private.clean_display_name(text) is
+  'A display name from an outside source made acceptable: NFC-normalised, control, zero-width and bidi '
+  'control characters removed, trimmed, at most 64 characters; null when nothing is left.';
+revoke all on function private.clean_display_name(text) from public;
+
 create or replace function private.ensure_profile(p_provider text, p_subject text, p_display_name text)
 returns uuid
 language plpgsql
@@ -17,7 +34,7 @@ set search_path = ''
 as $$
 declare
   v_id uuid;
-  v_name text := left(nullif(btrim(coalesce(p_display_name, '')), ''), 64);
+  v_name text := private.clean_display_name(p_display_name);
 begin
   if p_provider is null or p_provider !~ '^[a-z][a-z0-9_.:-]{0,63}$' then
     raise exception 'provider must match ^[a-z][a-z0-9_.:-]{0,63}$, got %', coalesce(p_provider, 'null')
@@ -128,7 +145,7 @@ end
 $$;
 comment on function public.update_my_profile(jsonb) is
   'Edits the signed-in member''s own profile: changes is an object with any of display_name (1-64 characters, '
-  'trimmed), bio (at most 500), avatar_url (https, at most 500, or null to clear), social_links (an object, '
+  'trimmed, NFC; XPNAM for control, zero-width or bidi control characters), bio (at most 500), avatar_url (a plain https URL, at most 500, XPURL otherwise, or null to clear), social_links (an object, '
   'at most 2000 characters as JSON), time_zone (an IANA name) and leaderboard_visible (boolean); keys left out '
   'stay as they are. Returns the profile as its owner sees it: {id, display_name, bio, avatar_url, '
   'social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. Runs as the '
@@ -144,7 +161,18 @@ security definer
 set search_path = ''
 as $$
 begin
-  new.display_name := btrim(new.display_name);
+  -- Display names (issue 18): NFC, and no control, zero-width or bidi-override characters (they reorder or hide
+  -- text wherever a name is shown). Avatars: a plain https URL, nothing a page could break out of.
+  new.display_name := btrim(normalize(new.display_name, nfc));
+  if new.display_name ~ '[--­؜᠎​-‏‪-‮⁠-⁯﻿]' then
+    raise exception 'display_name may not contain control, zero-width or bidi control characters'
+      using errcode = 'XPNAM';
+  end if;
+  if new.avatar_url is not null and (tg_op = 'INSERT' or new.avatar_url is distinct from old.avatar_url)
+     and new.avatar_url !~ '^https://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&()*+,;=:@%/-]*)?([?][A-Za-z0-9._~!$&()*+,;=:@%/?-]*)?$' then
+    raise exception 'avatar_url must be a plain https URL (host, path and query; no spaces, quotes or brackets)'
+      using errcode = 'XPURL';
+  end if;
   if tg_op = 'UPDATE' then
     new.updated_at := now();
   end if;
@@ -158,8 +186,9 @@ begin
 end
 $$;
 comment on function private.tg_profiles__validate() is
-  'Trims the display name, stamps updated_at and checks the time zone is an IANA name (inserts and updates of '
-  'the editable columns).';
+  'Trims and NFC-normalises the display name and refuses control, zero-width and bidi control characters '
+  '(XPNAM), refuses an avatar_url that is not a plain https URL (XPURL), stamps updated_at and checks the time '
+  'zone is an IANA name (inserts and updates of the editable columns).';
 revoke all on function private.tg_profiles__validate() from public;
 
 -- Only the columns a member or an admin edits: the award path (private.apply_xp) and season rewards

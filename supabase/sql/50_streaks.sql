@@ -104,6 +104,7 @@ declare
   v_current integer;
   v_freezes integer;
   v_next_day date;
+  v_claimed_until timestamptz;
 begin
   perform private.assert_time(p_at, 'at', interval '366 days');
   if p_profile_id is null then
@@ -115,7 +116,11 @@ begin
   end if;
   select * into v_streak from public.streaks s where s.profile_id = p_profile_id;
   v_today := (v_at at time zone v_tz)::date;
-  v_done := v_streak.last_check_in_date is not null and v_today <= v_streak.last_check_in_date;
+  -- The last check-in's local day ends in the time zone it was made in (a time zone change claims no day).
+  select private.local_day_start(c.time_zone, c.local_date + 1) into v_claimed_until from public.check_ins c
+   where c.profile_id = p_profile_id and c.local_date = v_streak.last_check_in_date;
+  v_done := v_streak.last_check_in_date is not null
+            and (v_today <= v_streak.last_check_in_date or v_at < coalesce(v_claimed_until, v_at));
   v_current := coalesce(v_streak.current_streak, 0);
   v_freezes := coalesce(v_streak.freezes_held, 0);
   if not v_done and v_streak.last_check_in_date is not null then
@@ -126,7 +131,10 @@ begin
     end if;
     v_freezes := v_freezes - least(v_missed, v_freezes);
   end if;
-  v_next_day := case when v_done then v_streak.last_check_in_date + 1 else v_today end;
+  v_next_day := case when v_done then greatest(v_streak.last_check_in_date, v_today) + 1 else v_today end;
+  if v_done and v_today > v_streak.last_check_in_date then
+    v_next_day := v_today;  -- the local day has begun here, the claimed one is not over yet
+  end if;
   return jsonb_build_object(
     'profile_id', p_profile_id,
     'current_streak', v_current,
@@ -139,7 +147,8 @@ begin
     'local_date', v_today,
     'time_zone', v_tz,
     'day_ends_at', private.utc_text(private.local_day_start(v_tz, v_today + 1)),
-    'next_check_in_at', private.utc_text(greatest(v_at, private.local_day_start(v_tz, v_next_day))),
+    'next_check_in_at', private.utc_text(greatest(v_at, private.local_day_start(v_tz, v_next_day),
+                                                  case when v_done then v_claimed_until end)),
     'next_check_in_xp', private.check_in_xp(v_rule, v_current + 1),
     'rule', v_rule.slug);
 end
@@ -188,7 +197,13 @@ begin
   insert into public.streaks (profile_id) values (p_profile_id) on conflict (profile_id) do nothing;
   select * into strict v_streak from public.streaks s where s.profile_id = p_profile_id;
 
-  if v_streak.last_check_in_date is not null and v_today <= v_streak.last_check_in_date then
+  -- Already checked in today; or (issue 18) the last check-in's local day, in the time zone it was made in,
+  -- is not over yet: changing one's time zone (UTC-12 to UTC+14) never claims a second day at one instant.
+  if v_streak.last_check_in_date is not null
+     and (v_today <= v_streak.last_check_in_date
+          or exists (select 1 from public.check_ins c
+                      where c.profile_id = p_profile_id and c.local_date = v_streak.last_check_in_date
+                        and v_at < private.local_day_start(c.time_zone, c.local_date + 1))) then
     return private.streak_status(p_profile_id, v_at) || jsonb_build_object(
       'checked_in', false, 'streak', v_streak.current_streak, 'freezes_used', 0, 'freeze_earned', false,
       'streak_restarted', false, 'granted', 0, 'xp', null, 'milestone', null);
@@ -308,7 +323,8 @@ as $$
 $$;
 comment on function public.check_in() is
   'The signed-in member''s daily check-in (one per local day in their profile time zone). Returns a receipt: '
-  'checked_in (false when today is already done; nothing changes), local_date, time_zone, streak, '
+  'checked_in (false when today is already done, or the day of the last check-in, in the time zone it was '
+  'made in, is not over yet, so a time zone change never claims a second day; nothing changes), local_date, time_zone, streak, '
   'longest_streak, current_streak, freezes_held, freezes_used (this check-in), missed_days, freeze_earned, '
   'streak_restarted, granted (XP), xp (the award_xp receipt of the daily_check_in activity, idempotency key '
   'check_in:<profile>:<local date>), milestone ({days, freeze_earned} or null), day_ends_at and '

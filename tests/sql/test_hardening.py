@@ -254,3 +254,76 @@ async def test_retry_does_not_repeat_other_errors() -> None:
     with pytest.raises(asyncpg.UniqueViolationError):
         await retry_transient(failing)
     assert calls == 1
+
+
+# ---------------------------------------------------------------------------
+# Check-ins across time zones (Low)
+# ---------------------------------------------------------------------------
+
+
+async def test_moving_the_time_zone_east_does_not_claim_a_second_day(db: Database) -> None:
+    """UTC-12 then UTC+14 at the same instant: the second check-in is not credited until the first day ends."""
+    pid = await new_profile(db, "Drift")
+    async with db.as_service() as conn:
+        await conn.execute("update public.profiles set time_zone = 'Etc/GMT+12' where id = $1", pid)
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # 00:00 on the 1st in UTC-12
+    first = await db.rpc("service_role_check_in", profile_id=pid, at=at)
+    async with db.as_service() as conn:
+        await conn.execute("update public.profiles set time_zone = 'Pacific/Kiritimati' where id = $1", pid)
+    again = await db.rpc("service_role_check_in", profile_id=pid, at=at)  # 02:00 on the 2nd in UTC+14
+    assert (first["checked_in"], again["checked_in"]) == (True, False)
+    assert again["done_today"] is True
+    assert again["next_check_in_at"] == "2026-03-02T12:00:00.000000Z"  # the UTC-12 day of the 1st ends
+    later = await db.rpc("service_role_check_in", profile_id=pid, at=datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    assert later["checked_in"] is True and later["local_date"] == "2026-03-03"
+    async with db.as_service() as conn:
+        assert await conn.fetchval("select count(*) from public.check_ins where profile_id = $1", pid) == 2
+
+
+# ---------------------------------------------------------------------------
+# Display names and avatars (Low)
+# ---------------------------------------------------------------------------
+
+
+async def edit(db: Database, pid: UUID, changes: dict[str, object]) -> dict[str, object]:
+    return await db.rpc("update_my_profile", role="authenticated", claims=member_claims(pid), changes=changes)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Ada\u202egnp.exe", "A\u200bda", "Ada\u2066x\u2069", "Ada\x07", "Ada\u00ad", "\ufeffAda", "A\nda"],
+)
+async def test_display_names_refuse_bidi_zero_width_and_control_characters(db: Database, name: str) -> None:
+    pid = await new_profile(db, "Ada")
+    await refused(edit(db, pid, {"display_name": name}), "XPNAM")
+
+
+async def test_display_names_are_nfc_and_outside_names_are_cleaned(db: Database) -> None:
+    pid = await new_profile(db, "Ada")
+    assert (await edit(db, pid, {"display_name": "Zoe\u0301"}))["display_name"] == "Zo\u00e9"
+    other = await new_profile(db, "\u202eEve\u200b\x01")  # ensure_profile cleans what a provider sends
+    async with db.as_service() as conn:
+        assert await conn.fetchval("select display_name from public.profiles where id = $1", other) == "Eve"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        'https://x.example/a"onerror="alert(1)',
+        "https://x.example/a b",
+        "https://x.example/a'b",
+        "https://x.example/<script>",
+        "https:// x.example/a",
+        "https://x.example\\@evil.example/",
+        "javascript:alert(1)",
+    ],
+)
+async def test_avatar_urls_must_be_clean_https(db: Database, url: str) -> None:
+    pid = await new_profile(db, "Ada")
+    await refused(edit(db, pid, {"avatar_url": url}), "XPURL")
+
+
+async def test_clean_avatar_urls_are_kept(db: Database) -> None:
+    pid = await new_profile(db, "Ada")
+    url = "https://cdn.discordapp.com/avatars/1/abc.png?size=128"
+    assert (await edit(db, pid, {"avatar_url": url}))["avatar_url"] == url
