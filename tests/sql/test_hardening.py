@@ -327,3 +327,66 @@ async def test_clean_avatar_urls_are_kept(db: Database) -> None:
     pid = await new_profile(db, "Ada")
     url = "https://cdn.discordapp.com/avatars/1/abc.png?size=128"
     assert (await edit(db, pid, {"avatar_url": url}))["avatar_url"] == url
+
+
+# ---------------------------------------------------------------------------
+# Archived season ranks follow leaderboard privacy (Low)
+# ---------------------------------------------------------------------------
+
+
+async def test_hidden_members_take_no_archived_rank_or_reward(db: Database) -> None:
+    last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=3)).replace(hour=12)
+    hidden, best, second = [await new_profile(db, name) for name in ("Hidden", "Best", "Second")]
+    for pid, amount in ((hidden, 300), (best, 200), (second, 100)):
+        await award(db, pid, "xp_purchase", f"s-{pid}", amount=amount, occurred_at=last_month)
+    await edit(db, hidden, {"leaderboard_visible": False})
+    await db.rpc("finalize_seasons")
+    async with db.as_service() as conn:
+        rows = await conn.fetch(
+            "select r.profile_id, r.rank, r.reward_xp from public.season_results r"
+            " join public.seasons s on s.id = r.season_id where s.layer_slug = 'cyber'"
+        )
+    by_profile = {r["profile_id"]: (r["rank"], r["reward_xp"]) for r in rows}
+    assert by_profile[best][0] == 1 and by_profile[second][0] == 2
+    assert by_profile[best][1] > 0
+    assert by_profile[hidden] == (1, 0)  # the place they would see for themselves, no reward slot
+    async with db.as_anon() as conn:
+        listed = await conn.fetchval(
+            "select public.list_season_results(season_id => (select r.season_id from public.season_results r"
+            " where r.profile_id = $1))",
+            best,
+        )
+    assert [item["profile_id"] for item in listed["items"]] == [str(best), str(second)]
+    assert [item["rank"] for item in listed["items"]] == [1, 2]
+
+
+# ---------------------------------------------------------------------------
+# A visibility toggle costs one count row per board (Low)
+# ---------------------------------------------------------------------------
+
+
+async def test_visibility_toggle_appends_one_delta_row_per_board(db: Database) -> None:
+    """A member on 1 + 2 + 12 boards (all-time, both layers, 6 monthly seasons each): one row each per toggle."""
+    pid = await new_profile(db, "Toggler")
+    now = datetime.now(UTC)
+    for month in range(6):
+        moment = (now.replace(day=1) - timedelta(days=31 * month + 2)).replace(hour=12)
+        await award(db, pid, "xp_purchase", f"c{month}", amount=70_000, occurred_at=moment)  # cyber
+        await award(db, pid, "event_attendance", f"r{month}", amount=500, occurred_at=moment)  # reality
+    await db.rpc("service_role_compact_leaderboard_counts")
+    async with db.as_service() as conn:
+        boards = await conn.fetchval(
+            "select 1 + (select count(*) from public.profile_layers where profile_id = $1)"
+            " + (select count(*) from public.season_scores where profile_id = $1)",
+            pid,
+        )
+    rows = []
+    for visible in (False, True):
+        await edit(db, pid, {"leaderboard_visible": visible})
+        async with db.as_service() as conn:
+            rows.append(await conn.fetchval("select count(*) from public.leaderboard_count_deltas"))
+    print(f"\nvisibility toggle: {boards} boards, delta rows after hide {rows[0]}, after show {rows[1]}")
+    assert boards == 15
+    assert rows == [boards, 2 * boards]  # was 8 rows per board (120 per toggle here, 408 on 51 boards)
+    rank = await db.rpc("leaderboard_rank", profile_id=pid, board="layer", layer="cyber")
+    assert rank["rank"] == 1 and rank["total"] == 1

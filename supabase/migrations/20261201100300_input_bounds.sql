@@ -21,6 +21,10 @@
 --   function private.check_in(uuid, timestamptz)
 --   function public.check_in()
 --   function private.expire_payment_orders(timestamptz)
+--   function public.leaderboard_members_above(text, text, int8)
+--   function public.leaderboard_rank(uuid, text, text, int8)
+--   function private.leaderboard_count_move(text, text, int8, int8)
+--   function private.compact_leaderboard_counts()
 --   function public.xp_timeline(uuid, text, int4, timestamptz)
 --   function public.dashboard_stats(uuid, text, timestamptz)
 --   function private.queue_streak_reminders(timestamptz)
@@ -1089,6 +1093,176 @@ comment on function private.expire_payment_orders(timestamp with time zone) is '
 revoke all on function private.expire_payment_orders(timestamp with time zone) from public;
 
 grant execute on function private.expire_payment_orders(timestamp with time zone) to service_role;
+
+-- from supabase/sql/60_leaderboards.sql -------------------------------------
+
+-- Members above an XP on a board, from the count histogram: per level, the buckets after the member's
+-- within its 64-block (every later bucket at the top level), at most 8 x 63 rows.
+create or replace function public.leaderboard_members_above(board text, scope text, xp bigint)
+returns bigint
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select coalesce(sum(x.n), 0)::bigint
+         -- The changes not yet folded in are level-0 rows (one per member and board moved): one index range.
+         + coalesce((select sum(d.delta) from public.leaderboard_count_deltas d
+                      where d.board = leaderboard_members_above.board and d.scope = leaderboard_members_above.scope
+                        and d.level = 0 and d.bucket > leaderboard_members_above.xp), 0)::bigint
+    from generate_series(0, 7) as l (level)
+    cross join lateral (
+      select c.members as n from public.leaderboard_counts c
+       where c.board = leaderboard_members_above.board and c.scope = leaderboard_members_above.scope
+         and c.level = l.level
+         and c.bucket > (leaderboard_members_above.xp >> (6 * l.level))
+         and c.bucket <= case when l.level = 7 then 9223372036854775807
+                              else (leaderboard_members_above.xp >> (6 * l.level)) | 63 end
+    ) x
+$$;
+
+comment on function public.leaderboard_members_above(text, text, bigint) is
+  'How many visible members have more XP than xp on a board (board all_time|layer|season; scope '''' for '
+  'all_time, the layer slug, or the season id as text), from public.leaderboard_counts plus the changes not yet '
+  'folded in (level-0 rows, one index range): at most 8 x 63 count rows, whatever the board''s size. The rank '
+  'of a visible member is 1 + this.';
+
+revoke all on function public.leaderboard_members_above(text, text, bigint) from public;
+
+grant execute on function public.leaderboard_members_above(text, text, bigint) to anon, authenticated, service_role;
+
+create or replace function public.leaderboard_rank(
+  profile_id uuid,
+  board text default 'all_time',
+  layer text default null,
+  season_id bigint default null
+)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+-- Plans with the caller's values as parameters are as good here and save replanning on every call.
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  v_scope record;
+  v_uid uuid := (select auth.uid());
+  v_xp bigint;
+  v_visible boolean;
+  v_self_hidden bigint;
+  v_rank bigint;
+  v_total bigint;
+begin
+  select z.board_name as board, z.layer_slug as layer, z.season as season_id,
+         case when z.board_name = 'layer' then z.layer_slug else '' end as layer_key,
+         case when z.board_name = 'season' then coalesce(z.season, 0) else 0 end as season_key,
+         case z.board_name when 'all_time' then '' when 'layer' then z.layer_slug else z.season::text end as count_key
+    into v_scope
+    from public.leaderboard_scope(board, layer, season_id) z;
+  -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
+  -- the counts hold visible members only.
+  select e.xp, e.visible into v_xp, v_visible from public.leaderboard_entries e
+   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
+     and e.profile_id = leaderboard_rank.profile_id;
+  select e.xp into v_self_hidden from public.leaderboard_entries e
+   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
+     and e.profile_id = v_uid and not e.visible;
+  if not coalesce(v_visible or leaderboard_rank.profile_id = v_uid, false) then
+    v_xp := null;
+  end if;
+  select coalesce(sum(x.n), 0) + (v_self_hidden is not null)::integer into v_total
+    from (select c.members as n from public.leaderboard_counts c
+           where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 7
+          union all
+          select d.delta from public.leaderboard_count_deltas d
+           where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 0) x;
+  if v_xp is not null then
+    v_rank := 1 + public.leaderboard_members_above(v_scope.board, v_scope.count_key, v_xp)
+                + coalesce(v_self_hidden > v_xp, false)::integer;
+  end if;
+  return jsonb_build_object(
+    'profile_id', leaderboard_rank.profile_id, 'board', v_scope.board, 'layer', v_scope.layer,
+    'season_id', v_scope.season_id, 'rank', v_rank, 'xp', v_xp, 'total', v_total);
+end
+$$;
+
+comment on function public.leaderboard_rank(uuid, text, text, bigint) is
+  'A member''s place on a leaderboard as the caller sees it: {profile_id, board, layer, season_id, rank, xp, '
+  'total}. rank = 1 + the listed members with more XP (equal XP shares a rank); rank and xp are null when the '
+  'member is hidden from the caller or not on the board; total counts the members listed. Errors: XPBAD.';
+
+revoke all on function public.leaderboard_rank(uuid, text, text, bigint) from public;
+
+grant execute on function public.leaderboard_rank(uuid, text, text, bigint) to anon, authenticated, service_role;
+
+------------------------------------------------------------------------------
+-- Leaderboard counts (issue 4): an exact histogram of visible members per
+-- board at 8 levels of 64-wide XP buckets, kept by triggers, so that the
+-- number of members above an XP is a sum of at most 8 x 63 rows.
+------------------------------------------------------------------------------
+create or replace function private.leaderboard_count_move(p_board text, p_scope text, p_old bigint, p_new bigint)
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+-- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more): a -1 and a +1
+-- row at level 0 (bucket = the exact XP), appended in one insert; the compaction spreads them over the 8
+-- levels. So a visibility toggle costs one row per board, an award two (issue 18). Nothing shared is updated,
+-- so concurrent awards never wait for each other here.
+  insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
+  select p_board, p_scope, 0, m.bucket, m.delta
+    from (values (p_old, -1), (p_new, 1)) as m (bucket, delta)
+   where p_old is distinct from p_new
+     and m.bucket is not null
+$$;
+
+comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
+  'Moves one member between XP buckets of a board''s counts (null = not counted).';
+
+revoke all on function private.leaderboard_count_move(text, text, bigint, bigint) from public;
+
+create or replace function private.compact_leaderboard_counts()
+returns bigint
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_rows bigint;
+begin
+  -- One compactor at a time; the rows it deletes are exactly the ones it folds in (deltas of transactions
+  -- still running are invisible to it and stay for the next run).
+  if not pg_try_advisory_xact_lock(hashtextextended('xpbase.compact_leaderboard_counts', 0)) then
+    return 0;
+  end if;
+  -- Changes are level-0 rows (bucket = exact XP); each is folded into all 8 levels.
+  with moved as (
+    delete from public.leaderboard_count_deltas d returning d.board, d.scope, d.level, d.bucket, d.delta
+  ), folded as (
+    insert into public.leaderboard_counts as c (board, scope, level, bucket, members)
+    select m.board, m.scope, l.level, m.bucket >> (6 * l.level), sum(m.delta)
+      from moved m
+     cross join generate_series(0, 7) as l (level)
+     group by 1, 2, 3, 4
+    having sum(m.delta) <> 0
+     order by 1, 2, 3, 4
+    on conflict (board, scope, level, bucket) do update set members = c.members + excluded.members
+  )
+  select count(*) into v_rows from moved;
+  delete from public.leaderboard_counts c where c.members = 0;
+  return v_rows;
+end
+$$;
+
+comment on function private.compact_leaderboard_counts() is 'Implementation of public.service_role_compact_leaderboard_counts.';
+
+revoke all on function private.compact_leaderboard_counts() from public;
+
+grant execute on function private.compact_leaderboard_counts() to service_role;
 
 -- from supabase/sql/70_timeline.sql -----------------------------------------
 
