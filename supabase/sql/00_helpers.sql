@@ -115,32 +115,7 @@ comment on function private.assert_time(timestamptz, text, interval) is
   'XPTIM for any other moment outside the window; p_name names the parameter in the message. Writes use '
   'p_ahead 5 minutes (clock skew), reads 366 days.';
 revoke all on function private.assert_time(timestamptz, text, interval) from public;
-grant execute on function private.assert_time(timestamptz, text, interval) to anon, authenticated, service_role;
-
-create or replace function private.assert_date(p_day date, p_name text, p_ahead interval)
-returns date
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-  if p_day is null then
-    return null;
-  end if;
-  if not isfinite(p_day) then
-    raise exception '% is %: give a finite date', p_name, p_day using errcode = 'XPINF';
-  end if;
-  if p_day < date '2000-01-01' or p_day > (now() + p_ahead)::date + 1 then
-    raise exception '% % is outside 2000-01-01 .. now + %', p_name, p_day, p_ahead using errcode = 'XPTIM';
-  end if;
-  return p_day;
-end
-$$;
-comment on function private.assert_date(date, text, interval) is
-  'p_day when it lies in [2000-01-01, now() + p_ahead (+1 day for time zones)] (null passes): XPINF for '
-  '+-infinity, XPTIM outside the window.';
-revoke all on function private.assert_date(date, text, interval) from public;
-grant execute on function private.assert_date(date, text, interval) to anon, authenticated, service_role;
+grant execute on function private.assert_time(timestamptz, text, interval) to authenticated, service_role;
 
 create or replace function private.assert_json_size(p_value jsonb, p_name text, p_max_bytes integer)
 returns jsonb
@@ -159,4 +134,3 @@ $$;
 comment on function private.assert_json_size(jsonb, text, integer) is
   'p_value when its JSON text is at most p_max_bytes bytes (null passes); raises XPBIG otherwise.';
 revoke all on function private.assert_json_size(jsonb, text, integer) from public;
-grant execute on function private.assert_json_size(jsonb, text, integer) to anon, authenticated, service_role;

@@ -78,8 +78,8 @@ async def test_award_reports_infinity_clearly(db: Database, moment: str) -> None
         await switch_role(conn, "service_role")
         with pytest.raises(asyncpg.PostgresError) as caught:
             await conn.fetchval(
-                "select public.award_xp(profile_id => $1, activity => 'xp_purchase', idempotency_key => 'inf',"
-                " amount => 10, occurred_at => $2::text::timestamptz)",
+                "select public.award_xp(profile_id => $1, activity => 'xp_purchase',"
+                " idempotency_key => 'inf', amount => 10, occurred_at => $2::text::timestamptz)",
                 pid,
                 moment,
             )
@@ -138,7 +138,8 @@ async def test_api_roles_get_supabase_statement_timeouts(db: Database) -> None:
 
 async def waiting_backends(admin: asyncpg.Connection, n: int) -> None:
     """Wait until ``n`` other backends wait for a lock."""
-    while await admin.fetchval("select count(*) from pg_stat_activity where wait_event_type = 'Lock'") < n:
+    waiting = "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+    while await admin.fetchval(waiting) < n:  # noqa: ASYNC110 (the server's state, not an event of ours)
         await asyncio.sleep(0.02)
 
 
@@ -226,7 +227,8 @@ async def test_rpc_retries_a_serialization_failure(db: Database) -> None:
             declare n bigint := nextval('public.flaky_calls');
             begin
               if n <= fail_times then
-                raise exception 'try again (%)', n using errcode = case when n % 2 = 1 then '40001' else '40P01' end;
+                raise exception 'try again (%)', n
+                  using errcode = case when n % 2 = 1 then '40001' else '40P01' end;
               end if;
               return n;
             end $$;
@@ -262,7 +264,7 @@ async def test_retry_does_not_repeat_other_errors() -> None:
 
 
 async def test_moving_the_time_zone_east_does_not_claim_a_second_day(db: Database) -> None:
-    """UTC-12 then UTC+14 at the same instant: the second check-in is not credited until the first day ends."""
+    """UTC-12 then UTC+14 at one instant: the second check-in is not credited until the first day ends."""
     pid = await new_profile(db, "Drift")
     async with db.as_service() as conn:
         await conn.execute("update public.profiles set time_zone = 'Etc/GMT+12' where id = $1", pid)
@@ -366,7 +368,7 @@ async def test_hidden_members_take_no_archived_rank_or_reward(db: Database) -> N
 
 
 async def test_visibility_toggle_appends_one_delta_row_per_board(db: Database) -> None:
-    """A member on 1 + 2 + 12 boards (all-time, both layers, 6 monthly seasons each): one row each per toggle."""
+    """A member on 1 + 2 + 12 boards (all-time, 2 layers, 6 monthly seasons each): one row each per toggle."""
     pid = await new_profile(db, "Toggler")
     now = datetime.now(UTC)
     for month in range(6):
@@ -390,3 +392,34 @@ async def test_visibility_toggle_appends_one_delta_row_per_board(db: Database) -
     assert rows == [boards, 2 * boards]  # was 8 rows per board (120 per toggle here, 408 on 51 boards)
     rank = await db.rpc("leaderboard_rank", profile_id=pid, board="layer", layer="cyber")
     assert rank["rank"] == 1 and rank["total"] == 1
+
+
+# ---------------------------------------------------------------------------
+# Keyset pages (Low: deep offsets cost what they skip)
+# ---------------------------------------------------------------------------
+
+
+async def test_keyset_pages_walk_the_whole_board_with_ranks(db: Database) -> None:
+    pids = [await new_profile(db, f"M{i}") for i in range(7)]
+    for i, pid in enumerate(pids):
+        await award(db, pid, "xp_purchase", f"k{i}", amount=[50, 30, 30, 30, 20, 10, 10][i])
+    offset_rows = await db.rpc_rows("leaderboard", role="anon", board="all_time", page_size=100)
+    walked, after, pages = [], None, 0
+    while True:
+        async with db.as_anon() as conn:
+            page = await conn.fetchval(
+                "select public.leaderboard_page(board => 'all_time', page_size => 2, after => $1)", after
+            )
+        walked += page["items"]
+        pages += 1
+        after = page["next_cursor"]
+        if after is None:
+            break
+    expected = [(r["rank"], str(r["profile_id"]), r["xp"]) for r in offset_rows]
+    assert [(i["rank"], i["profile_id"], i["xp"]) for i in walked] == expected
+    assert pages == 4 and len(walked) == 7
+
+
+async def test_offsets_stop_at_ten_thousand_rows_and_bad_cursors_are_refused(db: Database) -> None:
+    await refused(db.rpc_rows("leaderboard", role="anon", board="all_time", page_size=100, page=102), "XPBAD")
+    await refused(db.rpc("leaderboard_page", role="anon", after="1~x~y"), "XPBAD")
