@@ -12,7 +12,7 @@ from quart_schema import security_scheme, tag_blueprint, validate_request, valid
 
 from service.lib.access import require_member
 from service.lib.api_error import APIError
-from service.lib.context import get_db, get_rpc
+from service.lib.context import get_rpc
 from service.lib.openapi import BEARER, errors
 from xpbase.models.me import OwnProfile
 
@@ -46,24 +46,15 @@ class Profile(BaseModel):
 async def get_me() -> Profile:
     """The signed-in member's own profile.
 
-    Read as the caller (role authenticated, their claims) so row-level
-    security decides what is visible. The access token comes from the
-    ``Authorization: Bearer`` header or the HttpOnly access cookie that a
-    cookie-mode sign-in sets. 401 for a missing or invalid token;
-    404 ``unknown_profile`` when the token's subject has no profile.
+    Calls `public.my_profile()` as the caller (role authenticated, their
+    claims): bio, social links and points are for their owner's eyes only. The
+    access token comes from the ``Authorization: Bearer`` header or the
+    HttpOnly access cookie that a cookie-mode sign-in sets. 401 for a missing
+    or invalid token; 404 ``unknown_profile`` when the token's subject has no
+    profile.
     """
-    async with get_db().as_member(g.profile_id, g.claims) as conn:
-        row = await conn.fetchrow(
-            """
-            select id, display_name, bio, avatar_url, social_links, time_zone, leaderboard_visible,
-                   role, xp, level, tier, points, created_at
-              from public.profiles
-             where id = (select auth.uid())
-            """
-        )
-    if row is None:
-        raise APIError(404, "unknown_profile", "No profile belongs to this token's subject.")
-    return Profile(**dict(row))
+    own: OwnProfile = await get_rpc().call("my_profile", role="authenticated", claims=g.claims)
+    return Profile(**own.model_dump())
 
 
 class ProfileChanges(BaseModel):

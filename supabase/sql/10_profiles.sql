@@ -85,6 +85,80 @@ comment on function public.ensure_profile(text, text, text) is
 revoke all on function public.ensure_profile(text, text, text) from public, anon, authenticated;
 grant execute on function public.ensure_profile(text, text, text) to service_role;
 
+create or replace function private.own_profile(p_profile_id uuid)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.profiles;
+begin
+  if p_profile_id is null then
+    raise exception 'Sign in to read your profile' using errcode = '42501';
+  end if;
+  select * into v_row from public.profiles p where p.id = p_profile_id;
+  if not found then
+    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
+  end if;
+  return jsonb_build_object(
+    'id', v_row.id, 'display_name', v_row.display_name, 'bio', v_row.bio, 'avatar_url', v_row.avatar_url,
+    'social_links', v_row.social_links, 'time_zone', v_row.time_zone,
+    'leaderboard_visible', v_row.leaderboard_visible, 'role', v_row.role, 'xp', v_row.xp,
+    'level', v_row.level, 'tier', v_row.tier, 'points', v_row.points, 'created_at', v_row.created_at);
+end
+$$;
+comment on function private.own_profile(uuid) is
+  'A profile as its owner sees it (every column a member may see of their own row). Called with the caller''s '
+  'own id by public.my_profile and public.update_my_profile only.';
+revoke all on function private.own_profile(uuid) from public;
+grant execute on function private.own_profile(uuid) to authenticated;
+
+create or replace function private.update_own_profile(p_profile_id uuid, p_changes jsonb)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  update public.profiles p
+     set display_name = coalesce(p_changes ->> 'display_name', p.display_name),
+         bio = coalesce(p_changes ->> 'bio', p.bio),
+         avatar_url = case when p_changes ? 'avatar_url' then p_changes ->> 'avatar_url' else p.avatar_url end,
+         social_links = coalesce(p_changes -> 'social_links', p.social_links),
+         time_zone = coalesce(p_changes ->> 'time_zone', p.time_zone),
+         leaderboard_visible = coalesce((p_changes ->> 'leaderboard_visible')::boolean, p.leaderboard_visible)
+   where p.id = p_profile_id;
+  if not found then
+    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
+  end if;
+  return private.own_profile(p_profile_id);
+end
+$$;
+comment on function private.update_own_profile(uuid, jsonb) is
+  'The write of public.update_my_profile (changes already validated), for the caller''s own id only.';
+revoke all on function private.update_own_profile(uuid, jsonb) from public;
+grant execute on function private.update_own_profile(uuid, jsonb) to authenticated;
+
+create or replace function public.my_profile()
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.own_profile((select auth.uid()))
+$$;
+comment on function public.my_profile() is
+  'The signed-in member''s own profile, with the columns only its owner may read (issue 18: other members see '
+  'the leaderboard columns of public.profiles, not bio, social_links or points): {id, display_name, bio, '
+  'avatar_url, social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. '
+  'Errors: 42501 when not signed in, XPPRF.';
+revoke all on function public.my_profile() from public, anon, service_role;
+grant execute on function public.my_profile() to authenticated;
+
 create or replace function public.update_my_profile(changes jsonb)
 returns jsonb
 language plpgsql
@@ -96,7 +170,6 @@ declare
   v_uid uuid := (select auth.uid());
   v_unknown text;
   v_bad text;
-  v_row public.profiles;
 begin
   if v_uid is null then
     raise exception 'Sign in to edit your profile' using errcode = '42501';
@@ -122,25 +195,9 @@ begin
     raise exception 'Wrong type for % (text, avatar_url text or null, social_links an object, '
       'leaderboard_visible a boolean)', v_bad using errcode = 'XPBAD';
   end if;
-  update public.profiles p
-     set display_name = coalesce(update_my_profile.changes ->> 'display_name', p.display_name),
-         bio = coalesce(update_my_profile.changes ->> 'bio', p.bio),
-         avatar_url = case when update_my_profile.changes ? 'avatar_url'
-                           then update_my_profile.changes ->> 'avatar_url' else p.avatar_url end,
-         social_links = coalesce(update_my_profile.changes -> 'social_links', p.social_links),
-         time_zone = coalesce(update_my_profile.changes ->> 'time_zone', p.time_zone),
-         leaderboard_visible = coalesce((update_my_profile.changes ->> 'leaderboard_visible')::boolean,
-                                        p.leaderboard_visible)
-   where p.id = v_uid
-   returning p.* into v_row;
-  if not found then
-    raise exception 'Unknown profile: %', v_uid using errcode = 'XPPRF';
-  end if;
-  return jsonb_build_object(
-    'id', v_row.id, 'display_name', v_row.display_name, 'bio', v_row.bio, 'avatar_url', v_row.avatar_url,
-    'social_links', v_row.social_links, 'time_zone', v_row.time_zone,
-    'leaderboard_visible', v_row.leaderboard_visible, 'role', v_row.role, 'xp', v_row.xp,
-    'level', v_row.level, 'tier', v_row.tier, 'points', v_row.points, 'created_at', v_row.created_at);
+  -- The write runs in private.update_own_profile: members may not read bio, social_links and points of
+  -- profiles (issue 18), and an update that keeps a column's value must read it.
+  return private.update_own_profile(v_uid, update_my_profile.changes);
 end
 $$;
 comment on function public.update_my_profile(jsonb) is
@@ -148,8 +205,8 @@ comment on function public.update_my_profile(jsonb) is
   'trimmed, NFC; XPNAM for control, zero-width or bidi control characters), bio (at most 500), avatar_url (a plain https URL, at most 500, XPURL otherwise, or null to clear), social_links (an object, '
   'at most 2000 characters as JSON), time_zone (an IANA name) and leaderboard_visible (boolean); keys left out '
   'stay as they are. Returns the profile as its owner sees it: {id, display_name, bio, avatar_url, '
-  'social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. Runs as the '
-  'caller, so the column grants and the update policy apply. Errors: 42501 when not signed in, XPBAD (an '
+  'social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. Validates as the '
+  'caller, writes the caller''s own row alone (private.update_own_profile). Errors: 42501 when not signed in, XPBAD (an '
   'unknown key, a wrong type, an unknown time zone), 23514 or 22001 (a value outside the table''s checks), XPPRF.';
 revoke all on function public.update_my_profile(jsonb) from public, anon;
 grant execute on function public.update_my_profile(jsonb) to authenticated;

@@ -213,7 +213,10 @@ begin
   if (select auth.role()) is distinct from 'service_role' and v_profile is distinct from (select auth.uid()) then
     raise exception 'Members read only their own points' using errcode = '42501';
   end if;
-  select p.points into v_balance from public.profiles p where p.id = v_profile;
+  -- The balance after the newest points-ledger row (members may not read profiles.points of the table).
+  select coalesce((select l.balance_after from public.points_ledger l
+                    where l.profile_id = p.id order by l.id desc limit 1), 0)
+    into v_balance from public.profiles p where p.id = v_profile;
   if not found then
     raise exception 'Unknown profile: %', v_profile using errcode = 'XPPRF';
   end if;

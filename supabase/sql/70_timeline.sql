@@ -142,7 +142,12 @@ begin
                             order by pl.layer_slug), '[]')
     into v_by_layer
     from public.profile_layers pl where pl.profile_id = dashboard_stats.profile_id;
-  select p.xp, p.level, p.tier, p.points into v_profile from public.profiles p where p.id = dashboard_stats.profile_id;
+  -- points: the balance after the newest points-ledger row (profiles.points is for its owner's eyes through
+  -- public.my_profile; the ledger's policy shows members their own rows).
+  select p.xp, p.level, p.tier,
+         coalesce((select l.balance_after from public.points_ledger l
+                    where l.profile_id = p.id order by l.id desc limit 1), 0) as points
+    into v_profile from public.profiles p where p.id = dashboard_stats.profile_id;
   select s.current_streak, s.longest_streak into v_streak from public.streaks s
    where s.profile_id = dashboard_stats.profile_id;
   return jsonb_build_object(

@@ -423,3 +423,37 @@ async def test_keyset_pages_walk_the_whole_board_with_ranks(db: Database) -> Non
 async def test_offsets_stop_at_ten_thousand_rows_and_bad_cursors_are_refused(db: Database) -> None:
     await refused(db.rpc_rows("leaderboard", role="anon", board="all_time", page_size=100, page=102), "XPBAD")
     await refused(db.rpc("leaderboard_page", role="anon", after="1~x~y"), "XPBAD")
+
+
+# ---------------------------------------------------------------------------
+# What members read of each other's profiles (Low)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", ["bio", "social_links", "points", "updated_at"])
+async def test_members_cannot_read_private_profile_columns(db: Database, column: str) -> None:
+    me, other = await new_profile(db, "Me"), await new_profile(db, "Other")
+    for target in (other, me):  # own row too: the owner reads them through my_profile
+        async with db.pool.acquire() as conn, conn.transaction():
+            await switch_role(conn, "authenticated", member_claims(me))
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetchval(f"select {column} from public.profiles where id = $1", target)
+
+
+async def test_owner_reads_their_whole_profile_and_the_dashboard_still_has_points(db: Database) -> None:
+    me = await new_profile(db, "Me")
+    await award(db, me, "xp_purchase", "p", amount=40)
+    await edit(db, me, {"bio": "hello", "social_links": {"site": "https://me.example"}})
+    mine = await db.rpc("my_profile", role="authenticated", claims=member_claims(me))
+    assert (mine["bio"], mine["social_links"], mine["points"]) == (
+        "hello",
+        {"site": "https://me.example"},
+        40,
+    )
+    stats = await db.rpc("dashboard_stats", role="authenticated", claims=member_claims(me), profile_id=me)
+    assert stats["points"] == 40
+    statement = await db.rpc("points_statement", role="authenticated", claims=member_claims(me))
+    assert statement["balance"] == 40
+    async with db.as_anon() as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetchval("select public.my_profile()")

@@ -43,6 +43,10 @@ API_ROLES = ("anon", "authenticated", "service_role")
 LEADERBOARD_COLUMNS = frozenset(
     {"id", "display_name", "avatar_url", "xp", "level", "tier", "xp_reached_at", "leaderboard_visible"}
 )
+#: What a member may read of any profile row they see (their own included; the owner reads bio, social_links,
+#: points and updated_at through public.my_profile). time_zone and role stay until the roles work stops
+#: reading them as the caller (issue 18).
+MEMBER_PROFILE_COLUMNS = LEADERBOARD_COLUMNS | {"created_at", "time_zone", "role"}
 #: What a member may change on their own profile.
 EDITABLE_COLUMNS = frozenset(
     {"display_name", "bio", "avatar_url", "social_links", "time_zone", "leaderboard_visible"}
@@ -493,6 +497,8 @@ TABLES: dict[str, Table] = {
 #: Column-level grants, checked column by column: (table, persona, command) -> the columns it reaches.
 COLUMN_RULES: dict[tuple[str, str, str], frozenset[str]] = {
     ("profiles", "anon", "select"): LEADERBOARD_COLUMNS,
+    ("profiles", "owner", "select"): MEMBER_PROFILE_COLUMNS,
+    ("profiles", "other", "select"): MEMBER_PROFILE_COLUMNS,
     ("profiles", "owner", "update"): EDITABLE_COLUMNS,
     ("profiles", "service_role", "update"): EDITABLE_COLUMNS | {"role"},
     ("notifications", "owner", "update"): frozenset({"read_at"}),
@@ -566,6 +572,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.leaderboard_members_above(text, text, bigint)": EVERYONE,
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
     "public.leaderboard_page(text, text, bigint, integer, text)": EVERYONE,
+    "public.my_profile()": frozenset({"authenticated"}),
     "public.leaderboard_scope(text, text, bigint)": EVERYONE,
     # What anyone may see of a member (65_profile_card.sql); hidden members read as unknown.
     "public.profile_card(uuid, integer)": EVERYONE,
@@ -986,7 +993,10 @@ async def test_member_cannot_write_engine_columns_of_own_profile(
         "role": "'admin'",
         "xp_reached_at": "now() - interval '10 years'",
     }
-    read = "select xp, level, tier, points, role, xp_reached_at from public.profiles where id = $1"
+    read = (
+        "select xp, level, tier, public.my_profile() ->> 'points', role, xp_reached_at"
+        " from public.profiles where id = $1"
+    )
     async with acting(world_db, world, "owner") as (conn, target):
         before = await conn.fetchrow(read, target)
         sql = f"update public.profiles set {column} = {values[column]} where id = $1"

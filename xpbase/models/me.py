@@ -27,4 +27,4 @@ class OwnProfile(Result):
     created_at: datetime
 
 
-RESULTS = {"update_my_profile": OwnProfile}
+RESULTS = {"update_my_profile": OwnProfile, "my_profile": OwnProfile}

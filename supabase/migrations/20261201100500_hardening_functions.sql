@@ -1,4 +1,4 @@
--- input_bounds
+-- hardening_functions
 --
 -- Written by `xpbase migration new` from the feature files in supabase/sql/:
 -- the function and trigger definitions that changed since the last migration.
@@ -8,10 +8,14 @@
 --   function private.assert_json_size(jsonb, text, int4)
 --   function private.clean_display_name(text)
 --   function private.ensure_profile(text, text, text)
+--   function private.own_profile(uuid)
+--   function private.update_own_profile(uuid, jsonb)
+--   function public.my_profile()
 --   function public.update_my_profile(jsonb)
 --   function private.tg_profiles__validate()
 --   function private.award_xp(uuid, text, text, int4, timestamptz, jsonb)
 --   function public.award_xp(uuid, text, text, int4, timestamptz, jsonb)
+--   function public.points_statement(uuid, int4, int8)
 --   function private.award_xp_batch(jsonb)
 --   function public.service_role_award_xp_batch(jsonb)
 --   function private.finalize_seasons(timestamptz)
@@ -169,6 +173,89 @@ revoke all on function private.ensure_profile(text, text, text) from public;
 
 grant execute on function private.ensure_profile(text, text, text) to service_role;
 
+create or replace function private.own_profile(p_profile_id uuid)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.profiles;
+begin
+  if p_profile_id is null then
+    raise exception 'Sign in to read your profile' using errcode = '42501';
+  end if;
+  select * into v_row from public.profiles p where p.id = p_profile_id;
+  if not found then
+    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
+  end if;
+  return jsonb_build_object(
+    'id', v_row.id, 'display_name', v_row.display_name, 'bio', v_row.bio, 'avatar_url', v_row.avatar_url,
+    'social_links', v_row.social_links, 'time_zone', v_row.time_zone,
+    'leaderboard_visible', v_row.leaderboard_visible, 'role', v_row.role, 'xp', v_row.xp,
+    'level', v_row.level, 'tier', v_row.tier, 'points', v_row.points, 'created_at', v_row.created_at);
+end
+$$;
+
+comment on function private.own_profile(uuid) is
+  'A profile as its owner sees it (every column a member may see of their own row). Called with the caller''s '
+  'own id by public.my_profile and public.update_my_profile only.';
+
+revoke all on function private.own_profile(uuid) from public;
+
+grant execute on function private.own_profile(uuid) to authenticated;
+
+create or replace function private.update_own_profile(p_profile_id uuid, p_changes jsonb)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  update public.profiles p
+     set display_name = coalesce(p_changes ->> 'display_name', p.display_name),
+         bio = coalesce(p_changes ->> 'bio', p.bio),
+         avatar_url = case when p_changes ? 'avatar_url' then p_changes ->> 'avatar_url' else p.avatar_url end,
+         social_links = coalesce(p_changes -> 'social_links', p.social_links),
+         time_zone = coalesce(p_changes ->> 'time_zone', p.time_zone),
+         leaderboard_visible = coalesce((p_changes ->> 'leaderboard_visible')::boolean, p.leaderboard_visible)
+   where p.id = p_profile_id;
+  if not found then
+    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
+  end if;
+  return private.own_profile(p_profile_id);
+end
+$$;
+
+comment on function private.update_own_profile(uuid, jsonb) is
+  'The write of public.update_my_profile (changes already validated), for the caller''s own id only.';
+
+revoke all on function private.update_own_profile(uuid, jsonb) from public;
+
+grant execute on function private.update_own_profile(uuid, jsonb) to authenticated;
+
+create or replace function public.my_profile()
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select private.own_profile((select auth.uid()))
+$$;
+
+comment on function public.my_profile() is
+  'The signed-in member''s own profile, with the columns only its owner may read (issue 18: other members see '
+  'the leaderboard columns of public.profiles, not bio, social_links or points): {id, display_name, bio, '
+  'avatar_url, social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. '
+  'Errors: 42501 when not signed in, XPPRF.';
+
+revoke all on function public.my_profile() from public, anon, service_role;
+
+grant execute on function public.my_profile() to authenticated;
+
 create or replace function public.update_my_profile(changes jsonb)
 returns jsonb
 language plpgsql
@@ -180,7 +267,6 @@ declare
   v_uid uuid := (select auth.uid());
   v_unknown text;
   v_bad text;
-  v_row public.profiles;
 begin
   if v_uid is null then
     raise exception 'Sign in to edit your profile' using errcode = '42501';
@@ -206,25 +292,9 @@ begin
     raise exception 'Wrong type for % (text, avatar_url text or null, social_links an object, '
       'leaderboard_visible a boolean)', v_bad using errcode = 'XPBAD';
   end if;
-  update public.profiles p
-     set display_name = coalesce(update_my_profile.changes ->> 'display_name', p.display_name),
-         bio = coalesce(update_my_profile.changes ->> 'bio', p.bio),
-         avatar_url = case when update_my_profile.changes ? 'avatar_url'
-                           then update_my_profile.changes ->> 'avatar_url' else p.avatar_url end,
-         social_links = coalesce(update_my_profile.changes -> 'social_links', p.social_links),
-         time_zone = coalesce(update_my_profile.changes ->> 'time_zone', p.time_zone),
-         leaderboard_visible = coalesce((update_my_profile.changes ->> 'leaderboard_visible')::boolean,
-                                        p.leaderboard_visible)
-   where p.id = v_uid
-   returning p.* into v_row;
-  if not found then
-    raise exception 'Unknown profile: %', v_uid using errcode = 'XPPRF';
-  end if;
-  return jsonb_build_object(
-    'id', v_row.id, 'display_name', v_row.display_name, 'bio', v_row.bio, 'avatar_url', v_row.avatar_url,
-    'social_links', v_row.social_links, 'time_zone', v_row.time_zone,
-    'leaderboard_visible', v_row.leaderboard_visible, 'role', v_row.role, 'xp', v_row.xp,
-    'level', v_row.level, 'tier', v_row.tier, 'points', v_row.points, 'created_at', v_row.created_at);
+  -- The write runs in private.update_own_profile: members may not read bio, social_links and points of
+  -- profiles (issue 18), and an update that keeps a column's value must read it.
+  return private.update_own_profile(v_uid, update_my_profile.changes);
 end
 $$;
 
@@ -233,8 +303,8 @@ comment on function public.update_my_profile(jsonb) is
   'trimmed, NFC; XPNAM for control, zero-width or bidi control characters), bio (at most 500), avatar_url (a plain https URL, at most 500, XPURL otherwise, or null to clear), social_links (an object, '
   'at most 2000 characters as JSON), time_zone (an IANA name) and leaderboard_visible (boolean); keys left out '
   'stay as they are. Returns the profile as its owner sees it: {id, display_name, bio, avatar_url, '
-  'social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. Runs as the '
-  'caller, so the column grants and the update policy apply. Errors: 42501 when not signed in, XPBAD (an '
+  'social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. Validates as the '
+  'caller, writes the caller''s own row alone (private.update_own_profile). Errors: 42501 when not signed in, XPBAD (an '
   'unknown key, a wrong type, an unknown time zone), 23514 or 22001 (a value outside the table''s checks), XPPRF.';
 
 revoke all on function public.update_my_profile(jsonb) from public, anon;
@@ -547,6 +617,69 @@ comment on function public.award_xp(uuid, text, text, integer, timestamptz, json
 revoke all on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public, anon, authenticated;
 
 grant execute on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) to service_role;
+
+-- from supabase/sql/32_points.sql -------------------------------------------
+
+------------------------------------------------------------------------------
+-- Reading
+------------------------------------------------------------------------------
+create or replace function public.points_statement(
+  profile_id uuid default null,
+  size integer default 20,
+  before_id bigint default null
+)
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_profile uuid := coalesce(points_statement.profile_id, (select auth.uid()));
+  v_balance bigint;
+  v_entries jsonb;
+begin
+  if v_profile is null then
+    raise exception 'profile_id is required' using errcode = 'XPBAD';
+  end if;
+  if points_statement.size is null or points_statement.size not between 1 and 100 then
+    raise exception 'size must be 1 to 100' using errcode = 'XPBAD';
+  end if;
+  if (select auth.role()) is distinct from 'service_role' and v_profile is distinct from (select auth.uid()) then
+    raise exception 'Members read only their own points' using errcode = '42501';
+  end if;
+  -- The balance after the newest points-ledger row (members may not read profiles.points of the table).
+  select coalesce((select l.balance_after from public.points_ledger l
+                    where l.profile_id = p.id order by l.id desc limit 1), 0)
+    into v_balance from public.profiles p where p.id = v_profile;
+  if not found then
+    raise exception 'Unknown profile: %', v_profile using errcode = 'XPPRF';
+  end if;
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', l.id, 'kind', l.kind, 'amount', l.amount, 'balance_after', l.balance_after,
+           'reason', l.reason, 'actor_id', l.actor_id, 'ref', l.ref,
+           'created_at', to_char(l.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+           order by l.id desc), '[]')
+    into v_entries
+    from (select * from public.points_ledger l
+           where l.profile_id = v_profile and (points_statement.before_id is null or l.id < points_statement.before_id)
+           order by l.id desc limit points_statement.size) l;
+  return jsonb_build_object(
+    'profile_id', v_profile, 'balance', v_balance, 'entries', v_entries,
+    'next_before_id', case when jsonb_array_length(v_entries) = points_statement.size
+                           then (v_entries -> -1 ->> 'id')::bigint end);
+end
+$$;
+
+comment on function public.points_statement(uuid, integer, bigint) is
+  'A member''s points: {profile_id, balance, entries: [{id, kind, amount, balance_after, reason, actor_id, ref, '
+  'created_at (UTC)}] newest first, next_before_id (pass as before_id for the next page, null at the end)}. '
+  'profile_id defaults to the caller; size 1 to 100. Members read only their own (42501 otherwise); '
+  'service_role reads anyone''s. Errors: XPBAD, XPPRF, 42501.';
+
+revoke all on function public.points_statement(uuid, integer, bigint) from public, anon;
+
+grant execute on function public.points_statement(uuid, integer, bigint) to service_role, authenticated;
 
 -- from supabase/sql/38_rule_packs.sql ---------------------------------------
 
@@ -1503,7 +1636,12 @@ begin
                             order by pl.layer_slug), '[]')
     into v_by_layer
     from public.profile_layers pl where pl.profile_id = dashboard_stats.profile_id;
-  select p.xp, p.level, p.tier, p.points into v_profile from public.profiles p where p.id = dashboard_stats.profile_id;
+  -- points: the balance after the newest points-ledger row (profiles.points is for its owner's eyes through
+  -- public.my_profile; the ledger's policy shows members their own rows).
+  select p.xp, p.level, p.tier,
+         coalesce((select l.balance_after from public.points_ledger l
+                    where l.profile_id = p.id order by l.id desc limit 1), 0) as points
+    into v_profile from public.profiles p where p.id = dashboard_stats.profile_id;
   select s.current_streak, s.longest_streak into v_streak from public.streaks s
    where s.profile_id = dashboard_stats.profile_id;
   return jsonb_build_object(
