@@ -46,7 +46,7 @@ LEADERBOARD_COLUMNS = frozenset(
 #: What a member may read of any profile row they see (their own included; the owner reads bio, social_links,
 #: points and updated_at through public.my_profile). time_zone and role stay until the roles work stops
 #: reading them as the caller (issue 18).
-MEMBER_PROFILE_COLUMNS = LEADERBOARD_COLUMNS | {"created_at", "time_zone", "role"}
+MEMBER_PROFILE_COLUMNS = LEADERBOARD_COLUMNS | {"created_at", "rank_card_style", "time_zone", "role"}
 #: What a member may change on their own profile.
 EDITABLE_COLUMNS = frozenset(
     {"display_name", "bio", "avatar_url", "social_links", "time_zone", "leaderboard_visible"}
