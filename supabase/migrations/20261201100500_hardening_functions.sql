@@ -114,8 +114,9 @@ immutable
 set search_path = ''
 as $$
   -- NFC, without control, zero-width and bidi-override characters, trimmed, at most 64 characters; null when
-  -- nothing is left (issue 18: names arrive from Discord and OAuth providers as they are).
-  select left(nullif(btrim(regexp_replace(normalize(coalesce(p_name, ''), nfc),
+  -- nothing is left (issue 18: names arrive from Discord and OAuth providers as they are). Only the first 1024
+  -- characters are looked at, so a 10 MB name costs what a short one does.
+  select left(nullif(btrim(regexp_replace(normalize(left(coalesce(p_name, ''), 1024), nfc),
                                           '[\u0001-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\uFEFF]',
                                           '', 'g')), ''), 64)
 $$;
