@@ -19,7 +19,7 @@ from service.lib.access import optional_member
 from service.lib.context import caller, get_rpc
 from service.lib.openapi import errors
 from service.lib.paging import cache_public
-from xpbase.models.leaderboards import Board, LeaderboardEntry, LeaderboardKeysetPage, LeaderboardRank
+from xpbase.models.leaderboards import Board, LeaderboardEntry, LeaderboardRank
 
 blueprint = Blueprint("leaderboards", __name__)
 tag_blueprint(blueprint, ["leaderboards"])
@@ -35,7 +35,7 @@ class BoardQuery(BaseModel):
     layer: str | None = Field(default=None, max_length=64)
     season_id: int | None = Field(default=None, ge=1)
     size: int = Field(default=50, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=100)
+    cursor: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,6}$")
 
 
 class ScopeQuery(BaseModel):
@@ -84,25 +84,24 @@ async def get_leaderboard(
 ) -> LeaderboardPage:
     """A page of a leaderboard, best first.
 
-    Calls `public.leaderboard_page(board, layer, season_id, page_size, after)`:
-    keyset pages (`cursor` is the previous page's `next_cursor`, after an XP and
-    a profile id), so a deep page costs what the first does. Equal XP shares a
-    rank; among equals whoever reached the score first is listed first. Members
-    who hide from leaderboards are left out (except for themselves).
-    Errors: 400 `invalid_argument` (unknown layer or season, malformed cursor),
-    `invalid_request`.
+    Calls `public.leaderboard(board, layer, season_id, page_size, page)`. Equal XP
+    shares a rank; among equals whoever reached the score first is listed first.
+    Members who hide from leaderboards are left out (except for themselves).
+    Errors: 400 `invalid_argument` (unknown layer or season), `invalid_request`.
     """
-    page: LeaderboardKeysetPage = await get_rpc().call(
-        "leaderboard_page",
+    page = int(query_args.cursor or 1)
+    rows: list[LeaderboardEntry] = await get_rpc().call(
+        "leaderboard",
         **caller(),
         board=board,
         layer=query_args.layer,
         season_id=query_args.season_id,
         page_size=query_args.size,
-        after=query_args.cursor,
+        page=page,
     )
     _cached(personal=hasattr(g, "claims"))
-    return LeaderboardPage(board=board, items=page.items, next_cursor=page.next_cursor)
+    more = len(rows) == query_args.size
+    return LeaderboardPage(board=board, items=rows, next_cursor=str(page + 1) if more else None)
 
 
 @blueprint.get(f"/v1/leaderboards/{BOARD}/ranks/<uuid:profile_id>")

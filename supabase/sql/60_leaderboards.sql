@@ -120,11 +120,6 @@ begin
   if page is null or page < 1 or page > 1000000 then
     raise exception 'page must be 1 or more' using errcode = 'XPBAD';
   end if;
-  -- Offsets cost what they skip (issue 18): deeper than 10,000 rows, page with leaderboard_page's cursor.
-  if (page - 1)::bigint * page_size > 10000 then
-    raise exception 'page % of % rows starts beyond row 10000; use public.leaderboard_page with a cursor', page,
-      page_size using errcode = 'XPBAD';
-  end if;
   v_offset := (page - 1) * page_size;
   select z.board_name as board,
          case when z.board_name = 'layer' then z.layer_slug else '' end as layer_key,
@@ -149,105 +144,9 @@ comment on function public.leaderboard(text, text, bigint, integer, integer) is
   'board: all_time (total XP), layer (XP in layer, default engine_settings.default_layer) or season (XP in '
   'season_id, default the layer''s running season). Equal XP shares a rank; among equals whoever reached the '
   'score first comes first. Members who hide themselves (leaderboard_visible = false) are left out for everyone '
-  'but themselves. page_size 1-100, page from 1, at most 10,000 rows deep (deeper: public.leaderboard_page). '
-  'Errors: XPBAD.';
+  'but themselves. page_size 1-100, page from 1. Errors: XPBAD.';
 revoke all on function public.leaderboard(text, text, bigint, integer, integer) from public;
 grant execute on function public.leaderboard(text, text, bigint, integer, integer) to anon, authenticated, service_role;
-
-create or replace function public.leaderboard_page(
-  board text default 'all_time',
-  layer text default null,
-  season_id bigint default null,
-  page_size integer default 50,
-  after text default null
-)
-returns jsonb
-language plpgsql
-stable
-security invoker
-set search_path = ''
-as $$
--- Keyset pagination (issue 18): a page after the last row of the previous one, walking the board's index from
--- that row, so page 2,000 costs what page 1 costs. Ranks come from the count histogram as in leaderboard_rank.
-declare
-  v_scope record;
-  v_uid uuid := (select auth.uid());
-  v_xp bigint;
-  v_reached timestamptz;
-  v_id uuid;
-  v_self_hidden bigint;
-  v_items jsonb;
-  v_count integer;
-  v_last jsonb;
-begin
-  if page_size is null or page_size not between 1 and 100 then
-    raise exception 'page_size must be 1 to 100' using errcode = 'XPBAD';
-  end if;
-  if after is not null then
-    if length(after) > 100 or after !~ '^(0|[1-9][0-9]{0,17})~([0-9]{14}\.[0-9]{6})?~[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
-      raise exception 'Not a leaderboard cursor: %', left(after, 100) using errcode = 'XPBAD';
-    end if;
-    v_xp := split_part(after, '~', 1)::bigint;
-    v_reached := case when split_part(after, '~', 2) <> ''
-                      then to_timestamp(split_part(after, '~', 2), 'YYYYMMDDHH24MISS.US')::timestamp at time zone 'UTC' end;
-    v_id := split_part(after, '~', 3)::uuid;
-  end if;
-  select z.board_name as board,
-         case when z.board_name = 'layer' then z.layer_slug else '' end as layer_key,
-         case when z.board_name = 'season' then coalesce(z.season, 0) else 0 end as season_key,
-         case z.board_name when 'all_time' then '' when 'layer' then z.layer_slug else z.season::text end as count_key
-    into v_scope
-    from public.leaderboard_scope(board, layer, season_id) z;
-  select e.xp into v_self_hidden from public.leaderboard_entries e
-   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-     and e.profile_id = v_uid and not e.visible;
-  with board as not materialized (
-    select e.profile_id, e.display_name, e.avatar_url, e.xp, e.level, e.tier, e.reached_at
-      from public.leaderboard_entries e
-     where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-       and (e.visible or e.profile_id = v_uid)
-  ), page as (
-    select * from (
-      -- the rest of the cursor's XP (tie order: reached_at, nulls last, then id)
-      (select b.* from board b
-        where v_xp is not null and b.xp = v_xp
-          and ((v_reached is not null and (b.reached_at > v_reached or b.reached_at is null
-                                           or (b.reached_at = v_reached and b.profile_id > v_id)))
-               or (v_reached is null and b.reached_at is null and b.profile_id > v_id))
-        order by b.reached_at nulls last, b.profile_id limit page_size)
-      union all
-      -- then everyone below it (or the top of the board without a cursor)
-      (select b.* from board b
-        where v_xp is null or b.xp < v_xp
-        order by b.xp desc, b.reached_at, b.profile_id limit page_size)
-    ) x
-    order by x.xp desc, x.reached_at, x.profile_id
-    limit page_size
-  )
-  select coalesce(jsonb_agg(jsonb_build_object(
-           'rank', 1 + public.leaderboard_members_above(v_scope.board, v_scope.count_key, p.xp)
-                     + coalesce(v_self_hidden > p.xp, false)::integer,
-           'profile_id', p.profile_id, 'display_name', p.display_name, 'avatar_url', p.avatar_url,
-           'xp', p.xp, 'level', p.level, 'tier', p.tier,
-           '_cursor', p.xp || '~' || coalesce(to_char(p.reached_at at time zone 'UTC', 'YYYYMMDDHH24MISS.US'), '')
-                      || '~' || p.profile_id)
-         order by p.xp desc, p.reached_at, p.profile_id), '[]'), count(*)
-    into v_items, v_count
-    from page p;
-  v_last := v_items -> (v_count - 1);
-  return jsonb_build_object(
-    'items', (select coalesce(jsonb_agg(i - '_cursor' order by n), '[]') from jsonb_array_elements(v_items) with ordinality as t (i, n)),
-    'next_cursor', case when v_count = page_size then v_last ->> '_cursor' end);
-end
-$$;
-comment on function public.leaderboard_page(text, text, bigint, integer, text) is
-  'One page of a leaderboard by keyset: {items [{rank, profile_id, display_name, avatar_url, xp, level, tier}], '
-  'next_cursor (text, null on the last page)}, best first, with the rows and rules of public.leaderboard. after '
-  'is the previous page''s next_cursor (xp~reached_at~profile_id; null for the top): each page walks the '
-  'board''s index from there, so deep pages cost what the first does. page_size 1-100. Errors: XPBAD (a '
-  'malformed cursor, board, layer or season).';
-revoke all on function public.leaderboard_page(text, text, bigint, integer, text) from public;
-grant execute on function public.leaderboard_page(text, text, bigint, integer, text) to anon, authenticated, service_role;
 
 create or replace function public.leaderboard_rank(
   profile_id uuid,

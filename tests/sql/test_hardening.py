@@ -395,37 +395,6 @@ async def test_visibility_toggle_appends_one_delta_row_per_board(db: Database) -
 
 
 # ---------------------------------------------------------------------------
-# Keyset pages (Low: deep offsets cost what they skip)
-# ---------------------------------------------------------------------------
-
-
-async def test_keyset_pages_walk_the_whole_board_with_ranks(db: Database) -> None:
-    pids = [await new_profile(db, f"M{i}") for i in range(7)]
-    for i, pid in enumerate(pids):
-        await award(db, pid, "xp_purchase", f"k{i}", amount=[50, 30, 30, 30, 20, 10, 10][i])
-    offset_rows = await db.rpc_rows("leaderboard", role="anon", board="all_time", page_size=100)
-    walked, after, pages = [], None, 0
-    while True:
-        async with db.as_anon() as conn:
-            page = await conn.fetchval(
-                "select public.leaderboard_page(board => 'all_time', page_size => 2, after => $1)", after
-            )
-        walked += page["items"]
-        pages += 1
-        after = page["next_cursor"]
-        if after is None:
-            break
-    expected = [(r["rank"], str(r["profile_id"]), r["xp"]) for r in offset_rows]
-    assert [(i["rank"], i["profile_id"], i["xp"]) for i in walked] == expected
-    assert pages == 4 and len(walked) == 7
-
-
-async def test_offsets_stop_at_ten_thousand_rows_and_bad_cursors_are_refused(db: Database) -> None:
-    await refused(db.rpc_rows("leaderboard", role="anon", board="all_time", page_size=100, page=102), "XPBAD")
-    await refused(db.rpc("leaderboard_page", role="anon", after="1~x~y"), "XPBAD")
-
-
-# ---------------------------------------------------------------------------
 # What members read of each other's profiles (Low)
 # ---------------------------------------------------------------------------
 

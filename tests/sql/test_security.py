@@ -571,7 +571,6 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.leaderboard_rank(uuid, text, text, bigint)": EVERYONE,
     "public.leaderboard_members_above(text, text, bigint)": EVERYONE,
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
-    "public.leaderboard_page(text, text, bigint, integer, text)": EVERYONE,
     "public.my_profile()": frozenset({"authenticated"}),
     "public.leaderboard_scope(text, text, bigint)": EVERYONE,
     # What anyone may see of a member (65_profile_card.sql); hidden members read as unknown.

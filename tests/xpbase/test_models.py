@@ -206,7 +206,6 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("post_chat_message", "member", {"body": "hello"}),
         ("update_my_profile", "member", {"changes": {"bio": "hi", "avatar_url": None}}),
         ("my_profile", "member", {}),
-        ("leaderboard_page", "anon", {"page_size": 2}),
         ("list_my_ledger", "member", {"size": 2}),
         ("list_notifications", "member", {"size": 2}),
         ("mark_notifications_read", "member", {"up_to_id": 1000000}),

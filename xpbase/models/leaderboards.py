@@ -37,16 +37,7 @@ class LeaderboardRank(Result):
     total: int
 
 
-class LeaderboardKeysetPage(Result):
-    """A page of a board by keyset (public.leaderboard_page): rows best first; ``next_cursor`` is the
-    ``after`` of the next page (text ``xp~reached_at~profile_id``), null on the last page."""
-
-    items: list[LeaderboardEntry]
-    next_cursor: str | None
-
-
 RESULTS = {
-    "leaderboard_page": LeaderboardKeysetPage,
     "leaderboard": LeaderboardEntry,
     "leaderboard_around": LeaderboardEntry,
     "leaderboard_rank": LeaderboardRank,
