@@ -72,10 +72,6 @@ security invoker
 set search_path = ''
 as $$
   select coalesce(sum(x.n), 0)::bigint
-         -- The changes not yet folded in are level-0 rows (one per member and board moved): one index range.
-         + coalesce((select sum(d.delta) from public.leaderboard_count_deltas d
-                      where d.board = leaderboard_members_above.board and d.scope = leaderboard_members_above.scope
-                        and d.level = 0 and d.bucket > leaderboard_members_above.xp), 0)::bigint
     from generate_series(0, 7) as l (level)
     cross join lateral (
       select c.members as n from public.leaderboard_counts c
@@ -84,13 +80,19 @@ as $$
          and c.bucket > (leaderboard_members_above.xp >> (6 * l.level))
          and c.bucket <= case when l.level = 7 then 9223372036854775807
                               else (leaderboard_members_above.xp >> (6 * l.level)) | 63 end
+      union all
+      select d.delta from public.leaderboard_count_deltas d
+       where d.board = leaderboard_members_above.board and d.scope = leaderboard_members_above.scope
+         and d.level = l.level
+         and d.bucket > (leaderboard_members_above.xp >> (6 * l.level))
+         and d.bucket <= case when l.level = 7 then 9223372036854775807
+                              else (leaderboard_members_above.xp >> (6 * l.level)) | 63 end
     ) x
 $$;
 comment on function public.leaderboard_members_above(text, text, bigint) is
   'How many visible members have more XP than xp on a board (board all_time|layer|season; scope '''' for '
   'all_time, the layer slug, or the season id as text), from public.leaderboard_counts plus the changes not yet '
-  'folded in (level-0 rows, one index range): at most 8 x 63 count rows, whatever the board''s size. The rank '
-  'of a visible member is 1 + this.';
+  'folded in: at most 8 x 63 rows, whatever the board''s size. The rank of a visible member is 1 + this.';
 revoke all on function public.leaderboard_members_above(text, text, bigint) from public;
 grant execute on function public.leaderboard_members_above(text, text, bigint) to anon, authenticated, service_role;
 
@@ -193,7 +195,7 @@ begin
            where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 7
           union all
           select d.delta from public.leaderboard_count_deltas d
-           where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 0) x;
+           where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 7) x;
   if v_xp is not null then
     v_rank := 1 + public.leaderboard_members_above(v_scope.board, v_scope.count_key, v_xp)
                 + coalesce(v_self_hidden > v_xp, false)::integer;
@@ -330,14 +332,15 @@ volatile
 security definer
 set search_path = ''
 as $$
--- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more): a -1 and a +1
--- row at level 0 (bucket = the exact XP), appended in one insert; the compaction spreads them over the 8
--- levels. So a visibility toggle costs one row per board, an award two (issue 18). Nothing shared is updated,
--- so concurrent awards never wait for each other here.
+-- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more): -1 and +1
+-- rows for the levels whose bucket changes (a +15 XP award usually touches level 0 alone), appended in one
+-- insert. Nothing shared is updated, so concurrent awards never wait for each other here. Once both
+-- buckets agree at a level they agree at every higher level too.
   insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
-  select p_board, p_scope, 0, m.bucket, m.delta
-    from (values (p_old, -1), (p_new, 1)) as m (bucket, delta)
-   where p_old is distinct from p_new
+  select p_board, p_scope, l.level, m.bucket, m.delta
+    from generate_series(0, 7) as l (level)
+   cross join lateral (values (p_old >> (6 * l.level), -1), (p_new >> (6 * l.level), 1)) as m (bucket, delta)
+   where (p_old >> (6 * l.level)) is distinct from (p_new >> (6 * l.level))
      and m.bucket is not null
 $$;
 comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
@@ -386,17 +389,15 @@ begin
   if not pg_try_advisory_xact_lock(hashtextextended('xpbase.compact_leaderboard_counts', 0)) then
     return 0;
   end if;
-  -- Changes are level-0 rows (bucket = exact XP); each is folded into all 8 levels.
   with moved as (
     delete from public.leaderboard_count_deltas d returning d.board, d.scope, d.level, d.bucket, d.delta
   ), folded as (
     insert into public.leaderboard_counts as c (board, scope, level, bucket, members)
-    select m.board, m.scope, l.level, m.bucket >> (6 * l.level), sum(m.delta)
+    select m.board, m.scope, m.level, m.bucket, sum(m.delta)
       from moved m
-     cross join generate_series(0, 7) as l (level)
-     group by 1, 2, 3, 4
+     group by m.board, m.scope, m.level, m.bucket
     having sum(m.delta) <> 0
-     order by 1, 2, 3, 4
+     order by m.board, m.scope, m.level, m.bucket
     on conflict (board, scope, level, bucket) do update set members = c.members + excluded.members
   )
   select count(*) into v_rows from moved;

@@ -54,8 +54,7 @@ HISTOGRAM = """
 select board, scope, level, bucket, sum(n)::bigint from (
   select board, scope, level, bucket, members as n from public.leaderboard_counts
   union all
-  select board, scope, l.level, bucket >> (6 * l.level), delta
-    from public.leaderboard_count_deltas cross join generate_series(0, 7) l (level)
+  select board, scope, level, bucket, delta from public.leaderboard_count_deltas
 ) x group by 1, 2, 3, 4 having sum(n) <> 0 order by 1, 2, 3, 4
 """
 RECOMPUTED = """

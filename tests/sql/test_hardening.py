@@ -363,38 +363,6 @@ async def test_hidden_members_take_no_archived_rank_or_reward(db: Database) -> N
 
 
 # ---------------------------------------------------------------------------
-# A visibility toggle costs one count row per board (Low)
-# ---------------------------------------------------------------------------
-
-
-async def test_visibility_toggle_appends_one_delta_row_per_board(db: Database) -> None:
-    """A member on 1 + 2 + 12 boards (all-time, 2 layers, 6 monthly seasons each): one row each per toggle."""
-    pid = await new_profile(db, "Toggler")
-    now = datetime.now(UTC)
-    for month in range(6):
-        moment = (now.replace(day=1) - timedelta(days=31 * month + 2)).replace(hour=12)
-        await award(db, pid, "xp_purchase", f"c{month}", amount=70_000, occurred_at=moment)  # cyber
-        await award(db, pid, "event_attendance", f"r{month}", amount=500, occurred_at=moment)  # reality
-    await db.rpc("service_role_compact_leaderboard_counts")
-    async with db.as_service() as conn:
-        boards = await conn.fetchval(
-            "select 1 + (select count(*) from public.profile_layers where profile_id = $1)"
-            " + (select count(*) from public.season_scores where profile_id = $1)",
-            pid,
-        )
-    rows = []
-    for visible in (False, True):
-        await edit(db, pid, {"leaderboard_visible": visible})
-        async with db.as_service() as conn:
-            rows.append(await conn.fetchval("select count(*) from public.leaderboard_count_deltas"))
-    print(f"\nvisibility toggle: {boards} boards, delta rows after hide {rows[0]}, after show {rows[1]}")
-    assert boards == 15
-    assert rows == [boards, 2 * boards]  # was 8 rows per board (120 per toggle here, 408 on 51 boards)
-    rank = await db.rpc("leaderboard_rank", profile_id=pid, board="layer", layer="cyber")
-    assert rank["rank"] == 1 and rank["total"] == 1
-
-
-# ---------------------------------------------------------------------------
 # What members read of each other's profiles (Low)
 # ---------------------------------------------------------------------------
 
