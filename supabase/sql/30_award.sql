@@ -60,7 +60,8 @@ security definer
 set search_path = ''
 as $$
 -- p_parts: [{"layer": text, "amount": integer}, ...], one per layer touched, amounts already decided
--- (multipliers, cooldown, cap and floor applied). The caller holds the profile row lock.
+-- (multipliers, cooldown, cap and floor applied). The caller holds the profile row lock. p_decision is
+-- merged into the receipt; its reverses_id (private.reverse_row) is stored on the ledger rows.
 -- This runs on every award: lookups are written inline (one statement for the profile, level, tier,
 -- unlocks and settings; one per layer for its totals, status and season) rather than through the
 -- lookup functions (level_for_xp, tier_for_level, layer_status_for, season_for), which compute the same.
@@ -214,11 +215,12 @@ begin
     with ledger_row as (
       insert into public.xp_ledger (
         id, profile_id, activity_slug, layer_slug, season_id, amount, season_amount, points, occurred_at,
-        idempotency_key, actor_id, actor_role, reason, request, receipt
+        idempotency_key, actor_id, actor_role, reason, reverses_id, request, receipt
       ) overriding system value values (
         v_id, p_profile_id, p_activity, v_part ->> 'layer', (v_part ->> 'season_id')::bigint,
         v_amount, (v_part ->> 'season_amount')::integer, case when v_first_id = v_id then v_points else 0 end,
-        p_occurred_at, p_idempotency_key, p_actor_id, p_actor_role, p_reason, p_request, v_receipt
+        p_occurred_at, p_idempotency_key, p_actor_id, p_actor_role, p_reason,
+        (p_decision ->> 'reverses_id')::bigint, p_request, v_receipt
       )
     ), layer_total as (
       insert into public.profile_layers as pl (profile_id, layer_slug, xp, status, reached_at)
@@ -299,7 +301,8 @@ create or replace function private.award_xp(
   p_idempotency_key text,
   p_amount integer,
   p_occurred_at timestamptz,
-  p_context jsonb
+  p_context jsonb,
+  p_reason text default null
 )
 returns jsonb
 language plpgsql
@@ -344,6 +347,9 @@ begin
   if v_context ? 'role_ids' and jsonb_typeof(v_context -> 'role_ids') <> 'array' then
     raise exception 'context.role_ids must be an array' using errcode = 'XPBAD';
   end if;
+  if p_reason is not null and length(btrim(p_reason)) not between 1 and 500 then
+    raise exception 'reason must be 1 to 500 characters when given' using errcode = 'XPBAD';
+  end if;
   -- Awards happen now or in the past (replays); five minutes of clock skew are tolerated.
   if p_occurred_at > now() + interval '5 minutes' then
     raise exception 'occurred_at % is in the future', private.utc_text(p_occurred_at) using errcode = 'XPBAD';
@@ -352,6 +358,10 @@ begin
   v_request := jsonb_build_object(
     'fn', 'award_xp', 'profile_id', p_profile_id, 'activity', p_activity, 'amount', p_amount,
     'occurred_at', private.utc_text(p_occurred_at), 'context', v_context);
+  -- The reason joins the request only when given, so requests recorded before awards took one still match.
+  if p_reason is not null then
+    v_request := v_request || jsonb_build_object('reason', btrim(p_reason));
+  end if;
 
   -- A replay answers from the ledger without taking any lock (private.find_receipt, written inline here
   -- and below because every award runs it).
@@ -500,7 +510,7 @@ begin
   return private.apply_xp(
     p_profile_id, v_act.slug,
     jsonb_build_array(jsonb_build_object('layer', v_act.layer_slug, 'amount', v_amount)),
-    v_occurred, p_idempotency_key, null, 'service_role', null, v_request,
+    v_occurred, p_idempotency_key, null, 'service_role', btrim(p_reason), v_request,
     jsonb_build_object(
       'requested', p_amount,
       'base', v_base,
@@ -513,9 +523,9 @@ begin
       'floored', v_floored));
 end
 $$;
-comment on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) is 'Implementation of public.award_xp.';
-revoke all on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public;
-grant execute on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) to service_role;
+comment on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) is 'Implementation of public.award_xp.';
+revoke all on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) from public;
+grant execute on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) to service_role;
 
 create or replace function public.award_xp(
   profile_id uuid,
@@ -523,7 +533,8 @@ create or replace function public.award_xp(
   idempotency_key text,
   amount integer default null,
   occurred_at timestamptz default null,
-  context jsonb default '{}'
+  context jsonb default '{}',
+  reason text default null
 )
 returns jsonb
 language sql
@@ -532,9 +543,9 @@ security invoker
 set search_path = ''
 as $$
   select private.award_xp(award_xp.profile_id, award_xp.activity, award_xp.idempotency_key,
-                          award_xp.amount, award_xp.occurred_at, award_xp.context)
+                          award_xp.amount, award_xp.occurred_at, award_xp.context, award_xp.reason)
 $$;
-comment on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) is
+comment on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) is
   'The one award path. Grants XP for an activity to a profile and returns a receipt (jsonb): granted (XP '
   'actually credited), base, requested, multiplier and multipliers, cooldown (bool) and '
   'cooldown_remaining_seconds, capped (bool) and cap {group, daily_cap, day, used, remaining}, floored, '
@@ -544,11 +555,12 @@ comment on function public.award_xp(uuid, text, text, integer, timestamptz, json
   '(public.activity_rates) or the activity''s base_xp; a penalty stops at the activity''s xp_floor. '
   'amount (XP) may only be named for activities with a range; '
   'occurred_at defaults to now (UTC); context carries role_ids (array of text), channel_id and event_id for '
-  'multipliers. The same idempotency_key returns the first receipt (replayed = true) and credits nothing. '
+  'multipliers; reason (1-500 characters, optional) is stored on the ledger row and joins the request. '
+  'The same idempotency_key returns the first receipt (replayed = true) and credits nothing. '
   'Errors: XPIDM key reused with other parameters, XPACT unknown activity, XPAMT amount not allowed, '
   'XPPRF unknown profile, XPBAD malformed arguments. service_role only.';
-revoke all on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public, anon, authenticated;
-grant execute on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) to service_role;
+revoke all on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) from public, anon, authenticated;
+grant execute on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) to service_role;
 
 ------------------------------------------------------------------------------
 -- Triggers

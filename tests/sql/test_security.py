@@ -512,7 +512,8 @@ SERVICE_AND_MEMBERS = frozenset({"service_role", "authenticated"})
 #: Function (schema.name(argument types)) -> the API roles that may execute it.
 EXECUTE: dict[str, frozenset[str]] = {
     "public.ensure_profile(text, text, text)": SERVICE_ONLY,
-    "public.award_xp(uuid, text, text, integer, timestamp with time zone, jsonb)": SERVICE_ONLY,
+    "public.award_xp(uuid, text, text, integer, timestamp with time zone, jsonb, text)": SERVICE_ONLY,
+    "public.reverse_award(bigint, text)": SERVICE_AND_MEMBERS,
     # Members may call these; private.correct_xp refuses everyone but admins.
     "public.admin_adjust_xp(uuid, integer, text, text, text)": SERVICE_AND_MEMBERS,
     "public.admin_set_level(uuid, integer, text, text)": SERVICE_AND_MEMBERS,

@@ -118,7 +118,11 @@ async def scenario(db: Database) -> dict[str, Any]:
     session_row = await book(db, booked["id"], pro["id"], next_weekday_at(4, 10))
     open_request = await request(db, member, "Europe/Berlin", ALL_DAY)
     calendar = await db.rpc("review_calendar_token", role="authenticated", claims=member_claims(asker))
+    reversible = await db.rpc(
+        "award_xp", profile_id=member, activity="challenge_completed", idempotency_key="to-reverse", amount=20
+    )
     return {
+        "reversible_ledger_id": reversible["ledger_id"],
         "delivery_id": delivery_id,
         "admin": admin,
         "member": member,
@@ -172,6 +176,7 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             {"profile_id": member, "amount": 10, "reason": "fix", "idempotency_key": "adj"},
         ),
         ("admin_set_level", "admin", {"profile_id": hidden, "level": 4, "reason": "fix"}),
+        ("reverse_award", "admin", {"ledger_id": w["reversible_ledger_id"], "reason": "contract"}),
         ("admin_reset_xp", "service_role", {"profile_id": hidden, "reason": "fix"}),
         (
             "service_role_admin_adjust_xp",
