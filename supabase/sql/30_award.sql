@@ -86,6 +86,8 @@ declare
   v_season_before bigint;
   v_season_amount integer;
   v_layers jsonb := '[]';
+  v_season_closed boolean;
+  v_any_closed boolean := false;
   v_xp_after bigint;
   v_level_after integer;
   v_tier_after text;
@@ -140,13 +142,14 @@ begin
            (select s.slug from public.layer_statuses s
              where s.layer_slug = v_layer and s.min_xp <= greatest(coalesce(pl.xp, 0) + v_amount, 0)
              order by s.min_xp desc limit 1),
-           se.id, coalesce(ss.xp, 0)
-      into v_layer_found, v_layer_xp, v_status_before, v_status_after, v_season_id, v_season_before
+           se.id, coalesce(ss.xp, 0), se.finalized_at is not null
+      into v_layer_found, v_layer_xp, v_status_before, v_status_after, v_season_id, v_season_before,
+           v_season_closed
       from (select) one
       left join public.profile_layers pl on pl.profile_id = p_profile_id and pl.layer_slug = v_layer
       -- An existing season that contains the moment wins (as in private.season_for).
       left join lateral (
-        select s.id from public.seasons s
+        select s.id, s.finalized_at from public.seasons s
          where v_counts_for_season and s.layer_slug = v_layer
            and s.starts_at <= p_occurred_at and p_occurred_at < s.ends_at
          order by s.starts_at desc limit 1
@@ -156,7 +159,12 @@ begin
       v_status_before := (select s.slug from public.layer_statuses s
                            where s.layer_slug = v_layer and s.min_xp <= 0 order by s.min_xp desc limit 1);
     end if;
-    if v_counts_for_season and v_season_id is null then
+    -- A finalised season is closed: its archived results stand, so a late award (or a reversal of one of
+    -- its awards) counts for all-time and layer XP only, and the receipt says so (season_closed).
+    if v_season_closed then
+      v_season_id := null;
+      v_any_closed := true;
+    elsif v_counts_for_season and v_season_id is null then
       v_season_id := private.season_for(v_layer, p_occurred_at);
       select coalesce(max(s.xp), 0) into v_season_before
         from public.season_scores s where s.season_id = v_season_id and s.profile_id = p_profile_id;
@@ -198,6 +206,7 @@ begin
     'season_id', (v_layers -> 0 ->> 'season_id')::bigint,
     'season_xp', (v_layers -> 0 ->> 'season_xp')::bigint,
     'unlocks', v_unlocks,
+    'season_closed', v_any_closed,
     'tier_up', v_tier_up,
     'tier_name', case when v_tier_up then (select t.name from public.tiers t where t.slug = v_tier_after) end,
     'replayed', false
@@ -285,7 +294,8 @@ end
 $$;
 comment on function private.apply_xp(uuid, text, jsonb, timestamptz, text, uuid, text, text, jsonb, jsonb) is
   'Writes decided XP: ledger rows, cached totals (profile, layers, season), level and tier, points, and '
-  'level_up / tier_up / layer_status_up notifications. Returns the receipt. Only the engine calls it. '
+  'level_up / tier_up / layer_status_up notifications. Returns the receipt. Only the engine calls it. A moment '
+  'inside a finalised season counts for no season (season_closed in the receipt). '
   'Cached totals are functions of the ledger: profiles.xp and profile_layers.xp are sums of amount (never '
   'negative: amounts are floored before they get here); season_scores.xp is the sum of season_amount over the '
   'season''s rows (each season floors at zero on its own).';
@@ -550,7 +560,8 @@ comment on function public.award_xp(uuid, text, text, integer, timestamptz, json
   'actually credited), base, requested, multiplier and multipliers, cooldown (bool) and '
   'cooldown_remaining_seconds, capped (bool) and cap {group, daily_cap, day, used, remaining}, floored, '
   'total_xp_before/total_xp, level_before/level, tier_before/tier, layer, layer_xp, '
-  'layer_status_before/layer_status, season_id, season_xp, points_granted, points, unlocks '
+  'layer_status_before/layer_status, season_id, season_xp (null when occurred_at lies in a season already '
+  'finalised: season_closed = true, the award counts for all-time and layer XP only), points_granted, points, unlocks '
   '[{tier, slug, name}], tier_up (a new tier was reached) and tier_name, ledger_id, replayed. The base is the rate in force at occurred_at '
   '(public.activity_rates) or the activity''s base_xp; a penalty stops at the activity''s xp_floor. '
   'amount (XP) may only be named for activities with a range; '

@@ -93,6 +93,9 @@ class AwardReceipt(Result):
     season_id: int | None
     season_xp: int | None
     unlocks: list[Unlock]
+    #: occurred_at lies in a season already finalised: the award counts for all-time and layer XP, not
+    #: for that closed season (receipts written before seasons closed lack the key).
+    season_closed: bool = False
     ledger_id: int | None = None
     replayed: bool
 
