@@ -205,7 +205,8 @@ async def test_a_finalised_season_is_closed_to_late_awards_and_reversals(db: Dat
         )
         assert (
             await conn.fetch(
-                "select profile_id, rank, xp from public.season_results where season_id = $1 order by profile_id",
+                "select profile_id, rank, xp from public.season_results"
+                " where season_id = $1 order by profile_id",
                 season["id"],
             )
             == results_before
