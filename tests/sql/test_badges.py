@@ -246,7 +246,8 @@ async def test_retroactive_evaluation_with_progress_matches_live(db: Database) -
             "select id from public.badge_evaluations where badge_slug = 'three_challenges' and revision = 1"
         )
         job = await conn.fetchrow(
-            "select queue_name, task_name, args from procrastinate.procrastinate_jobs where queueing_lock = $1",
+            "select queue_name, task_name, args from procrastinate.procrastinate_jobs"
+            " where queueing_lock = $1",
             f"badge_evaluation:{evaluation_id}",
         )
     assert (job["queue_name"], job["task_name"], job["args"]) == (
