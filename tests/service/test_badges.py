@@ -41,3 +41,13 @@ async def test_badges_over_http_follow_profile_visibility(client: Client, db: Da
     mine = await client.get("/v1/me/badges", headers=bearer(ana))
     assert mine.status_code == 200 and ProfileBadges.model_validate(await mine.get_json()).profile_id == ana
     assert (await client.get("/v1/me/badges")).status_code == 401
+
+
+async def test_member_page_lists_badges(client: Client, db: Database) -> None:
+    """The web member page /u/<id> shows the member's badges with their level."""
+    ana = await new_profile(db, "Ana")
+    await award(db, ana, "xp_purchase", "ana-1", amount=300)
+    page = await client.get(f"/u/{ana}")
+    html = await page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "<h2>Badges</h2>" in html and "First steps" in html and 'class="badge badge-bronze"' in html
