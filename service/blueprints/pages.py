@@ -223,7 +223,7 @@ async def get_board_page() -> Response:
 @blueprint.get("/u/<profile_id>")
 @hide
 async def get_member_page(profile_id: str) -> Response:
-    """A member's page: level progress, layers, this season, badges, recent activity. 404 for hidden members."""
+    """A member's page: level progress, layers, this season, badges, recent activity; 404 when hidden."""
     try:
         pid = UUID(profile_id)
     except ValueError:
