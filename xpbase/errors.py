@@ -94,6 +94,7 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError(
             "XPRCT", 404, "unknown_calendar_token", "That calendar link is not valid; make a new one."
         ),
+        EngineError("XPBDG", 404, "unknown_badge", "That badge (or badge evaluation) does not exist."),
         EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
         EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
         EngineError("22001", 400, "value_too_long", "That value is too long."),

@@ -121,8 +121,11 @@ async def scenario(db: Database) -> dict[str, Any]:
     reversible = await db.rpc(
         "award_xp", profile_id=member, activity="challenge_completed", idempotency_key="to-reverse", amount=20
     )
+    async with db.as_service() as conn:  # a default badge's retroactive evaluation, queued by its migration
+        badge_evaluation = await conn.fetchval("select min(id) from public.badge_evaluations")
     return {
         "reversible_ledger_id": reversible["ledger_id"],
+        "badge_evaluation": badge_evaluation,
         "delivery_id": delivery_id,
         "admin": admin,
         "member": member,
@@ -440,6 +443,14 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("profile_card", "anon", {"profile_id": member, "recent": 3}),
         ("profile_card", "member", {"profile_id": member}),
         ("service_role_grant_admin", "service_role", {"profile_id": member}),
+        ("badge_catalogue", "anon", {}),
+        ("profile_badges", "anon", {"profile_id": member}),
+        ("profile_badges", "hidden", {"profile_id": w["hidden"]}),
+        (
+            "service_role_evaluate_badge",
+            "service_role",
+            {"evaluation_id": w["badge_evaluation"], "max_profiles": 2},
+        ),
     ]
 
 
