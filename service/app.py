@@ -7,6 +7,7 @@ from quart import Quart
 from service.blueprints import (
     admin,
     api_docs,
+    badges,
     chat,
     events,
     health,
@@ -48,6 +49,7 @@ BLUEPRINTS = [
     sessions.blueprint,
     link_codes.blueprint,
     profiles.blueprint,
+    badges.blueprint,
     profile_cards.blueprint,
     ledger.blueprint,
     leaderboards.blueprint,
