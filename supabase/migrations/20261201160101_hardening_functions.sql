@@ -13,8 +13,8 @@
 --   function public.my_profile()
 --   function public.update_my_profile(jsonb)
 --   function private.tg_profiles__validate()
---   function private.award_xp(uuid, text, text, int4, timestamptz, jsonb)
---   function public.award_xp(uuid, text, text, int4, timestamptz, jsonb)
+--   function private.award_xp(uuid, text, text, int4, timestamptz, jsonb, text)
+--   function public.award_xp(uuid, text, text, int4, timestamptz, jsonb, text)
 --   function public.points_statement(uuid, int4, int8)
 --   function private.award_xp_batch(jsonb)
 --   function public.service_role_award_xp_batch(jsonb)
@@ -356,7 +356,8 @@ create or replace function private.award_xp(
   p_idempotency_key text,
   p_amount integer,
   p_occurred_at timestamptz,
-  p_context jsonb
+  p_context jsonb,
+  p_reason text default null
 )
 returns jsonb
 language plpgsql
@@ -401,6 +402,9 @@ begin
   if v_context ? 'role_ids' and jsonb_typeof(v_context -> 'role_ids') <> 'array' then
     raise exception 'context.role_ids must be an array' using errcode = 'XPBAD';
   end if;
+  if p_reason is not null and length(btrim(p_reason)) not between 1 and 500 then
+    raise exception 'reason must be 1 to 500 characters when given' using errcode = 'XPBAD';
+  end if;
   -- Awards happen now or in the past (replays, from 2000 on); five minutes of clock skew are tolerated.
   perform private.assert_time(p_occurred_at, 'occurred_at', interval '5 minutes');
   perform private.assert_json_size(v_context, 'context', 4096);
@@ -408,6 +412,10 @@ begin
   v_request := jsonb_build_object(
     'fn', 'award_xp', 'profile_id', p_profile_id, 'activity', p_activity, 'amount', p_amount,
     'occurred_at', private.utc_text(p_occurred_at), 'context', v_context);
+  -- The reason joins the request only when given, so requests recorded before awards took one still match.
+  if p_reason is not null then
+    v_request := v_request || jsonb_build_object('reason', btrim(p_reason));
+  end if;
 
   -- A replay answers from the ledger without taking any lock (private.find_receipt, written inline here
   -- and below because every award runs it).
@@ -556,7 +564,7 @@ begin
   return private.apply_xp(
     p_profile_id, v_act.slug,
     jsonb_build_array(jsonb_build_object('layer', v_act.layer_slug, 'amount', v_amount)),
-    v_occurred, p_idempotency_key, null, 'service_role', null, v_request,
+    v_occurred, p_idempotency_key, null, 'service_role', btrim(p_reason), v_request,
     jsonb_build_object(
       'requested', p_amount,
       'base', v_base,
@@ -570,11 +578,11 @@ begin
 end
 $$;
 
-comment on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) is 'Implementation of public.award_xp.';
+comment on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) is 'Implementation of public.award_xp.';
 
-revoke all on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public;
+revoke all on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) from public;
 
-grant execute on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) to service_role;
+grant execute on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) to service_role;
 
 create or replace function public.award_xp(
   profile_id uuid,
@@ -582,7 +590,8 @@ create or replace function public.award_xp(
   idempotency_key text,
   amount integer default null,
   occurred_at timestamptz default null,
-  context jsonb default '{}'
+  context jsonb default '{}',
+  reason text default null
 )
 returns jsonb
 language sql
@@ -591,27 +600,29 @@ security invoker
 set search_path = ''
 as $$
   select private.award_xp(award_xp.profile_id, award_xp.activity, award_xp.idempotency_key,
-                          award_xp.amount, award_xp.occurred_at, award_xp.context)
+                          award_xp.amount, award_xp.occurred_at, award_xp.context, award_xp.reason)
 $$;
 
-comment on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) is
+comment on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) is
   'The one award path. Grants XP for an activity to a profile and returns a receipt (jsonb): granted (XP '
   'actually credited), base, requested, multiplier and multipliers, cooldown (bool) and '
   'cooldown_remaining_seconds, capped (bool) and cap {group, daily_cap, day, used, remaining}, floored, '
   'total_xp_before/total_xp, level_before/level, tier_before/tier, layer, layer_xp, '
-  'layer_status_before/layer_status, season_id, season_xp, points_granted, points, unlocks '
+  'layer_status_before/layer_status, season_id, season_xp (null when occurred_at lies in a season already '
+  'finalised: season_closed = true, the award counts for all-time and layer XP only), points_granted, points, unlocks '
   '[{tier, slug, name}], tier_up (a new tier was reached) and tier_name, ledger_id, replayed. The base is the rate in force at occurred_at '
   '(public.activity_rates) or the activity''s base_xp; a penalty stops at the activity''s xp_floor. '
   'amount (XP) may only be named for activities with a range; '
   'occurred_at defaults to now (UTC); context carries role_ids (array of text), channel_id and event_id for '
-  'multipliers, at most 4096 bytes as JSON text (XPBIG). occurred_at lies in [2000-01-01T00:00Z, now + 5 minutes] '
-  '(XPTIM; XPINF for +-infinity). The same idempotency_key returns the first receipt (replayed = true) and credits nothing. '
+  'multipliers, at most 4096 bytes as JSON text (XPBIG); reason (1-500 characters, optional) is stored on the '
+  'ledger row and joins the request. occurred_at lies in [2000-01-01T00:00Z, now + 5 minutes] (XPTIM; XPINF for '
+  '+-infinity). The same idempotency_key returns the first receipt (replayed = true) and credits nothing. '
   'Errors: XPIDM key reused with other parameters, XPACT unknown activity, XPAMT amount not allowed, '
   'XPPRF unknown profile, XPBAD malformed arguments. service_role only.';
 
-revoke all on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public, anon, authenticated;
+revoke all on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) from public, anon, authenticated;
 
-grant execute on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) to service_role;
+grant execute on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) to service_role;
 
 -- from supabase/sql/32_points.sql -------------------------------------------
 
@@ -724,8 +735,9 @@ begin
         raise exception 'must be a JSON object' using errcode = 'XPBAD';
       end if;
       if exists (select 1 from jsonb_object_keys(v_item) k
-                  where k not in ('profile_id', 'activity', 'idempotency_key', 'amount', 'occurred_at', 'context')) then
-        raise exception 'unknown key; allowed: profile_id, activity, idempotency_key, amount, occurred_at, context'
+                  where k not in ('profile_id', 'activity', 'idempotency_key', 'amount', 'occurred_at', 'context',
+                                  'reason')) then
+        raise exception 'unknown key; allowed: profile_id, activity, idempotency_key, amount, occurred_at, context, reason'
           using errcode = 'XPBAD';
       end if;
       v_receipt := private.award_xp(
@@ -734,7 +746,8 @@ begin
         v_item ->> 'idempotency_key',
         (v_item ->> 'amount')::integer,
         (v_item ->> 'occurred_at')::timestamptz,
-        coalesce(v_item -> 'context', '{}'));
+        coalesce(v_item -> 'context', '{}'),
+        v_item ->> 'reason');
       idempotency_key := v_item ->> 'idempotency_key';
       granted := (v_receipt ->> 'granted')::integer;
       replayed := (v_receipt ->> 'replayed')::boolean;
