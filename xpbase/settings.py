@@ -195,6 +195,22 @@ class Settings(BaseSettings):
         default="* * * * *",
         description="Cron schedule of the outbox sweep (overdue or abandoned deliveries).",
     )
+    chat_socket_rate: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="Chat frames a socket may post per second on average (a token bucket in the socket, "
+        "before the database; frames beyond it are answered rate_limited without a database call).",
+    )
+    chat_socket_burst: int = Field(
+        default=5, ge=1, le=1000, description="Chat frames a socket may post at once before chat_socket_rate applies."
+    )
+    chat_max_sockets_per_member: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Open /v1/chat websockets one member may hold per service process (more: 429 rate_limited).",
+    )
     chat_retention_days: int = Field(default=90, ge=1, le=36500, description="Chat messages are kept (days).")
     notification_retention_days: int = Field(
         default=180, ge=1, le=36500, description="Notifications are kept this many days."
