@@ -203,13 +203,16 @@ class Settings(BaseSettings):
         "before the database; frames beyond it are answered rate_limited without a database call).",
     )
     chat_socket_burst: int = Field(
-        default=5, ge=1, le=1000, description="Chat frames a socket may post at once before chat_socket_rate applies."
+        default=5,
+        ge=1,
+        le=1000,
+        description="Chat frames a socket may post at once before chat_socket_rate applies.",
     )
     chat_max_sockets_per_member: int = Field(
         default=5,
         ge=1,
         le=100,
-        description="Open /v1/chat websockets one member may hold per service process (more: 429 rate_limited).",
+        description="Open /v1/chat websockets one member may hold per service process (more: 429).",
     )
     chat_retention_days: int = Field(default=90, ge=1, le=36500, description="Chat messages are kept (days).")
     notification_retention_days: int = Field(

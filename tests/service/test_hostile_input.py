@@ -49,4 +49,3 @@ async def test_method_not_allowed_carries_allow(client: Client) -> None:
     assert (await response.get_json())["error"]["code"] == "method_not_allowed"
     response = await client.put(f"/v1/profiles/{uuid.uuid4()}")
     assert response.status_code == 405 and "GET" in response.headers["Allow"]
-
