@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated redirect URIs a sign-in may return to; matched exactly.",
     )
+    forwarded_for_hops: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Reverse proxies in front of the service that append the client's address to "
+        "X-Forwarded-For; the client is the address the outermost of them saw (0: the connection's peer). "
+        "Used for per-client rate limits (sign-in starts).",
+    )
     oauth_state_ttl_seconds: int = Field(
         default=600, ge=60, le=3600, description="How long a sign-in may take, authorize to callback (s)."
     )
