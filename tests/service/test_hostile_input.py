@@ -49,3 +49,13 @@ async def test_method_not_allowed_carries_allow(client: Client) -> None:
     assert (await response.get_json())["error"]["code"] == "method_not_allowed"
     response = await client.put(f"/v1/profiles/{uuid.uuid4()}")
     assert response.status_code == 405 and "GET" in response.headers["Allow"]
+
+
+async def test_booleans_are_not_ids(client: Client, db: Database) -> None:
+    """``{"ids": [false]}`` is refused (400), not read as notification 0 (schemathesis' negative data)."""
+    headers = {"Authorization": f"Bearer {make_token(sub=str(await new_profile(db, 'Ada')))}"}
+    for body in ({"ids": [False]}, {"up_to_id": True}, {"ids": ["1"]}):
+        response = await client.post("/v1/me/notifications/read", json=body, headers=headers)
+        assert response.status_code == 400, body
+    fine = await client.post("/v1/me/notifications/read", json={"ids": [1]}, headers=headers)
+    assert fine.status_code == 200
