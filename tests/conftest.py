@@ -64,7 +64,9 @@ def external_server(url: str) -> NoopExecutor:
     port = int(query.get("port", [parts.port or 5432])[0])
     user = unquote(parts.username or query.get("user", ["postgres"])[0])
     password = unquote(parts.password) if parts.password else None
-    return NoopExecutor(host=host, port=port, user=user, options="", dbname="xpbase", password=password)
+    # pytest-xdist processes share the server: each builds its own template under its own name.
+    dbname = f"xpbase_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    return NoopExecutor(host=host, port=port, user=user, options="", dbname=dbname, password=password)
 
 
 @pytest.fixture(scope="session")
