@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run bot worker test lint bench bench-replay bench-leaderboard bench-delivery db-start db-stop migrate clean
+.PHONY: run bot worker test test-pg15 lint bench bench-replay bench-leaderboard bench-delivery db-start db-stop migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ TEST_WORKERS ?= auto
 test: $(VENV)/.installed-test tools/node_modules/.installed $(REDOCLY)
 	$(BIN)/ruff check .
 	XPBASE_REQUIRE_SUPABASE_CLI=1 XPBASE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+## test-pg15: the suite on Debian's PostgreSQL 15 (what Supabase runs): installs postgresql-15 with apt-get if
+## missing, starts a throwaway cluster as the postgres user, runs pytest on it (TESTS=tests/sql for a part)
+test-pg15: $(VENV)/.installed-test
+	PYTHON=$(BIN)/python tools/test-pg15.sh $(TESTS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

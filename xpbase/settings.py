@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated redirect URIs a sign-in may return to; matched exactly.",
     )
+    forwarded_for_hops: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Reverse proxies in front of the service that append the client's address to "
+        "X-Forwarded-For; the client is the address the outermost of them saw (0: the connection's peer). "
+        "Used for per-client rate limits (sign-in starts).",
+    )
     oauth_state_ttl_seconds: int = Field(
         default=600, ge=60, le=3600, description="How long a sign-in may take, authorize to callback (s)."
     )
@@ -194,6 +202,25 @@ class Settings(BaseSettings):
     schedule_sweep_deliveries: str = Field(
         default="* * * * *",
         description="Cron schedule of the outbox sweep (overdue or abandoned deliveries).",
+    )
+    chat_socket_rate: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="Chat frames a socket may post per second on average (a token bucket in the socket, "
+        "before the database; frames beyond it are answered rate_limited without a database call).",
+    )
+    chat_socket_burst: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Chat frames a socket may post at once before chat_socket_rate applies.",
+    )
+    chat_max_sockets_per_member: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Open /v1/chat websockets one member may hold per service process (more: 429).",
     )
     chat_retention_days: int = Field(default=90, ge=1, le=36500, description="Chat messages are kept (days).")
     notification_retention_days: int = Field(

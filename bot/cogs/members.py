@@ -56,7 +56,7 @@ class Members(commands.Cog):
         await defer(interaction, ephemeral=False)
         if target.id == interaction.user.id:
             await self.bot.ensure_profile(target)
-        profile = await self.bot.member_profile(target)
+        profile = await self.bot.member_profile(target, viewer=interaction.user)
         standing: LeaderboardRank = await self.bot.rpc.call(
             "leaderboard_rank", profile_id=profile.profile_id, board="all_time", layer=None, season_id=None
         )
@@ -275,7 +275,7 @@ class Members(commands.Cog):
         await defer(interaction, ephemeral=True)
         if target.id == interaction.user.id:
             await self.bot.ensure_profile(target)
-        profile = await self.bot.member_profile(target)
+        profile = await self.bot.member_profile(target, viewer=interaction.user)
         embed = discord.Embed(
             title=profile.display_name, description=profile.bio or None, colour=discord.Colour.blurple()
         )

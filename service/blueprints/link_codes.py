@@ -29,13 +29,14 @@ class LinkCodeOut(BaseModel):
 @security_scheme(BEARER)
 @require_member
 @validate_response(LinkCodeOut, 201)
-@errors(401, 403, 429)
+@errors(401, 403, 404, 429)
 async def post_link_code() -> tuple[LinkCodeOut, int]:
     """A one-time code that links the caller's Discord account through the bot's ``/link <code>``.
 
     Calls ``public.create_link_code()`` as the caller. Valid 10 minutes by
     default; a new code replaces the caller's earlier unused ones. Errors: 401
-    ``invalid_token``; 429 ``rate_limited`` (at most 5 codes per hour by default).
+    ``invalid_token``; 404 ``unknown_profile`` when the token's profile is gone; 429
+    ``rate_limited`` (at most 5 codes per hour by default).
     """
     code: LinkCode = await get_rpc().call("create_link_code", role="authenticated", claims=g.claims)
     return LinkCodeOut.model_validate(code.model_dump()), 201

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 from quart import Blueprint, g
 from quart_schema import (
     security_scheme,
@@ -31,8 +31,8 @@ class NotificationsQuery(PageQuery):
 class MarkReadIn(BaseModel):
     """Which to mark read: ``ids`` (1-100 of them) or everything up to ``up_to_id``; exactly one."""
 
-    ids: list[int] | None = Field(default=None, min_length=1, max_length=100)
-    up_to_id: int | None = Field(default=None, ge=1)
+    ids: list[StrictInt] | None = Field(default=None, min_length=1, max_length=100)
+    up_to_id: StrictInt | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _one_of(self) -> MarkReadIn:

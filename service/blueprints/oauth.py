@@ -33,7 +33,7 @@ from quart.typing import ResponseTypes
 from quart_schema import tag_blueprint, validate_querystring, validate_response
 
 from service.blueprints.sessions import SessionOut, User, current_settings, session_out
-from service.lib.access import current_member, token_keys
+from service.lib.access import client_address, current_member, token_keys
 from service.lib.api_error import APIError
 from service.lib.auth_sessions import sign_in
 from service.lib.context import get_db, get_rpc
@@ -127,7 +127,7 @@ def _redirect_uri(requested: str | None) -> str:
 @blueprint.get("/v1/auth/<provider>/authorize")
 @validate_querystring(AuthorizeQuery)
 @validate_response(AuthorizeOut, 200)
-@errors(400, 401, 404, 502, 503)
+@errors(400, 401, 404, 429, 502, 503)
 async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeOut | ResponseTypes:
     """Start signing in (or linking) with a provider.
 
@@ -135,7 +135,10 @@ async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeO
     ``mode=json``. Sets the HttpOnly browser-binding cookie the callback needs.
     Errors: 404 ``unknown_provider``; 400 ``invalid_redirect_uri`` when
     ``redirect_uri`` is not exactly on the allow-list; 401 ``invalid_token``
-    for ``link=1`` without a valid access token (header or cookie).
+    for ``link=1`` without a valid access token (header or cookie); 429
+    ``rate_limited`` when the client's address (``XPBASE_FORWARDED_FOR_HOPS``)
+    already has ``auth_settings.oauth_states_per_client`` sign-ins in flight,
+    or everyone together ``oauth_states_total``.
     """
     oauth = _provider(provider)
     settings = current_settings()
@@ -177,6 +180,7 @@ async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeO
         link_profile_id=link_profile_id,
         cookie_mode=query_args.cookie,
         ttl_seconds=settings.oauth_state_ttl_seconds,
+        client_hash=sha256(client_address()),
     )
 
     @after_this_request

@@ -43,9 +43,13 @@ class AdjustIn(BaseModel):
 @require_member
 @validate_querystring(StatementQuery)
 @validate_response(PointsStatement, 200)
-@errors(400, 401)
+@errors(400, 401, 404)
 async def get_points(query_args: StatementQuery) -> PointsStatement:
-    """The caller's points balance and ledger entries, newest first (``next_before_id`` pages back)."""
+    """The caller's points balance and ledger entries, newest first (``next_before_id`` pages back).
+
+    Errors: 400 ``invalid_argument``; 401 ``invalid_token``; 404 ``unknown_profile`` when the token's
+    profile is gone.
+    """
     answer = await get_db().rpc(
         "points_statement",
         role="authenticated",

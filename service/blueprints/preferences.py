@@ -22,13 +22,17 @@ blueprint = Blueprint("preferences", __name__)
 tag_blueprint(blueprint, ["notifications"])
 
 
+HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+"""A local time of day, ``HH:MM`` (00:00 to 23:59)."""
+
+
 class PreferencesIn(BaseModel):
     """New preferences: channels per kind (kinds left out keep theirs; [] opts out), quiet hours (local)."""
 
     channels: dict[str, list[Channel]] = Field(default_factory=dict)
-    quiet_hours_start: str | None = Field(default=None, max_length=5, description='Local "HH:MM", or null.')
-    quiet_hours_end: str | None = Field(default=None, max_length=5, description='Local "HH:MM", or null.')
-    streak_reminder_at: str | None = Field(default=None, max_length=5, description='"HH:MM"; null keeps.')
+    quiet_hours_start: str | None = Field(default=None, pattern=HH_MM, description='Local "HH:MM", or null.')
+    quiet_hours_end: str | None = Field(default=None, pattern=HH_MM, description='Local "HH:MM", or null.')
+    streak_reminder_at: str | None = Field(default=None, pattern=HH_MM, description='"HH:MM"; null keeps.')
 
 
 class DeviceIn(BaseModel):

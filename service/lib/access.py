@@ -41,6 +41,7 @@ __all__ = [
     "REFRESH_COOKIE",
     "SettingsError",
     "access_token_from_request",
+    "client_address",
     "current_member",
     "optional_member",
     "require_member",
@@ -109,6 +110,19 @@ def require_trusted_origin() -> None:
         )
     if origin not in trusted_origins():
         raise APIError(403, "untrusted_origin", f"Origin {origin} may not use the session cookies.")
+
+
+def client_address() -> str:
+    """The client's address: the connection's peer, or with ``XPBASE_FORWARDED_FOR_HOPS`` = n > 0 the
+    address the outermost of n trusted proxies saw (the n-th X-Forwarded-For entry from the right; entries
+    further left were written by the client and are not trusted). ``unknown`` when there is none."""
+    hops = current_app.config["XPBASE_SETTINGS"].forwarded_for_hops
+    if hops:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.remote_addr or "unknown"
 
 
 def access_token_from_request() -> tuple[str, Literal["header", "cookie"]] | None:

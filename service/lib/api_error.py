@@ -66,7 +66,9 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def handle_http_exception(error: HTTPException) -> Response:
         code = (error.name or "http_error").lower().replace(" ", "_")
-        return _respond(error.code or 500, code, error.description or code)
+        # Keep the exception's own headers but the content type: 405 carries Allow (RFC 9110 15.5.6).
+        headers = {key: value for key, value in error.get_headers() if key.lower() != "content-type"}
+        return _respond(error.code or 500, code, error.description or code, headers)
 
     @app.errorhandler(Exception)
     async def handle_unexpected(error: Exception) -> Response:

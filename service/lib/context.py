@@ -9,6 +9,7 @@ from quart import current_app, g
 from service.lib.relay import Relay
 from xpbase.db import Database
 from xpbase.rpc import PostgresRPC
+from xpbase.settings import Settings
 
 
 def get_db() -> Database:
@@ -42,3 +43,9 @@ def caller() -> dict[str, Any]:
     if claims is not None:
         return {"role": "authenticated", "claims": claims}
     return {"role": "anon", "claims": None}
+
+
+def current_settings() -> Settings:
+    """The app's Settings (inside a request or websocket)."""
+    value: Settings = current_app.config["XPBASE_SETTINGS"]
+    return value

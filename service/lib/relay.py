@@ -2,14 +2,19 @@
 
 The database announces every new notification row on channel
 ``xpbase_notifications`` (payload ``{"id", "profile_id", "kind"}``) and every
-chat message on ``xpbase_chat`` (payload: the whole message). One dedicated
-asyncpg connection per service process LISTENs on both and fans out to the
-websockets of that process:
+chat message on ``xpbase_chat`` (payload ``{"id", "profile_id"}``). One
+dedicated asyncpg connection per service process LISTENs on both and fans out
+to the websockets of that process. Any role may ``NOTIFY`` on any channel, so
+a payload is only a hint that something new may be stored; nothing in it is
+ever sent to a client:
 
 - a notification goes to the websockets of its member only; the relay reads
-  the row *as that member* (role ``authenticated`` with their claims), so
-  row-level security decides what is sent;
-- a chat message goes to every chat websocket.
+  the row by id *as that member* (role ``authenticated`` with their claims),
+  so row-level security decides what is sent and a forged payload naming
+  someone else's notification sends nothing;
+- a chat message wakes every chat websocket with a :class:`ChatWake`; each
+  socket then reads the stored messages after the last one it sent, as its
+  own caller under RLS (service/blueprints/chat.py).
 
 Several service processes on one database each run their own relay, so a
 message posted through one process reaches clients of all of them.
@@ -48,7 +53,14 @@ class Resync:
     """Put on every subscriber's queue after a reconnect: re-read what may have been missed."""
 
 
-Event = dict[str, Any] | Resync
+@dataclass(frozen=True)
+class ChatWake:
+    """Put on every chat subscriber's queue for a NOTIFY on xpbase_chat: message ``id`` may be stored."""
+
+    id: int
+
+
+Event = dict[str, Any] | Resync | ChatWake
 
 
 def notification_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -80,6 +92,7 @@ class Relay:
         self.reconnects = 0
         self._members: defaultdict[UUID, set[asyncio.Queue[Event]]] = defaultdict(set)
         self._chat: set[asyncio.Queue[Event]] = set()
+        self._chat_members: defaultdict[UUID, int] = defaultdict(int)
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
@@ -176,15 +189,23 @@ class Relay:
             if not self._members[profile_id]:
                 del self._members[profile_id]
 
+    def chat_sockets(self, profile_id: UUID) -> int:
+        """How many chat subscriptions the member holds in this process."""
+        return self._chat_members.get(profile_id, 0)
+
     @contextlib.contextmanager
-    def chat_events(self) -> Iterator[asyncio.Queue[Event]]:
-        """A queue of every chat message for the life of the block."""
+    def chat_events(self, profile_id: UUID) -> Iterator[asyncio.Queue[Event]]:
+        """A queue of ChatWake (and Resync) events for the life of the block, counted for the member."""
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._chat.add(queue)
+        self._chat_members[profile_id] += 1
         try:
             yield queue
         finally:
             self._chat.discard(queue)
+            self._chat_members[profile_id] -= 1
+            if not self._chat_members[profile_id]:
+                del self._chat_members[profile_id]
 
     def _broadcast_resync(self) -> None:
         for queues in self._members.values():
@@ -202,8 +223,13 @@ class Relay:
             log.warning("relay: ignoring a malformed payload on %s", channel)
             return
         if channel == CHAT_CHANNEL:
+            try:
+                wake = ChatWake(int(data["id"]))
+            except (KeyError, TypeError, ValueError):
+                log.warning("relay: ignoring a malformed chat payload")
+                return
             for queue in self._chat:
-                queue.put_nowait(data)
+                queue.put_nowait(wake)
             return
         try:
             profile_id = UUID(str(data["profile_id"]))

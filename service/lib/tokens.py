@@ -30,6 +30,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ MIN_SECRET_BYTES = 32
 MIN_RSA_BITS = 2048
 MAX_ACCESS_TTL_SECONDS = 3600
 MAX_REFRESH_TOKEN_CHARS = 128
+# Clock skew allowed between the token's issued-at and expiry and the lifetime the service issues (seconds).
+LIFETIME_LEEWAY_SECONDS = 60
 _CHAIN_INFO = b"xpbase refresh token chain v1"
 
 
@@ -243,9 +246,13 @@ def decode_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
 
     Checks, in order: the header's ``alg`` is the configured algorithm and its
     ``kid`` the configured key id (absent when none is configured); the
-    signature; ``exp`` (required), ``nbf`` (when present), ``aud``, ``iss``;
-    ``sub`` is a uuid; ``role`` is ``authenticated``. Raises
-    InvalidAccessToken with a short reason otherwise.
+    signature; ``exp`` and ``iat`` (required), ``nbf`` (when present), ``aud``,
+    ``iss``; ``exp``, ``iat`` and ``nbf`` are JSON numbers (RFC 7519
+    NumericDate, not strings or booleans); ``iat`` is not in the future and
+    the lifetime ``exp - iat`` is at most what the service issues
+    (``keys.access_ttl_seconds``) plus LIFETIME_LEEWAY_SECONDS; ``sub`` is a
+    uuid; ``role`` is ``authenticated``. Raises InvalidAccessToken with a
+    short reason otherwise.
     """
     try:
         header = jwt.get_unverified_header(token)
@@ -262,7 +269,7 @@ def decode_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
             algorithms=[keys.algorithm],
             audience=keys.audience,
             issuer=keys.issuer,
-            options={"require": ["exp", "sub", "aud", "iss", "role"], "verify_signature": True},
+            options={"require": ["exp", "iat", "sub", "aud", "iss", "role"], "verify_signature": True},
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidAccessToken("token expired") from exc
@@ -278,6 +285,7 @@ def decode_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
         raise InvalidAccessToken("bad signature") from exc
     except jwt.InvalidTokenError as exc:
         raise InvalidAccessToken("invalid token") from exc
+    _check_dates(claims, keys)
     try:
         UUID(str(claims["sub"]))
     except ValueError as exc:
@@ -285,6 +293,26 @@ def decode_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
     if claims["role"] != "authenticated":
         raise InvalidAccessToken("role must be authenticated")
     return claims
+
+
+def _is_numeric_date(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_dates(claims: dict[str, Any], keys: TokenKeys) -> None:
+    """Refuse non-numeric dates, an issued-at in the future and lifetimes longer than the service issues.
+
+    PyJWT converts ``"exp": "4102444800"`` with int() and accepts it; the
+    service only ever signs numbers, and never longer than
+    ``keys.access_ttl_seconds``, so anything else was not issued here.
+    """
+    for name in ("exp", "iat", "nbf"):
+        if name in claims and not _is_numeric_date(claims[name]):
+            raise InvalidAccessToken(f"{name} must be a number")
+    if claims["iat"] > time.time() + LIFETIME_LEEWAY_SECONDS:
+        raise InvalidAccessToken("token issued in the future")
+    if claims["exp"] - claims["iat"] > keys.access_ttl_seconds + LIFETIME_LEEWAY_SECONDS:
+        raise InvalidAccessToken("token lifetime longer than the service issues")
 
 
 def new_refresh_token() -> str:

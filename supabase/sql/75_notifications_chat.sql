@@ -229,15 +229,13 @@ security definer
 set search_path = ''
 as $$
 begin
-  perform pg_notify('xpbase_chat', json_build_object(
-    'id', new.id, 'profile_id', new.profile_id, 'author_name', new.author_name, 'body', new.body,
-    'created_at', private.utc_text(new.created_at))::text);
+  perform pg_notify('xpbase_chat', json_build_object('id', new.id, 'profile_id', new.profile_id)::text);
   return null;
 end
 $$;
 comment on function private.tg_chat_messages__notify() is
-  'Sends each new chat message on channel xpbase_chat as {id, profile_id, author_name, body, created_at}: every '
-  'service process relays it to its chat websockets.';
+  'Announces each new chat message on channel xpbase_chat as {id, profile_id}: every service process then reads '
+  'the stored messages for its chat websockets (any role may NOTIFY, so the payload only carries ids).';
 revoke all on function private.tg_chat_messages__notify() from public;
 
 drop trigger if exists _500_notify on public.chat_messages;

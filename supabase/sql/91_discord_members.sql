@@ -99,7 +99,7 @@ grant execute on function public.service_role_discord_award(text, text, text, te
 
 -- Members: profile, levels, seasons, role rewards -----------------------------
 
-create or replace function private.discord_member(p_user_id text, p_recent integer)
+create or replace function private.discord_member(p_user_id text, p_recent integer, p_viewer_id text)
 returns jsonb
 language plpgsql
 stable
@@ -110,6 +110,9 @@ declare
   v_profile public.profiles;
 begin
   perform private.discord_id('user_id', p_user_id);
+  if p_viewer_id is not null then
+    perform private.discord_id('viewer_user_id', p_viewer_id);
+  end if;
   if p_recent is null or p_recent not between 0 and 25 then
     raise exception 'recent must be 0 to 25' using errcode = 'XPBAD';
   end if;
@@ -118,6 +121,10 @@ begin
    where i.provider = 'discord' and i.subject = p_user_id;
   if not found then
     raise exception 'No profile for Discord user %', p_user_id using errcode = 'XPPRF';
+  end if;
+  -- Members hidden from boards are hidden from other members' /profile and /rank too (the member sees themself).
+  if not v_profile.leaderboard_visible and p_viewer_id is not null and p_viewer_id <> p_user_id then
+    raise exception 'That member keeps their profile private' using errcode = 'XPHID';
   end if;
   return jsonb_build_object(
     'profile_id', v_profile.id,
@@ -164,28 +171,35 @@ begin
                limit p_recent) r), '[]'));
 end
 $$;
-comment on function private.discord_member(text, integer) is 'Implementation of public.service_role_discord_member.';
-revoke all on function private.discord_member(text, integer) from public;
-grant execute on function private.discord_member(text, integer) to service_role;
+comment on function private.discord_member(text, integer, text) is 'Implementation of public.service_role_discord_member.';
+revoke all on function private.discord_member(text, integer, text) from public;
+grant execute on function private.discord_member(text, integer, text) to service_role;
 
-create or replace function public.service_role_discord_member(user_id text, recent integer default 0)
+create or replace function public.service_role_discord_member(
+  user_id text,
+  recent integer default 0,
+  viewer_user_id text default null
+)
 returns jsonb
 language sql
 stable
 security invoker
 set search_path = ''
 as $$
-  select private.discord_member(service_role_discord_member.user_id, service_role_discord_member.recent)
+  select private.discord_member(service_role_discord_member.user_id, service_role_discord_member.recent,
+                                service_role_discord_member.viewer_user_id)
 $$;
-comment on function public.service_role_discord_member(text, integer) is
+comment on function public.service_role_discord_member(text, integer, text) is
   'The profile of a Discord user for /rank, /xp and /profile: profile_id, display_name, bio, avatar_url, '
   'social_links, role, leaderboard_visible, created_at, xp, level, tier, tier_name, points, rank_card_style, level_xp (XP where '
   'the level starts), next_level_xp (null at the top of the curve), layers [{layer, name, xp, status, '
   'status_name}], unlocks [{tier, slug, name}], identities [provider], and the last `recent` (0-25) non-zero '
-  'ledger entries [{activity, activity_name, layer, amount, occurred_at, reason}]. Errors: XPPRF when the user '
-  'has no profile, XPBAD. service_role only.';
-revoke all on function public.service_role_discord_member(text, integer) from public, anon, authenticated;
-grant execute on function public.service_role_discord_member(text, integer) to service_role;
+  'ledger entries [{activity, activity_name, layer, amount, occurred_at, reason}]. viewer_user_id is the Discord '
+  'user asking (/profile @them, /rank @them): when it is someone else and the user hides from leaderboards '
+  '(leaderboard_visible false) the answer is XPHID, as boards leave them out; null is the member themself or a '
+  'moderator. Errors: XPPRF when the user has no profile, XPHID, XPBAD. service_role only.';
+revoke all on function public.service_role_discord_member(text, integer, text) from public, anon, authenticated;
+grant execute on function public.service_role_discord_member(text, integer, text) to service_role;
 
 create or replace function public.service_role_discord_seasons(layer text default null, max_rows integer default 25)
 returns jsonb

@@ -201,3 +201,29 @@ async def test_checkin_reports_the_xp_credited_a_level_up_and_the_milestone(
     assert "day **3** of your streak, **+15 XP**" in text
     assert "Level up: you are now level **2**" in text
     assert "Milestone: a 3-day streak!" in text
+
+
+async def test_hidden_members_profile_and_rank_are_private_to_others(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """Hidden from boards: /profile and /rank @them are refused privately; the member still sees their own."""
+    bob = await bob_with_xp(bot, world, db)
+    async with db.as_service() as conn:
+        await conn.execute("update public.profiles set leaderboard_visible = false where id = $1::uuid", bob)
+    for command in ("profile", "rank"):
+        interaction = await world.run(
+            world.interaction(
+                world.carol, command, options=[user_option("member", world.bob)], resolve=[world.bob]
+            )
+        )
+        answer = discord_api.last_reply(interaction.id)
+        assert answer.ephemeral and answer.content == "That member keeps their profile private."
+        assert not answer.files and "600" not in answer.text
+    own = await world.run(
+        world.interaction(
+            world.bob, "profile", options=[user_option("member", world.bob)], resolve=[world.bob]
+        )
+    )
+    assert "Level: 3 (600 XP)" in discord_api.last_reply(own.id).text
+    own_rank = await world.run(world.interaction(world.bob, "rank"))
+    assert len(discord_api.last_reply(own_rank.id).files) == 1

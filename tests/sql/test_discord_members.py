@@ -3,8 +3,11 @@ notifications the bot announces."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import acting_as, award, new_profile
 from xpbase.db import Database
+from xpbase.errors import DomainError
 
 
 async def test_no_xp_award_writes_nothing_and_makes_no_profile(db: Database) -> None:
@@ -69,3 +72,29 @@ async def test_notifications_cursor_moves_past_everything_read(db: Database) -> 
     ]
     again = await db.rpc("service_role_discord_notifications", after_id=batch["cursor"], max_rows=100)
     assert again == {"cursor": batch["cursor"], "notifications": []}
+
+
+async def test_hidden_member_is_private_to_other_viewers(db: Database) -> None:
+    """Hidden from boards: XPHID for another viewer; the member and the backend see everything."""
+    await db.rpc(
+        "service_role_discord_award",
+        guild_id="1",
+        user_id="21",
+        display_name="Hidden",
+        activity="message",
+        idempotency_key="h1",
+    )
+    async with db.as_service() as conn:
+        await conn.execute(
+            "update public.profiles p set leaderboard_visible = false from public.identities i"
+            " where i.profile_id = p.id and i.provider = 'discord' and i.subject = '21'"
+        )
+    with pytest.raises(DomainError) as refused:
+        await db.rpc("service_role_discord_member", user_id="21", viewer_user_id="22")
+    assert refused.value.error.sqlstate == "XPHID"
+    own = await db.rpc("service_role_discord_member", user_id="21", viewer_user_id="21")
+    assert own["display_name"] == "Hidden" and own["leaderboard_visible"] is False
+    assert (await db.rpc("service_role_discord_member", user_id="21"))["xp"] == own["xp"]
+    with pytest.raises(DomainError) as bad:
+        await db.rpc("service_role_discord_member", user_id="21", viewer_user_id="not-a-snowflake")
+    assert bad.value.error.sqlstate == "XPBAD"

@@ -524,7 +524,7 @@ COLUMN_RULES: dict[tuple[str, str, str], frozenset[str]] = {
     ("profiles", "service_role", "update"): EDITABLE_COLUMNS | {"role"},
     ("notifications", "owner", "update"): frozenset({"read_at"}),
     ("auth_settings", "service_role", "update"): frozenset(
-        {"link_code_ttl_seconds", "link_code_hourly_limit"}
+        {"link_code_ttl_seconds", "link_code_hourly_limit", "oauth_states_per_client", "oauth_states_total"}
     ),
 }
 
@@ -562,7 +562,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_discord_set_role_reward(text, text, integer, text)": SERVICE_ONLY,
     "public.service_role_discord_award(text, text, text, text, text,"
     " timestamp with time zone, text, text[])": SERVICE_ONLY,
-    "public.service_role_discord_member(text, integer)": SERVICE_ONLY,
+    "public.service_role_discord_member(text, integer, text)": SERVICE_ONLY,
     "public.service_role_discord_seasons(text, integer)": SERVICE_ONLY,
     "public.service_role_discord_role_plan(text, text[])": SERVICE_ONLY,
     "public.service_role_discord_notifications(bigint, integer)": SERVICE_ONLY,
@@ -571,9 +571,8 @@ EXECUTE: dict[str, frozenset[str]] = {
     # Sign-in, sessions and account linking (service/blueprints/auth.py, the bot's /link).
     "public.service_role_sign_in(text, text, text, text)": SERVICE_ONLY,
     "public.service_role_link_identity(uuid, text, text, text)": SERVICE_ONLY,
-    "public.service_role_create_oauth_state(bytea, bytea, text, text, text, text, uuid, boolean, integer)": (
-        SERVICE_ONLY
-    ),
+    "public.service_role_create_oauth_state"
+    "(bytea, bytea, text, text, text, text, uuid, boolean, integer, bytea)": SERVICE_ONLY,
     "public.service_role_take_oauth_state(bytea, bytea, text)": SERVICE_ONLY,
     "public.service_role_create_session(uuid, text, bytea, integer)": SERVICE_ONLY,
     "public.service_role_refresh_session(bytea, bytea, integer, integer)": SERVICE_ONLY,

@@ -25,7 +25,8 @@ NEW_TABLES = [
 SERVICE_FUNCTIONS = [
     "public.service_role_sign_in(text, text, text, text)",
     "public.service_role_link_identity(uuid, text, text, text)",
-    "public.service_role_create_oauth_state(bytea, bytea, text, text, text, text, uuid, boolean, integer)",
+    "public.service_role_create_oauth_state(bytea, bytea, text, text, text, text, uuid, boolean, integer,"
+    " bytea)",
     "public.service_role_take_oauth_state(bytea, bytea, text)",
     "public.service_role_create_session(uuid, text, bytea, integer)",
     "public.service_role_refresh_session(bytea, bytea, integer, integer)",
@@ -435,3 +436,24 @@ async def test_definer_functions_pin_an_empty_search_path(db: Database) -> None:
         )
     assert len(rows) == 11
     assert all(r["proconfig"] == ['search_path=""'] for r in rows), rows
+
+
+async def test_oauth_states_in_flight_are_limited_per_client_and_in_total(db: Database) -> None:
+    """XPRAT past auth_settings' per-client and total limits; a refused call stores nothing."""
+    async with db.as_service() as conn:
+        await conn.execute(
+            "update public.auth_settings set oauth_states_per_client = 2, oauth_states_total = 3"
+        )
+    await create_state(db, "a1", client_hash=h("10.0.0.1"))
+    await create_state(db, "a2", client_hash=h("10.0.0.1"))
+    with pytest.raises(DomainError) as per_client:
+        await create_state(db, "a3", client_hash=h("10.0.0.1"))
+    await create_state(db, "b1", client_hash=h("10.0.0.2"))
+    with pytest.raises(DomainError) as total:
+        await create_state(db, "n1")  # an unknown client still counts towards the total
+    assert per_client.value.code == total.value.code == "rate_limited"
+    async with db.pool.acquire() as conn:
+        assert await conn.fetchval("select count(*) from private.oauth_states") == 3
+    with pytest.raises(DomainError) as bad:
+        await create_state(db, "c1", client_hash=b"short")
+    assert bad.value.code == "invalid_argument"
