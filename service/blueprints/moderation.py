@@ -20,7 +20,7 @@ from quart_schema import security_scheme, tag_blueprint, validate_request, valid
 from service.lib.access import require_member
 from service.lib.context import get_rpc
 from service.lib.openapi import BEARER, errors
-from xpbase.models.accounts import Moderated, ModerationRecord, Permission, RoleChange
+from xpbase.models.accounts import Moderated, ModerationRecord, Permissions, RoleChange
 
 blueprint = Blueprint("moderation", __name__)
 tag_blueprint(blueprint, ["admin"])
@@ -132,5 +132,5 @@ async def get_my_moderation() -> ModerationRecord:
 @errors(401)
 async def get_my_permissions() -> PermissionsOut:
     """What your role may do (``public.my_permissions``), e.g. ``["approve_redemptions", "warn_members"]``."""
-    rows: list[Permission] = await get_rpc().call("my_permissions", role="authenticated", claims=g.claims)
-    return PermissionsOut(permissions=[row.permission for row in rows])
+    answer: Permissions = await get_rpc().call("my_permissions", role="authenticated", claims=g.claims)
+    return PermissionsOut(permissions=answer.permissions)

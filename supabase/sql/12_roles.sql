@@ -174,18 +174,18 @@ revoke all on function public.service_role_set_role(uuid, uuid, text, text) from
 grant execute on function public.service_role_set_role(uuid, uuid, text, text) to service_role;
 
 create or replace function public.my_permissions()
-returns table (permission text)
+returns jsonb
 language sql
 stable
 security invoker
 set search_path = ''
 as $$
-  select rp.permission_slug
+  select jsonb_build_object('permissions', coalesce(jsonb_agg(rp.permission_slug order by rp.permission_slug), '[]'))
     from public.role_permissions rp
    where rp.role_slug = (select p.role from public.profiles p where p.id = (select auth.uid()))
-   order by 1
 $$;
 comment on function public.my_permissions() is
-  'The permission slugs the signed-in member''s role holds (empty for a plain member). authenticated only.';
+  'The permission slugs the signed-in member''s role holds: {permissions: [...]} (empty for a plain member). '
+  'authenticated only.';
 revoke all on function public.my_permissions() from public, anon, service_role;
 grant execute on function public.my_permissions() to authenticated;

@@ -6,6 +6,7 @@ roles whose permissions allow it and 403 ``forbidden`` for everyone else.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from tests.sql.test_roles import ROLES, with_role
 from xpbase.db import Database
 
 ADMINS = frozenset({"admin"})
+SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat()
 MODERATORS = frozenset({"admin", "moderator"})
 
 #: (method, path with {target}, JSON body, roles allowed)
@@ -47,7 +49,7 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None, frozenset[str]]] = {
     "suspend": (
         "POST",
         "/v1/admin/profiles/{target}/moderation",
-        {"action": "suspend", "reason": "matrix", "until": "2099-01-01T00:00:00Z"},
+        {"action": "suspend", "reason": "matrix", "until": SOON},
         MODERATORS,
     ),
     "unsuspend": (
@@ -97,6 +99,7 @@ async def test_my_permissions_and_my_record(client: Client, db: Database) -> Non
     mod = await client.get(
         "/v1/me/permissions", headers={"Authorization": f"Bearer {make_token(sub=str(moderator))}"}
     )
+    assert mod.status_code == 200, await mod.get_data()
     assert "suspend_members" in (await mod.get_json())["permissions"]
     await client.post(
         f"/v1/admin/profiles/{member}/moderation",

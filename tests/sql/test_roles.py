@@ -206,15 +206,10 @@ async def test_grant_admin_is_audited(db: Database) -> None:
 async def test_permissions_are_data_and_members_read_their_own(db: Database) -> None:
     """my_permissions lists the role's permissions; a moderator may not manage roles, an admin may."""
     moderator, admin, member = [await with_role(db, r) for r in ("moderator", "admin", "member")]
-    mod = [
-        r["permission"]
-        for r in await db.rpc_rows("my_permissions", role="authenticated", claims=member_claims(moderator))
+    mod, adm, mem = [
+        (await db.rpc("my_permissions", role="authenticated", claims=member_claims(p)))["permissions"]
+        for p in (moderator, admin, member)
     ]
-    adm = [
-        r["permission"]
-        for r in await db.rpc_rows("my_permissions", role="authenticated", claims=member_claims(admin))
-    ]
-    mem = await db.rpc_rows("my_permissions", role="authenticated", claims=member_claims(member))
     assert "warn_members" in mod and "suspend_members" in mod and "manage_roles" not in mod
     assert {"manage_roles", "manage_rules", "correct_xp", "approve_redemptions"} <= set(adm)
     assert mem == []

@@ -96,10 +96,10 @@ class ModerationRecord(Result):
     actions: list[ModerationAction]
 
 
-class Permission(Result):
-    """One row of my_permissions: a public.permissions slug the caller's role holds."""
+class Permissions(Result):
+    """my_permissions: the public.permissions slugs the caller's role holds."""
 
-    permission: str
+    permissions: list[str]
 
 
 RESULTS = {
@@ -110,5 +110,5 @@ RESULTS = {
     "moderate": Moderated,
     "service_role_moderate": Moderated,
     "moderation_record": ModerationRecord,
-    "my_permissions": Permission,
+    "my_permissions": Permissions,
 }
