@@ -136,8 +136,6 @@ comment on function private.has_permission(text) is
 
 revoke all on function private.has_permission(text) from public;
 
-grant execute on function private.has_permission(text) to authenticated, service_role;
-
 create or replace function private.assert_permission(p_permission text, out actor_id uuid, out actor_role text)
 language plpgsql
 stable
@@ -174,8 +172,6 @@ comment on function private.assert_permission(text) is
   'must hold it too. Raises 42501 for anyone else, XPBAD for an unknown permission.';
 
 revoke all on function private.assert_permission(text) from public;
-
-grant execute on function private.assert_permission(text) to authenticated, service_role;
 
 ------------------------------------------------------------------------------
 -- Changing roles
@@ -345,8 +341,6 @@ comment on function private.suspended_until(uuid) is
 
 revoke all on function private.suspended_until(uuid) from public;
 
-grant execute on function private.suspended_until(uuid) to authenticated, service_role;
-
 create or replace function private.assert_not_suspended(p_profile_id uuid)
 returns void
 language plpgsql
@@ -371,8 +365,6 @@ comment on function private.assert_not_suspended(uuid) is
 
 revoke all on function private.assert_not_suspended(uuid) from public;
 
-grant execute on function private.assert_not_suspended(uuid) to authenticated, service_role;
-
 create or replace function private.moderation_json(p_row public.moderation_actions)
 returns jsonb
 language sql
@@ -392,8 +384,6 @@ comment on function private.moderation_json(public.moderation_actions) is
   'lifted_by, lift_reason}; times are UTC text or null.';
 
 revoke all on function private.moderation_json(public.moderation_actions) from public;
-
-grant execute on function private.moderation_json(public.moderation_actions) to authenticated, service_role;
 
 create or replace function private.moderate(p_action text, p_profile_id uuid, p_reason text, p_until timestamptz)
 returns jsonb

@@ -28,7 +28,6 @@ comment on function private.has_permission(text) is
   'True when the caller may do p_permission (a public.permissions slug): the backend always, a member when their '
   'role holds it. For policies and reads; privileged writes call private.assert_permission.';
 revoke all on function private.has_permission(text) from public;
-grant execute on function private.has_permission(text) to authenticated, service_role;
 
 create or replace function private.assert_permission(p_permission text, out actor_id uuid, out actor_role text)
 language plpgsql
@@ -64,7 +63,6 @@ comment on function private.assert_permission(text) is
   'for a member whose role holds the permission, or for the profile the backend acts for (private.act_for), who '
   'must hold it too. Raises 42501 for anyone else, XPBAD for an unknown permission.';
 revoke all on function private.assert_permission(text) from public;
-grant execute on function private.assert_permission(text) to authenticated, service_role;
 
 ------------------------------------------------------------------------------
 -- Changing roles

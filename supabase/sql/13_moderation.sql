@@ -24,7 +24,6 @@ $$;
 comment on function private.suspended_until(uuid) is
   'When the suspension in force on a profile ends (timestamptz; ''infinity'' for a ban), or null when none is.';
 revoke all on function private.suspended_until(uuid) from public;
-grant execute on function private.suspended_until(uuid) to authenticated, service_role;
 
 create or replace function private.assert_not_suspended(p_profile_id uuid)
 returns void
@@ -47,7 +46,6 @@ comment on function private.assert_not_suspended(uuid) is
   'Raises XPSUS (with the end of the suspension, UTC) when a suspension is in force on the profile; awards, chat, '
   'purchases and redemptions call it first.';
 revoke all on function private.assert_not_suspended(uuid) from public;
-grant execute on function private.assert_not_suspended(uuid) to authenticated, service_role;
 
 create or replace function private.moderation_json(p_row public.moderation_actions)
 returns jsonb
@@ -66,7 +64,6 @@ comment on function private.moderation_json(public.moderation_actions) is
   'A moderation action as JSON: {id, profile_id, kind, reason, actor_id, actor_role, created_at, until, lifted_at, '
   'lifted_by, lift_reason}; times are UTC text or null.';
 revoke all on function private.moderation_json(public.moderation_actions) from public;
-grant execute on function private.moderation_json(public.moderation_actions) to authenticated, service_role;
 
 create or replace function private.moderate(p_action text, p_profile_id uuid, p_reason text, p_until timestamptz)
 returns jsonb
