@@ -9,12 +9,14 @@ from service.blueprints import (
     api_docs,
     badges,
     chat,
+    email_sign_in,
     events,
     health,
     leaderboards,
     ledger,
     levels,
     link_codes,
+    moderation,
     notifications,
     oauth,
     pages,
@@ -31,6 +33,7 @@ from service.blueprints import (
     store,
     streaks,
 )
+from service.lib import supabase_auth
 from service.lib.access import origin_of
 from service.lib.api_error import register_error_handlers
 from service.lib.cors import enable_cors
@@ -47,8 +50,10 @@ BLUEPRINTS = [
     health.blueprint,
     api_docs.blueprint,
     oauth.blueprint,
+    email_sign_in.blueprint,
     sessions.blueprint,
     link_codes.blueprint,
+    moderation.blueprint,
     profiles.blueprint,
     badges.blueprint,
     profile_cards.blueprint,
@@ -86,6 +91,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.request_class = StrictRequest
     app.config["XPBASE_SETTINGS"] = settings
     app.config["XPBASE_TOKEN_KEYS"] = load_token_keys(settings)
+    supabase_auth.install(app, settings)
     app.config["XPBASE_OAUTH_PROVIDERS"] = configured_providers(settings)
     app.config["XPBASE_TRUSTED_ORIGINS"] = frozenset(origin_of(uri) for uri in settings.oauth_redirect_uris)
     app.config["XPBASE_DB"] = database

@@ -24,6 +24,8 @@
 
 \ir sql/00_helpers.sql
 \ir sql/10_profiles.sql
+\ir sql/12_roles.sql
+\ir sql/13_moderation.sql
 \ir sql/20_levels.sql
 \ir sql/25_seasons.sql
 \ir sql/30_award.sql
@@ -45,6 +47,8 @@
 \ir sql/76_preferences.sql
 \ir sql/77_outbox.sql
 \ir sql/80_sign_in.sql
+\ir sql/81_email_codes.sql
+\ir sql/82_supabase_auth.sql
 \ir sql/85_link_codes.sql
 \ir sql/90_discord_guilds.sql
 \ir sql/91_discord_members.sql

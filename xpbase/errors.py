@@ -109,6 +109,15 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         ),
         EngineError("XPURL", 400, "invalid_avatar_url", "An avatar must be a plain https:// address."),
         EngineError("XPBDG", 404, "unknown_badge", "That badge (or badge evaluation) does not exist."),
+        # Accounts (issue 13): roles, moderation, email sign-in codes.
+        EngineError("XPROL", 400, "unknown_role", "That role does not exist."),
+        EngineError("XPSUS", 403, "member_suspended", "This account is suspended; that is not possible now."),
+        EngineError(
+            "XPOTC", 400, "invalid_code", "That code is not valid (expired, used or never sent); ask again."
+        ),
+        EngineError("XPOTW", 400, "wrong_code", "That code is wrong; check the email and try again."),
+        EngineError("XPOTD", 400, "code_locked", "Too many wrong tries; ask for a new code."),
+        EngineError("XPOTR", 429, "rate_limited", "Too many codes asked for; try again in an hour."),
         EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
         EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
         EngineError("22001", 400, "value_too_long", "That value is too long."),

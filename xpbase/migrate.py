@@ -2,8 +2,9 @@
 
 Order:
 
-1. ``supabase/compat/auth.sql`` when the ``auth`` schema is missing (plain
-   Postgres; never on Supabase, which has its own).
+1. ``supabase/compat/auth.sql`` when ``auth.identities`` is missing (plain
+   Postgres, also one that compat set up before it created the auth tables;
+   never on Supabase, which has its own).
 2. Every ``supabase/migrations/<version>_<name>.sql`` not yet recorded in
    ``supabase_migrations.schema_migrations`` (the Supabase CLI's table), in file
    name order, each in its own transaction together with its record. Names are
@@ -159,7 +160,9 @@ async def migrate(
     try:
         await conn.execute("select pg_advisory_lock($1)", LOCK_KEY)
         try:
-            if not await conn.fetchval("select exists (select 1 from pg_namespace where nspname = 'auth')"):
+            # Supabase has auth.identities; a plain Postgres migrated before compat created it gets it now
+            # (the script is idempotent).
+            if await conn.fetchval("select to_regclass('auth.identities') is null"):
                 async with conn.transaction():
                     await _run_file(conn, supabase_dir / "compat" / "auth.sql")
                 report.compat_applied = True

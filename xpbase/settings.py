@@ -106,6 +106,27 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field(default="xpbase", min_length=1, description="The `iss` tokens carry and need.")
     jwt_access_ttl_seconds: int = Field(default=3600, ge=60, le=3600, description="Access token lifetime, s.")
 
+    # Supabase Auth mode (service/lib/supabase_auth.py): trust access tokens issued by GoTrue.
+    supabase_auth: Literal["off", "beside", "only"] = Field(
+        default="off",
+        description="off: only xpbase's own tokens; beside: GoTrue's too; only: GoTrue's alone "
+        "(supabase-js sign-in).",
+    )
+    supabase_auth_url: str = Field(
+        default="",
+        description="The project's auth URL (https://<ref>.supabase.co/auth/v1): "
+        "the `iss` GoTrue tokens carry.",
+    )
+    supabase_jwt_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="The project's JWT secret (HS256 GoTrue tokens); empty: none accepted.",
+    )
+    supabase_jwks_url: str = Field(
+        default="",
+        description="JWKS of the project's asymmetric signing keys (RS256/ES256), read at startup; "
+        "empty: <supabase_auth_url>/.well-known/jwks.json when no JWT secret is set.",
+    )
+
     # Refresh tokens and sessions.
     refresh_token_ttl_seconds: int = Field(
         default=30 * 24 * 3600, ge=3600, description="A refresh token expires this long after issue (s)."

@@ -77,9 +77,18 @@ def _unauthorized(message: str) -> APIError:
 def verify_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
     """The verified claims of an access token; APIError(401, "invalid_token") when it is refused.
 
-    See service.lib.tokens.decode_access_token for the checks.
+    See service.lib.tokens.decode_access_token for the checks. In Supabase
+    Auth mode a token whose ``iss`` is the project's auth URL is verified as
+    GoTrue's instead (service/lib/supabase_auth.py); with mode ``only``,
+    xpbase's own tokens are refused.
     """
+    gotrue = current_app.config.get("XPBASE_GOTRUE")
     try:
+        if gotrue is not None and gotrue.issued(token):
+            claims: dict[str, Any] = gotrue.decode(token)
+            return claims
+        if gotrue is not None and gotrue.only:
+            raise InvalidAccessToken("only Supabase Auth tokens are accepted")
         return decode_access_token(token, keys)
     except InvalidAccessToken as exc:
         raise _unauthorized(exc.reason) from exc

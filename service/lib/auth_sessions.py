@@ -75,6 +75,16 @@ def _issued(keys: TokenKeys, row: Session, refresh_token: str, created: bool | N
     )
 
 
+def issued_session(
+    keys: TokenKeys, row: Session, refresh_token: str, created: bool | None = None
+) -> IssuedSession:
+    """The tokens of a session the database started (``row``) whose first refresh token is ``refresh_token``.
+
+    For sign-ins that start the session inside their own SQL function (email codes, 81_email_codes.sql).
+    """
+    return _issued(keys, row, refresh_token, created)
+
+
 async def sign_in(
     rpc: PostgresRPC, keys: TokenKeys, settings: Settings, identity: ProviderIdentity
 ) -> IssuedSession:

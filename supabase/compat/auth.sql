@@ -103,3 +103,47 @@ begin
   end if;
 end
 $$;
+
+-- Supabase Auth's users and identities (GoTrue's tables, supabase/auth migrations), with the columns
+-- xpbase reads and the ones GoTrue always writes, under their Supabase names and types. xpbase's
+-- triggers on them (supabase/sql/82_supabase_auth.sql) make a profile with the user's id and its
+-- identities, so the same schema works where supabase-js signs people in. Only GoTrue (here: tests
+-- and importers as the table owner) writes them; the API roles have no access, as on Supabase.
+create table if not exists auth.users (
+  instance_id uuid,
+  id uuid primary key,
+  aud varchar(255),
+  role varchar(255),
+  email varchar(255),
+  encrypted_password varchar(255),
+  email_confirmed_at timestamptz,
+  last_sign_in_at timestamptz,
+  raw_app_meta_data jsonb,
+  raw_user_meta_data jsonb,
+  is_super_admin boolean,
+  created_at timestamptz,
+  updated_at timestamptz,
+  phone text unique default null,
+  phone_confirmed_at timestamptz,
+  banned_until timestamptz,
+  is_sso_user boolean not null default false,
+  deleted_at timestamptz,
+  is_anonymous boolean not null default false
+);
+comment on table auth.users is 'Auth: Stores user login data within a secure schema.';
+
+create table if not exists auth.identities (
+  provider_id text not null,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  identity_data jsonb not null,
+  provider text not null,
+  last_sign_in_at timestamptz,
+  created_at timestamptz,
+  updated_at timestamptz,
+  email text generated always as (lower(identity_data ->> 'email')) stored,
+  id uuid not null default gen_random_uuid() primary key,
+  constraint identities_provider_id_provider_unique unique (provider_id, provider)
+);
+comment on table auth.identities is 'Auth: Stores identities associated to a user.';
+create index if not exists identities_user_id_idx on auth.identities (user_id);
+revoke all on auth.users, auth.identities from public, anon, authenticated, service_role;

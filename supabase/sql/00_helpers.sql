@@ -1,5 +1,5 @@
 -- Helpers every feature uses: the private schema's usage grant, UTC text for receipts,
--- who may correct XP (assert_admin), and the schema version /health reports.
+-- who is the backend (is_service_role), who may correct XP (assert_admin), and the schema version /health reports.
 --
 -- Tables: none of its own (reads public.profiles and supabase_migrations.schema_migrations).
 -- Tests: tests/sql/test_helpers.py
@@ -23,6 +23,27 @@ revoke all on function private.utc_text(timestamptz) from public;
 -- Callers
 ------------------------------------------------------------------------------
 
+create or replace function private.is_service_role()
+returns boolean
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select coalesce((select auth.role()), '') = 'service_role'
+     and pg_catalog.pg_has_role(
+           coalesce(nullif(pg_catalog.current_setting('role', true), 'none'), session_user::text),
+           'service_role', 'member')
+$$;
+comment on function private.is_service_role() is
+  'True when the caller is the backend: the claims say role service_role AND the database role the request runs '
+  'as (the role set by SET ROLE / PostgREST, else the session user) is service_role or a member of it. The '
+  'claims alone are a setting anyone holding a connection can write, so an authenticated request whose claims '
+  'say service_role is not the backend. The SET ROLE value survives security definer calls, so this answers the '
+  'same inside private functions.';
+revoke all on function private.is_service_role() from public;
+grant execute on function private.is_service_role() to authenticated, service_role;
+
 create or replace function private.assert_admin(out actor_id uuid, out actor_role text)
 language plpgsql
 stable
@@ -30,7 +51,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if (select auth.role()) = 'service_role' then
+  if private.is_service_role() then
     -- The backend may name the person it acts for (private.act_for); null otherwise.
     actor_id := nullif(current_setting('xpbase.actor_id', true), '')::uuid;
     actor_role := 'service_role';

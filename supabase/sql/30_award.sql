@@ -384,6 +384,8 @@ begin
     end if;
     return v_receipt || jsonb_build_object('replayed', true);
   end if;
+  -- Suspended members earn nothing (13_moderation.sql): XPSUS.
+  perform private.assert_not_suspended(p_profile_id);
 
   select * into v_act from public.activity_types a where a.slug = p_activity;
   if not found or not v_act.active then

@@ -214,13 +214,10 @@ begin
   if not found then
     raise exception 'Unknown profile: %', service_role_grant_admin.profile_id using errcode = 'XPPRF';
   end if;
-  update public.profiles p set role = 'admin'
-   where p.id = service_role_grant_admin.profile_id and p.role <> 'admin'
-  returning p.id, p.display_name, p.role into v_row;
-  if v_row is null then
-    select p.id, p.display_name, p.role into v_row from public.profiles p
-     where p.id = service_role_grant_admin.profile_id;
-  end if;
+  -- Audited in public.role_changes (12_roles.sql) like every role change.
+  perform private.set_role(service_role_grant_admin.profile_id, 'admin', 'xpbase admin grant', null, 'service_role');
+  select p.id, p.display_name, p.role into v_row from public.profiles p
+   where p.id = service_role_grant_admin.profile_id;
   return jsonb_build_object('profile_id', v_row.id, 'display_name', v_row.display_name, 'role', v_row.role,
                             'changed', v_before <> 'admin');
 end

@@ -193,6 +193,7 @@ begin
   if p_profile_id is null then
     raise exception 'profile_id is required' using errcode = 'XPBAD';
   end if;
+  perform private.assert_not_suspended(p_profile_id);
   if p_item is null or length(p_item) not between 1 and 64 then
     raise exception 'item must be 1 to 64 characters' using errcode = 'XPBAD';
   end if;

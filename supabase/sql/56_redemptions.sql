@@ -102,10 +102,10 @@ declare
   v_actor_role text;
   v_admin boolean;
 begin
-  v_admin := (select auth.role()) = 'service_role'
-             or exists (select 1 from public.profiles p where p.id = (select auth.uid()) and p.role = 'admin');
+  -- Moderators and admins approve redemptions (the approve_redemptions permission, 12_roles.sql).
+  v_admin := private.has_permission('approve_redemptions');
   if v_admin then
-    select a.actor_id, a.actor_role into v_actor_id, v_actor_role from private.assert_admin() a;
+    select a.actor_id, a.actor_role into v_actor_id, v_actor_role from private.assert_permission('approve_redemptions') a;
   else
     v_actor_id := (select auth.uid());
     v_actor_role := 'authenticated';
@@ -131,7 +131,7 @@ as $$
   select private.update_redemption(update_redemption.redemption_id, update_redemption.status, update_redemption.note)
 $$;
 comment on function public.update_redemption(bigint, text, text) is
-  'Moves a redemption one step: admins (and service_role) approve, fulfil or reject; a member cancels their own '
+  'Moves a redemption one step: moderators and admins (approve_redemptions) and service_role approve, fulfil or reject; a member cancels their own '
   'pending one. note (at most 1000 characters) is kept on the step and sent in the notification. Returns '
   '{redemption_id, profile_id, item, status_before, status, points_refunded, points_balance}. Errors: XPRDU, '
   'XPRDS, 42501, XPBAD.';
@@ -174,8 +174,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_admin boolean := (select auth.role()) = 'service_role'
-    or exists (select 1 from public.profiles p where p.id = (select auth.uid()) and p.role = 'admin');
+  v_admin boolean := private.has_permission('approve_redemptions');
 begin
   if p_size is null or p_size not between 1 and 100 then
     raise exception 'size must be 1 to 100' using errcode = 'XPBAD';
@@ -227,8 +226,8 @@ $$;
 comment on function public.redemption_queue(text, integer, bigint) is
   'The admins'' queue: every member''s redemptions in a status (default pending; null for all), newest first: '
   '[{id, profile_id, display_name, item, item_name, category, status, delivery, points, created_at, steps: '
-  '[{status, actor_id, actor_role, note, at}]}]. size 1 to 100, before_id pages back. Errors: 42501 unless an '
-  'admin or service_role; XPBAD.';
+  '[{status, actor_id, actor_role, note, at}]}]. size 1 to 100, before_id pages back. Errors: 42501 unless a '
+  'moderator, admin (approve_redemptions) or service_role; XPBAD.';
 revoke all on function public.redemption_queue(text, integer, bigint) from public, anon;
 grant execute on function public.redemption_queue(text, integer, bigint) to service_role, authenticated;
 

@@ -62,6 +62,7 @@ begin
   if not exists (select 1 from public.profiles p where p.id = create_payment_order.profile_id) then
     raise exception 'Unknown profile: %', create_payment_order.profile_id using errcode = 'XPPRF';
   end if;
+  perform private.assert_not_suspended(create_payment_order.profile_id);
   if package is not null then
     select * into v_package from public.xp_packages x where x.slug = package;
     if not found or not v_package.active then

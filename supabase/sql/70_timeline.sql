@@ -24,7 +24,7 @@ begin
   if p_profile_id is null then
     raise exception 'profile_id is required' using errcode = 'XPBAD';
   end if;
-  if coalesce((select auth.role()), '') <> 'service_role' and p_profile_id is distinct from (select auth.uid()) then
+  if not private.is_service_role() and p_profile_id is distinct from (select auth.uid()) then
     raise exception 'Members can read only their own XP history' using errcode = '42501';
   end if;
   select p.time_zone into v_tz from public.profiles p where p.id = p_profile_id;

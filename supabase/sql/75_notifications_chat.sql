@@ -143,6 +143,7 @@ begin
   if v_uid is null then
     raise exception 'Sign in to chat' using errcode = '42501';
   end if;
+  perform private.assert_not_suspended(v_uid);
   select * into v_settings from public.chat_settings limit 1;
   v_settings.max_length := coalesce(v_settings.max_length, 500);
   v_settings.rate_limit_count := coalesce(v_settings.rate_limit_count, 5);

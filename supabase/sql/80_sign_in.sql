@@ -412,6 +412,9 @@ begin
   if p_profile_id is null or not exists (select 1 from public.profiles p where p.id = p_profile_id) then
     raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
   end if;
+  if private.suspended_until(p_profile_id) = 'infinity' then
+    raise exception 'This account is banned' using errcode = 'XPSUS';  -- 13_moderation.sql
+  end if;
   insert into private.auth_sessions (profile_id, provider) values (p_profile_id, p_provider)
   returning id into v_session_id;
   insert into private.refresh_tokens (session_id, token_hash, expires_at)
@@ -447,7 +450,7 @@ $$;
 comment on function public.service_role_create_session(uuid, text, bytea, integer) is
   'Starts a session (a refresh-token family) for a profile with its first refresh token (sha256 token_hash, '
   'valid ttl_seconds). Returns {session_id, profile_id, provider, refresh_expires_at, user: {id, '
-  'display_name, avatar_url, role}}; role is profiles.role. Errors: XPPRF unknown profile, XPBAD malformed input. service_role only.';
+  'display_name, avatar_url, role}}; role is profiles.role. Errors: XPPRF unknown profile, XPSUS banned, XPBAD malformed input. service_role only.';
 revoke all on function public.service_role_create_session(uuid, text, bytea, integer) from public, anon, authenticated;
 grant execute on function public.service_role_create_session(uuid, text, bytea, integer) to service_role;
 

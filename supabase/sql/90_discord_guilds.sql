@@ -41,7 +41,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if (select auth.role()) is distinct from 'service_role' then
+  if not private.is_service_role() then
     raise exception 'Only the backend may act for someone' using errcode = '42501';
   end if;
   if p_actor_id is null then

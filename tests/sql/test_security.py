@@ -483,6 +483,40 @@ TABLES: dict[str, Table] = {
         update="meeting_url = meeting_url",
         expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
     ),
+    # Accounts (issue 13): roles are configuration changed only by migrations; role changes and
+    # moderation records belong to their member (moderators' wider reads: tests/sql/test_moderation.py).
+    "roles": Table(
+        target="slug = 'university'",
+        insert="(slug, name) values ('matrix', 'Matrix')",
+        update="name = name",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
+    "permissions": Table(
+        target="slug = 'approve_claims'",
+        insert="(slug, description) values ('matrix', 'Matrix')",
+        update="description = description",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
+    "role_permissions": Table(
+        target="role_slug = 'moderator' and permission_slug = 'warn_members'",
+        insert="(role_slug, permission_slug) values ('member', 'manage_roles')",
+        update="role_slug = role_slug",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
+    "role_changes": Table(
+        target="profile_id = $1",
+        insert=(
+            "(profile_id, from_role, to_role, actor_role, reason) values ($1, 'member', 'admin', 'x', 'x')"
+        ),
+        update="reason = reason",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    "moderation_actions": Table(
+        target="profile_id = $1",
+        insert="(profile_id, kind, reason, actor_role) values ($1, 'warning', 'x', 'x')",
+        update="reason = reason",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
     "review_feedback": Table(
         target="author_id = $1",
         insert=(
@@ -524,7 +558,16 @@ COLUMN_RULES: dict[tuple[str, str, str], frozenset[str]] = {
     ("profiles", "service_role", "update"): EDITABLE_COLUMNS | {"role"},
     ("notifications", "owner", "update"): frozenset({"read_at"}),
     ("auth_settings", "service_role", "update"): frozenset(
-        {"link_code_ttl_seconds", "link_code_hourly_limit", "oauth_states_per_client", "oauth_states_total"}
+        {
+            "link_code_ttl_seconds",
+            "link_code_hourly_limit",
+            "oauth_states_per_client",
+            "oauth_states_total",
+            "email_code_ttl_seconds",
+            "email_code_max_tries",
+            "email_code_hourly_limit",
+            "email_code_ip_hourly_limit",
+        }
     ),
 }
 
@@ -598,6 +641,16 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.profile_card(uuid, integer)": EVERYONE,
     # The first admin (`xpbase admin grant`).
     "public.service_role_grant_admin(uuid)": SERVICE_ONLY,
+    # Roles and moderation (issue 13): open to members, SQL checks the permission (tests/sql/test_roles.py).
+    "public.admin_set_role(uuid, text, text)": SERVICE_AND_MEMBERS,
+    "public.service_role_set_role(uuid, uuid, text, text)": SERVICE_ONLY,
+    "public.my_permissions()": frozenset({"authenticated"}),
+    "public.moderate(text, uuid, text, timestamp with time zone)": SERVICE_AND_MEMBERS,
+    "public.service_role_moderate(uuid, text, uuid, text, timestamp with time zone)": SERVICE_ONLY,
+    "public.moderation_record(uuid, integer)": SERVICE_AND_MEMBERS,
+    # Email sign-in codes (81_email_codes.sql): the service alone mails and checks them.
+    "public.service_role_request_email_code(text, inet)": SERVICE_ONLY,
+    "public.service_role_verify_email_code(text, text, bytea, integer, uuid)": SERVICE_ONLY,
     # A member's own history (the function refuses anyone else's), and the backend's.
     "public.xp_timeline(uuid, text, integer, timestamp with time zone)": SERVICE_AND_MEMBERS,
     "public.dashboard_stats(uuid, text, timestamp with time zone)": SERVICE_AND_MEMBERS,
@@ -777,8 +830,18 @@ async def _build_world(url: str) -> World:
         async with db.as_member(hidden) as conn:
             await conn.execute("update public.profiles set leaderboard_visible = false where id = $1", hidden)
         async with db.as_service() as conn:
-            await conn.execute("update public.profiles set role = 'admin' where id = $1", admin)
             await conn.execute(SPARE_ROWS)
+        await db.rpc("service_role_grant_admin", profile_id=admin)
+        # Issue 13: a role change and a warning for each member, made as the admin.
+        for pid in (owner, other, hidden):
+            async with db.as_service() as conn:
+                for new_role in ("student", "member"):
+                    await conn.execute(
+                        "select public.service_role_set_role($1, $2, $3, 'matrix')", admin, pid, new_role
+                    )
+            await db.rpc(
+                "service_role_moderate", actor_id=admin, action="warn", profile_id=pid, reason="matrix"
+            )
         # Seasons are the engine's alone; the table owner writes the spare one.
         async with db.pool.acquire() as conn:
             await conn.execute(

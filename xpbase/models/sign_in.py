@@ -22,7 +22,8 @@ class ProfileSummary(Result):
     id: UUID
     display_name: str
     avatar_url: str | None
-    role: Literal["member", "admin"]
+    role: str = Field(pattern=r"^[a-z][a-z_]{1,31}$")
+    """A ``public.roles`` slug: member, student, company, university, professional, moderator or admin."""
 
 
 class SignedIn(Result):
