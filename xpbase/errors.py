@@ -90,6 +90,14 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError(
             "XPRCT", 404, "unknown_calendar_token", "That calendar link is not valid; make a new one."
         ),
+        EngineError("XPCLN", 400, "activity_not_claimable", "That activity cannot be claimed."),
+        EngineError("XPCLL", 429, "claim_limit_reached", "You have claimed that as often as allowed for now."),
+        EngineError("XPCLS", 409, "claim_already_decided", "That claim was already decided the other way."),
+        EngineError("XPCLM", 404, "unknown_claim", "That claim does not exist."),
+        EngineError("XPEVG", 403, "event_gate_refused", "You do not meet this event's requirements yet."),
+        EngineError("XPEVC", 409, "event_closed", "That is not possible at this point of the event."),
+        EngineError("XPEVU", 404, "unknown_event", "That event does not exist or was cancelled."),
+        EngineError("XPEVK", 403, "wrong_check_in_code", "That check-in code is not this event's."),
         EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
         EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
         EngineError("22001", 400, "value_too_long", "That value is too long."),

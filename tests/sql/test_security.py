@@ -488,6 +488,20 @@ TABLES: dict[str, Table] = {
         update="rating = rating",
         expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
     ),
+    # Member claims (issue 15): categories are configuration; claims are read by the member and admins and
+    # written only through the claim RPCs.
+    "activity_categories": Table(
+        target="slug = 'spare'",
+        insert="(slug, name) values ('matrix', 'Matrix')",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "activity_claims": Table(
+        target="profile_id = $1",
+        insert="(profile_id, activity_slug, occurred_at) values ($1, 'spare', now())",
+        update="note = note",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
 }
 
 #: Column-level grants, checked column by column: (table, persona, command) -> the columns it reaches.
@@ -631,6 +645,12 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_review_calendar_feed(text)": SERVICE_ONLY,
     "public.review_session(bigint, uuid)": SERVICE_AND_MEMBERS,
     "public.review_specialty_list()": EVERYONE,
+    # Member claims: members claim for themselves, the bot names the member; reviewers are checked inside.
+    "public.submit_claim(text, text, text, timestamp with time zone, uuid)": SERVICE_AND_MEMBERS,
+    "public.review_claim(bigint, text, text, uuid)": SERVICE_AND_MEMBERS,
+    "public.claim_queue(text, integer, uuid)": SERVICE_AND_MEMBERS,
+    "public.my_claims(uuid)": SERVICE_AND_MEMBERS,
+    "public.point_values()": EVERYONE,
     "public.admin_review_match_input(integer, integer, timestamp with time zone, uuid)": SERVICE_AND_MEMBERS,
     "public.admin_book_review(bigint, uuid, timestamp with time zone, uuid, double precision, jsonb, integer,"
     " text, uuid)": SERVICE_AND_MEMBERS,
@@ -713,6 +733,7 @@ insert into public.store_items (slug, name, category, price_points, delivery)
   values ('spare_merch', 'Spare', 'merchandise', 1, 'email');
 insert into public.xp_packages (slug, name, xp, amount_paise) values ('spare', 'Spare', 1, 100);
 insert into public.review_specialties (slug, name) values ('spare', 'Spare');
+insert into public.activity_categories (slug, name) values ('spare', 'Spare');
 """
 
 #: Issue 11's member rows, through the economy's own functions (no XP changes: item payments grant no XP).
@@ -783,6 +804,9 @@ async def _build_world(url: str) -> World:
                 "insert into public.review_feedback (session_id, author_id, side, rating)"
                 " select s.id, s.member_id, 'member', 5 from public.review_sessions s where"
                 " s.member_id = any($1)",
+                # Member claims: one pending claim each.
+                "insert into public.activity_claims (profile_id, activity_slug, occurred_at)"
+                " select p, 'spare', now() from unnest($1::uuid[]) p",
             ):
                 await conn.execute(sql, [owner, other, hidden])
         async with db.as_service() as conn:
