@@ -286,10 +286,11 @@ begin
    where s.event_id = v_event.id and s.status = 'confirmed';
   v_status := case when v_event.capacity is null or v_confirmed < v_event.capacity
                    then 'confirmed' else 'waitlisted' end;
-  insert into public.event_signups as s (event_id, profile_id, status, confirmed_at)
-  values (v_event.id, v_member, v_status, case when v_status = 'confirmed' then now() end)
+  -- clock_timestamp, taken under the event lock: the line is the order in which sign-ups got the lock.
+  insert into public.event_signups as s (event_id, profile_id, status, signed_up_at, confirmed_at)
+  values (v_event.id, v_member, v_status, clock_timestamp(), case when v_status = 'confirmed' then now() end)
   on conflict (event_id, profile_id) do update
-    set status = excluded.status, signed_up_at = now(), confirmed_at = excluded.confirmed_at;
+    set status = excluded.status, signed_up_at = excluded.signed_up_at, confirmed_at = excluded.confirmed_at;
   return private.event_json(v_event.id, v_member);
 end
 $$;
