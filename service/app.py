@@ -8,8 +8,10 @@ from service.blueprints import (
     admin,
     api_docs,
     chat,
+    claims,
     events,
     health,
+    layer_events,
     leaderboards,
     ledger,
     levels,
@@ -66,6 +68,8 @@ BLUEPRINTS = [
     redemptions.blueprint,
     payments.blueprint,
     reviews.blueprint,
+    claims.blueprint,
+    layer_events.blueprint,
 ]
 
 

@@ -91,7 +91,9 @@ ENGINE_ERRORS: dict[str, EngineError] = {
             "XPRCT", 404, "unknown_calendar_token", "That calendar link is not valid; make a new one."
         ),
         EngineError("XPCLN", 400, "activity_not_claimable", "That activity cannot be claimed."),
-        EngineError("XPCLL", 429, "claim_limit_reached", "You have claimed that as often as allowed for now."),
+        EngineError(
+            "XPCLL", 429, "claim_limit_reached", "You have claimed that as often as allowed for now."
+        ),
         EngineError("XPCLS", 409, "claim_already_decided", "That claim was already decided the other way."),
         EngineError("XPCLM", 404, "unknown_claim", "That claim does not exist."),
         EngineError("XPEVG", 403, "event_gate_refused", "You do not meet this event's requirements yet."),

@@ -37,7 +37,9 @@ async def submit(db: Database, pid: UUID, activity: str = "linkedin_update", **p
     return Claim.model_validate(answer)
 
 
-async def review(db: Database, reviewer: UUID, claim_id: int, decision: str, reason: str | None = None) -> Claim:
+async def review(
+    db: Database, reviewer: UUID, claim_id: int, decision: str, reason: str | None = None
+) -> Claim:
     answer = await db.rpc(
         "review_claim",
         role="authenticated",
@@ -77,7 +79,7 @@ async def test_career_pack_seeds_seven_categorised_claimable_activities(db: Data
 
 
 async def test_a_claim_waits_for_review_then_approval_awards_once(db: Database) -> None:
-    """Submitted claims are pending and credit nothing; approval awards via award_xp; approving again is a no-op."""
+    """A pending claim credits nothing; approval awards via award_xp; approving again is a no-op."""
     await load_career(db)
     ids = await people(db)
     claim = await submit(
@@ -89,10 +91,13 @@ async def test_a_claim_waits_for_review_then_approval_awards_once(db: Database) 
     assert approved.status == "approved" and approved.granted == 5 and approved.reviewer_id == ids["admin"]
     again = await review(db, ids["admin"], claim.id, "approve")
     assert again == approved and await xp_of(db, ids["member"]) == 5
-    key = await db.pool.fetchval("select idempotency_key from public.xp_ledger where id = $1", approved.ledger_id)
+    key = await db.pool.fetchval(
+        "select idempotency_key from public.xp_ledger where id = $1", approved.ledger_id
+    )
     assert key == f"claim:{claim.id}"
     kinds = await db.pool.fetch(
-        "select data from public.notifications where profile_id = $1 and kind = 'claim_reviewed'", ids["member"]
+        "select data from public.notifications where profile_id = $1 and kind = 'claim_reviewed'",
+        ids["member"],
     )
     assert len(kinds) == 1
     mine = ClaimList.model_validate(await db.rpc("my_claims", profile_id=ids["member"])).root
@@ -137,7 +142,9 @@ async def test_fifty_concurrent_approvals_credit_once(db: Database, database_url
         await pool.close()
     assert len({Claim.model_validate(a).ledger_id for a in answers}) == 1
     assert await xp_of(db, ids["member"]) == 25
-    rows = await db.pool.fetchval("select count(*) from public.xp_ledger where profile_id = $1", ids["member"])
+    rows = await db.pool.fetchval(
+        "select count(*) from public.xp_ledger where profile_id = $1", ids["member"]
+    )
     assert rows == 1
 
 
@@ -184,7 +191,7 @@ async def test_claim_limit_per_member_and_window_rejected_claims_do_not_count(db
 
 
 async def test_only_reviewers_decide_and_read_the_queue(db: Database) -> None:
-    """Members may not approve or read the queue (42501), nor claim for someone else; the bot names the admin."""
+    """Members may not approve or read the queue, nor claim for others (42501); the bot names the admin."""
     await load_career(db)
     ids = await people(db)
     claim = await submit(db, ids["member"])

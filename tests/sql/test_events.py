@@ -59,7 +59,9 @@ async def test_each_gate_refuses_with_its_reason(db: Database) -> None:
     assert refused.message == "needs reality status 'grounded', you are 'dormant'"
     assert (await refusal(db, low, level_gate.id)).message == "needs level 5, you are level 1"
     assert (await refusal(db, low, tier_gate.id)).message == "needs tier 'member', you are 'basic'"
-    assert (await refusal(db, high, dungeon.id)).message == "needs cyber status 'connected', you are 'offline'"
+    assert (
+        await refusal(db, high, dungeon.id)
+    ).message == "needs cyber status 'connected', you are 'offline'"
     assert (await refusal(db, high, tier_gate.id)).message == "needs tier 'member', you are 'basic'"
     assert (await join(db, high, status_gate.id)).my_status == "confirmed"
     assert (await join(db, high, level_gate.id)).my_status == "confirmed"
@@ -67,7 +69,9 @@ async def test_each_gate_refuses_with_its_reason(db: Database) -> None:
     listed = EventList.model_validate(
         await db.rpc("event_list", role="authenticated", claims=member_claims(low), layer="reality")
     ).root
-    assert {e.id: e.gate for e in listed}[status_gate.id] == "needs reality status 'grounded', you are 'dormant'"
+    assert {e.id: e.gate for e in listed}[
+        status_gate.id
+    ] == "needs reality status 'grounded', you are 'dormant'"
 
 
 async def test_hundred_concurrent_sign_ups_for_ten_places(db: Database, database_url: str) -> None:
@@ -88,7 +92,9 @@ async def test_hundred_concurrent_sign_ups_for_ten_places(db: Database, database
     assert statuses == {"confirmed": 10, "waitlisted": 90}
     rows = await db.pool.fetch("select status, count(*) from public.event_signups group by status")
     assert {r["status"]: r["count"] for r in rows} == {"confirmed": 10, "waitlisted": 90}
-    positions = sorted(Event.model_validate(a).my_position for a in answers if Event.model_validate(a).my_position)
+    positions = sorted(
+        Event.model_validate(a).my_position for a in answers if Event.model_validate(a).my_position
+    )
     assert positions == list(range(1, 91))
 
 
@@ -180,7 +186,8 @@ async def test_a_layer_status_carries_a_multiplier(db: Database) -> None:
     """A layer_status multiplier applies to members holding that status before the award, not to others."""
     async with db.as_service() as conn:
         await conn.execute(
-            "insert into public.multipliers (kind, match_value, factor) values ('layer_status', 'reality:awakened', 2)"
+            "insert into public.multipliers (kind, match_value, factor)"
+            " values ('layer_status', 'reality:awakened', 2)"
         )
     awakened = await new_profile(db, "Awake")
     dormant = await new_profile(db, "Dormant")

@@ -45,7 +45,7 @@ class Event(Result):
 
 
 class Attendance(Event):
-    """event_check_in / admin_mark_attended: the event for the member and the XP granted (0 the second time)."""
+    """event_check_in, admin_mark_attended: the event for the member and XP granted (0 the second time)."""
 
     granted: int
 
