@@ -321,10 +321,11 @@ stable
 security definer
 set search_path = ''
 as $$
--- The one place that decides who reviews claims (today: admins; the backend itself when it names nobody).
+-- The one place that decides who reviews claims (today: admins). service_role is trusted: it checks its
+-- own callers (the bot: Manage Server) and names the reviewer it acts for, or nobody (the backend).
 begin
   select c.actor_id, c.actor_role into actor_id, actor_role from private.claims_caller(p_profile_id) c;
-  if actor_role = 'service_role' and actor_id is null then
+  if actor_role = 'service_role' then
     return;
   end if;
   if not exists (select 1 from public.profiles p where p.id = actor_id and p.role = 'admin') then
@@ -334,8 +335,9 @@ end
 $$;
 
 comment on function private.assert_can_review_claims(uuid) is
-  'The reviewer of a claim: (admin profile id, role) for an admin acting themselves or named by service_role, '
-  '(null, service_role) for the backend; raises 42501 for anyone else.';
+  'The reviewer of a claim (and of events): (admin profile id, authenticated) for an admin member; for '
+  'service_role, which checks its own callers, (the profile it names, or null, service_role); raises 42501 for '
+  'anyone else. The one function to change when moderators may review.';
 
 revoke all on function private.assert_can_review_claims(uuid) from public;
 
@@ -562,8 +564,8 @@ $$;
 comment on function public.review_claim(bigint, text, text, uuid) is
   'Approves (award_xp with idempotency key claim:<id> at the claim''s occurred_at) or rejects (reason of 1 to '
   '500 characters) a pending claim, and notifies the member (claim_reviewed). The same decision again answers '
-  'the claim unchanged, so approving twice credits once. Reviewers: admins (service_role names the admin in '
-  'profile_id, or acts as the backend with null). Answers the claim. Errors: XPCLM unknown claim, XPCLS the '
+  'the claim unchanged, so approving twice credits once. Reviewers: admins; service_role names the reviewer '
+  'in profile_id (or null for the backend). Answers the claim. Errors: XPCLM unknown claim, XPCLS the '
   'claim was already decided the other way, XPBAD bad decision or reason, 42501 not a reviewer.';
 
 revoke all on function public.review_claim(bigint, text, text, uuid) from public, anon;
