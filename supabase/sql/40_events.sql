@@ -137,7 +137,7 @@ end
 $$;
 comment on function private.event_list(text, boolean, uuid) is 'Implementation of public.event_list.';
 revoke all on function private.event_list(text, boolean, uuid) from public;
-grant execute on function private.event_list(text, boolean, uuid) to anon, authenticated, service_role;
+grant execute on function private.event_list(text, boolean, uuid) to authenticated, service_role;
 
 create or replace function public.event_list(layer text default null, include_past boolean default false,
                                              profile_id uuid default null)
@@ -152,9 +152,10 @@ $$;
 comment on function public.event_list(text, boolean, uuid) is
   'Events not cancelled (upcoming and running; with include_past also ended ones), soonest first, of one layer '
   '(''cyber'' lists dungeons) or all, as [event] (private.event_json) with the caller''s sign-up and gate. '
-  'service_role names profile_id. Anyone may call it.';
-revoke all on function public.event_list(text, boolean, uuid) from public;
-grant execute on function public.event_list(text, boolean, uuid) to anon, authenticated, service_role;
+  'service_role names profile_id (or none: the public list the service shows visitors; anon has no access to '
+  'the sign-up counts, which RLS keeps private).';
+revoke all on function public.event_list(text, boolean, uuid) from public, anon;
+grant execute on function public.event_list(text, boolean, uuid) to authenticated, service_role;
 
 ------------------------------------------------------------------------------
 -- Managing events

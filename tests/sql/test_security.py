@@ -669,7 +669,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.point_values()": EVERYONE,
     # Events: anyone lists; members join, leave and check in for themselves (the bot names them);
     # reviewers (checked inside) save events and record attendance.
-    "public.event_list(text, boolean, uuid)": EVERYONE,
+    "public.event_list(text, boolean, uuid)": SERVICE_AND_MEMBERS,
     "public.admin_save_event(jsonb, uuid)": SERVICE_AND_MEMBERS,
     "public.join_event(bigint, uuid)": SERVICE_AND_MEMBERS,
     "public.leave_event(bigint, uuid)": SERVICE_AND_MEMBERS,

@@ -475,7 +475,7 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("claim_queue", "admin", {}),
         ("review_claim", "admin", {"claim_id": w["claim_id"], "decision": "approve"}),
         ("my_claims", "member", {}),
-        ("event_list", "anon", {}),
+        ("event_list", "service_role", {}),
         ("event_list", "member", {"include_past": True}),
         ("join_event", "asker", {"event_id": w["future_event"]}),
         ("leave_event", "hidden", {"event_id": w["future_event"]}),
