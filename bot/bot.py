@@ -36,6 +36,7 @@ EXTENSIONS = (
     "bot.cogs.economy",
     "bot.cogs.reviews",
     "bot.cogs.claims",
+    "bot.cogs.badges",
 )
 
 

@@ -7,6 +7,7 @@ from quart import Quart
 from service.blueprints import (
     admin,
     api_docs,
+    badges,
     chat,
     claims,
     events,
@@ -50,6 +51,7 @@ BLUEPRINTS = [
     sessions.blueprint,
     link_codes.blueprint,
     profiles.blueprint,
+    badges.blueprint,
     profile_cards.blueprint,
     ledger.blueprint,
     leaderboards.blueprint,

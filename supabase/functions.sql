@@ -27,7 +27,9 @@
 \ir sql/20_levels.sql
 \ir sql/25_seasons.sql
 \ir sql/30_award.sql
+\ir sql/31_reversals.sql
 \ir sql/32_points.sql
+\ir sql/33_badges.sql
 \ir sql/35_admin.sql
 \ir sql/36_claims.sql
 \ir sql/38_rule_packs.sql

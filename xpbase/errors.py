@@ -35,6 +35,10 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         ),
         EngineError("XPLVL", 400, "level_out_of_range", "That level is not on the level curve."),
         EngineError("XPLED", 409, "ledger_append_only", "Ledger rows cannot be changed; add a correction."),
+        EngineError("XPLGU", 404, "unknown_ledger_row", "There is no ledger row with that id."),
+        EngineError(
+            "XPREV", 409, "cannot_reverse", "That row cannot be reversed: a reversal, or it granted nothing."
+        ),
         EngineError("XPRTK", 401, "invalid_refresh_token", "That refresh token is not valid; sign in again."),
         EngineError("XPRTX", 401, "refresh_token_expired", "That refresh token has expired; sign in again."),
         EngineError("XPRTR", 401, "session_revoked", "That session has ended; sign in again."),
@@ -100,6 +104,7 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("XPEVC", 409, "event_closed", "That is not possible at this point of the event."),
         EngineError("XPEVU", 404, "unknown_event", "That event does not exist or was cancelled."),
         EngineError("XPEVK", 403, "wrong_check_in_code", "That check-in code is not this event's."),
+        EngineError("XPBDG", 404, "unknown_badge", "That badge (or badge evaluation) does not exist."),
         EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
         EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
         EngineError("22001", 400, "value_too_long", "That value is too long."),

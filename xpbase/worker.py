@@ -15,6 +15,11 @@ Queues and tasks:
   leaderboard compaction, auth clean-up, retention of chat, notifications,
   deliveries and finished jobs, streak reminders, the outbox sweep, and
   resume review matching.
+- ``badges``: ``xpbase.evaluate_badge(evaluation_id)``, enqueued by a trigger
+  on ``public.badges`` (supabase/sql/33_badges.sql) when a badge is added or
+  its rule changes: walks the ledger :data:`BADGE_EVALUATION_STEP` members
+  at a time through ``service_role_evaluate_badge``, which records progress
+  in ``public.badge_evaluations``.
 
 Idempotency: procrastinate defers each periodic tick once however many
 workers run (a unique row per task and timestamp); every periodic task holds a
@@ -41,6 +46,7 @@ from procrastinate import jobs as procrastinate_jobs
 
 from xpbase.db import Database
 from xpbase.delivery import Outcome, Senders
+from xpbase.models.badges import BadgeEvaluation
 from xpbase.models.outbox import Claim, Finished, Purged
 from xpbase.queue_schema import SCHEMA
 from xpbase.settings import Settings
@@ -49,7 +55,10 @@ log = logging.getLogger(__name__)
 
 DELIVERIES = "deliveries"
 PERIODIC = "periodic"
-QUEUES = (DELIVERIES, PERIODIC)
+BADGES = "badges"
+QUEUES = (DELIVERIES, PERIODIC, BADGES)
+#: Members per step of a retroactive badge evaluation (one transaction each; progress is saved per step).
+BADGE_EVALUATION_STEP = 500
 
 
 def connector(database_url: str, *, max_size: int = 10) -> procrastinate.PsycopgConnector:
@@ -87,6 +96,10 @@ class Worker:
         @app.task(name="xpbase.deliver", queue=DELIVERIES, pass_context=False)
         async def deliver(delivery_id: int) -> str:
             return await self.deliver(delivery_id)
+
+        @app.task(name="xpbase.evaluate_badge", queue=BADGES, pass_context=False)
+        async def evaluate_badge(evaluation_id: int) -> dict[str, Any]:
+            return (await self.evaluate_badge(evaluation_id)).model_dump(mode="json")
 
         periodic = [
             ("finalize_seasons", self.settings.schedule_finalize_seasons),
@@ -145,6 +158,28 @@ class Worker:
                 "delivery %s is dead after %s attempt(s): %s", delivery_id, finished.attempts, outcome.error
             )
         return finished.state
+
+    async def evaluate_badge(self, evaluation_id: int, step: int = BADGE_EVALUATION_STEP) -> BadgeEvaluation:
+        """Evaluate a badge over the ledger, ``step`` members per transaction, until it is done.
+
+        Safe to run twice or beside the live trigger: badges already held are skipped. Raises DomainError
+        XPBDG for an unknown evaluation.
+        """
+        while True:
+            progress = BadgeEvaluation.model_validate(
+                await self.db.rpc(
+                    "service_role_evaluate_badge", evaluation_id=evaluation_id, max_profiles=step
+                )
+            )
+            if progress.status == "done":
+                log.info(
+                    "badge %s (revision %s): %s member(s) looked at, %s badge(s) awarded",
+                    progress.badge_slug,
+                    progress.revision,
+                    progress.profiles_done,
+                    progress.awarded,
+                )
+                return progress
 
     async def finish(self, delivery_id: int, outcome: Outcome) -> Finished:
         """Record ``outcome`` with the settings' retry policy."""

@@ -1,4 +1,4 @@
-"""Admin corrections: adjust a member's XP, set their level, reset their XP.
+"""Admin corrections: adjust a member's XP, set their level, reset their XP, reverse one ledger row.
 
 Each runs the SQL function as the calling member (role authenticated, their
 verified claims), so the SQL's own check decides: the caller's profile must
@@ -17,7 +17,7 @@ from quart_schema import security_scheme, tag_blueprint, validate_request, valid
 from service.lib.access import require_member
 from service.lib.context import get_rpc
 from service.lib.openapi import BEARER, errors
-from xpbase.models.engine import CorrectionReceipt
+from xpbase.models.engine import CorrectionReceipt, ReversalReceipt
 
 blueprint = Blueprint("admin", __name__)
 tag_blueprint(blueprint, ["admin"])
@@ -39,6 +39,12 @@ class SetLevelIn(BaseModel):
     level: int = Field(ge=1, le=10_000)
     reason: str = Field(min_length=1, max_length=500)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ReverseIn(BaseModel):
+    """The ``reason`` for reversing the ledger row (1-500 characters, kept on the reversal row)."""
+
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class ResetXPIn(BaseModel):
@@ -117,5 +123,28 @@ async def admin_reset_xp(profile_id: UUID, data: ResetXPIn) -> CorrectionReceipt
         profile_id=profile_id,
         reason=data.reason,
         idempotency_key=data.idempotency_key,
+    )
+    return receipt
+
+
+@blueprint.post("/v1/admin/ledger/<int:ledger_id>/reversal")
+@security_scheme(BEARER)
+@require_member
+@validate_request(ReverseIn)
+@validate_response(ReversalReceipt, 200)
+@errors(400, 401, 403, 404, 409)
+async def reverse_award(ledger_id: int, data: ReverseIn) -> ReversalReceipt:
+    """Reverse one ledger row.
+
+    Calls `public.reverse_award` as the caller: a new ledger row with the
+    opposite amount (XP) on the same layer and day, naming the row it reverses;
+    the member's totals, season score, daily cap usage and earned points move
+    back. Posting again answers the first reversal (`replayed`). Errors: 403
+    `forbidden` (not an admin), 404 `unknown_ledger_row`, 409
+    `cannot_reverse` (a reversal, or a row that granted nothing), 400
+    `invalid_argument`.
+    """
+    receipt: ReversalReceipt = await get_rpc().call(
+        "reverse_award", role="authenticated", claims=g.claims, ledger_id=ledger_id, reason=data.reason
     )
     return receipt

@@ -23,6 +23,7 @@ from quart_schema import hide
 from service.lib.context import get_db, get_rpc
 from xpbase.errors import DomainError
 from xpbase.models import Result
+from xpbase.models.badges import ProfileBadges
 from xpbase.models.profiles import ProfileCard
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -222,7 +223,7 @@ async def get_board_page() -> Response:
 @blueprint.get("/u/<profile_id>")
 @hide
 async def get_member_page(profile_id: str) -> Response:
-    """A member's page: level progress, layers, this season, recent activity. 404 for hidden members."""
+    """A member's page: level progress, layers, this season, badges, recent activity; 404 when hidden."""
     try:
         pid = UUID(profile_id)
     except ValueError:
@@ -240,4 +241,5 @@ async def get_member_page(profile_id: str) -> Response:
             title="No such member",
             message="That member is not here, or keeps their profile private.",
         )
-    return await _page("member.html", card=card)
+    badges: ProfileBadges = await get_rpc().call("profile_badges", role="anon", claims=ANON, profile_id=pid)
+    return await _page("member.html", card=card, badges=badges)

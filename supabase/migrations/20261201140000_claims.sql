@@ -7,7 +7,7 @@
 -- once) or rejects it with a reason. claim_limit caps a member's claims of one activity per
 -- claim_window_seconds (rejected claims do not count). Activities that do not require review are
 -- awarded as soon as they are claimed.
--- Functions: supabase/sql/36_claims.sql (migration 20261201140300).
+-- Functions: supabase/sql/36_claims.sql (migration 20261201161415).
 
 create table public.activity_categories (
   slug text primary key check (slug ~ '^[a-z][a-z0-9_]{0,39}$'),

@@ -8,7 +8,7 @@
 -- The check-in code is kept hashed in a private table (events are readable by anyone).
 -- Multipliers get the kind layer_status: match_value '<layer>:<status>' matches members who hold that
 -- status (profile_layers), so a status can carry an XP factor.
--- Functions: supabase/sql/40_events.sql (migration 20261201140300).
+-- Functions: supabase/sql/40_events.sql (migration 20261201161415).
 
 create table public.events (
   id bigint generated always as identity primary key,

@@ -104,3 +104,92 @@ comment on function public.level_guide() is
   'description}]}], layers [{slug, name, description, statuses [{slug, name, min_xp}]}]}. Public data.';
 revoke all on function public.level_guide() from public;
 grant execute on function public.level_guide() to anon, authenticated, service_role;
+
+------------------------------------------------------------------------------
+-- A changed curve or tier table re-derives every cached level and tier
+------------------------------------------------------------------------------
+
+create or replace function private.rederive_levels(p_reason text)
+returns integer
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+-- Each member's cached level and tier are functions of their total XP, the curve and the tiers (the award
+-- path writes them; 30_award.sql). When the curve or the tiers change, every member whose cached values
+-- no longer follow is moved, and told why with a level_changed notification. Returns how many moved.
+declare
+  v_moved integer;
+begin
+  if p_reason is null or length(p_reason) not between 1 and 200 then
+    raise exception 'reason must be 1 to 200 characters' using errcode = 'XPBAD';
+  end if;
+  with target as (
+    select p.id, p.xp, p.level as level_before, p.tier as tier_before, lv.level,
+           coalesce(tr.slug, p.tier) as tier
+      from public.profiles p
+     cross join lateral (
+       select coalesce((select c.level from public.level_curve c
+                         where c.xp_required <= greatest(p.xp, 0)
+                         order by c.xp_required desc limit 1), 1) as level
+     ) lv
+      left join lateral (
+        select t.slug from public.tiers t where t.min_level <= lv.level order by t.min_level desc limit 1
+      ) tr on true
+  ), changed as (
+    update public.profiles p
+       set level = t.level, tier = t.tier, updated_at = now()
+      from target t
+     where p.id = t.id and (p.level is distinct from t.level or p.tier is distinct from t.tier)
+    returning t.id, t.xp, t.level_before, t.level, t.tier_before, t.tier
+  ), told as (
+    insert into public.notifications (profile_id, kind, title, body, data)
+    select c.id, 'level_changed',
+           case when c.level = c.level_before then 'Your tier is now ' || coalesce(c.tier, 'none')
+                else 'Your level is now ' || c.level end,
+           'The community changed its ' || p_reason || '; your ' || c.xp || ' XP stay as they are.',
+           jsonb_build_object('reason', p_reason, 'total_xp', c.xp, 'level_before', c.level_before,
+                              'level', c.level, 'tier_before', c.tier_before, 'tier', c.tier)
+      from changed c
+    returning 1
+  )
+  select count(*) into v_moved from told;
+  return v_moved;
+end
+$$;
+comment on function private.rederive_levels(text) is
+  'Moves every member whose cached level or tier (profiles.level, profiles.tier) no longer follows the level '
+  'curve and tiers for their total XP, with a level_changed notification {reason, total_xp, level_before, '
+  'level, tier_before, tier} saying why (p_reason, e.g. ''level curve''). Returns the number moved. XP and the '
+  'ledger are untouched. Called at commit by the level_curve and tiers triggers.';
+revoke all on function private.rederive_levels(text) from public;
+
+create or replace function private.tg_levels__rederive()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+-- A deferred constraint trigger: it fires at commit, once per changed row, so a curve replaced by a delete
+-- and an insert is read once, complete. The first firing of the transaction does the work; the others see
+-- the transaction-local mark and return.
+begin
+  if current_setting('xpbase.levels_rederived', true) is distinct from txid_current()::text then
+    perform set_config('xpbase.levels_rederived', txid_current()::text, true);
+    perform private.rederive_levels(case tg_table_name when 'tiers' then 'tiers' else 'level curve' end);
+  end if;
+  return null;
+end
+$$;
+comment on function private.tg_levels__rederive() is
+  'Deferred trigger on public.level_curve and public.tiers: at commit, re-derives every cached level and tier '
+  '(private.rederive_levels), once per transaction.';
+revoke all on function private.tg_levels__rederive() from public;
+
+drop trigger if exists _200_rederive_levels on public.level_curve;
+create constraint trigger _200_rederive_levels after insert or update or delete on public.level_curve
+  deferrable initially deferred for each row execute function private.tg_levels__rederive();
+drop trigger if exists _200_rederive_levels on public.tiers;
+create constraint trigger _200_rederive_levels after insert or update or delete on public.tiers
+  deferrable initially deferred for each row execute function private.tg_levels__rederive();

@@ -60,7 +60,8 @@ security definer
 set search_path = ''
 as $$
 -- p_parts: [{"layer": text, "amount": integer}, ...], one per layer touched, amounts already decided
--- (multipliers, cooldown, cap and floor applied). The caller holds the profile row lock.
+-- (multipliers, cooldown, cap and floor applied). The caller holds the profile row lock. p_decision is
+-- merged into the receipt; its reverses_id (private.reverse_row) is stored on the ledger rows.
 -- This runs on every award: lookups are written inline (one statement for the profile, level, tier,
 -- unlocks and settings; one per layer for its totals, status and season) rather than through the
 -- lookup functions (level_for_xp, tier_for_level, layer_status_for, season_for), which compute the same.
@@ -85,6 +86,8 @@ declare
   v_season_before bigint;
   v_season_amount integer;
   v_layers jsonb := '[]';
+  v_season_closed boolean;
+  v_any_closed boolean := false;
   v_xp_after bigint;
   v_level_after integer;
   v_tier_after text;
@@ -139,13 +142,14 @@ begin
            (select s.slug from public.layer_statuses s
              where s.layer_slug = v_layer and s.min_xp <= greatest(coalesce(pl.xp, 0) + v_amount, 0)
              order by s.min_xp desc limit 1),
-           se.id, coalesce(ss.xp, 0)
-      into v_layer_found, v_layer_xp, v_status_before, v_status_after, v_season_id, v_season_before
+           se.id, coalesce(ss.xp, 0), se.finalized_at is not null
+      into v_layer_found, v_layer_xp, v_status_before, v_status_after, v_season_id, v_season_before,
+           v_season_closed
       from (select) one
       left join public.profile_layers pl on pl.profile_id = p_profile_id and pl.layer_slug = v_layer
       -- An existing season that contains the moment wins (as in private.season_for).
       left join lateral (
-        select s.id from public.seasons s
+        select s.id, s.finalized_at from public.seasons s
          where v_counts_for_season and s.layer_slug = v_layer
            and s.starts_at <= p_occurred_at and p_occurred_at < s.ends_at
          order by s.starts_at desc limit 1
@@ -155,7 +159,12 @@ begin
       v_status_before := (select s.slug from public.layer_statuses s
                            where s.layer_slug = v_layer and s.min_xp <= 0 order by s.min_xp desc limit 1);
     end if;
-    if v_counts_for_season and v_season_id is null then
+    -- A finalised season is closed: its archived results stand, so a late award (or a reversal of one of
+    -- its awards) counts for all-time and layer XP only, and the receipt says so (season_closed).
+    if v_season_closed then
+      v_season_id := null;
+      v_any_closed := true;
+    elsif v_counts_for_season and v_season_id is null then
       v_season_id := private.season_for(v_layer, p_occurred_at);
       select coalesce(max(s.xp), 0) into v_season_before
         from public.season_scores s where s.season_id = v_season_id and s.profile_id = p_profile_id;
@@ -197,6 +206,7 @@ begin
     'season_id', (v_layers -> 0 ->> 'season_id')::bigint,
     'season_xp', (v_layers -> 0 ->> 'season_xp')::bigint,
     'unlocks', v_unlocks,
+    'season_closed', v_any_closed,
     'tier_up', v_tier_up,
     'tier_name', case when v_tier_up then (select t.name from public.tiers t where t.slug = v_tier_after) end,
     'replayed', false
@@ -214,11 +224,12 @@ begin
     with ledger_row as (
       insert into public.xp_ledger (
         id, profile_id, activity_slug, layer_slug, season_id, amount, season_amount, points, occurred_at,
-        idempotency_key, actor_id, actor_role, reason, request, receipt
+        idempotency_key, actor_id, actor_role, reason, reverses_id, request, receipt
       ) overriding system value values (
         v_id, p_profile_id, p_activity, v_part ->> 'layer', (v_part ->> 'season_id')::bigint,
         v_amount, (v_part ->> 'season_amount')::integer, case when v_first_id = v_id then v_points else 0 end,
-        p_occurred_at, p_idempotency_key, p_actor_id, p_actor_role, p_reason, p_request, v_receipt
+        p_occurred_at, p_idempotency_key, p_actor_id, p_actor_role, p_reason,
+        (p_decision ->> 'reverses_id')::bigint, p_request, v_receipt
       )
     ), layer_total as (
       insert into public.profile_layers as pl (profile_id, layer_slug, xp, status, reached_at)
@@ -283,7 +294,8 @@ end
 $$;
 comment on function private.apply_xp(uuid, text, jsonb, timestamptz, text, uuid, text, text, jsonb, jsonb) is
   'Writes decided XP: ledger rows, cached totals (profile, layers, season), level and tier, points, and '
-  'level_up / tier_up / layer_status_up notifications. Returns the receipt. Only the engine calls it. '
+  'level_up / tier_up / layer_status_up notifications. Returns the receipt. Only the engine calls it. A moment '
+  'inside a finalised season counts for no season (season_closed in the receipt). '
   'Cached totals are functions of the ledger: profiles.xp and profile_layers.xp are sums of amount (never '
   'negative: amounts are floored before they get here); season_scores.xp is the sum of season_amount over the '
   'season''s rows (each season floors at zero on its own).';
@@ -299,7 +311,8 @@ create or replace function private.award_xp(
   p_idempotency_key text,
   p_amount integer,
   p_occurred_at timestamptz,
-  p_context jsonb
+  p_context jsonb,
+  p_reason text default null
 )
 returns jsonb
 language plpgsql
@@ -344,6 +357,9 @@ begin
   if v_context ? 'role_ids' and jsonb_typeof(v_context -> 'role_ids') <> 'array' then
     raise exception 'context.role_ids must be an array' using errcode = 'XPBAD';
   end if;
+  if p_reason is not null and length(btrim(p_reason)) not between 1 and 500 then
+    raise exception 'reason must be 1 to 500 characters when given' using errcode = 'XPBAD';
+  end if;
   -- Awards happen now or in the past (replays); five minutes of clock skew are tolerated.
   if p_occurred_at > now() + interval '5 minutes' then
     raise exception 'occurred_at % is in the future', private.utc_text(p_occurred_at) using errcode = 'XPBAD';
@@ -352,6 +368,10 @@ begin
   v_request := jsonb_build_object(
     'fn', 'award_xp', 'profile_id', p_profile_id, 'activity', p_activity, 'amount', p_amount,
     'occurred_at', private.utc_text(p_occurred_at), 'context', v_context);
+  -- The reason joins the request only when given, so requests recorded before awards took one still match.
+  if p_reason is not null then
+    v_request := v_request || jsonb_build_object('reason', btrim(p_reason));
+  end if;
 
   -- A replay answers from the ledger without taking any lock (private.find_receipt, written inline here
   -- and below because every award runs it).
@@ -504,7 +524,7 @@ begin
   return private.apply_xp(
     p_profile_id, v_act.slug,
     jsonb_build_array(jsonb_build_object('layer', v_act.layer_slug, 'amount', v_amount)),
-    v_occurred, p_idempotency_key, null, 'service_role', null, v_request,
+    v_occurred, p_idempotency_key, null, 'service_role', btrim(p_reason), v_request,
     jsonb_build_object(
       'requested', p_amount,
       'base', v_base,
@@ -517,9 +537,9 @@ begin
       'floored', v_floored));
 end
 $$;
-comment on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) is 'Implementation of public.award_xp.';
-revoke all on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public;
-grant execute on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) to service_role;
+comment on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) is 'Implementation of public.award_xp.';
+revoke all on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) from public;
+grant execute on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) to service_role;
 
 create or replace function public.award_xp(
   profile_id uuid,
@@ -527,7 +547,8 @@ create or replace function public.award_xp(
   idempotency_key text,
   amount integer default null,
   occurred_at timestamptz default null,
-  context jsonb default '{}'
+  context jsonb default '{}',
+  reason text default null
 )
 returns jsonb
 language sql
@@ -536,23 +557,25 @@ security invoker
 set search_path = ''
 as $$
   select private.award_xp(award_xp.profile_id, award_xp.activity, award_xp.idempotency_key,
-                          award_xp.amount, award_xp.occurred_at, award_xp.context)
+                          award_xp.amount, award_xp.occurred_at, award_xp.context, award_xp.reason)
 $$;
-comment on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) is
+comment on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) is
   'The one award path. Grants XP for an activity to a profile and returns a receipt (jsonb): granted (XP '
   'actually credited), base, requested, multiplier and multipliers, cooldown (bool) and '
   'cooldown_remaining_seconds, capped (bool) and cap {group, daily_cap, day, used, remaining}, floored, '
   'total_xp_before/total_xp, level_before/level, tier_before/tier, layer, layer_xp, '
-  'layer_status_before/layer_status, season_id, season_xp, points_granted, points, unlocks '
+  'layer_status_before/layer_status, season_id, season_xp (null when occurred_at lies in a season already '
+  'finalised: season_closed = true, the award counts for all-time and layer XP only), points_granted, points, unlocks '
   '[{tier, slug, name}], tier_up (a new tier was reached) and tier_name, ledger_id, replayed. The base is the rate in force at occurred_at '
   '(public.activity_rates) or the activity''s base_xp; a penalty stops at the activity''s xp_floor. '
   'amount (XP) may only be named for activities with a range; '
   'occurred_at defaults to now (UTC); context carries role_ids (array of text), channel_id and event_id for '
-  'multipliers. The same idempotency_key returns the first receipt (replayed = true) and credits nothing. '
+  'multipliers; reason (1-500 characters, optional) is stored on the ledger row and joins the request. '
+  'The same idempotency_key returns the first receipt (replayed = true) and credits nothing. '
   'Errors: XPIDM key reused with other parameters, XPACT unknown activity, XPAMT amount not allowed, '
   'XPPRF unknown profile, XPBAD malformed arguments. service_role only.';
-revoke all on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public, anon, authenticated;
-grant execute on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb) to service_role;
+revoke all on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) from public, anon, authenticated;
+grant execute on function public.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) to service_role;
 
 ------------------------------------------------------------------------------
 -- Triggers

@@ -72,8 +72,9 @@ begin
         raise exception 'must be a JSON object' using errcode = 'XPBAD';
       end if;
       if exists (select 1 from jsonb_object_keys(v_item) k
-                  where k not in ('profile_id', 'activity', 'idempotency_key', 'amount', 'occurred_at', 'context')) then
-        raise exception 'unknown key; allowed: profile_id, activity, idempotency_key, amount, occurred_at, context'
+                  where k not in ('profile_id', 'activity', 'idempotency_key', 'amount', 'occurred_at', 'context',
+                                  'reason')) then
+        raise exception 'unknown key; allowed: profile_id, activity, idempotency_key, amount, occurred_at, context, reason'
           using errcode = 'XPBAD';
       end if;
       v_receipt := private.award_xp(
@@ -82,7 +83,8 @@ begin
         v_item ->> 'idempotency_key',
         (v_item ->> 'amount')::integer,
         (v_item ->> 'occurred_at')::timestamptz,
-        coalesce(v_item -> 'context', '{}'));
+        coalesce(v_item -> 'context', '{}'),
+        v_item ->> 'reason');
       idempotency_key := v_item ->> 'idempotency_key';
       granted := (v_receipt ->> 'granted')::integer;
       replayed := (v_receipt ->> 'replayed')::boolean;

@@ -175,6 +175,7 @@ async def test_seed_endpoints_as_anon_members_and_admin(api: Checked, db: Databa
         "post", f"/v1/admin/profiles/{other}/xp-adjustments", token=t["admin"], json=body
     )
     assert receipt["granted"] == 50 and receipt["actor_id"] == str(w["admin"])
+    receipt_prize_id = receipt["ledger_id"]
     _, receipt = await api.call(
         "post", f"/v1/admin/profiles/{member}/level", token=t["admin"], json={"level": 2, "reason": "test"}
     )
@@ -187,6 +188,26 @@ async def test_seed_endpoints_as_anon_members_and_admin(api: Checked, db: Databa
         "post", f"/v1/admin/profiles/{UUID(int=7)}/xp-reset", token=t["admin"], json={"reason": "x"}
     )
     assert status == 404
+
+    # Reversals: a member is refused; the admin's reversal takes the prize back; again it replays;
+    # the reversal itself cannot be reversed (409) and an unknown row is 404.
+    url = f"/v1/admin/ledger/{receipt_prize_id}/reversal"
+    status, refused = await api.call("post", url, token=t["member"], json={"reason": "fraud"})
+    assert status == 403 and refused["error"]["code"] == "forbidden"
+    status, reversal = await api.call("post", url, token=t["admin"], json={"reason": "fraud"})
+    assert (status, reversal["granted"], reversal["reverses_id"]) == (200, -50, receipt_prize_id)
+    status, again = await api.call("post", url, token=t["admin"], json={"reason": "fraud"})
+    assert (status, again["replayed"], again["ledger_id"]) == (200, True, reversal["ledger_id"])
+    status, refused = await api.call(
+        "post", f"/v1/admin/ledger/{reversal['ledger_id']}/reversal", token=t["admin"], json={"reason": "x"}
+    )
+    assert (status, refused["error"]["code"]) == (409, "cannot_reverse")
+    status, refused = await api.call(
+        "post", "/v1/admin/ledger/999999999/reversal", token=t["admin"], json={"reason": "x"}
+    )
+    assert (status, refused["error"]["code"]) == (404, "unknown_ledger_row")
+    status, refused = await api.call("post", url, token=t["admin"], json={"reason": ""})
+    assert status == 400
 
 
 async def test_public_boards_have_etags_and_answer_304(client: Client, db: Database) -> None:

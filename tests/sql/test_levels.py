@@ -27,6 +27,12 @@ async def sql(db: Database, query: str, *args: Any) -> Any:
         return await conn.fetchval(query, *args)
 
 
+async def profile_row(db: Database, profile_id: UUID) -> dict[str, Any]:
+    """The member's cached xp, level and tier (read as the owner of the tables)."""
+    row = await db.pool.fetchrow("select xp, level, tier from public.profiles where id = $1", profile_id)
+    return dict(row)
+
+
 async def notifications(db: Database, profile_id: UUID) -> list[dict[str, Any]]:
     """The member's notifications, oldest first, read as the member through RLS."""
     async with acting_as(db, "authenticated", profile_id) as conn:
@@ -162,3 +168,47 @@ async def test_another_curve_loaded_as_data_changes_levels(db: Database) -> None
     pid = await new_profile(db)
     receipt = await award(db, pid, "xp_purchase", "buy-1", amount=2_500)
     assert (receipt["level"], receipt["tier"]) == (3, "basic")
+
+
+async def test_a_changed_curve_relevels_everyone_at_commit_and_says_why(db: Database) -> None:
+    """Halving the curve moves every member with XP up, once, with a level_changed notification naming the
+    curve; a curve replaced by a delete and an insert in one transaction is read complete; XP never moves."""
+    members = {xp: await new_profile(db, f"M{xp}") for xp in (0, 149, 150, 5_000, 100_000)}
+    for xp, pid in members.items():
+        if xp:
+            await award(db, pid, "xp_purchase", f"buy-{xp}", amount=xp)
+    async with db.pool.acquire() as conn, conn.transaction():
+        await conn.execute("delete from public.level_curve")
+        await conn.execute(
+            "insert into public.level_curve (level, xp_required)"
+            " select l, (100 * (l - 1) * (l - 1) + 50 * (l - 1)) / 2 from generate_series(1, 100) l"
+        )
+        # Inside the transaction nothing has moved yet: the trigger runs at commit, on the whole new curve.
+        assert await conn.fetchval("select level from public.profiles where id = $1", members[150]) == 2
+    for xp, pid in members.items():
+        row = await profile_row(db, pid)
+        level = max(lv for lv in range(1, 101) if level_threshold(lv) // 2 <= xp)
+        assert (row["xp"], row["level"]) == (xp, level)
+        assert row["tier"] == expected_tier(level)
+        changed = [n for n in await notifications(db, pid) if n["kind"] == "level_changed"]
+        if level == expected_level(xp):
+            assert changed == []
+        else:
+            [note] = changed
+            assert note["data"]["reason"] == "level curve"
+            assert (note["data"]["level_before"], note["data"]["level"]) == (expected_level(xp), level)
+            assert note["data"]["total_xp"] == xp and "changed its level curve" in note["body"]
+
+
+async def test_changed_tiers_move_cached_tiers(db: Database) -> None:
+    """Moving the Member tier to start at level 5 moves a level-6 member from basic to member."""
+    pid = await new_profile(db)
+    await award(db, pid, "xp_purchase", "buy", amount=level_threshold(6))
+    assert (await profile_row(db, pid))["tier"] == "basic"
+    await as_service(db, "update public.tiers set min_level = 5 where slug = 'member'")
+    row = await profile_row(db, pid)
+    assert (row["level"], row["tier"]) == (6, "member")
+    [note] = [n for n in await notifications(db, pid) if n["kind"] == "level_changed"]
+    data = note["data"]
+    assert (data["reason"], data["tier_before"], data["tier"]) == ("tiers", "basic", "member")
+    assert note["title"] == "Your tier is now member"

@@ -167,6 +167,57 @@ async def test_finalize_is_idempotent_and_waits_for_the_end(db: Database) -> Non
         )
 
 
+async def test_a_finalised_season_is_closed_to_late_awards_and_reversals(db: Database) -> None:
+    """A late award dated inside a finalised season counts for all-time and layer XP, not for the season,
+    and its receipt says so; reversing an award of that season leaves the archived board as it is."""
+    names = await ranked_season(db)
+    await db.rpc("finalize_seasons", at=at("2026-04-01T00:05:00"))
+    season = await season_of(db, "cyber", "2026-03-15T00:00:00")
+    async with db.as_service() as conn:
+        scores_before = await conn.fetch(
+            "select profile_id, xp from public.season_scores where season_id = $1 order by profile_id",
+            season["id"],
+        )
+        results_before = await conn.fetch(
+            "select profile_id, rank, xp from public.season_results where season_id = $1 order by profile_id",
+            season["id"],
+        )
+    late = await award(
+        db, names["Dee"], "xp_purchase", "late", amount=900, occurred_at=at("2026-03-20T12:00:00")
+    )
+    assert (late["season_closed"], late["season_id"], late["season_xp"], late["granted"]) == (
+        True,
+        None,
+        None,
+        900,
+    )
+    assert late["layers"][0]["season_amount"] == 0
+    dee_purchase = await db.pool.fetchval("select id from public.xp_ledger where idempotency_key = 's-Dee'")
+    reversal = await db.rpc("reverse_award", ledger_id=dee_purchase, reason="chargeback")
+    assert (reversal["season_closed"], reversal["granted"]) == (True, -100)
+    async with db.as_service() as conn:
+        assert (
+            await conn.fetch(
+                "select profile_id, xp from public.season_scores where season_id = $1 order by profile_id",
+                season["id"],
+            )
+            == scores_before
+        )
+        assert (
+            await conn.fetch(
+                "select profile_id, rank, xp from public.season_results"
+                " where season_id = $1 order by profile_id",
+                season["id"],
+            )
+            == results_before
+        )
+        dee = await conn.fetchrow("select xp from public.profiles where id = $1", names["Dee"])
+        assert dee["xp"] == 100 + 900 - 100 + 100  # purchase, late award, reversal, Dee's 4th-place reward
+    # An award in a season still running is unaffected.
+    running = await award(db, names["Eve"], "xp_purchase", "now", amount=10)
+    assert running["season_closed"] is False and running["season_id"] is not None
+
+
 async def test_concurrent_finalizers_finalize_each_season_once(db: Database) -> None:
     """Two services finalizing at the same time split the seasons; nothing is rewarded twice."""
     pid = await new_profile(db, "Ada")

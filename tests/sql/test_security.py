@@ -518,6 +518,27 @@ TABLES: dict[str, Table] = {
         update="status = status",
         expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
     ),
+    # Badges (issue 15): definitions are configuration; held badges read like leaderboards; evaluation
+    # progress is public; only the badge functions write awards and evaluations.
+    "badges": Table(
+        target="slug = 'spare'",
+        insert="(slug, name, kind, threshold) values ('matrix', 'Matrix', 'total_xp', 999999999)",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "badge_awards": Table(
+        target="profile_id = $1",
+        insert="(badge_slug, profile_id, level, awarded_at, source)"
+        " values ('spare', $1, 'bronze', now(), 'live')",
+        update="level = level",
+        expect={**LEADERBOARD_READ, **NO_WRITES},
+    ),
+    "badge_evaluations": Table(
+        target="badge_slug = 'first_steps'",
+        insert="(badge_slug, revision) values ('spare', 99)",
+        update="awarded = awarded",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
 }
 
 #: Column-level grants, checked column by column: (table, persona, command) -> the columns it reaches.
@@ -542,7 +563,8 @@ SERVICE_AND_MEMBERS = frozenset({"service_role", "authenticated"})
 #: Function (schema.name(argument types)) -> the API roles that may execute it.
 EXECUTE: dict[str, frozenset[str]] = {
     "public.ensure_profile(text, text, text)": SERVICE_ONLY,
-    "public.award_xp(uuid, text, text, integer, timestamp with time zone, jsonb)": SERVICE_ONLY,
+    "public.award_xp(uuid, text, text, integer, timestamp with time zone, jsonb, text)": SERVICE_ONLY,
+    "public.reverse_award(bigint, text)": SERVICE_AND_MEMBERS,
     # Members may call these; private.correct_xp refuses everyone but admins.
     "public.admin_adjust_xp(uuid, integer, text, text, text)": SERVICE_AND_MEMBERS,
     "public.admin_set_level(uuid, integer, text, text)": SERVICE_AND_MEMBERS,
@@ -679,6 +701,10 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.admin_book_review(bigint, uuid, timestamp with time zone, uuid, double precision, jsonb, integer,"
     " text, uuid)": SERVICE_AND_MEMBERS,
     "public.admin_review_matches(bigint, uuid)": SERVICE_AND_MEMBERS,
+    # Badges (issue 15): reads are public (visibility as on profile cards); evaluation is the worker's.
+    "public.badge_catalogue()": EVERYONE,
+    "public.profile_badges(uuid)": EVERYONE,
+    "public.service_role_evaluate_badge(bigint, integer)": SERVICE_ONLY,
 }
 
 #: Engine calls that only some callers may make ($1: the owner's profile id).
@@ -758,6 +784,8 @@ insert into public.store_items (slug, name, category, price_points, delivery)
 insert into public.xp_packages (slug, name, xp, amount_paise) values ('spare', 'Spare', 1, 100);
 insert into public.review_specialties (slug, name) values ('spare', 'Spare');
 insert into public.activity_categories (slug, name) values ('spare', 'Spare');
+insert into public.badges (slug, name, kind, threshold, active)
+  values ('spare', 'Spare', 'total_xp', 999999999, false);
 """
 
 #: Issue 11's member rows, through the economy's own functions (no XP changes: item payments grant no XP).

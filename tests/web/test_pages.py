@@ -161,6 +161,7 @@ def test_visitor_sees_the_board_and_a_member_page_on_desktop_and_phone(site: Sit
                 assert page.locator("progress").count() == 1
                 assert page.locator(".layer").count() == 2
                 assert page.locator(".activity li").count() >= 1
+                assert page.locator(".badges .badge").count() >= 1  # every demo member has First steps
                 assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
                 page.screenshot(path=str(ARTIFACTS / f"member{suffix}.png"), full_page=True)
                 assert failed == [], f"requests that failed (external assets?): {failed}"

@@ -25,7 +25,7 @@ from xpbase.migrate import migrate
 from xpbase.settings import REPO_ROOT
 
 TIER_BODY = "   order by t.min_level desc\n   limit 1\n$$;\ncomment on function public.tier_for_level"
-NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+NOW = datetime(2031, 12, 1, 9, 30, tzinfo=UTC)  # after every migration in the repository
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ async def test_migration_new_writes_the_changed_function_and_it_deploys(
     """The new migration holds the edited function with its comment and grants, and nothing else."""
     _edit(supabase_copy / "sql" / "20_levels.sql", TIER_BODY, TIER_BODY.replace("desc", "asc"))
     path, _ = functions_diff.new_migration(supabase_copy, "tier-rule", now=NOW)
-    assert path is not None and path.name == "20261201093000_tier-rule.sql"
+    assert path is not None and path.name == "20311201093000_tier-rule.sql"
     text = path.read_text()
     assert text.startswith("-- tier-rule\n")
     assert "order by t.min_level asc" in text

@@ -149,10 +149,17 @@ async def scenario(db: Database) -> dict[str, Any]:
     await db.pool.execute(  # the event started (as the database owner: no role may move it)
         "update public.events set starts_at = now() - interval '5 minutes' where id = $1", running["id"]
     )
+    reversible = await db.rpc(
+        "award_xp", profile_id=member, activity="challenge_completed", idempotency_key="to-reverse", amount=20
+    )
+    async with db.as_service() as conn:  # a default badge's retroactive evaluation, queued by its migration
+        badge_evaluation = await conn.fetchval("select min(id) from public.badge_evaluations")
     return {
         "claim_id": claim["id"],
         "running_event": running["id"],
         "future_event": future["id"],
+        "reversible_ledger_id": reversible["ledger_id"],
+        "badge_evaluation": badge_evaluation,
         "delivery_id": delivery_id,
         "admin": admin,
         "member": member,
@@ -206,6 +213,7 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             {"profile_id": member, "amount": 10, "reason": "fix", "idempotency_key": "adj"},
         ),
         ("admin_set_level", "admin", {"profile_id": hidden, "level": 4, "reason": "fix"}),
+        ("reverse_award", "admin", {"ledger_id": w["reversible_ledger_id"], "reason": "contract"}),
         ("admin_reset_xp", "service_role", {"profile_id": hidden, "reason": "fix"}),
         (
             "service_role_admin_adjust_xp",
@@ -485,6 +493,14 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("profile_card", "anon", {"profile_id": member, "recent": 3}),
         ("profile_card", "member", {"profile_id": member}),
         ("service_role_grant_admin", "service_role", {"profile_id": member}),
+        ("badge_catalogue", "anon", {}),
+        ("profile_badges", "anon", {"profile_id": member}),
+        ("profile_badges", "hidden", {"profile_id": w["hidden"]}),
+        (
+            "service_role_evaluate_badge",
+            "service_role",
+            {"evaluation_id": w["badge_evaluation"], "max_profiles": 2},
+        ),
     ]
 
 

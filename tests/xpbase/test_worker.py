@@ -372,3 +372,31 @@ async def test_scheduled_review_matching_books_each_request_once_on_two_workers(
         sessions = await conn.fetch("select request_id, status from public.review_sessions")
     assert sorted(s["request_id"] for s in sessions) == sorted(r["id"] for r in requests)
     assert {s["status"] for s in sessions} == {"scheduled"}
+
+
+async def test_a_new_badge_is_evaluated_over_the_ledger_by_the_worker(
+    db: Database, settings: Settings
+) -> None:
+    """Adding a badge queues xpbase.evaluate_badge; a worker runs it to done and the past award earns it."""
+    pid = await new_profile(db, "Veteran")
+    await award(db, pid, "challenge_completed", "old", amount=500)
+    async with db.as_service() as conn:
+        await conn.execute(
+            "insert into public.badges (slug, name, kind, threshold)"
+            " values ('veteran', 'Veteran', 'total_xp', 500)"
+        )
+
+    async def evaluated() -> bool:
+        async with db.as_service() as conn:
+            return (
+                await conn.fetchval(
+                    "select status from public.badge_evaluations where badge_slug = 'veteran'"
+                )
+                == "done"
+            )
+
+    async with working(Worker(settings, settings.database_url or ""), db):
+        await until(evaluated)
+    async with db.as_service() as conn:
+        rows = await conn.fetch("select source from public.badge_awards where badge_slug = 'veteran'")
+    assert [r["source"] for r in rows] == ["retroactive"]

@@ -93,6 +93,9 @@ class AwardReceipt(Result):
     season_id: int | None
     season_xp: int | None
     unlocks: list[Unlock]
+    #: occurred_at lies in a season already finalised: the award counts for all-time and layer XP, not
+    #: for that closed season (receipts written before seasons closed lack the key).
+    season_closed: bool = False
     ledger_id: int | None = None
     replayed: bool
 
@@ -105,8 +108,24 @@ class CorrectionReceipt(AwardReceipt):
     correction: Literal["admin_adjust_xp", "admin_set_level", "admin_reset_xp"]
 
 
+class ReversalReceipt(AwardReceipt):
+    """reverse_award's receipt: the reversal row's award receipt (``granted`` is negative for a reversed
+    award), the row it reverses (``reverses_id``), who reversed it, and ``points_reversed``: the points the
+    row had earned that were taken back (at most the balance; points already spent stay spent).
+
+    Source: supabase/sql/31_reversals.sql.
+    """
+
+    actor_id: UUID | None
+    actor_role: str
+    correction: Literal["reverse_award"]
+    reverses_id: int
+    points_reversed: int
+
+
 RESULTS = {
     "award_xp": AwardReceipt,
+    "reverse_award": ReversalReceipt,
     "admin_adjust_xp": CorrectionReceipt,
     "admin_set_level": CorrectionReceipt,
     "admin_reset_xp": CorrectionReceipt,

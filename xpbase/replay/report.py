@@ -266,6 +266,33 @@ def scores_table(report: ReplayReport) -> Table:
     return table
 
 
+def badges_table(report: ReplayReport) -> Table:
+    """Per badge of the rule pack: awarded by the engine against Badges.xml."""
+    table = Table(title="Badges: engine against Badges.xml", header_style="bold")
+    for name, justify in (
+        ("badge", "left"),
+        ("level", "left"),
+        ("engine", "right"),
+        ("Badges.xml", "right"),
+        ("difference", "right"),
+        ("deleted posts at threshold", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for b in report.badges:
+        diff = b.difference
+        shown = "" if diff is None else f"{diff:+.1%}"
+        colour = "green" if diff is not None and abs(diff) <= 0.02 else "yellow"
+        table.add_row(
+            b.name,
+            b.level,
+            f"{b.engine:,}",
+            "" if b.dump is None else f"{b.dump:,}",
+            f"[{colour}]{shown}[/]" if shown else "",
+            "" if b.deleted_posts is None else f"{b.deleted_posts:,}",
+        )
+    return table
+
+
 def render(report: ReplayReport, console: Console) -> None:
     """Print the whole report."""
     console.rule(f"[bold]Stack Exchange replay: {report.site}[/] ({report.site_url})")
@@ -277,6 +304,8 @@ def render(report: ReplayReport, console: Console) -> None:
     console.print(streaks_table(report))
     console.print(Group(agreement_table(report), differences_table(report)))
     console.print(scores_table(report))
+    if report.badges:
+        console.print(badges_table(report))
     if report.csv_rows is not None:
         console.print(f"CSV: {report.csv_rows:,} rows (se_user_id,published_reputation,xp,level,tier)")
     console.print(

@@ -26,7 +26,10 @@ How a replay runs (one database session, everything as ``service_role``):
    ``stackexchange:<site>:user:<UserId>:start``), so a second replay credits
    nothing.
 6. The report's figures are SQL aggregates over the database and the staged
-   dump (:func:`collect_report`).
+   dump (:func:`collect_report`), among them, per badge of the rule pack, how
+   many the engine awarded against ``Badges.xml`` (read when present). Each
+   vote award names its post as its subject (``question:<PostId>``,
+   ``answer:<PostId>``): the score badges add up a post's votes as they land.
 
 The data is CC BY-SA (see the dump's README): the report links users to their
 profiles on the site.
@@ -153,6 +156,10 @@ def _vote(a: dict[str, str]) -> tuple[Any, ...]:
     )
 
 
+def _badge(a: dict[str, str]) -> tuple[Any, ...]:
+    return (int(a["Id"]), int(a["UserId"]), a["Name"], _when(a["Date"]), _int(a.get("Class")))
+
+
 USER_COLUMNS = ("id", "reputation", "created_at", "display_name")
 POST_COLUMNS = ("id", "post_type_id", "owner_user_id", "parent_id", "community_owned_at", "score")
 VOTE_COLUMNS = ("id", "post_id", "vote_type_id", "user_id", "created_at", "bounty_amount")
@@ -173,6 +180,10 @@ FILES = (
     DumpFile("Users.xml", "se_users", USER_COLUMNS, _user, "users_read"),
     DumpFile("Posts.xml", "se_posts", POST_COLUMNS, _post, "posts_read"),
     DumpFile("Votes.xml", "se_votes", VOTE_COLUMNS, _vote, "votes_read"),
+)
+#: Read when present: the badges Stack Exchange awarded, compared with the rule pack's badges.
+BADGES_FILE = DumpFile(
+    "Badges.xml", "se_badges", ("id", "user_id", "name", "awarded_at", "class"), _badge, "badges_read"
 )
 
 
@@ -230,15 +241,19 @@ create temporary table se_votes (
   id bigint primary key, post_id integer, vote_type_id smallint not null, user_id integer,
   created_at timestamptz not null, bounty_amount integer
 );
+create temporary table se_badges (
+  id bigint primary key, user_id integer not null, name text not null, awarded_at timestamptz not null,
+  class smallint
+);
 create temporary table se_profiles (user_id integer primary key, profile_id uuid not null unique);
 create temporary table se_candidates (
   vote_id bigint not null, occurred_at timestamptz not null, role_order smallint not null, role text not null,
-  user_id integer, activity text, amount integer, skip text,
+  user_id integer, activity text, amount integer, skip text, subject text,
   primary key (vote_id, role_order)
 );
 create temporary table se_awards (
   seq bigint primary key, idempotency_key text not null, profile_id uuid not null, activity text not null,
-  amount integer, occurred_at timestamptz not null
+  amount integer, occurred_at timestamptz not null, subject text
 );
 """
 
@@ -258,8 +273,10 @@ returning user_id
 # decided here; every amount, the cap, the dated rate and the floor are the
 # engine's (the se_* rows of the rule pack).
 CANDIDATES_SQL = """
-insert into pg_temp.se_candidates (vote_id, occurred_at, role_order, role, user_id, activity, amount, skip)
--- Upvotes and downvotes: the post's owner.
+insert into pg_temp.se_candidates
+  (vote_id, occurred_at, role_order, role, user_id, activity, amount, skip, subject)
+-- Upvotes and downvotes: the post's owner. The post is the award's subject (its running score is what the
+-- score badges of the rule pack add up).
 select v.id, v.created_at, 1, 'owner', p.owner_user_id,
        case when v.vote_type_id = 3 then 'se_post_downvoted'
             when p.post_type_id = 1 then 'se_question_upvoted'
@@ -269,7 +286,8 @@ select v.id, v.created_at, 1, 'owner', p.owner_user_id,
             when p.post_type_id not in (1, 2) then 'not_question_or_answer'
             when p.community_owned_at is not null then 'community_wiki'
             when o.id is null then 'owner_unknown'
-       end
+       end,
+       case p.post_type_id when 1 then 'question:' when 2 then 'answer:' end || p.id
   from pg_temp.se_votes v
   left join pg_temp.se_posts p on p.id = v.post_id
   left join pg_temp.se_users o on o.id = p.owner_user_id
@@ -282,7 +300,8 @@ select v.id, v.created_at, 1, 'answerer', a.owner_user_id, 'se_answer_accepted',
             when a.owner_user_id = q.owner_user_id then 'self_accept'
             when a.community_owned_at is not null then 'community_wiki'
             when o.id is null then 'owner_unknown'
-       end
+       end,
+       'answer:' || a.id
   from pg_temp.se_votes v
   left join pg_temp.se_posts a on a.id = v.post_id
   left join pg_temp.se_posts q on q.id = a.parent_id
@@ -295,7 +314,8 @@ select v.id, v.created_at, 2, 'asker', q.owner_user_id, 'se_accepted_answer', nu
             when a.post_type_id <> 2 then 'not_question_or_answer'
             when a.owner_user_id = q.owner_user_id then 'self_accept'
             when o.id is null then 'owner_unknown'
-       end
+       end,
+       'question:' || q.id
   from pg_temp.se_votes v
   left join pg_temp.se_posts a on a.id = v.post_id
   left join pg_temp.se_posts q on q.id = a.parent_id
@@ -308,7 +328,8 @@ select v.id, v.created_at, 1, 'starter', v.user_id, 'se_bounty_started', -v.boun
        case when p.id is null then 'deleted_post'
             when v.bounty_amount is null then 'bounty_not_awarded'
             when o.id is null then 'owner_unknown'
-       end
+       end,
+       'question:' || p.id
   from pg_temp.se_votes v
   left join pg_temp.se_posts p on p.id = v.post_id
   left join pg_temp.se_users o on o.id = v.user_id
@@ -321,14 +342,15 @@ select v.id, v.created_at, 1, 'answerer', p.owner_user_id, 'se_bounty_awarded', 
             when p.id is null then 'deleted_post'
             when p.post_type_id not in (1, 2) then 'not_question_or_answer'
             when o.id is null then 'owner_unknown'
-       end
+       end,
+       case p.post_type_id when 1 then 'question:' when 2 then 'answer:' end || p.id
   from pg_temp.se_votes v
   left join pg_temp.se_posts p on p.id = v.post_id
   left join pg_temp.se_users o on o.id = p.owner_user_id
  where v.vote_type_id = 9
 union all
 -- Every other vote type: read, counted, no reputation.
-select v.id, v.created_at, 1, 'none', null::integer, null::text, null::integer, 'no_reputation'
+select v.id, v.created_at, 1, 'none', null::integer, null::text, null::integer, 'no_reputation', null::text
   from pg_temp.se_votes v
  where v.vote_type_id not in (1, 2, 3, 8, 9)
 """
@@ -336,17 +358,18 @@ select v.id, v.created_at, 1, 'none', null::integer, null::text, null::integer, 
 # Awards in replay order: every account's starting point (by creation), then
 # the votes by CreationDate, Id and role.
 AWARDS_SQL = """
-insert into pg_temp.se_awards (seq, idempotency_key, profile_id, activity, amount, occurred_at)
+insert into pg_temp.se_awards (seq, idempotency_key, profile_id, activity, amount, occurred_at, subject)
 select row_number() over (order by x.phase, x.occurred_at, x.source_id, x.role_order),
        'stackexchange:' || $1 || ':' || x.kind || ':' || x.source_id || ':' || x.role,
-       sp.profile_id, x.activity, x.amount, x.occurred_at
+       sp.profile_id, x.activity, x.amount, x.occurred_at, x.subject
   from (
     select 0 as phase, 'user' as kind, u.id::bigint as source_id, 0::smallint as role_order,
            'start' as role, u.id as user_id, 'se_account_created' as activity, null::integer as amount,
-           u.created_at as occurred_at
+           u.created_at as occurred_at, null::text as subject
       from pg_temp.se_users u
     union all
-    select 1, 'vote', c.vote_id, c.role_order, c.role, c.user_id, c.activity, c.amount, c.occurred_at
+    select 1, 'vote', c.vote_id, c.role_order, c.role, c.user_id, c.activity, c.amount, c.occurred_at,
+           c.subject
       from pg_temp.se_candidates c
      where c.skip is null
   ) x
@@ -362,7 +385,9 @@ select count(*) as awards,
   from public.service_role_award_xp_batch((
     select coalesce(jsonb_agg(jsonb_build_object(
              'profile_id', a.profile_id, 'activity', a.activity, 'idempotency_key', a.idempotency_key,
-             'amount', a.amount, 'occurred_at', a.occurred_at) order by a.seq), '[]'::jsonb)
+             'amount', a.amount, 'occurred_at', a.occurred_at,
+             'context', jsonb_strip_nulls(jsonb_build_object('subject', a.subject)))
+           order by a.seq), '[]'::jsonb)
       from pg_temp.se_awards a
      where a.seq > $1 and a.seq <= $2
   )) r
@@ -484,6 +509,33 @@ REPORT_SQL: dict[str, str] = {
          order by p.id
          limit $1
     """,
+    # Per badge of the rule pack: how many the engine awarded to the site's users, how many Badges.xml
+    # holds for users in Users.xml, and (score badges) how many posts absent from Posts.xml (deleted, so
+    # neither owner nor type is known) reached the threshold on their votes.
+    "badges": """
+        with deleted as (
+          select x.post_id, max(x.score) as best
+            from (select v.post_id,
+                         sum(case v.vote_type_id when 2 then 1 else -1 end)
+                           over (partition by v.post_id order by v.created_at, v.id) as score
+                    from pg_temp.se_votes v
+                   where v.vote_type_id in (2, 3)
+                     and not exists (select 1 from pg_temp.se_posts p where p.id = v.post_id)) x
+           group by x.post_id
+        )
+        select b.slug, b.name, b.level, b.kind, b.threshold,
+               (select count(*) from public.badge_awards a
+                  join pg_temp.se_profiles sp on sp.profile_id = a.profile_id
+                 where a.badge_slug = b.slug) as engine,
+               (select count(*) from pg_temp.se_badges d
+                  join pg_temp.se_users u on u.id = d.user_id
+                 where d.name = b.name) as dump,
+               case when b.kind = 'subject_sum' and b.once_per = 'subject'
+                    then (select count(*) from deleted d where d.best >= b.threshold) end as deleted_posts
+          from public.badges b
+         where b.slug like 'se\\_%' and b.active
+         order by b.position, b.slug
+    """,
     "rule_pack": """
         select a.slug, a.base_xp, a.min_xp, a.max_xp, a.cap_group, c.daily_cap, c.time_zone, a.xp_floor,
                coalesce((select jsonb_agg(jsonb_build_object('from', r.effective_from, 'xp', r.base_xp)
@@ -540,6 +592,28 @@ class ScoreCheck:
 
 
 @dataclass
+class BadgeCount:
+    """One badge of the rule pack: awarded by the engine against Badges.xml (None without the file)."""
+
+    slug: str
+    name: str
+    level: str
+    engine: int
+    dump: int | None
+    deleted_posts: int | None
+    """Posts absent from Posts.xml (deleted) whose votes reach the threshold: badges no replay can find."""
+
+    @property
+    def difference(self) -> float | None:
+        """(engine - dump) / dump; None without Badges.xml, 0.0 when both are 0."""
+        if self.dump is None:
+            return None
+        if self.dump == 0:
+            return 0.0 if self.engine == 0 else float("inf")
+        return (self.engine - self.dump) / self.dump
+
+
+@dataclass
 class ReplayReport:
     """Everything ``xpbase replay stackexchange`` prints. XP and reputation are integers; times in seconds."""
 
@@ -548,6 +622,7 @@ class ReplayReport:
     users_read: int = 0
     posts_read: int = 0
     votes_read: int = 0
+    badges_read: int | None = None
     votes_by_type: dict[int, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     awards: int = 0
@@ -566,6 +641,7 @@ class ReplayReport:
     differences: list[dict[str, Any]] = field(default_factory=list)
     scores: ScoreCheck | None = None
     rule_pack: list[dict[str, Any]] = field(default_factory=list)
+    badges: list[BadgeCount] = field(default_factory=list)
     csv_rows: int | None = None
 
     @property
@@ -624,8 +700,10 @@ async def stage_dump(
         raise DumpError(f"{dump_dir}: missing {', '.join(missing)} (a Stack Exchange dump folder holds them)")
     async with transaction_as(conn, "service_role"):
         await conn.execute(STAGING_SQL)
-    for file in FILES:
+    for file in (*FILES, BADGES_FILE):
         path = dump_dir / file.name
+        if file is BADGES_FILE and not path.is_file():
+            continue
         progress.start(file.name, path.stat().st_size)
         async with transaction_as(conn, "service_role"):
             status = await conn.copy_records_to_table(
@@ -638,7 +716,10 @@ async def stage_dump(
             )
         setattr(report, file.counter, int(status.split()[-1]))  # "COPY <rows>"
     async with transaction_as(conn, "service_role"):
-        await conn.execute("analyze pg_temp.se_users; analyze pg_temp.se_posts; analyze pg_temp.se_votes")
+        await conn.execute(
+            "analyze pg_temp.se_users; analyze pg_temp.se_posts; analyze pg_temp.se_votes;"
+            " analyze pg_temp.se_badges"
+        )
 
 
 async def ensure_profiles(
@@ -704,6 +785,17 @@ async def collect_report(
             [dict(r) for r in await conn.fetch(q["score_mismatches"], top)],
         )
         report.rule_pack = [dict(r) for r in await conn.fetch(q["rule_pack"])]
+        report.badges = [
+            BadgeCount(
+                r["slug"],
+                r["name"],
+                r["level"],
+                r["engine"],
+                r["dump"] if report.badges_read is not None else None,
+                r["deleted_posts"],
+            )
+            for r in await conn.fetch(q["badges"])
+        ]
         if report_csv is not None:
             rows = await conn.fetch(q["csv"])
     if report_csv is not None:

@@ -4,7 +4,7 @@
 -- the function and trigger definitions that changed since the last migration.
 -- Edit the feature files, not this file; landed migrations never change.
 -- Changed:
---   function private.award_xp(uuid, text, text, int4, timestamptz, jsonb)
+--   function private.award_xp(uuid, text, text, int4, timestamptz, jsonb, text)
 --   function private.claims_caller(uuid)
 --   function private.assert_can_review_claims(uuid)
 --   function private.claim_json(int8)
@@ -47,7 +47,8 @@ create or replace function private.award_xp(
   p_idempotency_key text,
   p_amount integer,
   p_occurred_at timestamptz,
-  p_context jsonb
+  p_context jsonb,
+  p_reason text default null
 )
 returns jsonb
 language plpgsql
@@ -92,6 +93,9 @@ begin
   if v_context ? 'role_ids' and jsonb_typeof(v_context -> 'role_ids') <> 'array' then
     raise exception 'context.role_ids must be an array' using errcode = 'XPBAD';
   end if;
+  if p_reason is not null and length(btrim(p_reason)) not between 1 and 500 then
+    raise exception 'reason must be 1 to 500 characters when given' using errcode = 'XPBAD';
+  end if;
   -- Awards happen now or in the past (replays); five minutes of clock skew are tolerated.
   if p_occurred_at > now() + interval '5 minutes' then
     raise exception 'occurred_at % is in the future', private.utc_text(p_occurred_at) using errcode = 'XPBAD';
@@ -100,6 +104,10 @@ begin
   v_request := jsonb_build_object(
     'fn', 'award_xp', 'profile_id', p_profile_id, 'activity', p_activity, 'amount', p_amount,
     'occurred_at', private.utc_text(p_occurred_at), 'context', v_context);
+  -- The reason joins the request only when given, so requests recorded before awards took one still match.
+  if p_reason is not null then
+    v_request := v_request || jsonb_build_object('reason', btrim(p_reason));
+  end if;
 
   -- A replay answers from the ledger without taking any lock (private.find_receipt, written inline here
   -- and below because every award runs it).
@@ -252,7 +260,7 @@ begin
   return private.apply_xp(
     p_profile_id, v_act.slug,
     jsonb_build_array(jsonb_build_object('layer', v_act.layer_slug, 'amount', v_amount)),
-    v_occurred, p_idempotency_key, null, 'service_role', null, v_request,
+    v_occurred, p_idempotency_key, null, 'service_role', btrim(p_reason), v_request,
     jsonb_build_object(
       'requested', p_amount,
       'base', v_base,
@@ -266,11 +274,11 @@ begin
 end
 $$;
 
-comment on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) is 'Implementation of public.award_xp.';
+comment on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) is 'Implementation of public.award_xp.';
 
-revoke all on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) from public;
+revoke all on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) from public;
 
-grant execute on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb) to service_role;
+grant execute on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) to service_role;
 
 -- from supabase/sql/36_claims.sql -------------------------------------------
 
