@@ -89,6 +89,9 @@ revoke all on public.events from anon, authenticated, service_role;
 grant select on public.events to anon, authenticated, service_role;
 create policy "Anyone can read the events." on public.events for select to anon, authenticated using (true);
 
+alter table private.event_check_in_codes enable row level security;
+revoke all on private.event_check_in_codes from anon, authenticated, service_role;
+
 alter table public.event_signups enable row level security;
 revoke all on public.event_signups from anon, authenticated, service_role;
 grant select on public.event_signups to authenticated, service_role;

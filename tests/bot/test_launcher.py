@@ -77,6 +77,7 @@ async def test_commands_are_synced_to_the_test_guild_at_start(rpc: RPC, discord_
                 "events",
                 "join",
                 "pointvalues",
+                "badges",
             ]
         )
         admin = {c["name"]: c for c in sync.body}["addxp"]
