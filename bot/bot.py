@@ -35,6 +35,7 @@ EXTENSIONS = (
     "bot.cogs.deliveries",
     "bot.cogs.economy",
     "bot.cogs.reviews",
+    "bot.cogs.claims",
     "bot.cogs.badges",
     "bot.cogs.moderation",
 )

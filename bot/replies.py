@@ -27,7 +27,7 @@ class Refusal(app_commands.AppCommandError):
 
 
 # Engine errors whose database message says what exactly was wrong with the input.
-_SHOW_DATABASE_MESSAGE = {"XPBAD", "XPAMT", "XPLVL", "23514", "22001"}
+_SHOW_DATABASE_MESSAGE = {"XPBAD", "XPAMT", "XPLVL", "23514", "22001", "XPEVG", "XPCLL"}
 
 
 def friendly(error: BaseException) -> str:

@@ -9,9 +9,11 @@ from service.blueprints import (
     api_docs,
     badges,
     chat,
+    claims,
     email_sign_in,
     events,
     health,
+    layer_events,
     leaderboards,
     ledger,
     levels,
@@ -74,6 +76,8 @@ BLUEPRINTS = [
     redemptions.blueprint,
     payments.blueprint,
     reviews.blueprint,
+    claims.blueprint,
+    layer_events.blueprint,
 ]
 
 

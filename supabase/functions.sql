@@ -33,7 +33,9 @@
 \ir sql/32_points.sql
 \ir sql/33_badges.sql
 \ir sql/35_admin.sql
+\ir sql/36_claims.sql
 \ir sql/38_rule_packs.sql
+\ir sql/40_events.sql
 \ir sql/45_season_finalize.sql
 \ir sql/50_streaks.sql
 \ir sql/55_store.sql

@@ -108,6 +108,16 @@ ENGINE_ERRORS: dict[str, EngineError] = {
             "Names may not hold control, zero-width or direction characters.",
         ),
         EngineError("XPURL", 400, "invalid_avatar_url", "An avatar must be a plain https:// address."),
+        EngineError("XPCLN", 400, "activity_not_claimable", "That activity cannot be claimed."),
+        EngineError(
+            "XPCLL", 429, "claim_limit_reached", "You have claimed that as often as allowed for now."
+        ),
+        EngineError("XPCLS", 409, "claim_already_decided", "That claim was already decided the other way."),
+        EngineError("XPCLM", 404, "unknown_claim", "That claim does not exist."),
+        EngineError("XPEVG", 403, "event_gate_refused", "You do not meet this event's requirements yet."),
+        EngineError("XPEVC", 409, "event_closed", "That is not possible at this point of the event."),
+        EngineError("XPEVU", 404, "unknown_event", "That event does not exist or was cancelled."),
+        EngineError("XPEVK", 403, "wrong_check_in_code", "That check-in code is not this event's."),
         EngineError("XPBDG", 404, "unknown_badge", "That badge (or badge evaluation) does not exist."),
         # Accounts (issue 13): roles, moderation, email sign-in codes.
         EngineError("XPROL", 400, "unknown_role", "That role does not exist."),

@@ -464,6 +464,10 @@ begin
                 and x.match_value in (select jsonb_array_elements_text(v_context -> 'role_ids')))
              or (x.kind = 'channel' and x.match_value = v_context ->> 'channel_id')
              or (x.kind = 'event' and (x.match_value is null or x.match_value = v_context ->> 'event_id'))
+             -- A layer status the member holds before this award ('<layer>:<status>'; 40_events.sql).
+             or (x.kind = 'layer_status' and x.match_value in (
+                   select pl.layer_slug || ':' || pl.status from public.profile_layers pl
+                    where pl.profile_id = p_profile_id))
            )
          order by x.kind, x.factor desc
       ) m;

@@ -72,6 +72,12 @@ async def test_commands_are_synced_to_the_test_guild_at_start(rpc: RPC, discord_
                 "streak",
                 "xp",
                 "xpconfig",
+                "claim",
+                "claims",
+                "events",
+                "join",
+                "pointvalues",
+                "badges",
             ]
         )
         admin = {c["name"]: c for c in sync.body}["addxp"]

@@ -526,6 +526,36 @@ TABLES: dict[str, Table] = {
         update="rating = rating",
         expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
     ),
+    # Member claims (issue 15): categories are configuration; claims are read by the member and admins and
+    # written only through the claim RPCs.
+    "activity_categories": Table(
+        target="slug = 'spare'",
+        insert="(slug, name) values ('matrix', 'Matrix')",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "activity_claims": Table(
+        target="profile_id = $1",
+        insert="(profile_id, activity_slug, occurred_at) values ($1, 'message', now())",
+        update="note = note",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    # Events (issue 15): anyone reads events; sign-ups are read by the member and admins; all writes go
+    # through the event RPCs. Target: the spare event, and each member's sign-up to it.
+    "events": Table(
+        target="title = 'spare'",
+        insert="(title, layer_slug, starts_at, ends_at, location) values ('matrix', 'cyber', now(),"
+        " now() + interval '1 hour', 'Hall')",
+        update="title = title",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
+    "event_signups": Table(
+        target="profile_id = $1",
+        insert="(event_id, profile_id, status) select e.id, $1, 'confirmed' from public.events e"
+        " where e.title = 'spare' limit 1",
+        update="status = status",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
     # Badges (issue 15): definitions are configuration; held badges read like leaderboards; evaluation
     # progress is public; only the badge functions write awards and evaluations.
     "badges": Table(
@@ -712,6 +742,20 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_review_calendar_feed(text)": SERVICE_ONLY,
     "public.review_session(bigint, uuid)": SERVICE_AND_MEMBERS,
     "public.review_specialty_list()": EVERYONE,
+    # Member claims: members claim for themselves, the bot names the member; reviewers are checked inside.
+    "public.submit_claim(text, text, text, timestamp with time zone, uuid)": SERVICE_AND_MEMBERS,
+    "public.review_claim(bigint, text, text, uuid)": SERVICE_AND_MEMBERS,
+    "public.claim_queue(text, integer, uuid)": SERVICE_AND_MEMBERS,
+    "public.my_claims(uuid)": SERVICE_AND_MEMBERS,
+    "public.point_values()": EVERYONE,
+    # Events: anyone lists; members join, leave and check in for themselves (the bot names them);
+    # reviewers (checked inside) save events and record attendance.
+    "public.event_list(text, boolean, uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_save_event(jsonb, uuid)": SERVICE_AND_MEMBERS,
+    "public.join_event(bigint, uuid)": SERVICE_AND_MEMBERS,
+    "public.leave_event(bigint, uuid)": SERVICE_AND_MEMBERS,
+    "public.event_check_in(bigint, text, uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_mark_attended(bigint, uuid, uuid)": SERVICE_AND_MEMBERS,
     "public.admin_review_match_input(integer, integer, timestamp with time zone, uuid)": SERVICE_AND_MEMBERS,
     "public.admin_book_review(bigint, uuid, timestamp with time zone, uuid, double precision, jsonb, integer,"
     " text, uuid)": SERVICE_AND_MEMBERS,
@@ -798,6 +842,7 @@ insert into public.store_items (slug, name, category, price_points, delivery)
   values ('spare_merch', 'Spare', 'merchandise', 1, 'email');
 insert into public.xp_packages (slug, name, xp, amount_paise) values ('spare', 'Spare', 1, 100);
 insert into public.review_specialties (slug, name) values ('spare', 'Spare');
+insert into public.activity_categories (slug, name) values ('spare', 'Spare');
 insert into public.badges (slug, name, kind, threshold, active)
   values ('spare', 'Spare', 'total_xp', 999999999, false);
 """
@@ -848,6 +893,11 @@ async def _build_world(url: str) -> World:
                 "insert into public.seasons (layer_slug, name, starts_at, ends_at)"
                 " values ('cyber', 'spare', '2020-01-01Z', '2020-02-01Z')"
             )
+            # Events are written only through the event RPCs; the table owner writes the spare one.
+            await conn.execute(
+                "insert into public.events (title, layer_slug, starts_at, ends_at, location)"
+                " values ('spare', 'reality', '2001-01-01Z', '2001-01-01 01:00Z', 'Hall')"
+            )
         # Issue 4's member rows: a streak and a check-in, a chat message and a season result each.
         # (Written by the table owner, so that the members' XP stays at 1000.)
         for pid in (owner, other, hidden):
@@ -880,6 +930,12 @@ async def _build_world(url: str) -> World:
                 "insert into public.review_feedback (session_id, author_id, side, rating)"
                 " select s.id, s.member_id, 'member', 5 from public.review_sessions s where"
                 " s.member_id = any($1)",
+                # Member claims: one pending claim each.
+                "insert into public.activity_claims (profile_id, activity_slug, occurred_at)"
+                " select p, 'message', now() from unnest($1::uuid[]) p",
+                "insert into public.event_signups (event_id, profile_id, status)"
+                " select e.id, p, 'confirmed' from public.events e, unnest($1::uuid[]) p"
+                " where e.title = 'spare'",
             ):
                 await conn.execute(sql, [owner, other, hidden])
         async with db.as_service() as conn:

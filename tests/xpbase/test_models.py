@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,8 @@ NOT_READ: dict[str, str] = {
     "chat_history": "read by supabase-js clients; the chat websocket reads the table",
 }
 
+
+CAREER_PACK = Path(__file__).resolve().parents[2] / "supabase" / "rulepacks" / "career.sql"
 
 ALL_DAY = weekly(range(1, 8), "00:00", "24:00")
 
@@ -118,12 +121,43 @@ async def scenario(db: Database) -> dict[str, Any]:
     session_row = await book(db, booked["id"], pro["id"], next_weekday_at(4, 10))
     open_request = await request(db, member, "Europe/Berlin", ALL_DAY)
     calendar = await db.rpc("review_calendar_token", role="authenticated", claims=member_claims(asker))
+    # Claims (the career rule pack; member's claim waits for review) and events (a running one with a
+    # check-in code that asker and member joined, and a future one).
+    async with db.as_service() as conn:
+        await conn.execute(CAREER_PACK.read_text(encoding="utf-8"))
+    claim = await db.rpc(
+        "submit_claim", role="authenticated", claims=member_claims(member), activity="mock_interview"
+    )
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    running, future = [
+        await db.rpc(
+            "admin_save_event",
+            event={
+                "title": title,
+                "layer": "reality",
+                "starts_at": soon.isoformat(),
+                "ends_at": (soon + timedelta(hours=2)).isoformat(),
+                "location": "Hall",
+                "check_in_code": "CODE-1",
+            },
+        )
+        for title in ("Running", "Future")
+    ]
+    for pid in (asker, member):
+        await db.rpc("join_event", profile_id=pid, event_id=running["id"])
+    await db.rpc("join_event", profile_id=hidden, event_id=future["id"])
+    await db.pool.execute(  # the event started (as the database owner: no role may move it)
+        "update public.events set starts_at = now() - interval '5 minutes' where id = $1", running["id"]
+    )
     reversible = await db.rpc(
         "award_xp", profile_id=member, activity="challenge_completed", idempotency_key="to-reverse", amount=20
     )
     async with db.as_service() as conn:  # a default badge's retroactive evaluation, queued by its migration
         badge_evaluation = await conn.fetchval("select min(id) from public.badge_evaluations")
     return {
+        "claim_id": claim["id"],
+        "running_event": running["id"],
+        "future_event": future["id"],
         "reversible_ledger_id": reversible["ledger_id"],
         "badge_evaluation": badge_evaluation,
         "delivery_id": delivery_id,
@@ -441,6 +475,22 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("admin_review_matches", "service_role", {"request_id": w["open_request"]}),
         ("reviewer_stats", "service_role", {}),
         ("review_specialty_list", "anon", {}),
+        ("point_values", "anon", {}),
+        (
+            "submit_claim",
+            "asker",
+            {"activity": "linkedin_update", "evidence_url": "https://example.org/in/di"},
+        ),
+        ("claim_queue", "admin", {}),
+        ("review_claim", "admin", {"claim_id": w["claim_id"], "decision": "approve"}),
+        ("my_claims", "member", {}),
+        ("event_list", "service_role", {}),
+        ("event_list", "member", {"include_past": True}),
+        ("join_event", "asker", {"event_id": w["future_event"]}),
+        ("leave_event", "hidden", {"event_id": w["future_event"]}),
+        ("event_check_in", "asker", {"event_id": w["running_event"], "code": "CODE-1"}),
+        ("admin_mark_attended", "admin", {"event_id": w["running_event"], "member_id": str(member)}),
+        ("admin_save_event", "admin", {"event": {"id": w["future_event"], "capacity": 5}}),
         ("profile_card", "anon", {"profile_id": member, "recent": 3}),
         ("profile_card", "member", {"profile_id": member}),
         ("service_role_grant_admin", "service_role", {"profile_id": member}),
