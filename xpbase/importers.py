@@ -17,7 +17,8 @@ Formats (fixtures in tests/fixtures/imports/ are written from these shapes):
   "level", ...}}, "levelroles": {"<level>": role id}, "algorithm": {"base", "exp"}}``; a level L starts at
   ``ceil(base * L ** exp)`` XP (defaults 100, 2).
 - ``csv``: a header naming ``user_id`` (or ``id``, ``discord_id``) and ``xp`` or ``level`` (with an optional
-  ``progress`` from 0 to 1, and ``display_name``/``username``).
+  ``progress`` from 0 to 1, ``display_name``/``username``, and ``layers``: a JSON object of XP per layer
+  adding up to ``xp``, as ``xpbase export --table profiles --format csv`` writes it).
 
 Every reader yields :class:`Member` rows and :class:`BadRow` entries (where in the file, and why: a row is
 reported, never guessed), and collects the bot's level roles in :attr:`Reader.role_rewards`. JSON is read
@@ -28,6 +29,7 @@ xp or level) is decided by the database (``admin_import_members``); this module 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from collections.abc import Awaitable, Callable, Iterator
@@ -58,16 +60,20 @@ class Member:
     level: int
     progress: float | None = None
     display_name: str | None = None
+    layers: dict[str, int] | None = None
 
     def payload(self) -> dict[str, Any]:
         """The member as ``admin_import_members`` takes it."""
-        return {
+        member: dict[str, Any] = {
             "user_id": self.user_id,
             "display_name": self.display_name,
             "xp": self.xp,
             "level": self.level,
             "progress": self.progress,
         }
+        if self.layers is not None:
+            member["layers"] = self.layers
+        return member
 
 
 @dataclass(frozen=True)
@@ -390,9 +396,19 @@ class Reader:
                         ) from None
                     if not 0 <= progress <= 1:
                         raise RowError(f"progress must be from 0 to 1, got {progress}")
-                yield Member(
-                    where, user_id, xp, level, progress, _name(row.get(name_field)) if name_field else None
-                )
+                layers = None
+                if "layers" in fields and (row[fields["layers"]] or "").strip():
+                    try:
+                        layers = json.loads(row[fields["layers"]])
+                    except ValueError:
+                        raise RowError("layers must be a JSON object of XP per layer") from None
+                    if not isinstance(layers, dict):
+                        raise RowError("layers must be a JSON object of XP per layer")
+                    layers = {str(k): _whole(v, f"layers.{k}") for k, v in layers.items()}
+                    if sum(layers.values()) != xp:
+                        raise RowError(f"layers add up to {sum(layers.values())}, not {xp} XP")
+                name = _name(row.get(name_field)) if name_field else None
+                yield Member(where, user_id, xp, level, progress, name, layers)
             except RowError as exc:
                 yield BadRow(where, str(exc))
 

@@ -225,6 +225,8 @@ declare
   v_reason text;
   v_new_level integer;
   v_counts jsonb;
+  v_parts jsonb;
+  v_layer_sum numeric;
 begin
   select * into v_actor from private.assert_admin();
   if p_source is null or p_source not in ('mee6', 'amari', 'polaris', 'levelup', 'csv') then
@@ -266,6 +268,26 @@ begin
             or (v_member ->> 'progress')::numeric not between 0 and 1) then
       raise exception 'members[].progress of % must be 0 to 1', v_user_id using errcode = 'XPBAD';
     end if;
+    v_parts := null;
+    if jsonb_typeof(v_member -> 'layers') = 'object' then
+      -- An xpbase export moved back in: XP per layer, which must add up to xp (keep xp only).
+      if p_keep <> 'xp' then
+        raise exception 'members[].layers of % needs keep = xp', v_user_id using errcode = 'XPBAD';
+      end if;
+      if exists (select 1 from jsonb_each(v_member -> 'layers') e
+                  where jsonb_typeof(e.value) <> 'number' or (e.value #>> '{}') !~ '^[0-9]{1,12}$'
+                     or not exists (select 1 from public.layers l where l.slug = e.key)) then
+        raise exception 'members[].layers of % must map known layers to whole XP', v_user_id using errcode = 'XPBAD';
+      end if;
+      select jsonb_agg(jsonb_build_object('layer', e.key, 'amount', (e.value #>> '{}')::bigint) order by e.key)
+               filter (where (e.value #>> '{}')::bigint > 0),
+             coalesce(sum((e.value #>> '{}')::bigint), 0)
+        into v_parts, v_layer_sum
+        from jsonb_each(v_member -> 'layers') e;
+      if v_layer_sum <> (v_member ->> 'xp')::numeric then
+        raise exception 'members[].layers of % add up to %, not xp', v_user_id, v_layer_sum using errcode = 'XPBAD';
+      end if;
+    end if;
     v_xp := (v_member ->> 'xp')::numeric;
     v_level := (v_member ->> 'level')::numeric;
     v_progress := (v_member ->> 'progress')::numeric;
@@ -281,6 +303,9 @@ begin
     v_key := 'import:' || p_source || ':' || p_guild_id || ':' || v_user_id;
     v_request := jsonb_build_object('source', p_source, 'guild_id', p_guild_id, 'user_id', v_user_id,
                                     'keep', p_keep, 'xp', v_target);
+    if v_parts is not null then
+      v_request := v_request || jsonb_build_object('layers', v_parts);
+    end if;
     select i.profile_id into v_profile_id from public.identities i
      where i.provider = 'discord' and i.subject = v_user_id;
     select p.xp, p.level into v_current from public.profiles p where p.id = v_profile_id;
@@ -305,7 +330,8 @@ begin
         v_status := 'zero';
       else
         v_receipt := private.apply_xp(
-          v_profile_id, 'import', jsonb_build_array(jsonb_build_object('layer', v_layer, 'amount', v_target)),
+          v_profile_id, 'import',
+          coalesce(v_parts, jsonb_build_array(jsonb_build_object('layer', v_layer, 'amount', v_target))),
           now(), v_key, v_actor.actor_id, v_actor.actor_role, 'import from ' || p_source, v_request,
           jsonb_build_object('correction', 'import', 'requested', v_target, 'base', v_target, 'multiplier', 1,
                              'multipliers', '[]'::jsonb, 'cooldown', false, 'cooldown_remaining_seconds', 0,
@@ -368,8 +394,10 @@ comment on function public.admin_import_members(text, text, text, jsonb, boolean
   'Imports one batch of members of a Discord server from another bot. source: mee6|amari|polaris|levelup|csv; '
   'guild_id: the server (Discord id); keep: xp (the number of XP is kept) or level (the same level and progress '
   'on xpbase''s curve); members: 1 to 1000 objects {user_id (Discord id), display_name?, xp (whole XP >= 0), '
-  'level (0-100000, the source bot''s level), progress? (0-1 of the way to the next level)}. Each member is one '
-  'ledger row of activity import (layer of the activity, no points) keyed import:<source>:<guild>:<user>: a '
+  'level (0-100000, the source bot''s level), progress? (0-1 of the way to the next level), layers? ({layer: '
+  'XP} adding up to xp, keep xp only: an xpbase export moved back in)}. Each member is one ledger row of '
+  'activity import (in the activity''s layer, or one per layer given; no points) keyed '
+  'import:<source>:<guild>:<user>: a '
   'second run answers unchanged, the same key with other figures answers conflict (nothing written). '
   'Profiles are made for members not seen yet, membership of the server recorded, a role resync queued. '
   'dry_run: the same answer, nothing written. Returns {source, guild_id, keep, dry_run, counts {status: n}, '
