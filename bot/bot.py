@@ -35,6 +35,8 @@ EXTENSIONS = (
     "bot.cogs.deliveries",
     "bot.cogs.economy",
     "bot.cogs.reviews",
+    "bot.cogs.servers",
+    "bot.cogs.imports",
 )
 
 

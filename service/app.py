@@ -10,10 +10,12 @@ from service.blueprints import (
     chat,
     events,
     health,
+    imports,
     leaderboards,
     ledger,
     levels,
     link_codes,
+    member_data,
     notifications,
     oauth,
     pages,
@@ -66,6 +68,8 @@ BLUEPRINTS = [
     redemptions.blueprint,
     payments.blueprint,
     reviews.blueprint,
+    member_data.blueprint,
+    imports.blueprint,
 ]
 
 

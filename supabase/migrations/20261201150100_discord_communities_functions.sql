@@ -220,7 +220,7 @@ declare
   v_profile_id uuid;
   v_current record;
   v_receipt jsonb;
-  v_rows jsonb := '[]';
+  v_rows jsonb[] := '{}';  -- an expanded array: appending is in place (a jsonb || would copy every time)
   v_status text;
   v_reason text;
   v_new_level integer;
@@ -349,21 +349,21 @@ begin
       on conflict (guild_id, profile_id) do nothing;
     end if;
 
-    v_rows := v_rows || jsonb_build_object(
+    v_rows := array_append(v_rows, jsonb_build_object(
       'user_id', v_user_id, 'status', v_status, 'reason', v_reason, 'new_profile', v_current.xp is null,
       'xp_before', coalesce(v_current.xp, 0), 'level_before', coalesce(v_current.level, 1),
       'xp_granted', case when v_status in ('imported', 'zero') then v_target else 0 end,
-      'level', case when v_status = 'imported' then v_new_level else coalesce(v_current.level, 1) end);
+      'level', case when v_status = 'imported' then v_new_level else coalesce(v_current.level, 1) end));
   end loop;
 
-  if not p_dry_run and exists (select 1 from jsonb_array_elements(v_rows) r where r ->> 'status' = 'imported') then
+  if not p_dry_run and exists (select 1 from unnest(v_rows) r where r ->> 'status' = 'imported') then
     insert into public.discord_role_resyncs (guild_id) values (p_guild_id)
     on conflict (guild_id) do update set requested_at = excluded.requested_at;
   end if;
   select jsonb_object_agg(s.status, s.n) into v_counts
-    from (select r ->> 'status' as status, count(*) as n from jsonb_array_elements(v_rows) r group by 1) s;
+    from (select r ->> 'status' as status, count(*) as n from unnest(v_rows) r group by 1) s;
   return jsonb_build_object('source', p_source, 'guild_id', p_guild_id, 'keep', p_keep, 'dry_run', p_dry_run,
-                            'counts', coalesce(v_counts, '{}'::jsonb), 'members', v_rows);
+                            'counts', coalesce(v_counts, '{}'::jsonb), 'members', to_jsonb(v_rows));
 end
 $$;
 
