@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run bot worker test lint bench bench-replay bench-leaderboard bench-delivery db-start db-stop migrate clean
+.PHONY: run bot worker test lint fonts bench bench-replay bench-leaderboard bench-delivery db-start db-stop migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,13 @@ worker: $(VENV)/.installed-run
 ## test: the whole suite against a real Postgres that the suite starts itself; the Supabase CLI
 ## deploys supabase/ too (XPBASE_REQUIRE_SUPABASE_CLI, XPBASE_REQUIRE_BROWSER: those tests fail instead of
 ## skipping without the CLI, Playwright or chromium)
-test: $(VENV)/.installed-test tools/node_modules/.installed $(REDOCLY)
+# The rank card's fonts (bot/card_text.py), from Debian: CJK names (WenQuanYi Micro Hei) and colour emoji
+# (Noto Color Emoji). The bot never fetches glyphs at run time.
+CARD_FONTS := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+fonts:
+	@ls $(CARD_FONTS) >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei fonts-noto-color-emoji)
+
+test: $(VENV)/.installed-test tools/node_modules/.installed $(REDOCLY) fonts
 	$(BIN)/ruff check .
 	XPBASE_REQUIRE_SUPABASE_CLI=1 XPBASE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 

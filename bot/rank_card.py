@@ -16,6 +16,8 @@ from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from bot import card_text
+
 WIDTH, HEIGHT = 934, 282
 BACKGROUND = (35, 39, 42)
 PANEL = (47, 49, 54)
@@ -25,7 +27,8 @@ MUTED = (185, 187, 190)
 AVATAR_BOX = (40, 41, 240, 241)  # left, top, right, bottom: a 200 px circle
 BAR_BOX = (280, 168, 894, 204)  # the progress bar's track
 TIER_COLOURS: dict[str, tuple[int, int, int]] = {
-    "basic": (153, 170, 181),
+    # Every tier has a saturated, bright colour: a grey accent reads as "disabled" (issue 17).
+    "basic": (230, 126, 34),
     "member": (87, 242, 135),
     "advanced": (88, 101, 242),
     "elite": (155, 89, 182),
@@ -100,17 +103,6 @@ def _short(number: int) -> str:
     return str(number)
 
 
-def _fit(
-    draw: ImageDraw.ImageDraw, text: str, size: int, width: int
-) -> tuple[str, ImageFont.FreeTypeFont | ImageFont.ImageFont]:
-    font = _font(size)
-    if draw.textlength(text, font=font) <= width:
-        return text, font
-    while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text + "…", font
-
-
 def _avatar(avatar: bytes | None, accent: tuple[int, int, int]) -> Image.Image:
     size = AVATAR_BOX[2] - AVATAR_BOX[0]
     image: Image.Image
@@ -152,8 +144,8 @@ def render_rank_card(card: RankCard, avatar: bytes | None = None) -> bytes:
         x -= draw.textlength(text, font=font)
         draw.text((x, 78), text, font=font, fill=colour, anchor="ls")
     name_width = int(x - left - 24)
-    name, name_font = _fit(draw, card.name, 40, max(name_width, 80))
-    draw.text((left, 150), name, font=name_font, fill=TEXT, anchor="ls")
+    # Names in any script, with emoji (bot/card_text.py: DejaVu, a CJK font, Noto Color Emoji).
+    card_text.draw_text(image, (left, 150), card_text.fit(card.name, 40, max(name_width, 80)), 40, TEXT)
 
     if card.next_level_xp is None:
         xp_text = f"{_short(card.xp)} XP · top level"
@@ -172,8 +164,7 @@ def render_rank_card(card: RankCard, avatar: bytes | None = None) -> bytes:
 
     statuses = " · ".join(f"{layer.name}: {layer.status}" for layer in card.layers)
     footer = f"{card.tier_name} tier" + (f"   {statuses}" if statuses else "")
-    footer, footer_font = _fit(draw, footer, 24, right - left)
-    draw.text((left, 244), footer, font=footer_font, fill=MUTED, anchor="ls")
+    card_text.draw_text(image, (left, 244), card_text.fit(footer, 24, right - left), 24, MUTED)
 
     out = io.BytesIO()
     image.convert("RGB").save(out, format="PNG", optimize=True)
