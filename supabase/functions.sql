@@ -51,3 +51,4 @@
 \ir sql/94_member_data.sql
 \ir sql/95_reviews.sql
 \ir sql/96_review_matching.sql
+\ir sql/97_rank_cards.sql

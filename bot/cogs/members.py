@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import io
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -15,7 +15,7 @@ from discord.ext import commands
 from bot.rank_card import LayerStatus, RankCard, render_rank_card
 from bot.replies import Refusal, defer, reply
 from bot.views import PAGE_SIZE, LeaderboardView
-from xpbase.models.communities import GuildRank
+from xpbase.models.communities import GuildRank, RankCardChoice
 from xpbase.models.leaderboards import LeaderboardEntry, LeaderboardRank
 from xpbase.models.seasons import SeasonInfo
 from xpbase.models.sign_in import LinkedIdentity
@@ -74,6 +74,9 @@ class Members(commands.Cog):
                 season_id=None,
             )
             rank = standing.rank
+        choice: RankCardChoice = await self.bot.rpc.call(
+            "service_role_discord_rank_card", user_id=str(target.id)
+        )
         card = RankCard(
             name=target.display_name,
             level=profile.level,
@@ -85,10 +88,32 @@ class Members(commands.Cog):
             rank=rank,
             layers=[LayerStatus(layer.name, layer.status_name, layer.xp) for layer in profile.layers],
             style=profile.rank_card_style,
+            custom_accent=choice.accent,
+            custom_background=choice.background,
         )
         avatar = await self._avatar(target)
         png = await asyncio.to_thread(render_rank_card, card, avatar)
         await reply(interaction, file=discord.File(io.BytesIO(png), filename="rank.png"))
+
+    @app_commands.command(
+        name="rankcard", description="Choose your rank card's colours (Custom rank card unlock)."
+    )
+    @app_commands.describe(accent="The bar and level colour", background="The card's background")
+    async def rankcard(
+        self,
+        interaction: discord.Interaction,
+        accent: Literal["ember", "gold", "neon", "rose", "ocean", "violet"],
+        background: Literal["slate", "night", "forest", "wine", "ocean"],
+    ) -> None:
+        await defer(interaction, ephemeral=True)
+        await self.bot.ensure_profile(interaction.user)
+        chosen: RankCardChoice = await self.bot.rpc.call(
+            "service_role_discord_set_rank_card",
+            user_id=str(interaction.user.id),
+            accent=accent,
+            background=background,
+        )
+        await reply(interaction, f"Your rank card is now {chosen.accent} on {chosen.background}: see /rank.")
 
     @staticmethod
     async def _avatar(user: discord.abc.User) -> bytes | None:

@@ -61,3 +61,21 @@ select 'import', 'Import', 'XP moved in from another bot (MEE6, Amari, Polaris, 
   from public.engine_settings s
   join public.layers l on l.slug = s.default_layer
 on conflict (slug) do nothing;
+
+-- The "Custom rank card" unlock: the colours a holder chose, from a safe set. ------------------------
+create table public.rank_card_choices (
+  profile_id uuid primary key references public.profiles (id),
+  accent text not null check (accent in ('ember', 'gold', 'neon', 'rose', 'ocean', 'violet')),
+  background text not null check (background in ('slate', 'night', 'forest', 'wine', 'ocean')),
+  updated_at timestamptz not null default now()
+);
+comment on table public.rank_card_choices is
+  'A member''s own rank card colours (accent and background, from a fixed safe set), for holders of the '
+  '"Custom rank card" unlock (tier_unlocks slug custom_rank_card). Written through set_my_rank_card / '
+  'service_role_discord_set_rank_card, which check the unlock.';
+alter table public.rank_card_choices enable row level security;
+revoke all on public.rank_card_choices from anon, authenticated;
+grant select on public.rank_card_choices to authenticated;
+grant select, insert, update, delete on public.rank_card_choices to service_role;
+create policy "Members can read their own rank card choices." on public.rank_card_choices
+  for select to authenticated using (profile_id = (select auth.uid()));

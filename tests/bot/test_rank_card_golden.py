@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from bot import card_text
-from bot.rank_card import STYLE_ACCENTS, TIER_COLOURS, LayerStatus, RankCard, render_rank_card
+from bot.rank_card import CUSTOM_ACCENTS, STYLE_ACCENTS, TIER_COLOURS, LayerStatus, RankCard, render_rank_card
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "rank_cards"
 CARDS = {
@@ -39,6 +39,19 @@ CARDS = {
         tier="member",
         tier_name="Member",
         rank=1,
+    ),
+    "custom_colours_badges": RankCard(
+        name="Zoë ✨",
+        level=12,
+        xp=13_000,
+        level_xp=12_650,
+        next_level_xp=14_950,
+        tier="member",
+        tier_name="Member",
+        rank=7,
+        custom_accent="rose",
+        custom_background="forest",
+        badges=("🏅", "🔥"),
     ),
     "hangul_flag_zwj": RankCard(
         name="김민준 🇮🇳 👩‍💻",
@@ -83,7 +96,9 @@ def test_emoji_and_cjk_come_from_fonts_that_have_them() -> None:
     assert r > b and r > g  # a pink blossom, not a white box
 
 
-@pytest.mark.parametrize("colour", [*TIER_COLOURS.values(), *STYLE_ACCENTS.values()])
+@pytest.mark.parametrize(
+    "colour", [*TIER_COLOURS.values(), *STYLE_ACCENTS.values(), *CUSTOM_ACCENTS.values()]
+)
 def test_tier_and_style_colours_never_look_disabled(colour: tuple[int, int, int]) -> None:
     """Saturated and bright: no accent is a grey (which reads as a disabled control)."""
     _, saturation, value = colorsys.rgb_to_hsv(*(c / 255 for c in colour))

@@ -290,6 +290,18 @@ TABLES: dict[str, Table] = {
             "delete": (DENIED, DENIED, DENIED, DENIED),
         },
     ),
+    "rank_card_choices": Table(
+        target="profile_id = $1",
+        insert="(profile_id, accent, background) values ($1, 'gold', 'night')",
+        update="accent = accent",
+        expect={
+            **MEMBER_PRIVATE_READ,
+            **NO_WRITES,
+            "insert": (DENIED, DENIED, DENIED, ROWS),
+            "update": (DENIED, DENIED, DENIED, ROWS),
+            "delete": (DENIED, DENIED, DENIED, ROWS),
+        },
+    ),
     "notifications": Table(
         target="profile_id = $1",
         insert="(profile_id, kind, title) values ($1, 'matrix', 'Matrix')",
@@ -582,6 +594,8 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.my_export()": frozenset({"authenticated"}),
     "public.erase_me()": frozenset({"authenticated"}),
     "public.admin_erase_profile(uuid)": SERVICE_AND_MEMBERS,
+    "public.service_role_discord_set_rank_card(text, text, text)": SERVICE_ONLY,
+    "public.service_role_discord_rank_card(text)": SERVICE_ONLY,
     "public.service_role_award_xp_batch(jsonb)": SERVICE_ONLY,
     # Sign-in, sessions and account linking (service/blueprints/auth.py, the bot's /link).
     "public.service_role_sign_in(text, text, text, text)": SERVICE_ONLY,
@@ -811,6 +825,9 @@ async def _build_world(url: str) -> World:
                 " select s.id, p, 1, 1 from public.seasons s, unnest($1::uuid[]) p where s.name = 'spare'",
                 # Issue 14: preferences and a push device each.
                 "insert into public.notification_preferences (profile_id) select p from unnest($1::uuid[]) p",
+                # Issue 17: rank card colours each.
+                "insert into public.rank_card_choices (profile_id, accent, background)"
+                " select p, 'gold', 'night' from unnest($1::uuid[]) p",
                 "insert into public.push_devices (profile_id, platform, token)"
                 " select p, 'fcm', 'matrix-' || p from unnest($1::uuid[]) p",
                 # Resume reviews: each is a professional, and a member with a completed session (with a

@@ -153,6 +153,14 @@ class Erasure(Result):
     removed: ErasureRemoved
 
 
+class RankCardChoice(Result):
+    """``service_role_discord_rank_card`` / ``service_role_discord_set_rank_card``: the accent and background
+    a holder of the Custom rank card unlock chose (both None: none chosen, or the unlock no longer held)."""
+
+    accent: Literal["ember", "gold", "neon", "rose", "ocean", "violet"] | None
+    background: Literal["slate", "night", "forest", "wine", "ocean"] | None
+
+
 RESULTS = {
     "admin_import_members": ImportBatch,
     "admin_import_role_rewards": RoleRewardImport,
@@ -162,4 +170,6 @@ RESULTS = {
     "my_export": MemberExport,
     "erase_me": Erasure,
     "admin_erase_profile": Erasure,
+    "service_role_discord_rank_card": RankCardChoice,
+    "service_role_discord_set_rank_card": RankCardChoice,
 }
