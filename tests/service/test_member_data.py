@@ -51,3 +51,14 @@ async def test_admin_routes_refuse_members_and_serve_admins(client: Client, db: 
     assert body["bad_rows"][0] == {"where": "players[3]", "reason": body["bad_rows"][0]["reason"]}
     erased = await client.delete(f"/v1/admin/profiles/{member}", headers=_bearer(admin))
     assert erased.status_code == 200 and (await erased.get_json())["erased"] is True
+
+
+async def test_web_board_filters_by_server(client: Client, db: Database) -> None:
+    """GET /v1/leaderboards/all_time?server=ID lists that server's members only."""
+    await db.rpc(
+        "service_role_discord_see_members", guild_id="5", members=[{"user_id": "51", "display_name": "In"}]
+    )
+    await new_profile(db, "Out", subject="52")
+    body = await (await client.get("/v1/leaderboards/all_time?server=5")).get_json()
+    assert [r["display_name"] for r in body["items"]] == ["In"]
+    assert (await client.get("/v1/leaderboards/layer?server=5")).status_code == 400
