@@ -45,6 +45,10 @@ bot: $(VENV)/.installed-run
 worker: $(VENV)/.installed-run
 	$(BIN)/xpbase worker
 
+# Test processes (pytest-xdist): each starts its own embedded Postgres and template database.
+# `auto` is one per CPU core; TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= auto
+
 ## test: the whole suite against a real Postgres that the suite starts itself; the Supabase CLI
 ## deploys supabase/ too (XPBASE_REQUIRE_SUPABASE_CLI, XPBASE_REQUIRE_BROWSER: those tests fail instead of
 ## skipping without the CLI, Playwright or chromium)
@@ -56,7 +60,7 @@ fonts:
 
 test: $(VENV)/.installed-test tools/node_modules/.installed $(REDOCLY) fonts
 	$(BIN)/ruff check .
-	XPBASE_REQUIRE_SUPABASE_CLI=1 XPBASE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	XPBASE_REQUIRE_SUPABASE_CLI=1 XPBASE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
