@@ -4,6 +4,7 @@
 -- the function and trigger definitions that changed since the last migration.
 -- Edit the feature files, not this file; landed migrations never change.
 -- Changed:
+--   function private.tg_notifications__in_app()
 --   function private.discord_award(text, text, text, text, text, timestamptz, text, text[])
 --   function private.discord_notifications(int8, int4)
 --   function private.import_target_xp(text, int8, int4, numeric)
@@ -30,6 +31,34 @@
 --   function public.service_role_discord_set_rank_card(text, text, text)
 --   function private.discord_rank_card(text)
 --   function public.service_role_discord_rank_card(text)
+
+-- from supabase/sql/77_outbox.sql -------------------------------------------
+
+create or replace function private.tg_notifications__in_app()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  -- An import (92_imports.sql) sets xpbase.importing for its transaction: a level reached by moving in from
+  -- another bot is not news (no notification, hence no DM, push or email to every member of a server).
+  if current_setting('xpbase.importing', true) = 'on' then
+    return null;
+  end if;
+  if not 'in_app' = any (private.routed_channels(new.profile_id, new.kind)) then
+    new.read_at := coalesce(new.read_at, new.created_at);
+  end if;
+  return new;
+end
+$$;
+
+comment on function private.tg_notifications__in_app() is
+  'A notification of a kind the member routed away from in_app is stored already read (it stays the record '
+  'that deliveries point to, but never counts as unread). None is stored while an import runs '
+  '(xpbase.importing = on, set by private.import_members for its transaction).';
+
+revoke all on function private.tg_notifications__in_app() from public;
 
 -- from supabase/sql/91_discord_members.sql ----------------------------------
 
@@ -246,6 +275,8 @@ begin
      or jsonb_array_length(p_members) not between 1 and 1000 then
     raise exception 'members must be an array of 1 to 1000 members' using errcode = 'XPBAD';
   end if;
+  -- Levels reached by import are not announced: no notification (77_outbox.sql), no DM to every member.
+  perform set_config('xpbase.importing', 'on', true);
   v_layer := coalesce((select a.layer_slug from public.activity_types a where a.slug = 'import'), '');
   if v_layer = '' then
     raise exception 'The import activity is missing (seed.sql)' using errcode = 'XPCFG';
@@ -365,6 +396,7 @@ begin
     insert into public.discord_role_resyncs (guild_id) values (p_guild_id)
     on conflict (guild_id) do update set requested_at = excluded.requested_at;
   end if;
+  perform set_config('xpbase.importing', 'off', true);
   select jsonb_object_agg(s.status, s.n) into v_counts
     from (select r ->> 'status' as status, count(*) as n from unnest(v_rows) r group by 1) s;
   return jsonb_build_object('source', p_source, 'guild_id', p_guild_id, 'keep', p_keep, 'dry_run', p_dry_run,

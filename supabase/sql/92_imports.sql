@@ -91,6 +91,8 @@ begin
      or jsonb_array_length(p_members) not between 1 and 1000 then
     raise exception 'members must be an array of 1 to 1000 members' using errcode = 'XPBAD';
   end if;
+  -- Levels reached by import are not announced: no notification (77_outbox.sql), no DM to every member.
+  perform set_config('xpbase.importing', 'on', true);
   v_layer := coalesce((select a.layer_slug from public.activity_types a where a.slug = 'import'), '');
   if v_layer = '' then
     raise exception 'The import activity is missing (seed.sql)' using errcode = 'XPCFG';
@@ -210,6 +212,7 @@ begin
     insert into public.discord_role_resyncs (guild_id) values (p_guild_id)
     on conflict (guild_id) do update set requested_at = excluded.requested_at;
   end if;
+  perform set_config('xpbase.importing', 'off', true);
   select jsonb_object_agg(s.status, s.n) into v_counts
     from (select r ->> 'status' as status, count(*) as n from unnest(v_rows) r group by 1) s;
   return jsonb_build_object('source', p_source, 'guild_id', p_guild_id, 'keep', p_keep, 'dry_run', p_dry_run,

@@ -81,9 +81,8 @@ async def test_mee6_keep_xp_imports_members_roles_and_lists_bad_rows(db: Databas
         ("李小龍", 99),
     ]
     async with acting_as(db, "service_role") as conn:
-        assert (
-            await conn.fetchval("select count(*) from public.notifications n where n.kind = 'level_up'") == 2
-        )
+        # Levels reached by import are not news: no notification, so no DM, push or email to the server.
+        assert await conn.fetchval("select count(*) from public.notifications") == 0
         # Imported XP is moved in, not earned here: no points; and no level-up for the bot to announce.
         assert await conn.fetchval("select coalesce(sum(points), 0) from public.profiles") == 0
     announced = await db.rpc("service_role_discord_notifications", after_id=0)
