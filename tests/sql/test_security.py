@@ -292,7 +292,8 @@ TABLES: dict[str, Table] = {
     ),
     "rank_card_choices": Table(
         target="profile_id = $1",
-        insert="(profile_id, accent, background) values ($1, 'gold', 'night')",
+        insert="(profile_id, accent, background) values ($1, 'gold', 'night')"
+        " on conflict (profile_id) do update set accent = excluded.accent",
         update="accent = accent",
         expect={
             **MEMBER_PRIVATE_READ,
