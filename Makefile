@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run bot worker test test-pg15 lint bench bench-replay bench-leaderboard bench-delivery db-start db-stop migrate clean
+.PHONY: run bot worker test test-pg15 lint fonts bench bench-replay bench-leaderboard bench-delivery db-start db-stop migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ bot: $(VENV)/.installed-run
 worker: $(VENV)/.installed-run
 	$(BIN)/xpbase worker
 
+# The rank card's fonts (bot/card_text.py), from Debian: CJK names (WenQuanYi Micro Hei) and colour emoji
+# (Noto Color Emoji). The bot never fetches glyphs at run time.
+CARD_FONTS := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+fonts:
+	@ls $(CARD_FONTS) >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei fonts-noto-color-emoji)
+
 # Test processes (pytest-xdist): each starts its own embedded Postgres and template database.
 # `auto` is one per CPU core; TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= auto
@@ -52,7 +58,7 @@ TEST_WORKERS ?= auto
 ## test: the whole suite against a real Postgres that the suite starts itself; the Supabase CLI
 ## deploys supabase/ too (XPBASE_REQUIRE_SUPABASE_CLI, XPBASE_REQUIRE_BROWSER: those tests fail instead of
 ## skipping without the CLI, Playwright or chromium)
-test: $(VENV)/.installed-test tools/node_modules/.installed $(REDOCLY)
+test: $(VENV)/.installed-test tools/node_modules/.installed $(REDOCLY) fonts
 	$(BIN)/ruff check .
 	XPBASE_REQUIRE_SUPABASE_CLI=1 XPBASE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n $(TEST_WORKERS)
 

@@ -26,6 +26,12 @@ from xpbase.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Voice XP needs only voice *states* (who sits in which channel, the voice_states intent); the bot never
+# joins a voice channel, so it does not need PyNaCl (audio encryption) and does not declare it. discord.py
+# logs "PyNaCl is not installed, voice will NOT be supported" at every start otherwise, which reads as if
+# voice XP did not work: the warning is switched off here, with this reason.
+discord.VoiceClient.warn_nacl = False
+
 GUIDE_TTL_SECONDS = 300.0
 EXTENSIONS = (
     "bot.cogs.members",
@@ -38,6 +44,8 @@ EXTENSIONS = (
     "bot.cogs.claims",
     "bot.cogs.badges",
     "bot.cogs.moderation",
+    "bot.cogs.servers",
+    "bot.cogs.imports",
 )
 
 

@@ -16,6 +16,8 @@ from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from bot import card_text
+
 WIDTH, HEIGHT = 934, 282
 BACKGROUND = (35, 39, 42)
 PANEL = (47, 49, 54)
@@ -25,7 +27,8 @@ MUTED = (185, 187, 190)
 AVATAR_BOX = (40, 41, 240, 241)  # left, top, right, bottom: a 200 px circle
 BAR_BOX = (280, 168, 894, 204)  # the progress bar's track
 TIER_COLOURS: dict[str, tuple[int, int, int]] = {
-    "basic": (153, 170, 181),
+    # Every tier has a saturated, bright colour: a grey accent reads as "disabled" (issue 17).
+    "basic": (230, 126, 34),
     "member": (87, 242, 135),
     "advanced": (88, 101, 242),
     "elite": (155, 89, 182),
@@ -39,6 +42,25 @@ STYLE_ACCENTS: dict[str, tuple[int, int, int]] = {
     "neon": (57, 255, 20),
     "rose": (255, 102, 153),
     "midnight": (72, 61, 139),
+}
+
+
+#: The "Custom rank card" unlock's safe set (supabase/sql/97_rank_cards.sql checks the same names): accents
+#: that are all saturated and bright, backgrounds (card, panel) that are all dark, so text stays readable.
+CUSTOM_ACCENTS: dict[str, tuple[int, int, int]] = {
+    "ember": (230, 126, 34),
+    "gold": (212, 175, 55),
+    "neon": (57, 255, 20),
+    "rose": (255, 102, 153),
+    "ocean": (52, 152, 219),
+    "violet": (155, 89, 182),
+}
+CUSTOM_BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
+    "slate": (BACKGROUND, PANEL),
+    "night": ((16, 18, 28), (28, 31, 46)),
+    "forest": ((18, 32, 24), (28, 48, 36)),
+    "wine": ((36, 16, 24), (54, 26, 38)),
+    "ocean": ((12, 28, 40), (20, 42, 60)),
 }
 
 
@@ -67,6 +89,10 @@ class RankCard:
     rank: int | None = None
     layers: Sequence[LayerStatus] = field(default_factory=tuple)
     style: str | None = None
+    custom_accent: str | None = None
+    custom_background: str | None = None
+    #: Badges (names or emoji) once the badges feature provides them; drawn bottom right.
+    badges: Sequence[str] = field(default_factory=tuple)
 
     @property
     def progress(self) -> float:
@@ -77,7 +103,10 @@ class RankCard:
 
     @property
     def accent(self) -> tuple[int, int, int]:
-        """The card's accent colour (RGB): the bought style's (STYLE_ACCENTS), else the member's tier's."""
+        """The card's accent colour (RGB): the member's own choice (Custom rank card unlock), else the bought
+        style's (STYLE_ACCENTS), else the member's tier's."""
+        if self.custom_accent in CUSTOM_ACCENTS:
+            return CUSTOM_ACCENTS[self.custom_accent]
         if self.style in STYLE_ACCENTS:
             return STYLE_ACCENTS[self.style]
         return TIER_COLOURS.get(self.tier, DEFAULT_ACCENT)
@@ -100,17 +129,6 @@ def _short(number: int) -> str:
     return str(number)
 
 
-def _fit(
-    draw: ImageDraw.ImageDraw, text: str, size: int, width: int
-) -> tuple[str, ImageFont.FreeTypeFont | ImageFont.ImageFont]:
-    font = _font(size)
-    if draw.textlength(text, font=font) <= width:
-        return text, font
-    while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text + "…", font
-
-
 def _avatar(avatar: bytes | None, accent: tuple[int, int, int]) -> Image.Image:
     size = AVATAR_BOX[2] - AVATAR_BOX[0]
     image: Image.Image
@@ -131,9 +149,10 @@ def _avatar(avatar: bytes | None, accent: tuple[int, int, int]) -> Image.Image:
 def render_rank_card(card: RankCard, avatar: bytes | None = None) -> bytes:
     """The card as PNG bytes. ``avatar`` is any image Pillow reads (Discord serves PNG/WebP/GIF); None or
     an unreadable image gives a disc in the tier's colour."""
-    image = Image.new("RGBA", (WIDTH, HEIGHT), (*BACKGROUND, 255))
+    background, panel = CUSTOM_BACKGROUNDS.get(card.custom_background or "slate", (BACKGROUND, PANEL))
+    image = Image.new("RGBA", (WIDTH, HEIGHT), (*background, 255))
     draw = ImageDraw.Draw(image)
-    draw.rounded_rectangle((16, 16, WIDTH - 17, HEIGHT - 17), radius=24, fill=PANEL)
+    draw.rounded_rectangle((16, 16, WIDTH - 17, HEIGHT - 17), radius=24, fill=panel)
 
     image.alpha_composite(_avatar(avatar, card.accent), (AVATAR_BOX[0], AVATAR_BOX[1]))
     draw.ellipse(AVATAR_BOX, outline=card.accent, width=5)
@@ -152,8 +171,8 @@ def render_rank_card(card: RankCard, avatar: bytes | None = None) -> bytes:
         x -= draw.textlength(text, font=font)
         draw.text((x, 78), text, font=font, fill=colour, anchor="ls")
     name_width = int(x - left - 24)
-    name, name_font = _fit(draw, card.name, 40, max(name_width, 80))
-    draw.text((left, 150), name, font=name_font, fill=TEXT, anchor="ls")
+    # Names in any script, with emoji (bot/card_text.py: DejaVu, a CJK font, Noto Color Emoji).
+    card_text.draw_text(image, (left, 150), card_text.fit(card.name, 40, max(name_width, 80)), 40, TEXT)
 
     if card.next_level_xp is None:
         xp_text = f"{_short(card.xp)} XP · top level"
@@ -172,8 +191,12 @@ def render_rank_card(card: RankCard, avatar: bytes | None = None) -> bytes:
 
     statuses = " · ".join(f"{layer.name}: {layer.status}" for layer in card.layers)
     footer = f"{card.tier_name} tier" + (f"   {statuses}" if statuses else "")
-    footer, footer_font = _fit(draw, footer, 24, right - left)
-    draw.text((left, 244), footer, font=footer_font, fill=MUTED, anchor="ls")
+    badges = "  ".join(card.badges)
+    badge_width = card_text.text_length(badges, 24) if badges else 0
+    if badges:
+        card_text.draw_text(image, (right - badge_width, 244), badges, 24, TEXT)
+    footer_width = right - left - (badge_width + 24 if badges else 0)
+    card_text.draw_text(image, (left, 244), card_text.fit(footer, 24, footer_width), 24, MUTED)
 
     out = io.BytesIO()
     image.convert("RGB").save(out, format="PNG", optimize=True)

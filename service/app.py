@@ -13,11 +13,13 @@ from service.blueprints import (
     email_sign_in,
     events,
     health,
+    imports,
     layer_events,
     leaderboards,
     ledger,
     levels,
     link_codes,
+    member_data,
     moderation,
     notifications,
     oauth,
@@ -78,6 +80,8 @@ BLUEPRINTS = [
     reviews.blueprint,
     claims.blueprint,
     layer_events.blueprint,
+    member_data.blueprint,
+    imports.blueprint,
 ]
 
 

@@ -54,5 +54,9 @@
 \ir sql/85_link_codes.sql
 \ir sql/90_discord_guilds.sql
 \ir sql/91_discord_members.sql
+\ir sql/92_imports.sql
+\ir sql/93_guild_boards.sql
+\ir sql/94_member_data.sql
 \ir sql/95_reviews.sql
 \ir sql/96_review_matching.sql
+\ir sql/97_rank_cards.sql

@@ -143,3 +143,10 @@ on conflict (layer_slug, rank_from) do nothing;
 insert into public.chat_settings (id, max_length, rate_limit_count, rate_limit_seconds, history_size)
 values (true, 500, 5, 10, 50)
 on conflict (id) do nothing;
+
+-- Importers (issue 17): XP moved in from another bot is a ledger row of this
+-- activity; inactive, so award_xp refuses it and only the importer writes it.
+insert into public.activity_types
+  (slug, name, description, layer_slug, base_xp, min_xp, max_xp, cooldown_seconds, cap_group, active, counts_for_season) values
+  ('import', 'Import', 'XP moved in from another bot (MEE6, Amari, Polaris, LevelUp, CSV) by an importer.', 'cyber', 0, null, null, 0, null, false, false)
+on conflict (slug) do nothing;

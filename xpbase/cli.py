@@ -359,6 +359,48 @@ def _import_availability(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if not result.unreadable else 1
 
 
+def _import_server(args: argparse.Namespace, settings: Settings) -> int:
+    """``xpbase import mee6|amari|polaris|levelup|csv FILE --guild ID``: exit 1 when some rows were bad."""
+    from xpbase import transfer
+
+    async def work(db: Database) -> int:
+        try:
+            summary = await transfer.import_file(
+                db, args.kind, args.file, args.guild, keep=args.keep, dry_run=args.dry_run, console=console
+            )
+        except DomainError as exc:
+            console.print(f"[red]the database refused the import ({exc.error.sqlstate}):[/] {exc.message}")
+            return 1
+        except (OSError, ValueError) as exc:
+            console.print(f"[red]cannot read {args.file}:[/] {exc}")
+            return 2
+        transfer.render(summary, console)
+        return 0 if not summary.bad_rows else 1
+
+    return _with_database(settings, work)
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    """``xpbase export``: stream the tables out (stdout, or one file per table in --out)."""
+    from xpbase import transfer
+
+    tables = args.table or list(transfer.EXPORTS)
+    unknown = [t for t in tables if t not in transfer.EXPORTS]
+    if unknown:
+        console.print(
+            f"[red]unknown table(s):[/] {', '.join(unknown)} (known: {', '.join(transfer.EXPORTS)})"
+        )
+        return EXIT_USAGE
+
+    async def work(db: Database) -> int:
+        written = await transfer.export_all(db, args.out, args.format, tables)
+        for table, count in written.items():
+            console.print(f"{table}: {count:,} row(s)")
+        return 0
+
+    return _with_database(settings, work)
+
+
 def _version(text: str) -> str:
     try:
         datetime.strptime(text, "%Y%m%d%H%M%S")
@@ -482,6 +524,29 @@ def build_parser() -> argparse.ArgumentParser:
     avail.add_argument(
         "--dry-run", action="store_true", help="parse and list unreadable rows; import nothing"
     )
+    from xpbase.importers import SOURCES
+
+    for source in SOURCES:
+        server = kinds.add_parser(source, help=f"a Discord server's members from a {source} export")
+        server.add_argument("file", type=Path, help="the export (JSON, or CSV of Discord id and XP or level)")
+        server.add_argument(
+            "--guild", required=True, help="the Discord server (guild) id the members belong to"
+        )
+        server.add_argument(
+            "--keep",
+            choices=("xp", "level"),
+            default="xp",
+            help="keep the XP number, or the level and progress",
+        )
+        server.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    export = sub.add_parser("export", help="stream tables out as CSV or JSON lines")
+    export.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
+    export.add_argument("--out", type=Path, help="a directory for <table>.<format> files (default: stdout)")
+    export.add_argument(
+        "--table",
+        action="append",
+        help="profiles, ledger, seasons, season_scores, server_members (default: all)",
+    )
     return parser
 
 
@@ -526,6 +591,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _worker(args, settings)
     if args.command == "import" and args.kind == "availability":
         return _import_availability(args, settings)
+    if args.command == "import":
+        return _import_server(args, settings)
+    if args.command == "export":
+        return _export(args, settings)
     if args.command == "replay" and args.source == "stackexchange":
         return _replay_stackexchange(args, settings)
     if args.command == "demo":

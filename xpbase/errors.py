@@ -32,6 +32,9 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("XPPRF", 404, "unknown_profile", "That member has no profile yet."),
         EngineError("XPHID", 403, "profile_hidden", "That member keeps their profile private."),
         EngineError(
+            "XPCRD", 403, "unlock_required", "Choosing rank card colours needs the Custom rank card unlock."
+        ),
+        EngineError(
             "XPIDM", 409, "idempotency_key_reused", "That request id was already used for something else."
         ),
         EngineError("XPLVL", 400, "level_out_of_range", "That level is not on the level curve."),

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import io
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.rank_card import LayerStatus, RankCard, render_rank_card
 from bot.replies import Refusal, defer, reply
 from bot.views import PAGE_SIZE, LeaderboardView
+from xpbase.models.communities import GuildRank, RankCardChoice
 from xpbase.models.leaderboards import LeaderboardEntry, LeaderboardRank
 from xpbase.models.seasons import SeasonInfo
 from xpbase.models.sign_in import LinkedIdentity
@@ -57,8 +58,24 @@ class Members(commands.Cog):
         if target.id == interaction.user.id:
             await self.bot.ensure_profile(target)
         profile = await self.bot.member_profile(target, viewer=interaction.user)
-        standing: LeaderboardRank = await self.bot.rpc.call(
-            "leaderboard_rank", profile_id=profile.profile_id, board="all_time", layer=None, season_id=None
+        rank: int | None
+        if interaction.guild is not None:
+            # In a server: the place among that server's members (XP itself is one total per community).
+            place: GuildRank = await self.bot.rpc.call(
+                "service_role_discord_guild_rank", guild_id=str(interaction.guild.id), user_id=str(target.id)
+            )
+            rank = place.rank
+        else:
+            standing: LeaderboardRank = await self.bot.rpc.call(
+                "leaderboard_rank",
+                profile_id=profile.profile_id,
+                board="all_time",
+                layer=None,
+                season_id=None,
+            )
+            rank = standing.rank
+        choice: RankCardChoice = await self.bot.rpc.call(
+            "service_role_discord_rank_card", user_id=str(target.id)
         )
         card = RankCard(
             name=target.display_name,
@@ -68,13 +85,35 @@ class Members(commands.Cog):
             next_level_xp=profile.next_level_xp,
             tier=profile.tier,
             tier_name=profile.tier_name,
-            rank=standing.rank,
+            rank=rank,
             layers=[LayerStatus(layer.name, layer.status_name, layer.xp) for layer in profile.layers],
             style=profile.rank_card_style,
+            custom_accent=choice.accent,
+            custom_background=choice.background,
         )
         avatar = await self._avatar(target)
         png = await asyncio.to_thread(render_rank_card, card, avatar)
         await reply(interaction, file=discord.File(io.BytesIO(png), filename="rank.png"))
+
+    @app_commands.command(
+        name="rankcard", description="Choose your rank card's colours (Custom rank card unlock)."
+    )
+    @app_commands.describe(accent="The bar and level colour", background="The card's background")
+    async def rankcard(
+        self,
+        interaction: discord.Interaction,
+        accent: Literal["ember", "gold", "neon", "rose", "ocean", "violet"],
+        background: Literal["slate", "night", "forest", "wine", "ocean"],
+    ) -> None:
+        await defer(interaction, ephemeral=True)
+        await self.bot.ensure_profile(interaction.user)
+        chosen: RankCardChoice = await self.bot.rpc.call(
+            "service_role_discord_set_rank_card",
+            user_id=str(interaction.user.id),
+            accent=accent,
+            background=background,
+        )
+        await reply(interaction, f"Your rank card is now {chosen.accent} on {chosen.background}: see /rank.")
 
     @staticmethod
     async def _avatar(user: discord.abc.User) -> bytes | None:
@@ -87,7 +126,8 @@ class Members(commands.Cog):
     # /leaderboard --------------------------------------------------------------------
 
     @app_commands.command(
-        name="leaderboard", description="The top members: all time, in a layer, or in a season."
+        name="leaderboard",
+        description="The top members: of this server (all time), in a layer, or in a season.",
     )
     @app_commands.describe(
         layer="Only XP earned in this layer", season="A season (its layer's monthly standings)"
@@ -111,8 +151,19 @@ class Members(commands.Cog):
             board, title = "layer", f"{layers[layer]} leaderboard"
         else:
             board = "all_time"
+        guild_id = (
+            str(interaction.guild.id) if interaction.guild is not None and board == "all_time" else None
+        )
+        if guild_id is not None and interaction.guild is not None:
+            title = f"Leaderboard of {interaction.guild.name}"
 
         async def fetch(page: int) -> list[LeaderboardEntry]:
+            if guild_id is not None:
+                # In a server, the all-time board ranks that server's members.
+                ranked: list[LeaderboardEntry] = await self.bot.rpc.call(
+                    "guild_leaderboard", guild_id=guild_id, page_size=PAGE_SIZE, page=page
+                )
+                return ranked
             rows: list[LeaderboardEntry] = await self.bot.rpc.call(
                 "leaderboard", board=board, layer=layer, season_id=season, page_size=PAGE_SIZE, page=page
             )

@@ -16,6 +16,7 @@ from quart import Blueprint, ResponseReturnValue, after_this_request, g
 from quart_schema import tag_blueprint, validate_querystring, validate_response
 
 from service.lib.access import optional_member
+from service.lib.api_error import APIError
 from service.lib.context import caller, get_rpc
 from service.lib.openapi import errors
 from service.lib.paging import cache_public
@@ -36,6 +37,8 @@ class BoardQuery(BaseModel):
     season_id: int | None = Field(default=None, ge=1)
     size: int = Field(default=50, ge=1, le=100)
     cursor: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,6}$")
+    #: A Discord server (guild) id: the all-time board of that server's members only.
+    server: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
 
 
 class ScopeQuery(BaseModel):
@@ -87,18 +90,28 @@ async def get_leaderboard(
     Calls `public.leaderboard(board, layer, season_id, page_size, page)`. Equal XP
     shares a rank; among equals whoever reached the score first is listed first.
     Members who hide from leaderboards are left out (except for themselves).
+    `?server=<Discord guild id>` (all_time only) lists that server's members
+    (`public.guild_leaderboard`), as the bot's `/leaderboard` does in a server.
     Errors: 400 `invalid_argument` (unknown layer or season), `invalid_request`.
     """
     page = int(query_args.cursor or 1)
-    rows: list[LeaderboardEntry] = await get_rpc().call(
-        "leaderboard",
-        **caller(),
-        board=board,
-        layer=query_args.layer,
-        season_id=query_args.season_id,
-        page_size=query_args.size,
-        page=page,
-    )
+    rows: list[LeaderboardEntry]
+    if query_args.server is not None:
+        if board != "all_time":
+            raise APIError(400, "invalid_request", "server filters the all_time board only")
+        rows = await get_rpc().call(
+            "guild_leaderboard", **caller(), guild_id=query_args.server, page_size=query_args.size, page=page
+        )
+    else:
+        rows = await get_rpc().call(
+            "leaderboard",
+            **caller(),
+            board=board,
+            layer=query_args.layer,
+            season_id=query_args.season_id,
+            page_size=query_args.size,
+            page=page,
+        )
     _cached(personal=hasattr(g, "claims"))
     more = len(rows) == query_args.size
     return LeaderboardPage(board=board, items=rows, next_cursor=str(page + 1) if more else None)

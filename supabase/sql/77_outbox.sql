@@ -43,6 +43,11 @@ security definer
 set search_path = ''
 as $$
 begin
+  -- An import (92_imports.sql) sets xpbase.importing for its transaction: a level reached by moving in from
+  -- another bot is not news (no notification, hence no DM, push or email to every member of a server).
+  if current_setting('xpbase.importing', true) = 'on' then
+    return null;
+  end if;
   if not 'in_app' = any (private.routed_channels(new.profile_id, new.kind)) then
     new.read_at := coalesce(new.read_at, new.created_at);
   end if;
@@ -51,7 +56,8 @@ end
 $$;
 comment on function private.tg_notifications__in_app() is
   'A notification of a kind the member routed away from in_app is stored already read (it stays the record '
-  'that deliveries point to, but never counts as unread).';
+  'that deliveries point to, but never counts as unread). None is stored while an import runs '
+  '(xpbase.importing = on, set by private.import_members for its transaction).';
 revoke all on function private.tg_notifications__in_app() from public;
 
 drop trigger if exists _050_in_app on public.notifications;

@@ -55,6 +55,9 @@ begin
   end if;
 
   v_profile_id := private.ensure_profile('discord', p_user_id, p_display_name);
+  -- The member is seen in this server (per-server boards, 93_guild_boards.sql).
+  insert into public.discord_guild_members as m (guild_id, profile_id) values (p_guild_id, v_profile_id)
+  on conflict (guild_id, profile_id) do update set last_seen_at = excluded.last_seen_at;
   return private.award_xp(
     v_profile_id, p_activity, p_idempotency_key, null, p_occurred_at,
     jsonb_build_object('guild_id', p_guild_id, 'channel_id', p_channel_id, 'role_ids', to_jsonb(v_roles))
@@ -322,7 +325,8 @@ begin
                     'id', w.id, 'kind', w.kind, 'profile_id', w.profile_id, 'user_id', i.subject,
                     'title', w.title, 'body', w.body, 'data', w.data, 'created_at', w.created_at,
                     'idempotency_key', l.idempotency_key)
-                  order by w.id) filter (where i.subject is not null and w.kind in ('level_up', 'tier_up')), '[]')
+                  order by w.id) filter (where i.subject is not null and w.kind in ('level_up', 'tier_up')
+                          and l.activity_slug is distinct from 'import'), '[]')
     into v_cursor, v_found
     from window_rows w
     left join public.identities i on i.profile_id = w.profile_id and i.provider = 'discord'

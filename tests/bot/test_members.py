@@ -18,6 +18,8 @@ from xpbase.db import Database
 async def bob_with_xp(bot: XPBot, world: World, db: Database, amount: int = 600) -> str:
     profile_id = await bot.ensure_profile(world.member(world.bob))
     await award(db, profile_id, "challenge_completed", "seed", amount=amount)
+    # The server's members, as the bot records them when the guild becomes available.
+    await bot.get_cog("Servers").record(world.guild)  # type: ignore[union-attr]
     return profile_id
 
 

@@ -108,6 +108,13 @@ BOT_CONFIG = {
     "update": (DENIED, DENIED, DENIED, DENIED),
     "delete": (DENIED, DENIED, DENIED, DENIED),
 }
+#: Backend-only tables: service_role reads and writes, no API role else.
+SERVICE_TABLE = {
+    "select": (DENIED, DENIED, DENIED, ROWS),
+    "insert": (DENIED, DENIED, DENIED, ROWS),
+    "update": (DENIED, DENIED, DENIED, ROWS),
+    "delete": (DENIED, DENIED, DENIED, ROWS),
+}
 #: Private to the member: no anon, no other member.
 MEMBER_PRIVATE_READ = {
     "select": (DENIED, ROWS, NONE, ROWS),
@@ -261,6 +268,44 @@ TABLES: dict[str, Table] = {
         insert="(guild_id, role_id, min_level) values ('1', '9', 3)",
         update="min_level = min_level",
         expect=BOT_CONFIG,
+    ),
+    # Issue 17: server membership (per-server boards), resyncs queued after an import, erased profiles.
+    # Only the backend reads or writes them; members and anon reach boards through functions.
+    # Memberships of members shown on the boards are as public as the boards (guild_leaderboard).
+    "discord_guild_members": Table(
+        target="guild_id = '1'",
+        insert="(guild_id, profile_id) values ('9', $1)",
+        update="last_seen_at = last_seen_at",
+        expect={**SERVICE_TABLE, "select": (ROWS, ROWS, ROWS, ROWS)},
+    ),
+    "discord_role_resyncs": Table(
+        target="guild_id = '1'",
+        insert="(guild_id) values ('9')",
+        update="requested_at = requested_at",
+        expect=SERVICE_TABLE,
+    ),
+    "profile_erasures": Table(
+        target="requested_by = 'service'",
+        insert="(profile_id, requested_by) values ($1, 'member')",
+        update="erased_at = erased_at",
+        expect={
+            **SERVICE_TABLE,
+            "update": (DENIED, DENIED, DENIED, DENIED),
+            "delete": (DENIED, DENIED, DENIED, DENIED),
+        },
+    ),
+    "rank_card_choices": Table(
+        target="profile_id = $1",
+        insert="(profile_id, accent, background) values ($1, 'gold', 'night')"
+        " on conflict (profile_id) do update set accent = excluded.accent",
+        update="accent = accent",
+        expect={
+            **MEMBER_PRIVATE_READ,
+            **NO_WRITES,
+            "insert": (DENIED, DENIED, DENIED, ROWS),
+            "update": (DENIED, DENIED, DENIED, ROWS),
+            "delete": (DENIED, DENIED, DENIED, ROWS),
+        },
     ),
     "notifications": Table(
         target="profile_id = $1",
@@ -640,6 +685,19 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_discord_role_plan(text, text[])": SERVICE_ONLY,
     "public.service_role_discord_notifications(bigint, integer)": SERVICE_ONLY,
     "public.service_role_discord_stats(text)": SERVICE_ONLY,
+    # Issue 17: importers (private.import_* refuse everyone but admins), per-server boards, export, erasure.
+    "public.admin_import_members(text, text, text, jsonb, boolean)": SERVICE_AND_MEMBERS,
+    "public.admin_import_role_rewards(text, jsonb, boolean)": SERVICE_AND_MEMBERS,
+    "public.service_role_discord_take_role_resyncs()": SERVICE_ONLY,
+    "public.service_role_discord_see_members(text, jsonb)": SERVICE_ONLY,
+    "public.service_role_discord_forget_member(text, text)": SERVICE_ONLY,
+    "public.service_role_discord_guild_rank(text, text)": SERVICE_ONLY,
+    "public.guild_leaderboard(text, integer, integer)": EVERYONE,
+    "public.my_export()": frozenset({"authenticated"}),
+    "public.erase_me()": frozenset({"authenticated"}),
+    "public.admin_erase_profile(uuid)": SERVICE_AND_MEMBERS,
+    "public.service_role_discord_set_rank_card(text, text, text)": SERVICE_ONLY,
+    "public.service_role_discord_rank_card(text)": SERVICE_ONLY,
     "public.service_role_award_xp_batch(jsonb)": SERVICE_ONLY,
     # Sign-in, sessions and account linking (service/blueprints/auth.py, the bot's /link).
     "public.service_role_sign_in(text, text, text, text)": SERVICE_ONLY,
@@ -832,6 +890,9 @@ insert into public.tiers (slug, name, min_level, max_level) values ('spare', 'Sp
 insert into public.tier_unlocks (tier_slug, slug, name) values ('basic', 'spare', 'Spare');
 select public.service_role_discord_set_no_xp('1', 'channel', '2', true);
 select public.service_role_discord_set_role_reward('1', '3', 2);
+select public.service_role_discord_see_members('1', '[{"user_id": "4", "display_name": "Spare"}]');
+insert into public.discord_role_resyncs (guild_id) values ('1');
+select public.admin_erase_profile(public.ensure_profile('discord', '5', 'Erased'));
 insert into public.check_in_rules (slug, name, activity_slug) values ('spare', 'Spare', 'daily_check_in');
 insert into public.season_rules (layer_slug) values ('spare');
 insert into public.season_rewards (layer_slug, rank_from, rank_to, xp) values ('spare', 1, 1, 1);
@@ -912,6 +973,9 @@ async def _build_world(url: str) -> World:
                 " select s.id, p, 1, 1 from public.seasons s, unnest($1::uuid[]) p where s.name = 'spare'",
                 # Issue 14: preferences and a push device each.
                 "insert into public.notification_preferences (profile_id) select p from unnest($1::uuid[]) p",
+                # Issue 17: rank card colours each.
+                "insert into public.rank_card_choices (profile_id, accent, background)"
+                " select p, 'gold', 'night' from unnest($1::uuid[]) p",
                 "insert into public.push_devices (profile_id, platform, token)"
                 " select p, 'fcm', 'matrix-' || p from unnest($1::uuid[]) p",
                 # Resume reviews: each is a professional, and a member with a completed session (with a

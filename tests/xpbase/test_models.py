@@ -502,6 +502,41 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             "service_role",
             {"evaluation_id": w["badge_evaluation"], "max_profiles": 2},
         ),
+        # Issue 17: importers, per-server boards, rank card colours, export and erasure (erasure last).
+        (
+            "admin_import_members",
+            "service_role",
+            {
+                "source": "csv",
+                "guild_id": "1",
+                "keep": "xp",
+                "members": [{"user_id": "990001", "xp": 10_500, "level": 0}],  # level 11: member tier
+                "dry_run": False,
+            },
+        ),
+        (
+            "admin_import_role_rewards",
+            "service_role",
+            {"guild_id": "1", "rewards": [{"role_id": "77", "min_level": 2}], "dry_run": True},
+        ),
+        ("service_role_discord_take_role_resyncs", "service_role", {}),
+        (
+            "service_role_discord_see_members",
+            "service_role",
+            {"guild_id": "1", "members": [{"user_id": "990002", "display_name": "Seen"}]},
+        ),
+        ("service_role_discord_forget_member", "service_role", {"guild_id": "1", "user_id": "990002"}),
+        ("service_role_discord_guild_rank", "service_role", {"guild_id": "1", "user_id": "990001"}),
+        ("guild_leaderboard", "anon", {"guild_id": "1"}),
+        (
+            "service_role_discord_set_rank_card",
+            "service_role",
+            {"user_id": "990001", "accent": "gold", "background": "night"},
+        ),
+        ("service_role_discord_rank_card", "service_role", {"user_id": "990001"}),
+        ("my_export", "hidden", {}),
+        ("erase_me", "hidden", {}),
+        ("admin_erase_profile", "service_role", {"profile_id": hidden}),
     ]
 
 

@@ -1,0 +1,67 @@
+"""Per-server boards (supabase/sql/93_guild_boards.sql): membership recorded as the bot sees members, the
+board and rank among one server's members, hidden members left out."""
+
+from __future__ import annotations
+
+from tests.helpers import acting_as, award
+from xpbase.db import Database, member_claims
+
+
+async def _member(db: Database, guild: str, user: str, name: str, xp: int) -> str:
+    await db.rpc(
+        "service_role_discord_see_members", guild_id=guild, members=[{"user_id": user, "display_name": name}]
+    )
+    pid = await db.rpc("ensure_profile", provider="discord", subject=user, display_name=name)
+    if xp:
+        await award(db, pid, "challenge_completed", f"c-{user}", amount=xp)
+    return pid
+
+
+async def test_server_board_and_rank_count_that_servers_members_only(db: Database) -> None:
+    """Two servers share a member; each board lists its own members, ranks among them, totals stay global."""
+    await _member(db, "1", "11", "Ada", 900)
+    await _member(db, "1", "12", "Bo", 300)
+    await _member(db, "2", "21", "Cy", 1000)
+    await db.rpc(
+        "service_role_discord_see_members", guild_id="2", members=[{"user_id": "12", "display_name": "Bo"}]
+    )
+    one = await db.rpc_rows("guild_leaderboard", role="anon", guild_id="1")
+    two = await db.rpc_rows("guild_leaderboard", role="anon", guild_id="2")
+    assert [(r["rank"], r["display_name"], r["xp"]) for r in one] == [(1, "Ada", 900), (2, "Bo", 300)]
+    assert [(r["rank"], r["display_name"]) for r in two] == [(1, "Cy"), (2, "Bo")]
+    rank = await db.rpc("service_role_discord_guild_rank", guild_id="2", user_id="12")
+    assert (rank["member"], rank["rank"], rank["total"], rank["xp"]) == (True, 2, 2, 300)
+    outsider = await db.rpc("service_role_discord_guild_rank", guild_id="2", user_id="11")
+    assert (outsider["member"], outsider["rank"]) == (False, None)
+    assert await db.rpc("service_role_discord_forget_member", guild_id="2", user_id="12") is True
+    assert [r["display_name"] for r in await db.rpc_rows("guild_leaderboard", role="anon", guild_id="2")] == [
+        "Cy"
+    ]
+
+
+async def test_passive_xp_records_membership_and_hidden_members_stay_off(db: Database) -> None:
+    """An award through the bot records the member in that server; a member who hides leaves the server's
+    board for everyone but themselves, and the membership row is hidden from others too."""
+    receipt = await db.rpc(
+        "service_role_discord_award",
+        guild_id="5",
+        user_id="51",
+        display_name="Dee",
+        activity="message",
+        idempotency_key="m-51",
+        channel_id=None,
+        role_ids=[],
+    )
+    assert receipt["granted"] > 0
+    board = await db.rpc_rows("guild_leaderboard", role="anon", guild_id="5")
+    assert [r["display_name"] for r in board] == ["Dee"]
+    pid = receipt["profile_id"]
+    async with db.as_member(pid) as conn:
+        await conn.execute("update public.profiles set leaderboard_visible = false where id = $1", pid)
+    assert await db.rpc_rows("guild_leaderboard", role="anon", guild_id="5") == []
+    mine = await db.rpc_rows(
+        "guild_leaderboard", role="authenticated", claims=member_claims(pid), guild_id="5"
+    )
+    assert [r["display_name"] for r in mine] == ["Dee"]
+    async with acting_as(db, "anon") as conn:
+        assert await conn.fetchval("select count(*) from public.discord_guild_members") == 0
