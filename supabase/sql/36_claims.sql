@@ -16,7 +16,8 @@ security definer
 set search_path = ''
 as $$
 begin
-  if (select auth.role()) = 'service_role' then
+  -- The backend only when the claims say so and the request really runs as service_role (12_roles.sql).
+  if private.is_service_role() then
     actor_role := 'service_role';
     actor_id := p_profile_id;
   elsif (select auth.role()) = 'authenticated' and (select auth.uid()) is not null then
@@ -44,22 +45,25 @@ stable
 security definer
 set search_path = ''
 as $$
--- The one place that decides who reviews claims (today: admins). service_role is trusted: it checks its
+-- The one place that decides who reviews claims: members whose role holds the approve_claims permission
+-- (moderators and admins; public.role_permissions, 12_roles.sql). service_role is trusted: it checks its
 -- own callers (the bot: Manage Server) and names the reviewer it acts for, or nobody (the backend).
 begin
   select c.actor_id, c.actor_role into actor_id, actor_role from private.claims_caller(p_profile_id) c;
   if actor_role = 'service_role' then
     return;
   end if;
-  if not exists (select 1 from public.profiles p where p.id = actor_id and p.role = 'admin') then
-    raise exception 'Only admins may review claims' using errcode = '42501';
+  if not exists (select 1 from public.profiles p
+                   join public.role_permissions rp on rp.role_slug = p.role
+                  where p.id = actor_id and rp.permission_slug = 'approve_claims') then
+    raise exception 'Only moderators and admins may review claims' using errcode = '42501';
   end if;
 end
 $$;
 comment on function private.assert_can_review_claims(uuid) is
-  'The reviewer of a claim (and of events): (admin profile id, authenticated) for an admin member; for '
-  'service_role, which checks its own callers, (the profile it names, or null, service_role); raises 42501 for '
-  'anyone else. The one function to change when moderators may review.';
+  'The reviewer of a claim (and of events): (profile id, authenticated) for a member whose role holds '
+  'approve_claims (moderators, admins); for service_role, which checks its own callers, (the profile it names, or '
+  'null, service_role); raises 42501 for anyone else.';
 revoke all on function private.assert_can_review_claims(uuid) from public;
 
 ------------------------------------------------------------------------------

@@ -222,3 +222,23 @@ async def test_only_reviewers_decide_and_read_the_queue(db: Database) -> None:
     )
     assert approved.reviewer_id == ids["admin"]
     assert ClaimList.model_validate(await db.rpc("claim_queue")).root == []
+
+
+async def test_moderators_review_claims_and_other_roles_do_not(db: Database) -> None:
+    """approve_claims decides (12_roles.sql): a moderator approves; student, company, professional may not."""
+    await load_career(db)
+    ids = await people(db)
+    roles = ("moderator", "student", "company", "professional")
+    staff = {role: await new_profile(db, role.title()) for role in roles}
+    async with db.as_service() as conn:
+        for role, pid in staff.items():
+            await conn.execute("update public.profiles set role = $2 where id = $1", pid, role)
+    claim = await submit(db, ids["member"])
+    for role in ("student", "company", "professional"):
+        with pytest.raises(DomainError) as refused:
+            await review(db, staff[role], claim.id, "approve")
+        assert refused.value.error.sqlstate == "42501"
+    before = await xp_of(db, ids["member"])
+    approved = await review(db, staff["moderator"], claim.id, "approve")
+    assert approved.status == "approved" and approved.reviewer_id == staff["moderator"]
+    assert await xp_of(db, ids["member"]) > before
