@@ -103,15 +103,16 @@ async def test_changed_seed_updates_the_hash_and_is_not_applied_again(
 
 
 async def test_migration_names_the_supabase_cli_writes_apply(empty_url: str, supabase_copy: Path) -> None:
-    """`supabase migration new add-Badges` writes <version>_add-Badges.sql: it applies and is recorded."""
-    (supabase_copy / "migrations" / "20261201131105_add-Badges.sql").write_text(
+    """`supabase migration new add-Badges` writes <version>_add-Badges.sql (dated here after every migration
+    in the repository): it applies and is recorded."""
+    (supabase_copy / "migrations" / "20311201131105_add-Badges.sql").write_text(
         "create table public.badge_probes (id bigint primary key);\n"
         "alter table public.badge_probes enable row level security;\n"
     )
     report = await migrate(empty_url, supabase_copy)
-    assert report.applied[-1].version == "20261201131105"
+    assert report.applied[-1].version == "20311201131105"
     rows = await _fetch(
-        empty_url, "select name from supabase_migrations.schema_migrations where version = '20261201131105'"
+        empty_url, "select name from supabase_migrations.schema_migrations where version = '20311201131105'"
     )
     assert [r["name"] for r in rows] == ["add-Badges"]
 
