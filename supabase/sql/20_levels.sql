@@ -126,17 +126,11 @@ begin
     raise exception 'reason must be 1 to 200 characters' using errcode = 'XPBAD';
   end if;
   with target as (
+    -- The same lookups anyone may call (level_for_xp, tier_for_level); the award path writes them inline.
     select p.id, p.xp, p.level as level_before, p.tier as tier_before, lv.level,
-           coalesce(tr.slug, p.tier) as tier
+           coalesce(public.tier_for_level(lv.level), p.tier) as tier
       from public.profiles p
-     cross join lateral (
-       select coalesce((select c.level from public.level_curve c
-                         where c.xp_required <= greatest(p.xp, 0)
-                         order by c.xp_required desc limit 1), 1) as level
-     ) lv
-      left join lateral (
-        select t.slug from public.tiers t where t.min_level <= lv.level order by t.min_level desc limit 1
-      ) tr on true
+     cross join lateral (select public.level_for_xp(p.xp) as level) lv
   ), changed as (
     update public.profiles p
        set level = t.level, tier = t.tier, updated_at = now()

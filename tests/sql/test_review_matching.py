@@ -191,7 +191,9 @@ async def test_the_exclusion_constraints_refuse_overlaps_whatever_writes_them(db
     other_members = await asyncio.gather(*(member(db) for _ in range(10)))
     outcomes = await asyncio.gather(*(insert(pro["id"], om, i) for i, om in enumerate(other_members)))
     assert outcomes.count("ok") == 1
-    assert set(outcomes) - {"ok", "deadlock"} == {"review_sessions_professional_no_overlap"}
+    # Which of the other nine end as exclusion violations and which as deadlocks depends on scheduling
+    # (a CI run saw nine deadlocks); none may end any other way.
+    assert set(outcomes) - {"ok", "deadlock"} <= {"review_sessions_professional_no_overlap"}
     other_pros = [await professional(db, "UTC", []) for _ in range(5)]
     member_outcomes = await asyncio.gather(*(insert(p["id"], m, i) for i, p in enumerate(other_pros)))
     assert member_outcomes.count("ok") == 1
