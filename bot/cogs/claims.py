@@ -177,7 +177,7 @@ class Claims(commands.Cog):
             await self.bot.rpc.call(
                 "claim_queue",
                 status="pending",
-                limit=QUEUE_SHOWN,
+                size=QUEUE_SHOWN,
                 profile_id=await self.bot.ensure_profile(interaction.user),
             )
         ).root

@@ -34,7 +34,7 @@ async def list_badges() -> BadgeCatalogue:
 @blueprint.get("/v1/profiles/<uuid:profile_id>/badges")
 @optional_member
 @validate_response(ProfileBadges, 200)
-@errors(401, 404)
+@errors(400, 401, 404)
 async def get_profile_badges(profile_id: UUID) -> ProfileBadges:
     """The badges a member holds, newest first, with counts per level.
 
@@ -49,7 +49,7 @@ async def get_profile_badges(profile_id: UUID) -> ProfileBadges:
 @security_scheme(BEARER)
 @require_member
 @validate_response(ProfileBadges, 200)
-@errors(401, 403, 404)
+@errors(400, 401, 403, 404)
 async def get_my_badges() -> ProfileBadges:
     """The signed-in member's badges (also while hidden from leaderboards).
 

@@ -58,10 +58,10 @@ class ReviewIn(BaseModel):
 
 
 class QueueQuery(BaseModel):
-    """Which claims: status (pending by default) and at most limit (1-200)."""
+    """Which claims: status (pending by default) and at most size (1-200)."""
 
     status: Literal["pending", "approved", "rejected"] = "pending"
-    limit: int = Field(default=50, ge=1, le=200)
+    size: int = Field(default=50, ge=1, le=200)
 
 
 @blueprint.get("/v1/pointvalues")
@@ -99,7 +99,7 @@ async def post_claim(data: ClaimIn) -> tuple[Claim, int]:
 @security_scheme(BEARER)
 @require_member
 @validate_response(ClaimsOut, 200)
-@errors(401)
+@errors(400, 401, 404)
 async def get_my_claims() -> ClaimsOut:
     """The caller's last 100 claims, newest first."""
     return ClaimsOut(claims=(await get_rpc().call("my_claims", **caller())).root)
@@ -115,7 +115,7 @@ async def get_claim_queue(query_args: QueueQuery) -> ClaimsOut:
     """The review queue (reviewers): pending claims oldest first, decided ones newest decision first."""
     return ClaimsOut(
         claims=(
-            await get_rpc().call("claim_queue", **caller(), status=query_args.status, limit=query_args.limit)
+            await get_rpc().call("claim_queue", **caller(), status=query_args.status, size=query_args.size)
         ).root
     )
 

@@ -95,7 +95,7 @@ async def get_events(query_args: EventsQuery) -> EventsOut:
 @require_member
 @validate_request(EventIn)
 @validate_response(Event, 201)
-@errors(400, 401, 403)
+@errors(400, 401, 403, 404)
 async def post_event(data: EventIn) -> tuple[Event, int]:
     """Create an event (reviewers). Errors: 403 `forbidden`; 400 `invalid_argument`, `constraint_violated`."""
     event = await get_rpc().call("admin_save_event", **caller(), event=data.model_dump(mode="json"))
@@ -131,8 +131,8 @@ async def delete_signup(event_id: int) -> Event:
 @require_member
 @validate_request(CheckInIn)
 @validate_response(Attendance, 200)
-@errors(401, 403, 404, 409)
-async def post_check_in(event_id: int, data: CheckInIn) -> Attendance:
+@errors(400, 401, 403, 404, 409)
+async def post_event_check_in(event_id: int, data: CheckInIn) -> Attendance:
     """Check in with the event's code: awards event_attendance once (granted 0 the second time).
 
     Errors: 403 `wrong_check_in_code`; 409 `event_closed` (outside the window, or no confirmed place).
@@ -145,8 +145,8 @@ async def post_check_in(event_id: int, data: CheckInIn) -> Attendance:
 @require_member
 @validate_request(AttendanceIn)
 @validate_response(Attendance, 200)
-@errors(401, 403, 404, 409)
-async def post_attendance(event_id: int, data: AttendanceIn) -> Attendance:
+@errors(400, 401, 403, 404, 409)
+async def post_event_attendance(event_id: int, data: AttendanceIn) -> Attendance:
     """Record that a member attended (reviewers); awards event_attendance once."""
     return await get_rpc().call(
         "admin_mark_attended", **caller(), event_id=event_id, member_id=str(data.member_id)

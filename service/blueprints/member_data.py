@@ -61,7 +61,7 @@ async def erase_me() -> Erasure:
 @security_scheme(BEARER)
 @require_member
 @validate_response(Erasure, 200)
-@errors(401, 403, 404)
+@errors(400, 401, 403, 404)
 async def admin_erase_profile(profile_id: UUID) -> Erasure:
     """Erase a member (admins).
 

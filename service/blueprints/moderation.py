@@ -103,7 +103,7 @@ async def post_moderation(profile_id: UUID, data: ModerateIn) -> Moderated:
 @security_scheme(BEARER)
 @require_member
 @validate_response(ModerationRecord, 200)
-@errors(401, 403)
+@errors(400, 401, 403)
 async def get_moderation(profile_id: UUID) -> ModerationRecord:
     """A member's warnings and suspensions, newest first (moderators, admins; 403 ``forbidden`` otherwise)."""
     record: ModerationRecord = await get_rpc().call(
@@ -116,7 +116,7 @@ async def get_moderation(profile_id: UUID) -> ModerationRecord:
 @security_scheme(BEARER)
 @require_member
 @validate_response(ModerationRecord, 200)
-@errors(401)
+@errors(400, 401)
 async def get_my_moderation() -> ModerationRecord:
     """Your own warnings and suspensions, and whether a suspension is in force."""
     record: ModerationRecord = await get_rpc().call(

@@ -283,7 +283,7 @@ comment on function public.review_claim(bigint, text, text, uuid) is
 revoke all on function public.review_claim(bigint, text, text, uuid) from public, anon;
 grant execute on function public.review_claim(bigint, text, text, uuid) to authenticated, service_role;
 
-create or replace function private.claim_queue(p_status text, p_limit integer, p_profile_id uuid)
+create or replace function private.claim_queue(p_status text, p_size integer, p_profile_id uuid)
 returns jsonb
 language plpgsql
 stable
@@ -295,22 +295,25 @@ begin
   if p_status is null or p_status not in ('pending', 'approved', 'rejected') then
     raise exception 'status is pending, approved or rejected' using errcode = 'XPBAD';
   end if;
-  if p_limit is null or p_limit not between 1 and 200 then
-    raise exception 'limit is 1 to 200' using errcode = 'XPBAD';
+  if p_size is null or p_size not between 1 and 200 then
+    raise exception 'size is 1 to 200' using errcode = 'XPBAD';
   end if;
   return coalesce((
-    select jsonb_agg(private.claim_json(q.id) order by q.created_at, q.id)
-      from (select c.id, c.created_at from public.activity_claims c where c.status = p_status
-             order by case when p_status = 'pending' then c.created_at end,
-                      case when p_status <> 'pending' then c.reviewed_at end desc, c.id
-             limit p_limit) q), '[]');
+    select jsonb_agg(private.claim_json(q.id) order by q.position)
+      from (select c.id,
+                   row_number() over (order by case when p_status = 'pending' then c.created_at end,
+                                               case when p_status <> 'pending' then c.reviewed_at end desc,
+                                               c.id) as position
+              from public.activity_claims c where c.status = p_status
+             order by position
+             limit p_size) q), '[]');
 end
 $$;
 comment on function private.claim_queue(text, integer, uuid) is 'Implementation of public.claim_queue.';
 revoke all on function private.claim_queue(text, integer, uuid) from public;
 grant execute on function private.claim_queue(text, integer, uuid) to authenticated, service_role;
 
-create or replace function public.claim_queue(status text default 'pending', "limit" integer default 50,
+create or replace function public.claim_queue(status text default 'pending', size integer default 50,
                                               profile_id uuid default null)
 returns jsonb
 language sql
@@ -318,11 +321,11 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select private.claim_queue(claim_queue.status, claim_queue."limit", claim_queue.profile_id)
+  select private.claim_queue(claim_queue.status, claim_queue.size, claim_queue.profile_id)
 $$;
 comment on function public.claim_queue(text, integer, uuid) is
   'The review queue for reviewers: claims of one status (pending oldest first; decided ones newest decision '
-  'first), at most limit (1-200), as [claim]. service_role names the reviewing admin in profile_id (or null '
+  'first), at most size (1-200), as [claim]. service_role names the reviewing admin in profile_id (or null '
   'for the backend). Errors: XPBAD, 42501 not a reviewer.';
 revoke all on function public.claim_queue(text, integer, uuid) from public, anon;
 grant execute on function public.claim_queue(text, integer, uuid) to authenticated, service_role;

@@ -52,9 +52,9 @@ begin
                                  from public.chat_messages c where c.profile_id = p_profile_id), '[]'::jsonb));
 end
 $$;
-comment on function private.member_export(uuid) is 'Implementation of public.my_export and service_role_member_export.';
+comment on function private.member_export(uuid) is 'Implementation of public.my_export.';
 revoke all on function private.member_export(uuid) from public;
-grant execute on function private.member_export(uuid) to authenticated, service_role;
+grant execute on function private.member_export(uuid) to authenticated;
 
 create or replace function public.my_export()
 returns jsonb

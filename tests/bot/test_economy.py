@@ -70,7 +70,7 @@ async def test_buy_points_and_inventory(
 async def test_redeem_then_approve_from_the_queue_button(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
-    """/redeem with an email; /redemptions shows it with buttons; Approve moves it, naming the admin."""
+    """/redeem with an email; /redemptions shows it with buttons; Approve moves it, naming the moderator."""
     await db.rpc(
         "admin_save_store_item",
         item={
@@ -95,11 +95,18 @@ async def test_redeem_then_approve_from_the_queue_button(
     assert match is not None
     button = await RedemptionButton.from_custom_id(click, discord.ui.Button(), match)
     await button.callback(click)
+    # Manage Server only shows the button: SQL wants approve_redemptions in Alice's xpbase role
+    assert discord_api.last_reply(click.id).text == "You are not allowed to do that."
+    alice = await db.rpc("ensure_profile", provider="discord", subject=str(world.alice.id), display_name="Alice")
+    await db.pool.execute("update public.profiles set role = 'moderator' where id = $1", alice)
+    click = world.click(world.alice, approve)
+    click._permissions = discord.Permissions(manage_guild=True).value
+    await button.callback(click)
     assert "is now **approved**" in discord_api.last_reply(click.id).text
     step = await db.pool.fetchrow(
-        "select status, actor_role from public.redemption_events order by id desc limit 1"
+        "select status, actor_id, actor_role from public.redemption_events order by id desc limit 1"
     )
-    assert tuple(step) == ("approved", "service_role")
+    assert tuple(step) == ("approved", alice, "moderator")
     member_click = world.click(world.bob, approve)
     await button.callback(member_click)
     assert "Manage Server" in discord_api.last_reply(member_click.id).text

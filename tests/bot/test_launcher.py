@@ -78,10 +78,17 @@ async def test_commands_are_synced_to_the_test_guild_at_start(rpc: RPC, discord_
                 "join",
                 "pointvalues",
                 "badges",
+                "importxp",
+                "rankcard",
+                "suspend",
+                "unsuspend",
+                "warn",
             ]
         )
         admin = {c["name"]: c for c in sync.body}["addxp"]
         assert int(admin["default_member_permissions"]) == discord.Permissions(manage_guild=True).value
+        suspend = {c["name"]: c for c in sync.body}["suspend"]
+        assert int(suspend["default_member_permissions"]) == discord.Permissions(moderate_members=True).value
         assert discord_api.find("PUT", r"applications/\d+/commands") == []  # nothing global
     finally:
         await client.close()

@@ -34,9 +34,14 @@ async def profile_row(db: Database, profile_id: UUID) -> dict[str, Any]:
 
 
 async def notifications(db: Database, profile_id: UUID) -> list[dict[str, Any]]:
-    """The member's notifications, oldest first, read as the member through RLS."""
+    """The member's level, tier and layer notifications, oldest first, read as the member through RLS.
+
+    The default badges (First steps, Level 10, ...) notify too; tests/sql/test_badges.py covers those.
+    """
     async with acting_as(db, "authenticated", profile_id) as conn:
-        rows = await conn.fetch("select kind, title, body, data from public.notifications order by id")
+        rows = await conn.fetch(
+            "select kind, title, body, data from public.notifications where kind <> 'badge_awarded' order by id"
+        )
     return [dict(r) for r in rows]
 
 

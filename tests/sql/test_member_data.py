@@ -59,13 +59,16 @@ async def test_erasure_keeps_every_sum_and_leaves_nothing_personal(db: Database)
     pid = await _world(db)
     async with acting_as(db, "service_role") as conn:
         before = dict(await conn.fetchrow(SUMS, pid))
+        kinds = await conn.fetch("select kind from public.notifications where profile_id = $1", pid)
+    # level 2, layer status, and the default badge First steps
+    assert sorted(k["kind"] for k in kinds) == ["badge_awarded", "layer_status_up", "level_up"]
     erased = await db.rpc("erase_me", role="authenticated", claims=member_claims(pid))
     assert erased["erased"] is True
     assert erased["removed"] == {
         "identities": 1,
         "sessions": 1,
         "push_devices": 1,
-        "notifications": 2,
+        "notifications": 3,
         "chat_messages": 1,
     }
     async with db.pool.acquire() as conn:

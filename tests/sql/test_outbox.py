@@ -68,8 +68,13 @@ async def deliveries(db: Database, profile: UUID | None = None) -> list[asyncpg.
 
 
 async def jobs(db: Database) -> list[asyncpg.Record]:
+    """The delivery jobs (queue deliveries); the default badges' evaluation jobs wait on queue badges."""
     async with db.pool.acquire() as conn:
-        return list(await conn.fetch("select * from procrastinate.procrastinate_jobs order by id"))
+        return list(
+            await conn.fetch(
+                "select * from procrastinate.procrastinate_jobs where queue_name = 'deliveries' order by id"
+            )
+        )
 
 
 async def claim(db: Database, delivery_id: int, lease: int = 60) -> Claim:

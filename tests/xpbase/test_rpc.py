@@ -183,13 +183,21 @@ async def test_postgres_transport_listens_for_notifications(db: Database) -> Non
         received.set()
 
     listener = await rpc.listen("xpbase_notifications", on_payload)
-    assert listener is not None and listener.alive
-    pid = await new_profile(db)
-    await award(db, pid, "challenge_completed", "level-up", amount=200)
-    await asyncio.wait_for(received.wait(), timeout=10)
-    assert json.loads(payloads[0])["kind"] == "level_up"
-    await listener.close()
-    await rpc.close()
+    try:
+        assert listener is not None and listener.alive
+        pid = await new_profile(db)
+        await award(db, pid, "challenge_completed", "level-up", amount=200)
+        async with db.as_service() as conn:
+            count = await conn.fetchval("select count(*) from public.notifications where profile_id = $1", pid)
+        # level 2, layer status and the default badge First steps: one payload each
+        while len(payloads) < count:
+            await asyncio.wait_for(received.wait(), timeout=10)
+            received.clear()
+        assert "level_up" in {json.loads(p)["kind"] for p in payloads}
+    finally:
+        if listener is not None:
+            await listener.close()
+        await rpc.close()
 
 
 async def test_postgrest_transport_cannot_listen(postgrest_rpc: PostgrestRPC) -> None:
