@@ -1306,12 +1306,15 @@ async def test_every_public_function_has_execute_expectations(db: Database) -> N
     [pytest.param(sig, role, id=f"{role}-{sig.split('(')[0]}") for sig in EXECUTE for role in API_ROLES],
 )
 async def test_each_role_may_execute_exactly_the_listed_public_functions(
-    db: Database, signature: str, role: str
+    world_db: Database, signature: str, role: str
 ) -> None:
-    """has_function_privilege(role, function, EXECUTE) is true exactly when EXECUTE lists the role."""
-    oid = await db.pool.fetchval("select to_regprocedure($1)::oid", signature)
+    """has_function_privilege(role, function, EXECUTE) is true exactly when EXECUTE lists the role.
+
+    Read-only: it runs on the module's world database instead of a clone of its own.
+    """
+    oid = await world_db.pool.fetchval("select to_regprocedure($1)::oid", signature)
     assert oid is not None, f"{signature} does not exist"
-    allowed = await db.pool.fetchval("select has_function_privilege($1, $2::oid, 'EXECUTE')", role, oid)
+    allowed = await world_db.pool.fetchval("select has_function_privilege($1, $2::oid, 'EXECUTE')", role, oid)
     assert allowed is (role in EXECUTE[signature])
 
 
