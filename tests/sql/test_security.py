@@ -777,6 +777,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.update_redemption(bigint, text, text)": SERVICE_AND_MEMBERS,
     "public.service_role_update_redemption(uuid, bigint, text, text)": SERVICE_ONLY,
     "public.redemption_queue(text, integer, bigint)": SERVICE_AND_MEMBERS,
+    "public.service_role_redemption_queue(uuid, text, integer, bigint)": SERVICE_ONLY,
     "public.redemption_history(uuid, integer, bigint)": SERVICE_AND_MEMBERS,
     "public.service_role_create_payment_order(uuid, text, text, integer)": SERVICE_ONLY,
     "public.service_role_attach_razorpay_order(uuid, text, integer, text)": SERVICE_ONLY,
