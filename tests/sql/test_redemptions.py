@@ -116,7 +116,9 @@ async def test_the_backend_shows_the_queue_only_to_whom_it_acts_for_if_they_may_
 ) -> None:
     """service_role_redemption_queue (the bot's /redemptions) answers as the actor's role allows: delivery
     details are for holders of approve_redemptions, whatever their Discord permissions."""
-    await save_item(db, slug="card", name="Gift card", category="gift_card", price_points=100, delivery="email")
+    await save_item(
+        db, slug="card", name="Gift card", category="gift_card", price_points=100, delivery="email"
+    )
     pid = await new_profile(db, "Member")
     await give_points(db, pid, 100)
     await buy(db, pid, "card", "q1", delivery={"email": "member@example.org"})
