@@ -41,7 +41,7 @@ def serve_env(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
 
 @contextmanager
 def served(database_url: str) -> Iterator[str]:
-    """The base URL (``http://127.0.0.1:PORT``) of ``xpbase serve`` on ``database_url``, once /health answers."""
+    """The base URL (``http://127.0.0.1:PORT``) of ``xpbase serve`` on ``database_url``, up and healthy."""
     data_dir = Path(tempfile.mkdtemp(prefix="xpbase-web-"))
     port = free_port()
     server = subprocess.Popen(
