@@ -1,23 +1,29 @@
-"""The events page in a real browser: ``/events`` lists upcoming events and dungeons with their gates.
+"""Community pages in a real browser: the events page ``/events`` and the board of one Discord server
+``/?server=ID``, served once for the module by ``xpbase serve`` on one database.
 
-Playwright drives Debian's chromium as in tests/web/test_pages.py (same requirements and skip rules);
-the screenshot lands in tests/artifacts/events.png.
+Playwright drives Debian's chromium as in tests/web/test_pages.py (same requirements and skip rules); the
+screenshots land in tests/artifacts/ (``events.png``, ``events-phone.png``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from pytest_postgresql.executors.noop import NoopExecutor
 
+from tests.conftest import cloned_database
 from tests.helpers import award, new_profile
 from tests.web.serve import served
 from tests.web.test_pages import ARTIFACTS, CHROMIUM, PHONE, playwright_api, pytestmark  # noqa: F401
 from xpbase.db import Database, member_claims
 
 SECRET_LINK = "https://meet.example.org/raid-secret"
+MEMBERS = {"1": [("11", "Ana", 900), ("12", "Ben", 400), ("13", "Hid", 700)], "2": [("21", "Zed", 5000)]}
 
 
 async def _community(url: str) -> dict[str, Any]:
@@ -73,11 +79,45 @@ async def _community(url: str) -> dict[str, Any]:
         await db.close()
 
 
-def test_visitor_sees_events_with_gates_places_and_no_private_links(database_url: str) -> None:
+async def _servers(url: str) -> None:
+    """Server 1: Ana, Ben and Hid (who hides from boards); server 2: Zed, the community's top member."""
+    db = await Database.connect(url, min_size=1, max_size=2)
+    try:
+        for guild, people in MEMBERS.items():
+            await db.rpc(
+                "service_role_discord_see_members",
+                guild_id=guild,
+                members=[{"user_id": user, "display_name": name} for user, name, _ in people],
+            )
+            for user, name, xp in people:
+                pid = await db.rpc("ensure_profile", provider="discord", subject=user, display_name=name)
+                await award(db, pid, "challenge_completed", f"seed-{user}", amount=min(xp, 1000))
+                if xp > 1000:
+                    await award(db, pid, "xp_purchase", f"more-{user}", amount=xp - 1000)
+                if name == "Hid":
+                    async with db.transaction("authenticated", member_claims(pid)) as conn:
+                        await conn.execute(
+                            "update public.profiles set leaderboard_visible = false where id = auth.uid()"
+                        )
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="module")
+def site(xpbase_template: NoopExecutor) -> Iterator[str]:
+    """The base URL of ``xpbase serve`` on one database holding the events and the servers below."""
+    with cloned_database(xpbase_template, "xpbase_pages") as url:
+        asyncio.run(_community(url))
+        asyncio.run(_servers(url))
+        with served(url) as base:
+            yield base
+
+
+def test_visitor_sees_events_with_gates_places_and_no_private_links(site: str) -> None:
     """Soonest first; gates in words; full with a waiting list; past events and meeting links left out."""
-    asyncio.run(_community(database_url))
     ARTIFACTS.mkdir(exist_ok=True)
-    with served(database_url) as base, playwright_api.sync_playwright() as p:
+    base = site
+    with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             for viewport, suffix in (({"width": 1280, "height": 900}, ""), (PHONE, "-phone")):
@@ -115,3 +155,23 @@ def test_visitor_sees_events_with_gates_places_and_no_private_links(database_url
         finally:
             browser.close()
         assert httpx.get(base + "/events?kind=raids").status_code == 400
+
+
+def test_a_server_board_ranks_that_servers_visible_members(site: str) -> None:
+    """?server=1 shows Ana then Ben (Hid hides, Zed is elsewhere); a bad id is a 400 page."""
+    base = site
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(base + "/?server=1")
+            playwright_api.expect(page.locator("h1")).to_have_text("Server 1 leaderboard")
+            playwright_api.expect(page.locator("ol.board li .name")).to_have_text(["Ana", "Ben"])
+            playwright_api.expect(page.locator("ol.board li .rank")).to_have_text(["1", "2"])
+            page.goto(base + "/")
+            playwright_api.expect(page.locator("ol.board li .name").first).to_have_text("Zed")
+            page.close()
+        finally:
+            browser.close()
+        assert httpx.get(base + "/?server=not-an-id").status_code == 400
+        assert httpx.get(base + "/?server=1&board=layer&layer=reality").status_code == 400
