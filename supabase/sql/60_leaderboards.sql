@@ -1,7 +1,9 @@
 -- Leaderboards: all-time, per layer and per season; top N, a member's rank and the members
--- around them, with hidden members left out by policy; the exact count histogram behind ranks.
+-- around them, with hidden members left out by policy (members who hide themselves, and suspended
+-- members while the suspension is in force); the exact count histogram behind ranks.
 --
--- Tables: public.leaderboard_counts, public.leaderboard_count_deltas.
+-- Tables: public.leaderboard_counts, public.leaderboard_count_deltas, public.leaderboard_suspensions,
+-- public.leaderboard_hidden_boards.
 -- Tests: tests/sql/test_leaderboards.py
 
 ------------------------------------------------------------------------------
@@ -14,6 +16,65 @@
 -- Tie rule: equal XP shares a rank (rank()); among equals whoever reached the
 -- score first is listed first, then the profile id.
 ------------------------------------------------------------------------------
+
+------------------------------------------------------------------------------
+-- Suspended members (issue 13): hidden from every board while a suspension is
+-- in force. The histogram below counts them (a suspension's end changes nothing
+-- stored), and the boards take them out at read time: listings filter them,
+-- ranks subtract the suspended members the counts hold.
+------------------------------------------------------------------------------
+
+create or replace function public.leaderboard_suspended_ids()
+returns uuid[]
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  -- Members and anon read through the policy, which shows the suspensions in force; roles that bypass RLS
+  -- (service_role, definer code) apply the same test here. Each branch is planned only when it runs, so anon
+  -- never names the until column it may not read.
+  if row_security_active('public.leaderboard_suspensions') then
+    return array(select distinct s.profile_id from public.leaderboard_suspensions s);
+  end if;
+  return array(select distinct s.profile_id from public.leaderboard_suspensions s
+                where s.until is null or s.until > now());
+end
+$$;
+comment on function public.leaderboard_suspended_ids() is
+  'The profile ids under a suspension in force now (until null or later than now, not lifted): uuid[], read '
+  'once per board call. Every leaderboard leaves them out. No errors.';
+revoke all on function public.leaderboard_suspended_ids() from public;
+grant execute on function public.leaderboard_suspended_ids() to anon, authenticated, service_role;
+
+create or replace function private.tg_moderation_actions__leaderboard_suspensions()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if new.kind <> 'suspension' then
+    return null;
+  end if;
+  if new.lifted_at is null then
+    insert into public.leaderboard_suspensions (moderation_action_id, profile_id, until)
+    values (new.id, new.profile_id, new.until)
+    on conflict (moderation_action_id) do update set until = excluded.until;
+  else
+    delete from public.leaderboard_suspensions s where s.moderation_action_id = new.id;
+  end if;
+  return null;
+end
+$$;
+comment on function private.tg_moderation_actions__leaderboard_suspensions() is
+  'Mirrors the suspensions not lifted into public.leaderboard_suspensions (a lift removes the row).';
+revoke all on function private.tg_moderation_actions__leaderboard_suspensions() from public;
+
+drop trigger if exists _600_leaderboard_suspensions on public.moderation_actions;
+create trigger _600_leaderboard_suspensions after insert or update of until, lifted_at on public.moderation_actions
+  for each row execute function private.tg_moderation_actions__leaderboard_suspensions();
 
 create or replace function public.leaderboard_scope(board text, layer text default null, season_id bigint default null)
 returns table (board_name text, layer_slug text, season bigint)
@@ -114,6 +175,7 @@ as $$
 declare
   v_scope record;
   v_uid uuid := (select auth.uid());
+  v_susp uuid[] := public.leaderboard_suspended_ids();
   v_offset integer;
 begin
   if page_size is null or page_size not between 1 and 100 then
@@ -135,7 +197,8 @@ begin
       from (select e.profile_id, e.display_name, e.avatar_url, e.xp, e.level, e.tier, e.reached_at
               from public.leaderboard_entries e
              where e.board = v_scope.board and e.layer_slug = v_scope.layer_key
-               and e.season_id = v_scope.season_key and (e.visible or e.profile_id = v_uid)
+               and e.season_id = v_scope.season_key
+               and ((e.visible and not (e.profile_id = any (v_susp))) or e.profile_id = v_uid)
              order by e.xp desc, e.reached_at, e.profile_id) e
      order by e.xp desc, e.reached_at, e.profile_id
     offset v_offset limit page_size;
@@ -145,8 +208,8 @@ comment on function public.leaderboard(text, text, bigint, integer, integer) is
   'One page of a leaderboard: rows (rank, profile_id, display_name, avatar_url, xp, level, tier), best first. '
   'board: all_time (total XP), layer (XP in layer, default engine_settings.default_layer) or season (XP in '
   'season_id, default the layer''s running season). Equal XP shares a rank; among equals whoever reached the '
-  'score first comes first. Members who hide themselves (leaderboard_visible = false) are left out for everyone '
-  'but themselves. page_size 1-100, page from 1. Errors: XPBAD.';
+  'score first comes first. Members who hide themselves (leaderboard_visible = false) and suspended members '
+  '(while the suspension is in force) are left out for everyone but themselves. page_size 1-100, page from 1. Errors: XPBAD.';
 revoke all on function public.leaderboard(text, text, bigint, integer, integer) from public;
 grant execute on function public.leaderboard(text, text, bigint, integer, integer) to anon, authenticated, service_role;
 
@@ -167,9 +230,12 @@ as $$
 declare
   v_scope record;
   v_uid uuid := (select auth.uid());
+  v_susp uuid[] := public.leaderboard_suspended_ids();
   v_xp bigint;
   v_visible boolean;
   v_self_hidden bigint;
+  v_susp_total bigint;
+  v_susp_above bigint;
   v_rank bigint;
   v_total bigint;
 begin
@@ -181,23 +247,28 @@ begin
     from public.leaderboard_scope(board, layer, season_id) z;
   -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
   -- the counts hold visible members only.
-  select e.xp, e.visible into v_xp, v_visible from public.leaderboard_entries e
+  select e.xp, e.visible and not (e.profile_id = any (v_susp)) into v_xp, v_visible from public.leaderboard_entries e
    where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
      and e.profile_id = leaderboard_rank.profile_id;
   select e.xp into v_self_hidden from public.leaderboard_entries e
    where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-     and e.profile_id = v_uid and not e.visible;
+     and e.profile_id = v_uid and not (e.visible and not (e.profile_id = any (v_susp)));
   if not coalesce(v_visible or leaderboard_rank.profile_id = v_uid, false) then
     v_xp := null;
   end if;
-  select coalesce(sum(x.n), 0) + (v_self_hidden is not null)::integer into v_total
+  -- The counts hold suspended members (a suspension's end changes nothing stored): take them out here.
+  select count(*), count(*) filter (where e.xp > v_xp) into v_susp_total, v_susp_above
+    from public.leaderboard_entries e
+   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
+     and e.visible and e.profile_id = any (v_susp);
+  select coalesce(sum(x.n), 0) - v_susp_total + (v_self_hidden is not null)::integer into v_total
     from (select c.members as n from public.leaderboard_counts c
            where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 7
           union all
           select d.delta from public.leaderboard_count_deltas d
            where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 7) x;
   if v_xp is not null then
-    v_rank := 1 + public.leaderboard_members_above(v_scope.board, v_scope.count_key, v_xp)
+    v_rank := 1 + public.leaderboard_members_above(v_scope.board, v_scope.count_key, v_xp) - v_susp_above
                 + coalesce(v_self_hidden > v_xp, false)::integer;
   end if;
   return jsonb_build_object(
@@ -230,6 +301,7 @@ as $$
 declare
   v_scope record;
   v_uid uuid := (select auth.uid());
+  v_susp uuid[] := public.leaderboard_suspended_ids();
   v_xp bigint;
   v_reached_at timestamptz;
   v_visible boolean;
@@ -246,12 +318,13 @@ begin
     from public.leaderboard_scope(board, layer, season_id) z;
   -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
   -- the counts hold visible members only.
-  select e.xp, e.reached_at, e.visible into v_xp, v_reached_at, v_visible from public.leaderboard_entries e
+  select e.xp, e.reached_at, e.visible and not (e.profile_id = any (v_susp)) into v_xp, v_reached_at, v_visible
+    from public.leaderboard_entries e
    where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
      and e.profile_id = leaderboard_around.profile_id;
   select e.xp into v_self_hidden from public.leaderboard_entries e
    where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-     and e.profile_id = v_uid and not e.visible;
+     and e.profile_id = v_uid and not (e.visible and not (e.profile_id = any (v_susp)));
   if v_xp is null or not coalesce(v_visible or leaderboard_around.profile_id = v_uid, false) then
     return;
   end if;
@@ -262,7 +335,7 @@ begin
   with board as not materialized (
     select e.profile_id, e.xp, e.reached_at, e.visible from public.leaderboard_entries e
      where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-       and (e.visible or e.profile_id = v_uid)
+       and ((e.visible and not (e.profile_id = any (v_susp))) or e.profile_id = v_uid)
   ),
   win as (
     select * from (
@@ -289,15 +362,24 @@ begin
       order by 2 desc, 3, 1 limit radius
     ) below
   ),
+  -- The counts hold suspended members: take out those above and at the window's best XP.
   top as materialized (
-    select t.xp, public.leaderboard_members_above(v_scope.board, v_scope.count_key, t.xp) as above,
+    select t.xp, public.leaderboard_members_above(v_scope.board, v_scope.count_key, t.xp)
+                 - (select count(*) from public.leaderboard_entries s
+                     where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
+                       and s.season_id = v_scope.season_key and s.visible and s.profile_id = any (v_susp)
+                       and s.xp > t.xp) as above,
            (select coalesce(sum(x.n), 0)
               from (select c.members as n from public.leaderboard_counts c
                      where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 0 and c.bucket = t.xp
                     union all
                     select d.delta from public.leaderboard_count_deltas d
                      where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 0
-                       and d.bucket = t.xp) x)::bigint as tied
+                       and d.bucket = t.xp) x)::bigint
+           - (select count(*) from public.leaderboard_entries s
+               where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
+                 and s.season_id = v_scope.season_key and s.visible and s.profile_id = any (v_susp)
+                 and s.xp = t.xp) as tied
       from (select max(win.xp) as xp from win) t
   )
   -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
@@ -359,13 +441,9 @@ as $$
   insert into public.leaderboard_counts (board, scope, level, bucket, members)
   select e.board, e.scope, l.level, e.xp >> (6 * l.level), count(*)
     from (
-      select 'all_time' as board, '' as scope, p.xp from public.profiles p where p.leaderboard_visible
-      union all
-      select 'layer', pl.layer_slug, pl.xp
-        from public.profile_layers pl join public.profiles p on p.id = pl.profile_id where p.leaderboard_visible
-      union all
-      select 'season', sc.season_id::text, sc.xp
-        from public.season_scores sc join public.profiles p on p.id = sc.profile_id where p.leaderboard_visible
+      select e.board, case e.board when 'all_time' then '' when 'layer' then e.layer_slug
+                                    else e.season_id::text end as scope, e.xp
+        from public.leaderboard_entries e where e.visible
     ) e
     cross join generate_series(0, 7) as l (level)
    group by 1, 2, 3, 4;
@@ -439,17 +517,29 @@ begin
   if tg_op = 'UPDATE' and old.xp = new.xp and v_old_visible = v_new_visible then
     return null;
   end if;
-  perform private.leaderboard_count_move(
-    'all_time', '',
-    case when v_old_visible then old.xp end,
-    case when v_new_visible then new.xp end);
+  -- A member who left the all-time board alone (leaderboard_hidden_boards) is not counted there either way.
+  if tg_op = 'INSERT' or not exists (select 1 from public.leaderboard_hidden_boards h
+                                      where h.profile_id = old.id and h.board = 'all_time' and h.scope = '') then
+    perform private.leaderboard_count_move(
+      'all_time', '',
+      case when v_old_visible then old.xp end,
+      case when v_new_visible then new.xp end);
+  end if;
   if tg_op = 'UPDATE' and v_old_visible <> v_new_visible then
-    -- Showing or hiding oneself moves every board the member is on.
-    for v_row in select pl.layer_slug, pl.xp from public.profile_layers pl where pl.profile_id = new.id loop
+    -- Showing or hiding oneself moves every board the member is on (but those they left one by one).
+    for v_row in select pl.layer_slug, pl.xp from public.profile_layers pl
+                  where pl.profile_id = new.id
+                    and not exists (select 1 from public.leaderboard_hidden_boards h
+                                     where h.profile_id = new.id and h.board = 'layer' and h.scope = pl.layer_slug)
+    loop
       perform private.leaderboard_count_move('layer', v_row.layer_slug,
         case when v_old_visible then v_row.xp end, case when v_new_visible then v_row.xp end);
     end loop;
-    for v_row in select sc.season_id, sc.xp from public.season_scores sc where sc.profile_id = new.id loop
+    for v_row in select sc.season_id, sc.xp from public.season_scores sc join public.seasons s on s.id = sc.season_id
+                  where sc.profile_id = new.id
+                    and not exists (select 1 from public.leaderboard_hidden_boards h
+                                     where h.profile_id = new.id and h.board = 'season' and h.scope = s.layer_slug)
+    loop
       perform private.leaderboard_count_move('season', v_row.season_id::text,
         case when v_old_visible then v_row.xp end, case when v_new_visible then v_row.xp end);
     end loop;
@@ -458,7 +548,8 @@ begin
 end
 $$;
 comment on function private.tg_profiles__leaderboard_counts() is
-  'Keeps public.leaderboard_counts in step with profiles.xp and leaderboard_visible.';
+  'Keeps public.leaderboard_counts in step with profiles.xp and leaderboard_visible (boards the member left '
+  'in leaderboard_hidden_boards excepted).';
 revoke all on function private.tg_profiles__leaderboard_counts() from public;
 
 drop trigger if exists _600_leaderboard_counts on public.profiles;
@@ -481,6 +572,18 @@ declare
 begin
   select p.leaderboard_visible into v_visible from public.profiles p where p.id = v_profile_id;
   if not coalesce(v_visible, false) then
+    return null;
+  end if;
+  -- Left this board alone (leaderboard_hidden_boards: a layer board, or the season boards of a layer)?
+  if tg_table_name = 'profile_layers' then
+    if exists (select 1 from public.leaderboard_hidden_boards h
+                where h.profile_id = v_profile_id and h.board = 'layer'
+                  and h.scope = case when tg_op = 'DELETE' then old.layer_slug else new.layer_slug end) then
+      return null;
+    end if;
+  elsif exists (select 1 from public.leaderboard_hidden_boards h join public.seasons s on s.layer_slug = h.scope
+                 where h.profile_id = v_profile_id and h.board = 'season'
+                   and s.id = case when tg_op = 'DELETE' then old.season_id else new.season_id end) then
     return null;
   end if;
   if tg_table_name = 'profile_layers' then
@@ -507,7 +610,8 @@ begin
 end
 $$;
 comment on function private.tg_board_scores__leaderboard_counts() is
-  'Keeps public.leaderboard_counts in step with profile_layers and season_scores (visible members only).';
+  'Keeps public.leaderboard_counts in step with profile_layers and season_scores (visible members only, and '
+  'not on the boards they left in leaderboard_hidden_boards).';
 revoke all on function private.tg_board_scores__leaderboard_counts() from public;
 
 drop trigger if exists _600_leaderboard_counts on public.profile_layers;
@@ -516,3 +620,143 @@ create trigger _600_leaderboard_counts after insert or delete or update of xp, l
 drop trigger if exists _600_leaderboard_counts on public.season_scores;
 create trigger _600_leaderboard_counts after insert or delete or update of xp, season_id on public.season_scores
   for each row execute function private.tg_board_scores__leaderboard_counts();
+
+------------------------------------------------------------------------------
+-- Visibility per board (issue 13 item 3): a member leaves some boards and
+-- stays on others (public.leaderboard_hidden_boards, written by the member
+-- under its policies); the counts follow.
+------------------------------------------------------------------------------
+
+create or replace function private.tg_leaderboard_hidden_boards__leaderboard_counts()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.leaderboard_hidden_boards := case when tg_op = 'DELETE' then old else new end;
+  v_back boolean := tg_op = 'DELETE';
+  v_score record;
+begin
+  -- A member hidden from every board (leaderboard_visible false) is counted nowhere: nothing moves.
+  if not coalesce((select p.leaderboard_visible from public.profiles p where p.id = v_row.profile_id), false) then
+    return null;
+  end if;
+  for v_score in
+    select 'all_time' as board, '' as scope, p.xp from public.profiles p
+     where v_row.board = 'all_time' and p.id = v_row.profile_id
+    union all
+    select 'layer', pl.layer_slug, pl.xp from public.profile_layers pl
+     where v_row.board = 'layer' and pl.profile_id = v_row.profile_id and pl.layer_slug = v_row.scope
+    union all
+    select 'season', sc.season_id::text, sc.xp from public.season_scores sc join public.seasons s on s.id = sc.season_id
+     where v_row.board = 'season' and sc.profile_id = v_row.profile_id and s.layer_slug = v_row.scope
+  loop
+    perform private.leaderboard_count_move(v_score.board, v_score.scope,
+      case when v_back then null else v_score.xp end, case when v_back then v_score.xp end);
+  end loop;
+  return null;
+end
+$$;
+comment on function private.tg_leaderboard_hidden_boards__leaderboard_counts() is
+  'Moves a member off (insert) or back onto (delete) the counts of the boards a leaderboard_hidden_boards row '
+  'names; server boards have no counts.';
+revoke all on function private.tg_leaderboard_hidden_boards__leaderboard_counts() from public;
+
+drop trigger if exists _600_leaderboard_counts on public.leaderboard_hidden_boards;
+create trigger _600_leaderboard_counts after insert or delete on public.leaderboard_hidden_boards
+  for each row execute function private.tg_leaderboard_hidden_boards__leaderboard_counts();
+
+create or replace function public.my_leaderboard_visibility()
+returns jsonb
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null then
+    raise exception 'Sign in to read your leaderboard visibility' using errcode = '42501';
+  end if;
+  return jsonb_build_object(
+    'visible', (select p.leaderboard_visible from public.profiles p where p.id = v_uid),
+    'hidden_boards', (select coalesce(jsonb_agg(jsonb_build_object('board', h.board, 'scope', h.scope)
+                                                order by h.board, h.scope), '[]')
+                        from public.leaderboard_hidden_boards h where h.profile_id = v_uid));
+end
+$$;
+comment on function public.my_leaderboard_visibility() is
+  'The signed-in member''s leaderboard visibility: {visible (false: off every board), hidden_boards [{board '
+  'all_time|layer|season|server, scope ('''' for all_time, the layer slug for layer and season, the Discord '
+  'guild id for server)}]}. Errors: 42501 when not signed in.';
+revoke all on function public.my_leaderboard_visibility() from public, anon;
+grant execute on function public.my_leaderboard_visibility() to authenticated;
+
+create or replace function public.set_leaderboard_visibility(visible boolean default null, hidden_boards jsonb default null)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_item jsonb;
+  v_board text;
+  v_scope text;
+  v_wanted text[] := '{}';
+begin
+  -- As the caller: the policies let a member write only their own rows and profile.
+  if v_uid is null then
+    raise exception 'Sign in to change your leaderboard visibility' using errcode = '42501';
+  end if;
+  if set_leaderboard_visibility.hidden_boards is not null then
+    if jsonb_typeof(set_leaderboard_visibility.hidden_boards) <> 'array'
+       or jsonb_array_length(set_leaderboard_visibility.hidden_boards) > 100 then
+      raise exception 'hidden_boards must be an array of at most 100 boards' using errcode = 'XPBAD';
+    end if;
+    for v_item in select * from jsonb_array_elements(set_leaderboard_visibility.hidden_boards) loop
+      if jsonb_typeof(v_item) <> 'object' or exists (select 1 from jsonb_object_keys(v_item) k
+                                                      where k not in ('board', 'scope')) then
+        raise exception 'Each hidden board is {board, scope}' using errcode = 'XPBAD';
+      end if;
+      v_board := v_item ->> 'board';
+      v_scope := coalesce(v_item ->> 'scope', '');
+      if v_board is null or v_board not in ('all_time', 'layer', 'season', 'server') then
+        raise exception 'board must be all_time, layer, season or server, got %', left(coalesce(v_board, 'null'), 32)
+          using errcode = 'XPBAD';
+      end if;
+      if v_board = 'all_time' and v_scope <> '' then
+        raise exception 'The all_time board has no scope' using errcode = 'XPBAD';
+      end if;
+      if v_board in ('layer', 'season') and not exists (select 1 from public.layers l where l.slug = v_scope) then
+        raise exception 'Unknown layer: %', left(v_scope, 64) using errcode = 'XPBAD';
+      end if;
+      if v_board = 'server' and v_scope !~ '^[0-9]{1,20}$' then
+        raise exception 'A server board''s scope is a Discord guild id (1 to 20 digits)' using errcode = 'XPBAD';
+      end if;
+      v_wanted := v_wanted || (v_board || ':' || v_scope);
+    end loop;
+    -- Only the changes are written: boards kept stay untouched, so their counts do not move.
+    delete from public.leaderboard_hidden_boards h
+     where h.profile_id = v_uid and not (h.board || ':' || h.scope) = any (v_wanted);
+    insert into public.leaderboard_hidden_boards (profile_id, board, scope)
+    select v_uid, split_part(w, ':', 1), substr(w, strpos(w, ':') + 1) from unnest(v_wanted) w
+    on conflict (profile_id, board, scope) do nothing;
+  end if;
+  if set_leaderboard_visibility.visible is not null then
+    update public.profiles p set leaderboard_visible = set_leaderboard_visibility.visible
+     where p.id = v_uid and p.leaderboard_visible is distinct from set_leaderboard_visibility.visible;
+  end if;
+  return public.my_leaderboard_visibility();
+end
+$$;
+comment on function public.set_leaderboard_visibility(boolean, jsonb) is
+  'Changes the signed-in member''s leaderboard visibility: visible (null keeps it; false leaves every board), '
+  'hidden_boards (null keeps them; else the whole list, at most 100 {board all_time|layer|season|server, scope}; '
+  'scope '''' for all_time, a layer slug for layer and season, a Discord guild id for server). Answers as '
+  'my_leaderboard_visibility. Errors: 42501 when not signed in, XPBAD for a bad board or scope.';
+revoke all on function public.set_leaderboard_visibility(boolean, jsonb) from public, anon;
+grant execute on function public.set_leaderboard_visibility(boolean, jsonb) to authenticated;
