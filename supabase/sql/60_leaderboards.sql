@@ -132,7 +132,8 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select coalesce(sum(x.n), 0)::bigint
+  select sum(y.n)::bigint from (
+  select coalesce(sum(x.n), 0)::bigint as n
     from generate_series(0, 7) as l (level)
     cross join lateral (
       select c.members as n from public.leaderboard_counts c
@@ -149,11 +150,18 @@ as $$
          and d.bucket <= case when l.level = 7 then 9223372036854775807
                               else (leaderboard_members_above.xp >> (6 * l.level)) | 63 end
     ) x
+  -- Members who entered or left the board since the last compaction: one row each at level -1, bucket = XP.
+  union all
+  select coalesce(sum(d.delta), 0)::bigint from public.leaderboard_count_deltas d
+   where d.board = leaderboard_members_above.board and d.scope = leaderboard_members_above.scope
+     and d.level = -1 and d.bucket > leaderboard_members_above.xp
+  ) y
 $$;
 comment on function public.leaderboard_members_above(text, text, bigint) is
   'How many visible members have more XP than xp on a board (board all_time|layer|season; scope '''' for '
   'all_time, the layer slug, or the season id as text), from public.leaderboard_counts plus the changes not yet '
-  'folded in: at most 8 x 63 rows, whatever the board''s size. The rank of a visible member is 1 + this.';
+  'folded in: at most 8 x 63 rows, whatever the board''s size, plus the members who entered or left the board '
+  'since the last compaction. The rank of a visible member is 1 + this.';
 revoke all on function public.leaderboard_members_above(text, text, bigint) from public;
 grant execute on function public.leaderboard_members_above(text, text, bigint) to anon, authenticated, service_role;
 
@@ -266,7 +274,7 @@ begin
            where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 7
           union all
           select d.delta from public.leaderboard_count_deltas d
-           where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 7) x;
+           where d.board = v_scope.board and d.scope = v_scope.count_key and d.level in (7, -1)) x;
   if v_xp is not null then
     v_rank := 1 + public.leaderboard_members_above(v_scope.board, v_scope.count_key, v_xp) - v_susp_above
                 + coalesce(v_self_hidden > v_xp, false)::integer;
@@ -374,7 +382,7 @@ begin
                      where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 0 and c.bucket = t.xp
                     union all
                     select d.delta from public.leaderboard_count_deltas d
-                     where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 0
+                     where d.board = v_scope.board and d.scope = v_scope.count_key and d.level in (0, -1)
                        and d.bucket = t.xp) x)::bigint
            - (select count(*) from public.leaderboard_entries s
                where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
@@ -414,16 +422,22 @@ volatile
 security definer
 set search_path = ''
 as $$
--- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more): -1 and +1
--- rows for the levels whose bucket changes (a +15 XP award usually touches level 0 alone), appended in one
--- insert. Nothing shared is updated, so concurrent awards never wait for each other here. Once both
--- buckets agree at a level they agree at every higher level too.
+-- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more). A score
+-- change appends -1 and +1 rows for the levels whose bucket changes (a +15 XP award usually touches level 0
+-- alone). Entering or leaving the board (a first score, showing or hiding oneself, a suspension does not
+-- count here) appends one row at level -1 whose bucket is the XP itself (issue 18: a visibility toggle used
+-- to append 8 per board); readers count it at every level and compaction spreads it over the 8 levels.
+-- Appended in one insert: nothing shared is updated, so concurrent awards never wait for each other here.
+-- Once both buckets agree at a level they agree at every higher level too.
   insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
+  select p_board, p_scope, -1, coalesce(p_new, p_old), case when p_new is null then -1 else 1 end
+   where (p_old is null) <> (p_new is null)
+  union all
   select p_board, p_scope, l.level, m.bucket, m.delta
     from generate_series(0, 7) as l (level)
    cross join lateral (values (p_old >> (6 * l.level), -1), (p_new >> (6 * l.level), 1)) as m (bucket, delta)
-   where (p_old >> (6 * l.level)) is distinct from (p_new >> (6 * l.level))
-     and m.bucket is not null
+   where p_old is not null and p_new is not null
+     and (p_old >> (6 * l.level)) is distinct from (p_new >> (6 * l.level))
 $$;
 comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
   'Moves one member between XP buckets of a board''s counts (null = not counted).';
@@ -471,11 +485,15 @@ begin
     delete from public.leaderboard_count_deltas d returning d.board, d.scope, d.level, d.bucket, d.delta
   ), folded as (
     insert into public.leaderboard_counts as c (board, scope, level, bucket, members)
-    select m.board, m.scope, m.level, m.bucket, sum(m.delta)
+    -- A level -1 row (a member entering or leaving, bucket = XP) counts at each of the 8 levels.
+    select m.board, m.scope, l.level, l.bucket, sum(m.delta)
       from moved m
-     group by m.board, m.scope, m.level, m.bucket
+      cross join lateral (select m.level, m.bucket where m.level >= 0
+                          union all
+                          select g, m.bucket >> (6 * g) from generate_series(0, 7) g where m.level = -1) l (level, bucket)
+     group by m.board, m.scope, l.level, l.bucket
     having sum(m.delta) <> 0
-     order by m.board, m.scope, m.level, m.bucket
+     order by 1, 2, 3, 4
     on conflict (board, scope, level, bucket) do update set members = c.members + excluded.members
   )
   select count(*) into v_rows from moved;

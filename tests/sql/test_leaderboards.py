@@ -278,7 +278,11 @@ async def test_leaderboard_counts_stay_exact_through_awards_corrections_and_hidi
     query = (
         "select board, scope, level, bucket, sum(n) from ("
         " select board, scope, level, bucket, members as n from public.leaderboard_counts"
-        " union all select board, scope, level, bucket, delta from public.leaderboard_count_deltas) x"
+        " union all select board, scope, level, bucket, delta"
+        " from public.leaderboard_count_deltas where level >= 0"
+        " union all select board, scope, l.level, bucket >> (6 * l.level), delta"
+        " from public.leaderboard_count_deltas d cross join generate_series(0, 7) as l (level)"
+        " where d.level = -1) x"
         " group by 1, 2, 3, 4 having sum(n) <> 0 order by 1, 2, 3, 4"
     )
     async with db.as_service() as conn:
@@ -434,3 +438,40 @@ async def test_visibility_per_board_is_the_members_own_and_validated(
     }
     with pytest.raises(DomainError):
         await db.rpc("my_leaderboard_visibility", role="anon")
+
+
+@pytest.mark.parametrize("xp", [7, 4096 + 63, 99_999])
+async def test_a_visibility_toggle_appends_one_count_row_per_board(db: Database, xp: int) -> None:
+    """Hiding, showing and leaving one board append one leaderboard_count_deltas row per board the member is
+    on (issue 18: it was 8 per board), whatever the member's XP and however many others are on the board."""
+    others = [await new_profile(db, f"O{i}") for i in range(3)]
+    for i, pid in enumerate(others):
+        await give(db, pid, 100 * (i + 1), i)
+    pid = await new_profile(db, "Toggler")
+    # Three months of cyber XP and one reality award: all-time, two layer boards, four season boards.
+    for month in range(3):
+        await award(
+            db, pid, "xp_purchase", f"t{month}", amount=xp, occurred_at=T0 + timedelta(days=31 * month)
+        )
+    await award(db, pid, "challenge_completed", "t-real", amount=max(10, min(xp, 1000)), occurred_at=T0)
+    async with db.as_service() as conn:
+        boards = await conn.fetchval(
+            "select count(*) from public.leaderboard_entries where profile_id = $1 and visible", pid
+        )
+    assert boards == 7
+
+    async def appended(sql: str) -> int:
+        before = await db.pool.fetchval("select count(*) from public.leaderboard_count_deltas")
+        async with db.as_member(pid) as conn:
+            await conn.execute(sql, *([pid] if "$1" in sql else []))
+        return int(await db.pool.fetchval("select count(*) from public.leaderboard_count_deltas")) - before
+
+    assert await appended("update public.profiles set leaderboard_visible = false where id = $1") == boards
+    assert await appended("update public.profiles set leaderboard_visible = true where id = $1") == boards
+    assert (
+        await appended(
+            'select public.set_leaderboard_visibility(hidden_boards => \'[{"board": "all_time"}]\')'
+        )
+        == 1
+    )
+    assert await appended("select public.set_leaderboard_visibility(hidden_boards => '[]')") == 1
