@@ -1,8 +1,8 @@
 """The caller's notification preferences, leaderboard visibility and push devices (issue 13 item 3, issue 14).
 
 The rules (which kinds and channels exist, time formats, device limits) are in
-SQL (supabase/sql/76_preferences.sql, leaderboard visibility in 60_leaderboards.sql); these
-routes call those functions as the caller, so the answers and refusals are the database's.
+SQL (supabase/sql/76_preferences.sql, leaderboard visibility in 61_leaderboard_visibility.sql);
+these routes call those functions as the caller, so the answers and refusals are the database's.
 """
 
 from __future__ import annotations

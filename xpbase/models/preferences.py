@@ -37,8 +37,8 @@ class HiddenBoard(Result):
 
 
 class LeaderboardVisibility(Result):
-    """my_leaderboard_visibility / set_leaderboard_visibility (supabase/sql/60_leaderboards.sql): ``visible``
-    false leaves every board; ``hidden_boards`` are the boards left one by one."""
+    """my_leaderboard_visibility / set_leaderboard_visibility (supabase/sql/61_leaderboard_visibility.sql):
+    ``visible`` false leaves every board; ``hidden_boards`` are the boards left one by one."""
 
     visible: bool
     hidden_boards: list[HiddenBoard]
