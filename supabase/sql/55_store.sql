@@ -332,7 +332,7 @@ declare
   v_profile uuid := coalesce(store_catalogue.profile_id, (select auth.uid()));
   v_bought jsonb := '{}';
 begin
-  if v_profile is not null and (select auth.role()) is distinct from 'service_role'
+  if v_profile is not null and not private.is_service_role()
      and v_profile is distinct from (select auth.uid()) then
     raise exception 'Members read only their own purchases' using errcode = '42501';
   end if;
@@ -378,7 +378,7 @@ begin
   if v_profile is null then
     raise exception 'profile_id is required' using errcode = 'XPBAD';
   end if;
-  if (select auth.role()) is distinct from 'service_role' and v_profile is distinct from (select auth.uid()) then
+  if not private.is_service_role() and v_profile is distinct from (select auth.uid()) then
     raise exception 'Members read only their own inventory' using errcode = '42501';
   end if;
   return jsonb_build_object(
