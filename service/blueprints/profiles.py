@@ -31,8 +31,8 @@ class Profile(BaseModel):
     time_zone: str
     leaderboard_visible: bool
     profile_visibility: Literal["public", "members", "private"] = Field(
-        description="Who sees your profile card: public (anyone), members (signed-in members; the default) or "
-        "private (you, moderators and admins)."
+        description="Who sees your profile card: public (anyone), members (signed-in members; the "
+        "default) or private (you, moderators and admins)."
     )
     role: str
     xp: int
@@ -90,7 +90,14 @@ async def update_me(data: ProfileChanges) -> OwnProfile:
     (unknown time zone), `invalid_request`, `constraint_violated`; 401.
     """
     changes = data.model_dump(mode="json", exclude_unset=True)
-    for key in ("display_name", "bio", "social_links", "time_zone", "leaderboard_visible", "profile_visibility"):
+    for key in (
+        "display_name",
+        "bio",
+        "social_links",
+        "time_zone",
+        "leaderboard_visible",
+        "profile_visibility",
+    ):
         if key in changes and changes[key] is None:
             raise APIError(400, "invalid_request", f"{key} cannot be null")
     profile: OwnProfile = await get_rpc().call(

@@ -87,8 +87,8 @@ async def _set_role(db: Database, profile_id: object, role: str) -> None:
 
 
 async def _viewer(db: Database, viewer: str, owner: object) -> tuple[str, object]:
-    """(database role, acting profile id) for a viewer of ``owner``'s profile: anon, another member, the owner,
-    a moderator, an admin or the backend."""
+    """(database role, acting profile id) for a viewer of ``owner``'s profile: anon, another member, the
+    owner, a moderator, an admin or the backend."""
     if viewer == "anon":
         return "anon", None
     if viewer == "service_role":
@@ -141,7 +141,7 @@ async def test_the_service_role_reads_every_column(db: Database) -> None:
         assert await conn.fetchval("select role from public.profiles where id = $1", owner) == "member"
 
 
-#: Who sees a card per visibility: (anon, other member, owner, moderator, admin, service_role without a member).
+#: Who sees a card per visibility: (anon, other member, owner, moderator, admin, service_role naming nobody).
 SEES = {
     "public": (True, True, True, True, True, True),
     "members": (False, True, True, True, True, False),
@@ -171,18 +171,27 @@ async def test_profile_visibility_decides_who_sees_the_card_badges_and_activity(
                             await conn.fetchval(call, owner)
                     assert refused.value.sqlstate == "XPPRF", (viewer, call)
             if role != "service_role":  # the backend reads every row of the tables
-                feed = await conn.fetchval("select count(*) from public.activity_feed where profile_id = $1", owner)
+                feed = await conn.fetchval(
+                    "select count(*) from public.activity_feed where profile_id = $1", owner
+                )
                 assert (feed > 0) is sees, (viewer, "activity_feed")
 
 
 async def test_a_member_hidden_from_boards_is_seen_by_staff_only(db: Database) -> None:
     """A public profile hidden from leaderboards: the owner, moderators and admins see the card; anon and
-    other members get XPPRF. Profile visibility removes nobody from boards: a private listed member is listed."""
+    other members get XPPRF. Profile visibility removes nobody from boards: a private listed member is
+    listed."""
     hidden = await new_profile(db, "Hidden")
     listed = await new_profile(db, "Listed")
     await _edit(db, hidden, leaderboard_visible=False, profile_visibility="public")
     await _edit(db, listed, profile_visibility="private")
-    for viewer, sees in (("anon", False), ("other", False), ("owner", True), ("moderator", True), ("admin", True)):
+    for viewer, sees in (
+        ("anon", False),
+        ("other", False),
+        ("owner", True),
+        ("moderator", True),
+        ("admin", True),
+    ):
         role, actor = await _viewer(db, viewer, hidden)
         async with acting_as(db, role, actor) as conn:
             if sees:
@@ -192,7 +201,9 @@ async def test_a_member_hidden_from_boards_is_seen_by_staff_only(db: Database) -
                     async with conn.transaction():
                         await conn.fetchval("select public.profile_card($1)", hidden)
                 assert refused.value.sqlstate == "XPPRF"
-            board = await conn.fetch("select profile_id from public.leaderboard('all_time', null, null, 100, 1)")
+            board = await conn.fetch(
+                "select profile_id from public.leaderboard('all_time', null, null, 100, 1)"
+            )
             assert listed in {r["profile_id"] for r in board}
 
 
@@ -208,7 +219,10 @@ async def test_profile_visibility_must_be_one_of_three(db: Database) -> None:
                 changes={"profile_visibility": "friends"},
             )
         assert refused.value.error.sqlstate == "XPBAD"
-        assert json.loads(await conn.fetchval("select public.my_profile()::text"))["profile_visibility"] == "members"
+        assert (
+            json.loads(await conn.fetchval("select public.my_profile()::text"))["profile_visibility"]
+            == "members"
+        )
 
 
 @pytest.mark.parametrize(

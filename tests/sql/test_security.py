@@ -50,7 +50,15 @@ LEADERBOARD_COLUMNS = frozenset(
 MEMBER_PROFILE_COLUMNS = LEADERBOARD_COLUMNS | {"profile_visibility"}
 #: What a member may change on their own profile.
 EDITABLE_COLUMNS = frozenset(
-    {"display_name", "bio", "avatar_url", "social_links", "time_zone", "leaderboard_visible", "profile_visibility"}
+    {
+        "display_name",
+        "bio",
+        "avatar_url",
+        "social_links",
+        "time_zone",
+        "leaderboard_visible",
+        "profile_visibility",
+    }
 )
 #: Cached by the engine from the ledger (or set by the backend): never written by a member.
 ENGINE_COLUMNS = ("xp", "level", "tier", "points", "role", "xp_reached_at")
@@ -939,7 +947,9 @@ async def _build_world(url: str) -> World:
         # The target's card is public, so that its card data (badges, activity) reads like leaderboard data;
         # tests/sql/test_profiles.py covers the other visibilities.
         async with db.as_member(owner) as conn:
-            await conn.execute("update public.profiles set profile_visibility = 'public' where id = $1", owner)
+            await conn.execute(
+                "update public.profiles set profile_visibility = 'public' where id = $1", owner
+            )
         async with db.as_service() as conn:
             await conn.execute(SPARE_ROWS)
         await db.rpc("service_role_grant_admin", profile_id=admin)
@@ -1214,8 +1224,8 @@ async def test_member_cannot_write_engine_columns_of_own_profile(
         "xp_reached_at": "now() - interval '10 years'",
     }
     read = (
-        "select xp, level, tier, public.my_profile() ->> 'points', public.my_profile() ->> 'role', xp_reached_at"
-        " from public.profiles where id = $1"
+        "select xp, level, tier, public.my_profile() ->> 'points', public.my_profile() ->> 'role',"
+        " xp_reached_at from public.profiles where id = $1"
     )
     async with acting(world_db, world, "owner") as (conn, target):
         before = await conn.fetchrow(read, target)
@@ -1333,7 +1343,8 @@ MEMBER_ONLY_CALLS: dict[str, frozenset[str]] = {
 }
 
 POLICIES_SQL = """
-select array_to_string(p.roles, ',') as roles, coalesce(p.qual, '') || ' ' || coalesce(p.with_check, '') as source
+select array_to_string(p.roles, ',') as roles,
+       coalesce(p.qual, '') || ' ' || coalesce(p.with_check, '') as source
   from pg_catalog.pg_policies p
  where p.schemaname in ('public', 'private')
 """
