@@ -482,9 +482,13 @@ begin
   if profile_badges.profile_id is null then
     raise exception 'profile_id is required' using errcode = 'XPBAD';
   end if;
-  -- As on the profile card (65_profile_card.sql): the public view without a member, else
-  -- private.can_see_profile; a card the caller may not see reads as unknown.
-  if v_uid is null then
+  -- As on the profile card (65_profile_card.sql): anon the public view, the backend every card, a member
+  -- what private.can_see_profile allows; a card the caller may not see reads as unknown.
+  if v_uid is null and pg_catalog.pg_has_role(current_user, 'service_role', 'member') then
+    if not exists (select 1 from public.profiles p where p.id = profile_badges.profile_id) then
+      raise exception 'Unknown profile: %', profile_badges.profile_id using errcode = 'XPPRF';
+    end if;
+  elsif v_uid is null then
     if not exists (select 1 from public.profiles p
                     where p.id = profile_badges.profile_id and p.leaderboard_visible
                       and p.profile_visibility = 'public') then

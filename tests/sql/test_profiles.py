@@ -144,8 +144,8 @@ async def test_the_service_role_reads_every_column(db: Database) -> None:
 #: Who sees a card per visibility: (anon, other member, owner, moderator, admin, service_role naming nobody).
 SEES = {
     "public": (True, True, True, True, True, True),
-    "members": (False, True, True, True, True, False),
-    "private": (False, False, True, True, True, False),
+    "members": (False, True, True, True, True, True),
+    "private": (False, False, True, True, True, True),
 }
 CARD_VIEWERS = ("anon", "other", "owner", "moderator", "admin", "service_role")
 
