@@ -9,10 +9,11 @@
 -- Leaderboards are separate: profile visibility removes nobody from a board (leaderboard_visible does), and a
 -- member hidden from boards stays hidden from other members' views of their card as before.
 --
--- Issue 18: members could still read time_zone and role of every profile row they see (and created_at and
--- rank_card_style, which belong to the card). authenticated now reads exactly what anon reads, the
--- leaderboard columns, plus profile_visibility (the card functions, running as the caller, test it); the
--- owner reads the rest through public.my_profile(). The policies that asked "is the caller an admin?" by
+-- Issue 18: members could still read time_zone and role of every profile row they see (and
+-- created_at, which belongs to the card). authenticated now reads what anon reads, the leaderboard columns
+-- and profile_visibility (the card functions, running as the caller, test it), and rank_card_style (the
+-- colours of the rank card the bot posts publicly; inventory_of reads it as the member); the owner reads the
+-- rest through public.my_profile(). The policies that asked "is the caller an admin?" by
 -- reading profiles.role as the caller ask private.has_permission instead (12_roles.sql), with the permission
 -- the feature's functions check: approve_claims (claims, event sign-ups), approve_redemptions, manage_reviews
 -- (new, admins), read_moderation, manage_roles. Those policies are in 20261201181200_profile_visibility_policies.sql,
@@ -26,7 +27,8 @@ comment on column public.profiles.profile_visibility is
   'moderators and admins, the backend). Leaderboards are governed by leaderboard_visible alone.';
 
 revoke select on public.profiles from authenticated;
-grant select (id, display_name, avatar_url, leaderboard_visible, xp, level, tier, xp_reached_at, profile_visibility)
+grant select (id, display_name, avatar_url, leaderboard_visible, xp, level, tier, xp_reached_at, profile_visibility,
+              rank_card_style)
   on public.profiles to authenticated;
 grant select (profile_visibility) on public.profiles to anon;
 grant update (profile_visibility) on public.profiles to authenticated, service_role;

@@ -57,6 +57,7 @@ async def test_profile_visibility_decides_who_gets_the_card(client: Client, db: 
 async def test_xp_adjustment_needs_an_admin(client: Client, db: Database) -> None:
     """A member gets 403 forbidden; after service_role_grant_admin the same token's call credits the XP."""
     admin, target = await new_profile(db, "Admin"), await new_profile(db, "Target")
+    await make_public(db, target)
     body = {"amount": 250, "reason": "quick start", "idempotency_key": "qs-1"}
     url = f"/v1/admin/profiles/{target}/xp-adjustments"
     refused = await client.post(url, json=body, headers=bearer(admin))

@@ -47,7 +47,9 @@ LEADERBOARD_COLUMNS = frozenset(
 #: What anon and members may read of any profile row they see, their own included (issue 18): the leaderboard
 #: columns and profile_visibility, which the card functions test as the caller. The owner reads every other
 #: column (bio, social_links, points, time_zone, role, created_at, ...) through public.my_profile.
-MEMBER_PROFILE_COLUMNS = LEADERBOARD_COLUMNS | {"profile_visibility"}
+ANON_PROFILE_COLUMNS = LEADERBOARD_COLUMNS | {"profile_visibility"}
+#: Members also read rank_card_style (the colours of the rank card the bot posts publicly).
+MEMBER_PROFILE_COLUMNS = ANON_PROFILE_COLUMNS | {"rank_card_style"}
 #: What a member may change on their own profile.
 EDITABLE_COLUMNS = frozenset(
     {
@@ -635,7 +637,7 @@ TABLES: dict[str, Table] = {
 
 #: Column-level grants, checked column by column: (table, persona, command) -> the columns it reaches.
 COLUMN_RULES: dict[tuple[str, str, str], frozenset[str]] = {
-    ("profiles", "anon", "select"): MEMBER_PROFILE_COLUMNS,
+    ("profiles", "anon", "select"): ANON_PROFILE_COLUMNS,
     ("profiles", "owner", "select"): MEMBER_PROFILE_COLUMNS,
     ("profiles", "other", "select"): MEMBER_PROFILE_COLUMNS,
     ("profiles", "owner", "update"): EDITABLE_COLUMNS,
