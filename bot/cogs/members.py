@@ -57,8 +57,8 @@ class Members(commands.Cog):
         target = member or interaction.user
         _not_a_bot(target)
         await defer(interaction, ephemeral=False)
-        if target.id == interaction.user.id:
-            await self.bot.ensure_profile(target)
+        # The viewer's profile too: a members-only profile is shown to members (SQL decides, XPHID otherwise).
+        await self.bot.ensure_profile(interaction.user)
         profile = await self.bot.member_profile(target, viewer=interaction.user)
         rank: int | None
         if interaction.guild is not None:
@@ -337,8 +337,8 @@ class Members(commands.Cog):
         target = member or interaction.user
         _not_a_bot(target)
         await defer(interaction, ephemeral=True)
-        if target.id == interaction.user.id:
-            await self.bot.ensure_profile(target)
+        # The viewer's profile too: a members-only profile is shown to members (SQL decides, XPHID otherwise).
+        await self.bot.ensure_profile(interaction.user)
         profile = await self.bot.member_profile(target, viewer=interaction.user)
         embed = discord.Embed(
             title=profile.display_name, description=profile.bio or None, colour=discord.Colour.blurple()

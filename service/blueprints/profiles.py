@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -30,6 +30,10 @@ class Profile(BaseModel):
     social_links: dict[str, Any]
     time_zone: str
     leaderboard_visible: bool
+    profile_visibility: Literal["public", "members", "private"] = Field(
+        description="Who sees your profile card: public (anyone), members (signed-in members; the "
+        "default) or private (you, moderators and admins)."
+    )
     role: str
     xp: int
     level: int
@@ -66,6 +70,7 @@ class ProfileChanges(BaseModel):
     social_links: dict[str, Any] | None = None
     time_zone: str | None = Field(default=None, min_length=1, max_length=64)
     leaderboard_visible: bool | None = None
+    profile_visibility: Literal["public", "members", "private"] | None = None
 
 
 @blueprint.patch("/v1/me")
@@ -79,12 +84,20 @@ async def update_me(data: ProfileChanges) -> OwnProfile:
 
     Calls `public.update_my_profile(changes)` as the member: display name
     (1-64), bio (at most 500), avatar URL (https, or null to clear), social
-    links (an object), time zone (an IANA name such as `Europe/Berlin`) and
-    whether you are listed on leaderboards. Errors: 400 `invalid_argument`
+    links (an object), time zone (an IANA name such as `Europe/Berlin`),
+    whether you are listed on leaderboards, and who sees your profile card
+    (`profile_visibility`: public, members or private). Errors: 400 `invalid_argument`
     (unknown time zone), `invalid_request`, `constraint_violated`; 401.
     """
     changes = data.model_dump(mode="json", exclude_unset=True)
-    for key in ("display_name", "bio", "social_links", "time_zone", "leaderboard_visible"):
+    for key in (
+        "display_name",
+        "bio",
+        "social_links",
+        "time_zone",
+        "leaderboard_visible",
+        "profile_visibility",
+    ):
         if key in changes and changes[key] is None:
             raise APIError(400, "invalid_request", f"{key} cannot be null")
     profile: OwnProfile = await get_rpc().call(

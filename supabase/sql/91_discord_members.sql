@@ -111,6 +111,7 @@ set search_path = ''
 as $$
 declare
   v_profile public.profiles;
+  v_viewer uuid;
 begin
   perform private.discord_id('user_id', p_user_id);
   if p_viewer_id is not null then
@@ -125,9 +126,14 @@ begin
   if not found then
     raise exception 'No profile for Discord user %', p_user_id using errcode = 'XPPRF';
   end if;
-  -- Members hidden from boards are hidden from other members' /profile and /rank too (the member sees themself).
-  if not v_profile.leaderboard_visible and p_viewer_id is not null and p_viewer_id <> p_user_id then
-    raise exception 'That member keeps their profile private' using errcode = 'XPHID';
+  -- Someone else asking sees what the card shows them (private.can_see_profile, issue 13 item 3): members
+  -- hidden from boards and private profiles only to staff, members profiles to viewers with a profile.
+  if p_viewer_id is not null and p_viewer_id <> p_user_id then
+    select i.profile_id into v_viewer from public.identities i
+     where i.provider = 'discord' and i.subject = p_viewer_id;
+    if not private.can_see_profile(v_profile.id, v_viewer) then
+      raise exception 'That member keeps their profile private' using errcode = 'XPHID';
+    end if;
   end if;
   return jsonb_build_object(
     'profile_id', v_profile.id,
@@ -198,9 +204,10 @@ comment on function public.service_role_discord_member(text, integer, text) is
   'the level starts), next_level_xp (null at the top of the curve), layers [{layer, name, xp, status, '
   'status_name}], unlocks [{tier, slug, name}], identities [provider], and the last `recent` (0-25) non-zero '
   'ledger entries [{activity, activity_name, layer, amount, occurred_at, reason}]. viewer_user_id is the Discord '
-  'user asking (/profile @them, /rank @them): when it is someone else and the user hides from leaderboards '
-  '(leaderboard_visible false) the answer is XPHID, as boards leave them out; null is the member themself or a '
-  'moderator. Errors: XPPRF when the user has no profile, XPHID, XPBAD. service_role only.';
+  'user asking (/profile @them, /rank @them): when it is someone else who may not see the user''s profile card '
+  '(private.can_see_profile: a private profile or one hidden from leaderboards unless the viewer''s role holds '
+  'read_private_profiles; a members profile unless the viewer has a profile) the answer is XPHID; null is the '
+  'member themself or the backend. Errors: XPPRF when the user has no profile, XPHID, XPBAD. service_role only.';
 revoke all on function public.service_role_discord_member(text, integer, text) from public, anon, authenticated;
 grant execute on function public.service_role_discord_member(text, integer, text) to service_role;
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.helpers import award, new_profile
+from tests.helpers import award, make_public, new_profile
 from tests.sql.reviews_world import book, next_weekday_at, professional, request, weekly
 from xpbase.db import Database, member_claims
 from xpbase.models import results
@@ -46,6 +46,7 @@ async def scenario(db: Database) -> dict[str, Any]:
     """Build the world the calls run in; returns ids by name."""
     admin = await new_profile(db, "Ada")
     member = await new_profile(db, "Bo")
+    await make_public(db, member)  # anon reads her card and badges (the default is members only)
     hidden = await new_profile(db, "Cy")
     async with db.as_service() as conn:
         await conn.execute("update public.profiles set role = 'admin' where id = $1", admin)
