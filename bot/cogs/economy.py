@@ -245,8 +245,15 @@ class Economy(commands.Cog):
     ) -> None:
         _require_manager(interaction)
         await defer(interaction, ephemeral=True)
+        actor_id = await self.bot.ensure_profile(interaction.user)
         queue = Redemptions.model_validate(
-            await self.bot.rpc.call("redemption_queue", status=status, size=QUEUE_SHOWN, before_id=None)
+            await self.bot.rpc.call(
+                "service_role_redemption_queue",
+                actor_id=actor_id,
+                status=status,
+                size=QUEUE_SHOWN,
+                before_id=None,
+            )
         ).root
         if not queue:
             await reply(interaction, f"No {status} redemptions.")

@@ -84,6 +84,13 @@ async def test_redeem_then_approve_from_the_queue_button(
     await run(world, world.alice, "addpoints", [world.bob], member=world.bob, amount=100, reason="seed")
     redeemed = await run(world, world.bob, "redeem", item="card", email="bob@example.com")
     assert "Requested **Gift card**" in discord_api.last_reply(redeemed.id).text
+    # Manage Server only shows the command: SQL wants approve_redemptions in Alice's xpbase role
+    refused = await run(world, world.alice, "redemptions")
+    assert discord_api.last_reply(refused.id).text == "You are not allowed to do that."
+    alice = await db.rpc(
+        "ensure_profile", provider="discord", subject=str(world.alice.id), display_name="Alice"
+    )
+    await db.pool.execute("update public.profiles set role = 'moderator' where id = $1", alice)
     queue = await run(world, world.alice, "redemptions")
     shown = discord_api.last_reply(queue.id)
     assert "bob@example.com" in shown.text
@@ -94,13 +101,10 @@ async def test_redeem_then_approve_from_the_queue_button(
     match = re.fullmatch(RedemptionButton.__discord_ui_compiled_template__, approve)
     assert match is not None
     button = await RedemptionButton.from_custom_id(click, discord.ui.Button(), match)
-    await button.callback(click)
-    # Manage Server only shows the button: SQL wants approve_redemptions in Alice's xpbase role
-    assert discord_api.last_reply(click.id).text == "You are not allowed to do that."
-    alice = await db.rpc("ensure_profile", provider="discord", subject=str(world.alice.id), display_name="Alice")
-    await db.pool.execute("update public.profiles set role = 'moderator' where id = $1", alice)
-    click = world.click(world.alice, approve)
-    click._permissions = discord.Permissions(manage_guild=True).value
+    carol = world.click(world.carol, approve)  # may manage the server in Discord, a member in xpbase
+    carol._permissions = discord.Permissions(manage_guild=True).value
+    await button.callback(carol)
+    assert discord_api.last_reply(carol.id).text == "You are not allowed to do that."
     await button.callback(click)
     assert "is now **approved**" in discord_api.last_reply(click.id).text
     step = await db.pool.fetchrow(

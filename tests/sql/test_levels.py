@@ -40,7 +40,8 @@ async def notifications(db: Database, profile_id: UUID) -> list[dict[str, Any]]:
     """
     async with acting_as(db, "authenticated", profile_id) as conn:
         rows = await conn.fetch(
-            "select kind, title, body, data from public.notifications where kind <> 'badge_awarded' order by id"
+            "select kind, title, body, data from public.notifications"
+            " where kind <> 'badge_awarded' order by id"
         )
     return [dict(r) for r in rows]
 

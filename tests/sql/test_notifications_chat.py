@@ -138,4 +138,9 @@ async def test_notifications_are_announced_with_pg_notify(db: Database) -> None:
         )
     assert sorted(json.loads(h)["id"] for h in heard) == [r["id"] for r in rows]
     # the default badges First steps and Level 10 are earned on the way (supabase/sql/33_badges.sql)
-    assert {json.loads(h)["kind"] for h in heard} == {"level_up", "tier_up", "layer_status_up", "badge_awarded"}
+    assert {json.loads(h)["kind"] for h in heard} == {
+        "level_up",
+        "tier_up",
+        "layer_status_up",
+        "badge_awarded",
+    }

@@ -108,3 +108,26 @@ async def test_members_cancel_only_their_own_pending_redemptions(db: Database) -
     assert done["points_refunded"] == 100 and await points_of(db, pid) == 100
     queue = Redemptions.model_validate(await db.rpc("redemption_queue", status=None)).root
     assert [(r.id, r.status) for r in queue] == [(rid, "cancelled")]
+
+
+@pytest.mark.parametrize(("role", "allowed"), [("member", False), ("moderator", True), ("admin", True)])
+async def test_the_backend_shows_the_queue_only_to_whom_it_acts_for_if_they_may_approve(
+    db: Database, role: str, allowed: bool
+) -> None:
+    """service_role_redemption_queue (the bot's /redemptions) answers as the actor's role allows: delivery
+    details are for holders of approve_redemptions, whatever their Discord permissions."""
+    await save_item(
+        db, slug="card", name="Gift card", category="gift_card", price_points=100, delivery="email"
+    )
+    pid = await new_profile(db, "Member")
+    await give_points(db, pid, 100)
+    await buy(db, pid, "card", "q1", delivery={"email": "member@example.org"})
+    actor = await new_profile(db, "Actor")
+    await as_service(db, "update public.profiles set role = $2 where id = $1", actor, role)
+    if allowed:
+        queue = Redemptions.model_validate(await db.rpc("service_role_redemption_queue", actor_id=actor)).root
+        assert [(r.profile_id, r.delivery) for r in queue] == [(pid, {"email": "member@example.org"})]
+    else:
+        with pytest.raises(DomainError) as info:
+            await db.rpc("service_role_redemption_queue", actor_id=actor)
+        assert info.value.error.sqlstate == "42501"

@@ -374,6 +374,7 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("store_catalogue", "member", {}),
         ("inventory_of", "member", {}),
         ("redemption_queue", "admin", {}),
+        ("service_role_redemption_queue", "service_role", {"actor_id": admin}),
         ("redemption_history", "hidden", {}),
         (
             "service_role_update_redemption",

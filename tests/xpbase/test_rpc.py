@@ -188,7 +188,9 @@ async def test_postgres_transport_listens_for_notifications(db: Database) -> Non
         pid = await new_profile(db)
         await award(db, pid, "challenge_completed", "level-up", amount=200)
         async with db.as_service() as conn:
-            count = await conn.fetchval("select count(*) from public.notifications where profile_id = $1", pid)
+            count = await conn.fetchval(
+                "select count(*) from public.notifications where profile_id = $1", pid
+            )
         # level 2, layer status and the default badge First steps: one payload each
         while len(payloads) < count:
             await asyncio.wait_for(received.wait(), timeout=10)

@@ -165,7 +165,7 @@ class Redemption(Result):
 
 
 class Redemptions(RootModel[list[Redemption]]):
-    """redemption_queue / redemption_history: newest first."""
+    """redemption_queue / service_role_redemption_queue / redemption_history: newest first."""
 
 
 class RedemptionUpdate(Result):
@@ -264,6 +264,7 @@ RESULTS = {
     "update_redemption": RedemptionUpdate,
     "service_role_update_redemption": RedemptionUpdate,
     "redemption_queue": Redemption,
+    "service_role_redemption_queue": Redemption,
     "redemption_history": Redemption,
     "service_role_create_payment_order": PaymentOrder,
     "service_role_attach_razorpay_order": PaymentOrder,
