@@ -120,9 +120,13 @@ async def post_signup(event_id: int) -> Event:
 @security_scheme(BEARER)
 @require_member
 @validate_response(Event, 200)
-@errors(401, 404)
+@errors(401, 404, 405)
 async def delete_signup(event_id: int) -> Event:
-    """Leave an event; a freed place goes to the first in line."""
+    """Leave an event; a freed place goes to the first in line.
+
+    Errors: 401; 404 `unknown_event`; 405 for an id beyond bigint (Werkzeug's router matches the path to
+    the POST route of the same path, whose converter then refuses it, and answers 405, not 404).
+    """
     return await get_rpc().call("leave_event", **caller(), event_id=event_id)
 
 
