@@ -19,7 +19,8 @@ suite's local stand-ins on 127.0.0.1.
 
 Examples per operation: ``XPBASE_FUZZ_EXAMPLES`` (default 6, which keeps this
 file near a minute on two cores); e.g. ``XPBASE_FUZZ_EXAMPLES=200`` for a deep
-run. Stateful scenarios: ``XPBASE_FUZZ_SCENARIOS`` (default 10).
+run. Stateful scenarios: ``XPBASE_FUZZ_SCENARIOS`` (default 10). ``XPBASE_FUZZ_REPORT=FILE`` writes
+the calls made per operation to ``FILE.<xdist worker>`` (JSON).
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ def service(
         finally:
             asgi.shutdown_lifespans()  # closes the app's pool before the database is dropped
             FORWARDER.app = None
-        if report := os.environ.get("XPBASE_FUZZ_REPORT"):
-            Path(report).write_text(json.dumps(dict(sorted(state.calls.items())), indent=1) + "\n")
+        if report := os.environ.get("XPBASE_FUZZ_REPORT"):  # one file per pytest-xdist process
+            path = Path(f"{report}.{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+            path.write_text(json.dumps(dict(sorted(state.calls.items())), indent=1) + "\n")
 
 
 def _document() -> dict[str, Any]:
