@@ -134,6 +134,11 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
         EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
         EngineError("22001", 400, "value_too_long", "That value is too long."),
+        # Values Python accepts and Postgres cannot hold (found by schemathesis, issue 18): ids beyond
+        # bigint, UTC offsets beyond ±15:59, dates beyond Postgres' range.
+        EngineError("22003", 400, "value_out_of_range", "That number is out of range."),
+        EngineError("22008", 400, "value_out_of_range", "That date or time is out of range."),
+        EngineError("22009", 400, "value_out_of_range", "That UTC offset is out of range."),
     )
 }
 
