@@ -37,7 +37,7 @@ async def tool_notes(db: Database, pid: UUID) -> list[dict[str, Any]]:
 
 
 async def test_catalogue_holds_every_tier_unlock_and_admin_tools(db: Database) -> None:
-    """The seeded tier unlocks are catalogued by tier; an admin's tool joins them; inactive ones are hidden."""
+    """Seeded tier unlocks are catalogued by tier; an admin's tool joins them; inactive ones are hidden."""
     ids = await people(db)
     catalogue = ToolCatalogue.model_validate(await db.rpc("tool_catalogue", role="anon"))
     by_slug = {t.slug: t for t in catalogue.root}

@@ -93,7 +93,7 @@ class MyTools(RootModel[list[MyTool]]):
 
 
 class ToolUnlock(Result):
-    """One admin unlock (revoked_* set once revoked) and whether the member holds the tool now by any source."""
+    """One admin unlock (revoked_* once revoked) and whether the member holds the tool now, by any source."""
 
     id: int
     profile_id: UUID
