@@ -8,6 +8,7 @@ from service.blueprints import (
     admin,
     api_docs,
     badges,
+    challenges,
     chat,
     claims,
     email_sign_in,
@@ -36,6 +37,7 @@ from service.blueprints import (
     stats,
     store,
     streaks,
+    tools,
 )
 from service.lib import supabase_auth
 from service.lib.access import origin_of
@@ -82,6 +84,8 @@ BLUEPRINTS = [
     layer_events.blueprint,
     member_data.blueprint,
     imports.blueprint,
+    tools.blueprint,
+    challenges.blueprint,
 ]
 
 
