@@ -10,7 +10,7 @@ next level; under it the tier and the status in each layer. The accent colour
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -91,7 +91,7 @@ class RankCard:
     style: str | None = None
     custom_accent: str | None = None
     custom_background: str | None = None
-    #: Badges (names or emoji) once the badges feature provides them; drawn bottom right.
+    #: Short badge marks (``badge_marks``: "🥇 2"), drawn bottom right.
     badges: Sequence[str] = field(default_factory=tuple)
 
     @property
@@ -110,6 +110,16 @@ class RankCard:
         if self.style in STYLE_ACCENTS:
             return STYLE_ACCENTS[self.style]
         return TIER_COLOURS.get(self.tier, DEFAULT_ACCENT)
+
+
+#: The medal drawn for each badge level (supabase/sql/33_badges.sql: bronze, silver, gold), best first.
+MEDALS = (("gold", "🥇"), ("silver", "🥈"), ("bronze", "🥉"))
+
+
+def badge_marks(counts: Mapping[str, int]) -> tuple[str, ...]:
+    """The card's badge marks from a member's badge counts per level: ``{"gold": 2, "bronze": 1}`` gives
+    ``("🥇 2", "🥉 1")``; levels held zero times are left out (no badges: an empty tuple)."""
+    return tuple(f"{medal} {counts[level]}" for level, medal in MEDALS if counts.get(level, 0) > 0)
 
 
 @cache

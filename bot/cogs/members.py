@@ -12,9 +12,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.rank_card import LayerStatus, RankCard, render_rank_card
+from bot.rank_card import LayerStatus, RankCard, badge_marks, render_rank_card
 from bot.replies import Refusal, defer, reply
 from bot.views import PAGE_SIZE, LeaderboardView
+from xpbase.errors import DomainError
+from xpbase.models.badges import ProfileBadges
 from xpbase.models.communities import GuildRank, RankCardChoice
 from xpbase.models.leaderboards import LeaderboardEntry, LeaderboardRank
 from xpbase.models.seasons import SeasonInfo
@@ -77,6 +79,16 @@ class Members(commands.Cog):
         choice: RankCardChoice = await self.bot.rpc.call(
             "service_role_discord_rank_card", user_id=str(target.id)
         )
+        try:
+            held: ProfileBadges | None = await self.bot.rpc.call(
+                "profile_badges", profile_id=profile.profile_id
+            )
+        except DomainError as exc:
+            # profile_badges keeps a member hidden from boards unknown to all but themselves (SQL), and the
+            # bot asks as the service: their own card then goes without badge marks.
+            if exc.error.sqlstate != "XPPRF":
+                raise
+            held = None
         card = RankCard(
             name=target.display_name,
             level=profile.level,
@@ -90,6 +102,7 @@ class Members(commands.Cog):
             style=profile.rank_card_style,
             custom_accent=choice.accent,
             custom_background=choice.background,
+            badges=badge_marks(held.counts.model_dump()) if held else (),
         )
         avatar = await self._avatar(target)
         png = await asyncio.to_thread(render_rank_card, card, avatar)

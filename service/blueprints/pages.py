@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 from uuid import UUID
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from quart import Blueprint, Response, make_response, render_template, request
 from quart_schema import hide
 
@@ -84,11 +84,16 @@ class SeasonRow(Result):
 
 
 class BoardQuery(BaseModel):
-    """The board's query string; the SQL functions validate the values (XPBAD shows as a 400 page)."""
+    """The board's query string; the SQL functions validate the values (XPBAD shows as a 400 page).
+
+    ``server`` (a Discord server id) narrows the all-time board to that server's members
+    (``public.guild_leaderboard``), as ``/leaderboard`` does in the server.
+    """
 
     board: Literal["all_time", "layer", "season"] = "all_time"
     layer: str | None = None
     season: int | None = None
+    server: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
     page: int = 1
 
 
@@ -144,7 +149,8 @@ def _board_url(**params: Any) -> str:
 @blueprint.get("/")
 @hide
 async def get_board_page() -> Response:
-    """The leaderboard page: all-time, ``?board=layer&layer=reality`` or ``?board=season[&season=ID]``."""
+    """The leaderboard page: all-time, ``?board=layer&layer=reality``, ``?board=season[&season=ID]`` or one
+    Discord server's members ``?server=ID``."""
     try:
         query = BoardQuery.model_validate(request.args.to_dict())
     except ValidationError:
@@ -156,17 +162,17 @@ async def get_board_page() -> Response:
                 "select * from public.leaderboard_scope($1, $2, $3)", query.board, query.layer, query.season
             )
             scope = BoardScope.model_validate(dict(scope_row))
-            rows = [
-                BoardRow.model_validate(dict(r))
-                for r in await conn.fetch(
-                    "select * from public.leaderboard($1, $2, $3, $4, $5)",
-                    query.board,
-                    scope.layer_slug,
-                    scope.season,
-                    PAGE_SIZE + 1,
-                    query.page,
-                )
-            ]
+            if query.server is not None:
+                if scope.board_name != "all_time":
+                    return await _page(
+                        "error.html", 400, title="Not a board", message="Server boards are all-time boards."
+                    )
+                board_sql = "select * from public.guild_leaderboard($1, $2, $3)"
+                board_args: tuple[Any, ...] = (query.server, PAGE_SIZE + 1, query.page)
+            else:
+                board_sql = "select * from public.leaderboard($1, $2, $3, $4, $5)"
+                board_args = (query.board, scope.layer_slug, scope.season, PAGE_SIZE + 1, query.page)
+            rows = [BoardRow.model_validate(dict(r)) for r in await conn.fetch(board_sql, *board_args)]
             layers = [
                 NamedRow.model_validate(dict(r))
                 for r in await conn.fetch("select slug, name from public.layers order by position, slug")
@@ -187,7 +193,9 @@ async def get_board_page() -> Response:
     rows = rows[:PAGE_SIZE]
     season = next((s for s in seasons if s.id == scope.season), None)
     layer_names = {layer.slug: layer.name for layer in layers}
-    if scope.board_name == "all_time":
+    if query.server is not None:
+        heading = f"Server {query.server}"
+    elif scope.board_name == "all_time":
         heading = "All-time"
     elif scope.board_name == "layer":
         heading = layer_names.get(scope.layer_slug or "", scope.layer_slug or "")
@@ -205,18 +213,30 @@ async def get_board_page() -> Response:
         season=season,
         heading=heading,
         page=query.page,
+        server=query.server,
         prev_url=_board_url(
-            board=scope.board_name, layer=query.layer, season=query.season, page=query.page - 1
+            board=scope.board_name,
+            layer=query.layer,
+            season=query.season,
+            server=query.server,
+            page=query.page - 1,
         )
         if query.page > 1
         else None,
         next_url=_board_url(
-            board=scope.board_name, layer=query.layer, season=query.season, page=query.page + 1
+            board=scope.board_name,
+            layer=query.layer,
+            season=query.season,
+            server=query.server,
+            page=query.page + 1,
         )
         if has_next
         else None,
         board_url=_board_url,
-        empty_everywhere=not rows and query.page == 1 and scope.board_name == "all_time",
+        empty_everywhere=not rows
+        and query.page == 1
+        and scope.board_name == "all_time"
+        and query.server is None,
     )
 
 

@@ -137,10 +137,16 @@ async def test_leaderboard_with_an_unknown_season_is_refused(
 # Commands that call RPCs of other issues -------------------------------------------------------
 
 
+def bronze(pixel: tuple[int, int, int]) -> bool:
+    """A warm, saturated pixel such as the bronze medal emoji's (the card's text is grey or white)."""
+    red, green, blue = pixel
+    return red > green + 40 and red > blue + 70
+
+
 async def test_rank_answers_with_a_rank_card_png(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
-    """/rank attaches the card: a 934x282 PNG with the member's avatar from the CDN."""
+    """/rank attaches the card: a 934x282 PNG with the member's avatar from the CDN and their badge marks."""
     await require_rpc(db, "leaderboard_rank", "issue 4 (streaks, seasons, leaderboards)")
     await bob_with_xp(bot, world, db)
     interaction = await world.run(world.interaction(world.bob, "rank"))
@@ -149,6 +155,15 @@ async def test_rank_answers_with_a_rank_card_png(
     image = Image.open(io.BytesIO(card)).convert("RGB")
     assert image.size == (WIDTH, HEIGHT)
     assert image.getpixel((140, 141)) == AVATAR_COLOUR
+    # Bob's first XP earned the default badge First steps: a bronze medal (🥉, warm pixels) bottom right;
+    # Carol has no badge, and her footer is grey text only.
+    footer = (280, 214, 894, 262)
+    assert any(bronze(pixel) for pixel in image.crop(footer).getdata())
+    await bot.ensure_profile(world.member(world.carol))
+    bare = await world.run(world.interaction(world.carol, "rank"))
+    [bare_card] = discord_api.last_reply(bare.id).files.values()
+    corner = Image.open(io.BytesIO(bare_card)).convert("RGB").crop(footer)
+    assert not any(bronze(pixel) for pixel in corner.getdata())
 
 
 async def test_leaderboard_pages_with_buttons(

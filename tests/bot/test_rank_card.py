@@ -17,6 +17,7 @@ from bot.rank_card import (
     WIDTH,
     LayerStatus,
     RankCard,
+    badge_marks,
     render_rank_card,
 )
 from tests.bot.discord_api import png
@@ -93,3 +94,9 @@ def test_a_bought_rank_card_style_paints_the_card_and_an_unknown_one_keeps_the_t
     assert bar_pixel(gold, 0.25) == STYLE_ACCENTS["gold"]
     odd = Image.open(io.BytesIO(render_rank_card(card(style="plaid"), None))).convert("RGB")
     assert bar_pixel(odd, 0.25) == TIER_COLOURS["member"]
+
+
+def test_badge_marks_show_each_level_held_best_first() -> None:
+    """Counts per level become medal marks, gold first; levels held zero times are left out."""
+    assert badge_marks({"bronze": 3, "silver": 0, "gold": 2}) == ("🥇 2", "🥉 3")
+    assert badge_marks({"bronze": 0, "silver": 0, "gold": 0}) == ()

@@ -27,6 +27,7 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+import pytest_asyncio
 from pytest_postgresql.executors.noop import NoopExecutor
 
 from tests.conftest import cloned_database
@@ -1089,6 +1090,21 @@ async def world_db(world: World) -> AsyncIterator[Database]:
         await database.close()
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world_pool(world: World) -> AsyncIterator[Database]:
+    """One pool on the world database for the module's event loop: for the 1,600 matrix cells, where a
+    pool per test cost more than the cell itself. Tests using it run on the module's loop
+    (``MODULE_LOOP``); every cell rolls back what it did (``attempt``)."""
+    database = await Database.connect(world.url, min_size=1, max_size=2)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
+
+
 # ---------------------------------------------------------------------------
 # Acting and attempting
 # ---------------------------------------------------------------------------
@@ -1200,13 +1216,14 @@ MATRIX = [
 ]
 
 
+@MODULE_LOOP
 @pytest.mark.parametrize(("table", "op", "persona", "expected"), MATRIX)
 async def test_each_persona_gets_the_expected_outcome_on_each_table(
-    world: World, world_db: Database, table: str, op: str, persona: str, expected: str
+    world: World, world_pool: Database, table: str, op: str, persona: str, expected: str
 ) -> None:
     """A persona's select, insert, update or delete sees rows, sees none or is denied, as TABLES says."""
     sql = statement(table, TABLES[table], op)
-    async with acting(world_db, world, persona, op) as (conn, target):
+    async with acting(world_pool, world, persona, op) as (conn, target):
         assert await attempt(conn, sql, *params(sql, target)) == expected
 
 
@@ -1362,20 +1379,23 @@ async def test_every_public_function_has_execute_expectations(db: Database) -> N
     assert sorted(EXECUTE.keys() - found) == [], "expectations for functions that no longer exist"
 
 
+@MODULE_LOOP
 @pytest.mark.parametrize(
     ("signature", "role"),
     [pytest.param(sig, role, id=f"{role}-{sig.split('(')[0]}") for sig in EXECUTE for role in API_ROLES],
 )
 async def test_each_role_may_execute_exactly_the_listed_public_functions(
-    world_db: Database, signature: str, role: str
+    world_pool: Database, signature: str, role: str
 ) -> None:
     """has_function_privilege(role, function, EXECUTE) is true exactly when EXECUTE lists the role.
 
     Read-only: it runs on the module's world database instead of a clone of its own.
     """
-    oid = await world_db.pool.fetchval("select to_regprocedure($1)::oid", signature)
+    oid = await world_pool.pool.fetchval("select to_regprocedure($1)::oid", signature)
     assert oid is not None, f"{signature} does not exist"
-    allowed = await world_db.pool.fetchval("select has_function_privilege($1, $2::oid, 'EXECUTE')", role, oid)
+    allowed = await world_pool.pool.fetchval(
+        "select has_function_privilege($1, $2::oid, 'EXECUTE')", role, oid
+    )
     assert allowed is (role in EXECUTE[signature])
 
 
