@@ -43,6 +43,7 @@ EXTENSIONS = (
     "bot.cogs.reviews",
     "bot.cogs.claims",
     "bot.cogs.badges",
+    "bot.cogs.tools",
     "bot.cogs.moderation",
     "bot.cogs.servers",
     "bot.cogs.imports",

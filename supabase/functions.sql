@@ -34,7 +34,9 @@
 \ir sql/33_badges.sql
 \ir sql/35_admin.sql
 \ir sql/36_claims.sql
+\ir sql/37_tools.sql
 \ir sql/38_rule_packs.sql
+\ir sql/39_challenges.sql
 \ir sql/40_events.sql
 \ir sql/45_season_finalize.sql
 \ir sql/50_streaks.sql

@@ -10,6 +10,7 @@ xpbase bot [--sync-global]        migrate, then run the Discord bot alone
 xpbase worker [--concurrency N]   migrate, then run a job queue worker (deliveries, periodic jobs)
 xpbase replay stackexchange DIR   replay a Stack Exchange data dump through the engine, with a report
 xpbase demo [--seed N] [--remove] load (or take out) a demo community in the running database
+xpbase load challenges FILE.yaml  add or update challenges from a YAML file (idempotent)
 xpbase token PROFILE              print a development access token for a profile (XPBASE_ENV=development)
 xpbase admin grant PROFILE        make a profile an admin (the first admin)
 
@@ -359,6 +360,42 @@ def _import_availability(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if not result.unreadable else 1
 
 
+def _load_challenges(args: argparse.Namespace, settings: Settings) -> int:
+    """``xpbase load challenges FILE.yaml``: exit 2 for a file that cannot be read or is invalid (each
+    problem with its line), 1 when the database refuses a batch, 0 once every challenge is saved."""
+    from xpbase.challenges import ChallengeFileError, load_challenges, read_challenges
+
+    try:
+        read_challenges(args.file)
+    except OSError as exc:
+        console.print(f"[red]cannot read {args.file}:[/] {exc}")
+        return 2
+    except ChallengeFileError as exc:
+        for problem in exc.problems:
+            console.print(f"[red]{problem}[/]", soft_wrap=True, markup=False, highlight=False)
+        console.print(f"{len(exc.problems)} problem(s); nothing loaded")
+        return 2
+
+    def progress(saved: int, read: int) -> None:
+        console.print(f"saved {saved}/{read} challenge(s)")
+
+    async def work(db: Database) -> int:
+        try:
+            report = await load_challenges(db, args.file, progress)
+        except DomainError as exc:
+            console.print(
+                f"[red]the database refused the challenges ({exc.error.sqlstate}):[/] {exc.message}"
+            )
+            return 1
+        console.print(
+            f"[green]loaded[/] {report.read} challenge(s) from {args.file}: {report.created} new, "
+            f"{report.updated} updated, {report.unchanged} unchanged; {report.total} in the catalogue"
+        )
+        return 0
+
+    return _with_database(settings, work)
+
+
 def _import_server(args: argparse.Namespace, settings: Settings) -> int:
     """``xpbase import mee6|amari|polaris|levelup|csv FILE --guild ID``: exit 1 when some rows were bad."""
     from xpbase import transfer
@@ -514,6 +551,12 @@ def build_parser() -> argparse.ArgumentParser:
     grant = admin_actions.add_parser("grant", help="make PROFILE an admin (how the first admin is made)")
     grant.add_argument("profile", help="a profile id, or a display name that exactly one profile has")
 
+    load = sub.add_parser("load", help="load catalogue data from files")
+    loads = load.add_subparsers(dest="kind", required=True)
+    challenges = loads.add_parser(
+        "challenges", help="add or update challenges from a YAML file (xpbase/challenges.py; idempotent)"
+    )
+    challenges.add_argument("file", type=Path, help="the YAML file (supabase/rulepacks/challenges.yaml)")
     imp = sub.add_parser("import", help="import data from files")
     kinds = imp.add_subparsers(dest="kind", required=True)
     avail = kinds.add_parser(
@@ -589,6 +632,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _bot(args, settings)
     if args.command == "worker":
         return _worker(args, settings)
+    if args.command == "load" and args.kind == "challenges":
+        return _load_challenges(args, settings)
     if args.command == "import" and args.kind == "availability":
         return _import_availability(args, settings)
     if args.command == "import":

@@ -639,6 +639,42 @@ TABLES: dict[str, Table] = {
     ),
     # Badges (issue 15): definitions are configuration; held badges read like leaderboards; evaluation
     # progress is public; only the badge functions write awards and evaluations.
+    # Tools (issue 15): the catalogue is configuration; admin unlocks are read by the member and tool
+    # managers and written only through the tool RPCs.
+    "tools": Table(
+        target="slug = 'spare'",
+        insert="(slug, name) values ('matrix', 'Matrix')",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "tool_unlocks": Table(
+        target="profile_id = $1",
+        insert="(profile_id, tool_slug, unlocked_by_role, reason) values ($1, 'spare', 'x', 'x')",
+        update="reason = reason",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    # Challenges (issue 15): the catalogue and prerequisites are configuration; completions are read by the
+    # member and written only by the judge's RPC.
+    "challenges": Table(
+        target="slug = 'spare'",
+        insert="(slug, title, difficulty, layer_slug, xp) values ('matrix', 'Matrix', 'easy', 'cyber', 10)",
+        update="title = title",
+        expect=CONFIG,
+    ),
+    "challenge_prerequisites": Table(
+        target="challenge_id = (select c.id from public.challenges c where c.slug = 'done')",
+        insert="(challenge_id, prerequisite_id) select a.id, b.id"
+        " from public.challenges a, public.challenges b where a.slug = 'spare' and b.slug = 'done'",
+        update="prerequisite_id = prerequisite_id",
+        expect=CONFIG,
+    ),
+    "challenge_completions": Table(
+        target="profile_id = $1",
+        insert="(challenge_id, profile_id, completed_at, judge, granted)"
+        " select c.id, $1, now(), 'j', 0 from public.challenges c where c.slug = 'spare'",
+        update="judge = judge",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
     "badges": Table(
         target="slug = 'spare'",
         insert="(slug, name, kind, threshold) values ('matrix', 'Matrix', 'total_xp', 999999999)",
@@ -848,6 +884,18 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.review_claim(bigint, text, text, uuid)": SERVICE_AND_MEMBERS,
     "public.claim_queue(text, integer, uuid)": SERVICE_AND_MEMBERS,
     "public.my_claims(uuid)": SERVICE_AND_MEMBERS,
+    # Tools: the catalogue is public; members ask about their own tools; tool managers are checked inside.
+    "public.tool_catalogue(boolean, text)": EVERYONE,
+    "public.has_tool(text, uuid)": SERVICE_AND_MEMBERS,
+    "public.my_tools(uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_save_tool(text, text, text, boolean)": SERVICE_AND_MEMBERS,
+    "public.admin_unlock_tool(uuid, text, text)": SERVICE_AND_MEMBERS,
+    "public.admin_revoke_tool(uuid, text, text)": SERVICE_AND_MEMBERS,
+    # Challenges: a public catalogue, a member's own progress, the judge alone records completions.
+    "public.challenge_catalogue()": EVERYONE,
+    "public.my_challenges(uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_save_challenges(jsonb)": SERVICE_AND_MEMBERS,
+    "public.service_role_complete_challenge(uuid, text, text, timestamp with time zone, text)": SERVICE_ONLY,
     "public.point_values()": EVERYONE,
     # Events: anyone lists; members join, leave and check in for themselves (the bot names them);
     # reviewers (checked inside) save events and record attendance.
@@ -947,6 +995,11 @@ insert into public.store_items (slug, name, category, price_points, delivery)
 insert into public.xp_packages (slug, name, xp, amount_paise) values ('spare', 'Spare', 1, 100);
 insert into public.review_specialties (slug, name) values ('spare', 'Spare');
 insert into public.activity_categories (slug, name) values ('spare', 'Spare');
+insert into public.tools (slug, name) values ('spare', 'Spare') on conflict (slug) do nothing;
+insert into public.challenges (slug, title, difficulty, layer_slug, xp) values
+  ('spare', 'Spare', 'easy', 'cyber', 10), ('done', 'Done', 'easy', 'cyber', 10);
+insert into public.challenge_prerequisites (challenge_id, prerequisite_id)
+  select a.id, b.id from public.challenges a, public.challenges b where a.slug = 'done' and b.slug = 'spare';
 insert into public.badges (slug, name, kind, threshold, active)
   values ('spare', 'Spare', 'total_xp', 999999999, false);
 """
@@ -1051,6 +1104,13 @@ async def _build_world(url: str) -> World:
                 "insert into public.review_feedback (session_id, author_id, side, rating)"
                 " select s.id, s.member_id, 'member', 5 from public.review_sessions s where"
                 " s.member_id = any($1)",
+                # Tools and challenges: an admin unlock and a completion each.
+                "insert into public.tool_unlocks (profile_id, tool_slug, unlocked_by_role, reason)"
+                " select p, 'polls', 'service_role', 'x' from unnest($1::uuid[]) p",
+                "insert into public.challenge_completions"
+                " (challenge_id, profile_id, completed_at, judge, granted)"
+                " select c.id, p, now(), 'j', 0 from public.challenges c, unnest($1::uuid[]) p"
+                " where c.slug = 'done'",
                 # Member claims: one pending claim each.
                 "insert into public.activity_claims (profile_id, activity_slug, occurred_at)"
                 " select p, 'message', now() from unnest($1::uuid[]) p",

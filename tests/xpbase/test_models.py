@@ -566,6 +566,47 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("my_export", "hidden", {}),
         ("erase_me", "hidden", {}),
         ("admin_erase_profile", "service_role", {"profile_id": hidden}),
+        # Tools (37_tools.sql).
+        ("tool_catalogue", "anon", {}),
+        (
+            "admin_save_tool",
+            "admin",
+            {"slug": "ai_assistant", "name": "AI assistant", "description": "Helps."},
+        ),
+        (
+            "admin_unlock_tool",
+            "admin",
+            {"profile_id": member, "tool": "ai_assistant", "reason": "beta tester"},
+        ),
+        ("has_tool", "member", {"tool": "ai_assistant"}),
+        ("my_tools", "member", {}),
+        ("admin_revoke_tool", "admin", {"profile_id": member, "tool": "ai_assistant", "reason": "beta over"}),
+        # Challenges (39_challenges.sql).
+        (
+            "admin_save_challenges",
+            "admin",
+            {
+                "challenges": [
+                    {"slug": "intro", "title": "Intro", "difficulty": "easy", "layer": "cyber", "xp": 20},
+                    {
+                        "slug": "next",
+                        "title": "Next",
+                        "difficulty": "hard",
+                        "layer": "reality",
+                        "xp": 200,
+                        "prerequisites": ["intro"],
+                        "ends_at": "2099-01-01T00:00:00Z",
+                    },
+                ]
+            },
+        ),
+        ("challenge_catalogue", "anon", {}),
+        (
+            "service_role_complete_challenge",
+            "service_role",
+            {"profile_id": member, "challenge": "intro", "judge": "ci"},
+        ),
+        ("my_challenges", "member", {}),
     ]
 
 
