@@ -13,7 +13,14 @@ from xpbase.db import Database, member_claims
 from xpbase.errors import DomainError
 from xpbase.models.profiles import AdminGrant, ProfileCard
 
-NOW = datetime.now(UTC)
+
+def ago(delta: timedelta) -> datetime:
+    """``delta`` before now, squeezed into this month (UTC) so that every award counts for the current season
+    even when a run starts in a month's first hours; order is kept."""
+    now = datetime.now(UTC)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    room = now - month_start
+    return now - (delta if room > timedelta(hours=4) else delta * (room / timedelta(hours=4)))
 
 
 async def card_as(
@@ -38,13 +45,13 @@ async def members(db: Database) -> dict[str, UUID]:
     await make_public(db, *ids.values())  # their cards are for anyone (the default is members only)
     for i, amount in enumerate((100, 200, 400)):
         await award(
-            db, ids["Ana"], "xp_purchase", f"ana-{i}", amount=amount, occurred_at=NOW - timedelta(hours=3 - i)
+            db, ids["Ana"], "xp_purchase", f"ana-{i}", amount=amount, occurred_at=ago(timedelta(hours=3 - i))
         )
     await award(
-        db, ids["Ana"], "event_attendance", "ana-event", amount=300, occurred_at=NOW - timedelta(minutes=5)
+        db, ids["Ana"], "event_attendance", "ana-event", amount=300, occurred_at=ago(timedelta(minutes=5))
     )
-    await award(db, ids["Ben"], "xp_purchase", "ben", amount=200, occurred_at=NOW - timedelta(minutes=1))
-    await award(db, ids["Hid"], "xp_purchase", "hid", amount=5000, occurred_at=NOW - timedelta(minutes=2))
+    await award(db, ids["Ben"], "xp_purchase", "ben", amount=200, occurred_at=ago(timedelta(minutes=1)))
+    await award(db, ids["Hid"], "xp_purchase", "hid", amount=5000, occurred_at=ago(timedelta(minutes=2)))
     await hide(db, ids["Hid"])
     return ids
 
