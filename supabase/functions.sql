@@ -42,6 +42,7 @@
 \ir sql/56_redemptions.sql
 \ir sql/57_payments.sql
 \ir sql/60_leaderboards.sql
+\ir sql/61_leaderboard_visibility.sql
 \ir sql/65_profile_card.sql
 \ir sql/68_ledger_reads.sql
 \ir sql/70_timeline.sql

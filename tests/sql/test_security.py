@@ -379,6 +379,30 @@ TABLES: dict[str, Table] = {
         update="delta = delta",
         expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
     ),
+    # The suspensions in force (issue 13), which every board leaves out: anyone sees whom they hide (the
+    # profile id alone), nobody writes them but the moderation trigger.
+    "leaderboard_suspensions": Table(
+        target="true",
+        insert=(
+            "(moderation_action_id, profile_id) select id, profile_id from public.moderation_actions limit 1"
+        ),
+        update="until = until",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
+    # Boards a member leaves one by one (issue 13): anyone sees them (the boards run as the caller), the
+    # member adds and removes their own.
+    "leaderboard_hidden_boards": Table(
+        target="profile_id = $1",
+        insert="(profile_id, board, scope) values ($1, 'server', '99')",
+        update="scope = scope",
+        expect={
+            "select": (ROWS, ROWS, ROWS, ROWS),
+            "select_hidden": (ROWS, ROWS, ROWS, ROWS),
+            "insert": (DENIED, ROWS, DENIED, ROWS),
+            "update": (DENIED, DENIED, DENIED, DENIED),
+            "delete": (DENIED, ROWS, NONE, ROWS),
+        },
+    ),
     "streaks": Table(
         target="profile_id = $1",
         insert="(profile_id) values ($1) on conflict (profile_id) do nothing",
@@ -639,6 +663,9 @@ TABLES: dict[str, Table] = {
 #: Column-level grants, checked column by column: (table, persona, command) -> the columns it reaches.
 COLUMN_RULES: dict[tuple[str, str, str], frozenset[str]] = {
     ("profiles", "anon", "select"): ANON_PROFILE_COLUMNS,
+    ("leaderboard_suspensions", "anon", "select"): frozenset({"profile_id"}),
+    ("leaderboard_suspensions", "owner", "select"): frozenset({"profile_id"}),
+    ("leaderboard_suspensions", "other", "select"): frozenset({"profile_id"}),
     ("profiles", "owner", "select"): MEMBER_PROFILE_COLUMNS,
     ("profiles", "other", "select"): MEMBER_PROFILE_COLUMNS,
     ("profiles", "owner", "update"): EDITABLE_COLUMNS,
@@ -738,6 +765,9 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
     "public.my_profile()": frozenset({"authenticated"}),
     "public.leaderboard_scope(text, text, bigint)": EVERYONE,
+    "public.leaderboard_suspended_ids()": EVERYONE,
+    "public.my_leaderboard_visibility()": frozenset({"authenticated"}),
+    "public.set_leaderboard_visibility(boolean, jsonb)": frozenset({"authenticated"}),
     # What anyone may see of a member (65_profile_card.sql); hidden members read as unknown.
     "public.profile_card(uuid, integer)": EVERYONE,
     # The first admin (`xpbase admin grant`).
@@ -968,6 +998,11 @@ async def _build_world(url: str) -> World:
             await db.rpc(
                 "service_role_moderate", actor_id=admin, action="warn", profile_id=pid, reason="matrix"
             )
+        # Issue 13: a banned member (off every board), made as the admin.
+        banned = await new_profile(db, "Banned")
+        await db.rpc(
+            "service_role_moderate", actor_id=admin, action="suspend", profile_id=banned, reason="matrix"
+        )
         # Seasons are the engine's alone; the table owner writes the spare one.
         async with db.pool.acquire() as conn:
             await conn.execute(
@@ -993,6 +1028,9 @@ async def _build_world(url: str) -> World:
                 " select s.id, p, 1, 1 from public.seasons s, unnest($1::uuid[]) p where s.name = 'spare'",
                 # Issue 14: preferences and a push device each.
                 "insert into public.notification_preferences (profile_id) select p from unnest($1::uuid[]) p",
+                # Issue 13: each leaves one server's board.
+                "insert into public.leaderboard_hidden_boards (profile_id, board, scope)"
+                " select p, 'server', '1' from unnest($1::uuid[]) p",
                 # Issue 17: rank card colours each.
                 "insert into public.rank_card_choices (profile_id, accent, background)"
                 " select p, 'gold', 'night' from unnest($1::uuid[]) p",
@@ -1367,6 +1405,8 @@ CALL = re.compile(r"\b(public|private)\.(\w+)\s*\(")
 MEMBER_ONLY_CALLS: dict[str, frozenset[str]] = {
     "public.profile_card(uuid, integer)": frozenset({"private.can_see_profile(uuid, uuid)"}),
     "public.profile_badges(uuid)": frozenset({"private.can_see_profile(uuid, uuid)"}),
+    # Only when a profile is named or the caller is signed in (tests/sql/test_store.py reads it as anon).
+    "public.store_catalogue(uuid)": frozenset({"private.is_service_role()"}),
 }
 
 POLICIES_SQL = """
