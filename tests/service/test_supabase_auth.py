@@ -159,6 +159,20 @@ async def test_beside_mode_still_accepts_xpbase_tokens(client: Client, db: Datab
     assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
 
 
+async def test_routes_that_read_the_caller_optionally_verify_gotrue_tokens(
+    client: Client, db: Database
+) -> None:
+    """GET /v1/store/items reads an optional caller: a GoTrue RS256 token passes, a forged one is 401."""
+    user = await signed_up(db)
+    assert (await client.get("/v1/store/items")).status_code == 200
+    token = gotrue_token(user, secret=RSA_KEY, algorithm="RS256")
+    response = await client.get("/v1/store/items", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    forged = gotrue_token(user, secret=NEW_RSA_KEY, algorithm="RS256")
+    response = await client.get("/v1/store/items", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+
+
 # Key rotation: the JWKS is read again for an unknown kid (rate-limited) and after its max age ------------
 
 REFETCH_INTERVAL = 1.0
