@@ -44,6 +44,7 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := (select auth.uid());
+  v_backend boolean := false;
   v_profile record;
   v_level_xp bigint;
   v_next_xp bigint;
@@ -59,7 +60,13 @@ begin
   -- view, the anon case of private.can_see_profile written out because anon may not use schema private; the
   -- backend (running as service_role, naming no member) every card; a member as private.can_see_profile
   -- decides (the owner, staff, members profiles, public ones). A card the caller may not see reads as unknown.
+  -- The backend acting for a member (private.act_for, e.g. the bot for whoever ran /profile @someone) sees
+  -- the card as that member does.
   if v_uid is null and pg_catalog.pg_has_role(current_user, 'service_role', 'member') then
+    v_uid := nullif(pg_catalog.current_setting('xpbase.actor_id', true), '')::uuid;
+    v_backend := v_uid is null;
+  end if;
+  if v_backend then
     select p.id, p.display_name, p.avatar_url, p.xp, p.level, p.tier, t.name as tier_name
       into v_profile
       from public.profiles p
@@ -146,6 +153,7 @@ comment on function public.profile_card(uuid, integer) is
   'private)}. Never bio, time zone, points, role or links. Who sees it follows profile_visibility: public '
   'cards anyone, members cards signed-in members, private cards the owner and moderators/admins '
   '(read_private_profiles); a member hidden from leaderboards only the owner and staff; service_role naming no '
-  'member every card. Any other card is XPPRF (unknown profile, as if absent). Errors: XPBAD, XPPRF.';
+  'member every card, and as that member inside private.act_for. Any other card is XPPRF (unknown profile, as '
+  'if absent). Errors: XPBAD, XPPRF.';
 revoke all on function public.profile_card(uuid, integer) from public;
 grant execute on function public.profile_card(uuid, integer) to anon, authenticated, service_role;

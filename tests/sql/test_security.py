@@ -756,6 +756,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_discord_award(text, text, text, text, text,"
     " timestamp with time zone, text, text[])": SERVICE_ONLY,
     "public.service_role_discord_member(text, integer, text)": SERVICE_ONLY,
+    "public.service_role_discord_profile_card(text, text, integer)": SERVICE_ONLY,
     "public.service_role_discord_seasons(text, integer)": SERVICE_ONLY,
     "public.service_role_discord_role_plan(text, text[])": SERVICE_ONLY,
     "public.service_role_discord_notifications(bigint, integer)": SERVICE_ONLY,

@@ -328,6 +328,11 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             },
         ),
         ("service_role_discord_member", "service_role", {"user_id": "30", "recent": 5}),
+        (
+            "service_role_discord_profile_card",
+            "service_role",
+            {"user_id": "30", "viewer_user_id": "30", "recent": 5},
+        ),
         ("service_role_discord_seasons", "service_role", {}),
         ("service_role_discord_role_plan", "service_role", {"guild_id": "1", "user_ids": ["30", "31"]}),
         ("service_role_discord_notifications", "service_role", {"after_id": 0}),
