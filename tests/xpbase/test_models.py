@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from tests.helpers import award, make_public, new_profile
+from tests.helpers import award, load_career_pack, make_public, new_profile
 from tests.sql.reviews_world import book, next_weekday_at, professional, request, weekly
 from xpbase.db import Database, member_claims
 from xpbase.models import results
@@ -32,8 +31,6 @@ NOT_READ: dict[str, str] = {
     "chat_history": "read by supabase-js clients; the chat websocket reads the table",
 }
 
-
-CAREER_PACK = Path(__file__).resolve().parents[2] / "supabase" / "rulepacks" / "career.sql"
 
 ALL_DAY = weekly(range(1, 8), "00:00", "24:00")
 
@@ -124,8 +121,7 @@ async def scenario(db: Database) -> dict[str, Any]:
     calendar = await db.rpc("review_calendar_token", role="authenticated", claims=member_claims(asker))
     # Claims (the career rule pack; member's claim waits for review) and events (a running one with a
     # check-in code that asker and member joined, and a future one).
-    async with db.as_service() as conn:
-        await conn.execute(CAREER_PACK.read_text(encoding="utf-8"))
+    await load_career_pack(db)
     claim = await db.rpc(
         "submit_claim", role="authenticated", claims=member_claims(member), activity="mock_interview"
     )
