@@ -156,7 +156,8 @@ async def test_a_claim_takes_each_level_up_once_and_finishing_removes_it(db: Dat
     assert await db.rpc("service_role_finish_discord_level_ups", notification_ids=ids[:1]) == 0
     async with db.pool.acquire() as conn:
         await conn.execute("update private.discord_level_ups set claimed_at = now() - interval '2 minutes'")
-    again = LevelUpClaim.model_validate(await db.rpc("service_role_claim_discord_level_ups", lease_seconds=60))
+    lapsed = await db.rpc("service_role_claim_discord_level_ups", lease_seconds=60)
+    again = LevelUpClaim.model_validate(lapsed)
     assert [(c.notification_id, c.attempts) for c in again.level_ups] == [(ids[1], 2), (ids[2], 2)]
     assert await db.rpc("service_role_finish_discord_level_ups", notification_ids=ids) == 2
     assert await _queue(db) == []
