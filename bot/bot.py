@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Voice XP needs only voice *states* (who sits in which channel, the voice_states intent); the bot never
-# joins a voice channel, so it does not need PyNaCl (audio encryption) and does not declare it. discord.py
-# logs "PyNaCl is not installed, voice will NOT be supported" at every start otherwise, which reads as if
-# voice XP did not work: the warning is switched off here, with this reason.
+# joins a voice channel, so it needs neither PyNaCl (audio encryption) nor davey (DAVE, Discord's end-to-end
+# encryption of voice calls) and declares neither. discord.py logs "PyNaCl is not installed, voice will NOT
+# be supported" and "davey is not installed, voice will NOT be supported" at every start otherwise, which
+# reads as if voice XP did not work: both warnings are switched off here, with this reason.
 discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
 
 GUIDE_TTL_SECONDS = 300.0
 EXTENSIONS = (
