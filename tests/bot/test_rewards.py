@@ -156,6 +156,28 @@ async def test_level_ups_from_elsewhere_come_through_the_same_queue(
     assert await rewards(bot).process() == 0
 
 
+async def test_a_level_up_from_addxp_is_announced_in_the_announcement_channel(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """/addxp goes through the same queue; a correction has no channel, so "current" uses the configured one."""
+    await set_announcements(db, world, "current", world.announcements)
+    await world.run(
+        world.interaction(
+            world.alice,
+            "addxp",
+            resolve=[world.bob],
+            options=[user_option("member", world.bob), option("amount", 150), option("reason", "welcome")],
+        )
+    )
+    assert discord_api.channel_messages() == []
+    assert await rewards(bot).process() == 1
+    [message] = discord_api.channel_messages()
+    assert (message.path, message.content) == (
+        f"channels/{world.announcements}/messages",
+        "🎉 <@702> reached **level 2**!",
+    )
+
+
 async def test_a_replayed_message_is_not_announced_again(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
