@@ -47,6 +47,7 @@ EXTENSIONS = (
     "bot.cogs.reviews",
     "bot.cogs.claims",
     "bot.cogs.badges",
+    "bot.cogs.tools",
     "bot.cogs.moderation",
     "bot.cogs.servers",
     "bot.cogs.imports",
@@ -160,9 +161,10 @@ class XPBot(commands.Bot):
         self, user: discord.abc.User, *, recent: int = 0, viewer: discord.abc.User | None = None
     ) -> DiscordMember:
         """``service_role_discord_member``: the user's profile, layers, unlocks and ``recent`` ledger
-        entries, as ``viewer`` may see it (None: the member themself or a moderator). Raises DomainError
-        XPPRF when the user has no profile, XPHID when the viewer is someone else and the user hides from
-        leaderboards."""
+        entries, as ``viewer`` may see it (None: the member themself or the backend). Raises DomainError
+        XPPRF when the user has no profile, XPHID when the viewer is someone else who may not see the user's
+        profile card (a private profile or one hidden from leaderboards, unless the viewer is a moderator or
+        admin; a members profile, unless the viewer has a profile)."""
         profile: DiscordMember = await self.rpc.call(
             "service_role_discord_member",
             user_id=str(user.id),

@@ -8,6 +8,7 @@ from service.blueprints import (
     admin,
     api_docs,
     badges,
+    challenges,
     chat,
     claims,
     email_sign_in,
@@ -37,6 +38,7 @@ from service.blueprints import (
     stats,
     store,
     streaks,
+    tools,
 )
 from service.lib import supabase_auth
 from service.lib.access import origin_of
@@ -84,6 +86,8 @@ BLUEPRINTS = [
     layer_events.blueprint,
     member_data.blueprint,
     imports.blueprint,
+    tools.blueprint,
+    challenges.blueprint,
 ]
 
 

@@ -34,7 +34,9 @@
 \ir sql/33_badges.sql
 \ir sql/35_admin.sql
 \ir sql/36_claims.sql
+\ir sql/37_tools.sql
 \ir sql/38_rule_packs.sql
+\ir sql/39_challenges.sql
 \ir sql/40_events.sql
 \ir sql/45_season_finalize.sql
 \ir sql/50_streaks.sql
@@ -42,6 +44,7 @@
 \ir sql/56_redemptions.sql
 \ir sql/57_payments.sql
 \ir sql/60_leaderboards.sql
+\ir sql/61_leaderboard_visibility.sql
 \ir sql/65_profile_card.sql
 \ir sql/68_ledger_reads.sql
 \ir sql/70_timeline.sql

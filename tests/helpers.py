@@ -44,3 +44,12 @@ async def new_profile(
 async def award(db: Database, profile_id: UUID, activity: str, key: str, **params: Any) -> dict[str, Any]:
     """award_xp as service_role; returns the receipt."""
     return await db.rpc("award_xp", profile_id=profile_id, activity=activity, idempotency_key=key, **params)
+
+
+async def make_public(db: Database, *profile_ids: UUID) -> None:
+    """Give profiles profile_visibility public (the default is members), as each member would."""
+    for profile_id in profile_ids:
+        async with db.as_member(profile_id) as conn:
+            await conn.execute(
+                "update public.profiles set profile_visibility = 'public' where id = (select auth.uid())"
+            )

@@ -10,6 +10,8 @@ xpbase bot [--sync-global]        migrate, then run the Discord bot alone
 xpbase worker [--concurrency N]   migrate, then run a job queue worker (deliveries, periodic jobs)
 xpbase replay stackexchange DIR   replay a Stack Exchange data dump through the engine, with a report
 xpbase demo [--seed N] [--remove] load (or take out) a demo community in the running database
+xpbase load challenges FILE.yaml  add or update challenges from a YAML file (idempotent)
+xpbase load rulepack NAME         load a rule pack (supabase/rulepacks/NAME.sql; idempotent)
 xpbase token PROFILE              print a development access token for a profile (XPBASE_ENV=development)
 xpbase admin grant PROFILE        make a profile an admin (the first admin)
 
@@ -359,6 +361,75 @@ def _import_availability(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if not result.unreadable else 1
 
 
+def _load_challenges(args: argparse.Namespace, settings: Settings) -> int:
+    """``xpbase load challenges FILE.yaml``: exit 2 for a file that cannot be read or is invalid (each
+    problem with its line), 1 when the database refuses a batch, 0 once every challenge is saved."""
+    from xpbase.challenges import ChallengeFileError, load_challenges, read_challenges
+
+    try:
+        read_challenges(args.file)
+    except OSError as exc:
+        console.print(f"[red]cannot read {args.file}:[/] {exc}")
+        return 2
+    except ChallengeFileError as exc:
+        for problem in exc.problems:
+            console.print(f"[red]{problem}[/]", soft_wrap=True, markup=False, highlight=False)
+        console.print(f"{len(exc.problems)} problem(s); nothing loaded")
+        return 2
+
+    def progress(saved: int, read: int) -> None:
+        console.print(f"saved {saved}/{read} challenge(s)")
+
+    async def work(db: Database) -> int:
+        try:
+            report = await load_challenges(db, args.file, progress)
+        except DomainError as exc:
+            console.print(
+                f"[red]the database refused the challenges ({exc.error.sqlstate}):[/] {exc.message}"
+            )
+            return 1
+        console.print(
+            f"[green]loaded[/] {report.read} challenge(s) from {args.file}: {report.created} new, "
+            f"{report.updated} updated, {report.unchanged} unchanged; {report.total} in the catalogue"
+        )
+        return 0
+
+    return _with_database(settings, work)
+
+
+def _load_rulepack(args: argparse.Namespace, settings: Settings) -> int:
+    """``xpbase load rulepack NAME``: exit 2 for a name with no pack (the packs are listed), 1 when the
+    database refuses the pack (nothing of it kept), 0 once it is loaded, with the rows it added per table."""
+    import asyncpg
+
+    from xpbase.rulepacks import RulePackError, load_rule_pack, pack_path
+
+    try:
+        pack_path(settings.supabase_dir, args.name)
+    except RulePackError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 2
+
+    async def work(db: Database) -> int:
+        console.print(f"loading rule pack {args.name} ({settings.supabase_dir / 'rulepacks'})")
+        try:
+            report = await load_rule_pack(db, settings.supabase_dir, args.name)
+        except (DomainError, asyncpg.PostgresError) as exc:
+            console.print(
+                f"[red]the database refused rule pack {args.name}; nothing of it was kept:[/] {exc}"
+            )
+            return 1
+        for table, (before, after) in report.counts.items():
+            console.print(f"  {table}: {after} ({after - before:+d})")
+        console.print(
+            f"[green]loaded[/] rule pack {args.name}: {report.added} row(s) added"
+            + ("" if report.added else " (it was loaded already; rows edited since are kept)")
+        )
+        return 0
+
+    return _with_database(settings, work)
+
+
 def _import_server(args: argparse.Namespace, settings: Settings) -> int:
     """``xpbase import mee6|amari|polaris|levelup|csv FILE --guild ID``: exit 1 when some rows were bad."""
     from xpbase import transfer
@@ -514,6 +585,16 @@ def build_parser() -> argparse.ArgumentParser:
     grant = admin_actions.add_parser("grant", help="make PROFILE an admin (how the first admin is made)")
     grant.add_argument("profile", help="a profile id, or a display name that exactly one profile has")
 
+    load = sub.add_parser("load", help="load catalogue data from files")
+    loads = load.add_subparsers(dest="kind", required=True)
+    challenges = loads.add_parser(
+        "challenges", help="add or update challenges from a YAML file (xpbase/challenges.py; idempotent)"
+    )
+    challenges.add_argument("file", type=Path, help="the YAML file (supabase/rulepacks/challenges.yaml)")
+    rulepack = loads.add_parser(
+        "rulepack", help="load a rule pack from supabase/rulepacks/ as service_role (xpbase/rulepacks.py)"
+    )
+    rulepack.add_argument("name", help="the pack: a file name in supabase/rulepacks/ without .sql (career)")
     imp = sub.add_parser("import", help="import data from files")
     kinds = imp.add_subparsers(dest="kind", required=True)
     avail = kinds.add_parser(
@@ -589,6 +670,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _bot(args, settings)
     if args.command == "worker":
         return _worker(args, settings)
+    if args.command == "load" and args.kind == "challenges":
+        return _load_challenges(args, settings)
+    if args.command == "load" and args.kind == "rulepack":
+        return _load_rulepack(args, settings)
     if args.command == "import" and args.kind == "availability":
         return _import_availability(args, settings)
     if args.command == "import":

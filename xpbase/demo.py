@@ -5,6 +5,7 @@ What it loads (all reproducible from ``--seed``: the same seed gives the same na
 - 16 members, profiles made through ``ensure_profile`` with the identity provider ``demo`` (subject
   ``<seed>:<n>``): that identity is the mark ``--remove`` finds them by. Their avatars are the initials the
   web pages draw (``avatar_url`` stays null: profiles accept only https URLs and the demo uses no image host).
+  Their profiles are public (``profile_visibility``; members only is the default), so ``/u/<id>`` shows them.
 - six weeks (``--days``, 1-120) of activity up to now through the one award path
   (``service_role_award_xp_batch``, i.e. ``private.award_xp``, so cooldowns, caps and seasons apply as for
   real members): messages, voice
@@ -177,6 +178,8 @@ async def load(db: Database, seed: int, now: datetime | None = None, days: int =
             pid = await conn.fetchval(
                 "select public.ensure_profile($1, $2, $3)", PROVIDER, member["subject"], member["name"]
             )
+            # Public cards, so that the web member pages (the public view) show them.
+            await conn.execute("update public.profiles set profile_visibility = 'public' where id = $1", pid)
             ids.append(pid)
             for k, (activity, at, amount) in enumerate(member["awards"]):
                 item = {

@@ -122,6 +122,14 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("XPEVU", 404, "unknown_event", "That event does not exist or was cancelled."),
         EngineError("XPEVK", 403, "wrong_check_in_code", "That check-in code is not this event's."),
         EngineError("XPBDG", 404, "unknown_badge", "That badge (or badge evaluation) does not exist."),
+        # Tools and challenges (issue 15, items 5 and 6).
+        EngineError("XPTOL", 404, "unknown_tool", "That tool is not in the catalogue."),
+        EngineError("XPTLN", 404, "tool_unlock_not_found", "That member has no admin unlock of that tool."),
+        EngineError("XPCHU", 404, "unknown_challenge", "That challenge does not exist."),
+        EngineError(
+            "XPCHP", 409, "challenge_prerequisites_missing", "Finish this challenge's prerequisites first."
+        ),
+        EngineError("XPCHW", 409, "challenge_not_open", "That challenge is not open right now."),
         # Accounts (issue 13): roles, moderation, email sign-in codes.
         EngineError("XPROL", 400, "unknown_role", "That role does not exist."),
         EngineError("XPSUS", 403, "member_suspended", "This account is suspended; that is not possible now."),
@@ -134,6 +142,11 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("42501", 403, "forbidden", "You are not allowed to do that."),
         EngineError("23514", 400, "constraint_violated", "That value is outside what is allowed."),
         EngineError("22001", 400, "value_too_long", "That value is too long."),
+        # Values Python accepts and Postgres cannot hold (found by schemathesis, issue 18): ids beyond
+        # bigint, UTC offsets beyond ±15:59, dates beyond Postgres' range.
+        EngineError("22003", 400, "value_out_of_range", "That number is out of range."),
+        EngineError("22008", 400, "value_out_of_range", "That date or time is out of range."),
+        EngineError("22009", 400, "value_out_of_range", "That UTC offset is out of range."),
     )
 }
 

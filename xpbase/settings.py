@@ -123,8 +123,26 @@ class Settings(BaseSettings):
     )
     supabase_jwks_url: str = Field(
         default="",
-        description="JWKS of the project's asymmetric signing keys (RS256/ES256), read at startup; "
-        "empty: <supabase_auth_url>/.well-known/jwks.json when no JWT secret is set.",
+        description="JWKS of the project's asymmetric signing keys (RS256/ES256), read at startup and again "
+        "as the two settings below say; empty: <supabase_auth_url>/.well-known/jwks.json when no JWT secret "
+        "is set.",
+    )
+    supabase_jwks_max_age_seconds: float = Field(
+        default=600,
+        gt=0,
+        le=86400,
+        description="The JWKS is read again on the first lookup after it is this old (s; a key the project "
+        "removed stops verifying within this time).",
+    )
+    supabase_jwks_refetch_interval_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="A token whose kid the cached JWKS lacks (a key rotated in) makes the service read it "
+        "again, at most once per this many seconds since the last read (s).",
+    )
+    supabase_jwks_timeout_seconds: float = Field(
+        default=5, gt=0, le=60, description="Timeout of one JWKS read (s)."
     )
 
     # Refresh tokens and sessions.

@@ -36,7 +36,9 @@ class Badges(commands.Cog):
         if target.id == interaction.user.id:
             profile_id = await self.bot.ensure_profile(target)
         else:
-            profile_id = str((await self.bot.member_profile(target)).profile_id)
+            # As the viewer: a profile the viewer may not see is refused (XPHID), as /profile does.
+            await self.bot.ensure_profile(interaction.user)
+            profile_id = str((await self.bot.member_profile(target, viewer=interaction.user)).profile_id)
         held: ProfileBadges = await self.bot.rpc.call("profile_badges", profile_id=profile_id)
         counts = held.counts
         embed = discord.Embed(

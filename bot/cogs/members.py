@@ -19,6 +19,7 @@ from xpbase.errors import DomainError
 from xpbase.models.badges import ProfileBadges
 from xpbase.models.communities import GuildRank, RankCardChoice
 from xpbase.models.leaderboards import LeaderboardEntry, LeaderboardRank
+from xpbase.models.profiles import ProfileCard
 from xpbase.models.seasons import SeasonInfo
 from xpbase.models.sign_in import LinkedIdentity
 from xpbase.models.streaks import CheckIn, StreakStatus
@@ -57,8 +58,8 @@ class Members(commands.Cog):
         target = member or interaction.user
         _not_a_bot(target)
         await defer(interaction, ephemeral=False)
-        if target.id == interaction.user.id:
-            await self.bot.ensure_profile(target)
+        # The viewer's profile too: a members-only profile is shown to members (SQL decides, XPHID otherwise).
+        await self.bot.ensure_profile(interaction.user)
         profile = await self.bot.member_profile(target, viewer=interaction.user)
         rank: int | None
         if interaction.guild is not None:
@@ -328,16 +329,27 @@ class Members(commands.Cog):
     # /profile --------------------------------------------------------------------------
 
     @app_commands.command(
-        name="profile", description="A member's profile: level, tier, points, linked accounts."
+        name="profile", description="A member's profile: level, tier, rank; yours adds points and accounts."
     )
     @app_commands.describe(member="Whose profile to show (yours if left out)")
     async def profile(self, interaction: discord.Interaction, member: discord.User | None = None) -> None:
         target = member or interaction.user
         _not_a_bot(target)
         await defer(interaction, ephemeral=True)
-        if target.id == interaction.user.id:
-            await self.bot.ensure_profile(target)
-        profile = await self.bot.member_profile(target, viewer=interaction.user)
+        # The viewer's profile too: a members-only profile is shown to members (SQL decides, XPHID otherwise).
+        await self.bot.ensure_profile(interaction.user)
+        if target.id != interaction.user.id:
+            # Someone else's: profile_card run for the asker (service_role_discord_profile_card), the card a
+            # member sees on the web. Never their bio, points, links, time zone or linked accounts.
+            card: ProfileCard = await self.bot.rpc.call(
+                "service_role_discord_profile_card",
+                user_id=str(target.id),
+                viewer_user_id=str(interaction.user.id),
+            )
+            await reply(interaction, embed=_card_embed(card, target))
+            return
+        # One's own: the private fields too.
+        profile = await self.bot.member_profile(target)
         embed = discord.Embed(
             title=profile.display_name, description=profile.bio or None, colour=discord.Colour.blurple()
         )
@@ -351,9 +363,38 @@ class Members(commands.Cog):
         )
         embed.add_field(name="Linked accounts", value=", ".join(profile.identities) or "none")
         embed.add_field(name="Member since", value=_timestamp(profile.created_at, "D"))
+        if profile.social_links:
+            embed.add_field(
+                name="Links", value="\n".join(f"{k}: {v}" for k, v in sorted(profile.social_links.items()))
+            )
         if profile.unlocks:
             embed.add_field(name="Unlocked", value=", ".join(u.name for u in profile.unlocks), inline=False)
         await reply(interaction, embed=embed)
+
+
+def _card_embed(card: ProfileCard, user: discord.abc.User) -> discord.Embed:
+    """Another member's /profile: the fields of their public card (level, tier, rank, layers, seasons)."""
+    embed = discord.Embed(title=card.display_name, colour=discord.Colour.blurple())
+    embed.set_thumbnail(url=user.display_avatar.url)
+    embed.add_field(name="Level", value=f"{card.level} ({card.xp:,} XP)")
+    embed.add_field(name="Tier", value=card.tier_name or "none")
+    embed.add_field(
+        name="Rank", value=f"#{card.rank:,} of {card.ranked_members:,}" if card.rank else "not ranked"
+    )
+    embed.add_field(
+        name="Layers",
+        value="\n".join(f"{layer.name}: {layer.status_name or '-'}" for layer in card.layers) or "none",
+    )
+    if card.seasons:
+        embed.add_field(
+            name="Seasons",
+            value="\n".join(
+                f"{season.name}: {season.xp:,} XP" + (f" (#{season.rank})" if season.rank else "")
+                for season in card.seasons
+            ),
+            inline=False,
+        )
+    return embed
 
 
 async def setup(bot: XPBot) -> None:

@@ -127,7 +127,7 @@ async def admin_reset_xp(profile_id: UUID, data: ResetXPIn) -> CorrectionReceipt
     return receipt
 
 
-@blueprint.post("/v1/admin/ledger/<int:ledger_id>/reversal")
+@blueprint.post("/v1/admin/ledger/<int(max=9223372036854775807):ledger_id>/reversal")
 @security_scheme(BEARER)
 @require_member
 @validate_request(ReverseIn)

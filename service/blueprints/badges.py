@@ -38,8 +38,9 @@ async def list_badges() -> BadgeCatalogue:
 async def get_profile_badges(profile_id: UUID) -> ProfileBadges:
     """The badges a member holds, newest first, with counts per level.
 
-    Calls `public.profile_badges` as anon without a token, or as the member with one. A member who hides from
-    leaderboards is 404 `unknown_profile` to everyone else, like an id that does not exist.
+    Calls `public.profile_badges` as anon without a token, or as the member with one. Seen by whoever
+    sees the member's profile card (`profile_visibility`); 404 `unknown_profile` to anyone else, like an id
+    that does not exist.
     """
     badges: ProfileBadges = await get_rpc().call("profile_badges", **caller(), profile_id=profile_id)
     return badges

@@ -120,7 +120,7 @@ async def get_claim_queue(query_args: QueueQuery) -> ClaimsOut:
     )
 
 
-@blueprint.post("/v1/claims/<int:claim_id>/review")
+@blueprint.post("/v1/claims/<int(max=9223372036854775807):claim_id>/review")
 @security_scheme(BEARER)
 @require_member
 @validate_request(ReviewIn)

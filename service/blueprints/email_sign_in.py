@@ -136,7 +136,7 @@ async def post_email_verify(data: EmailVerifyIn) -> tuple[SessionOut, int] | tup
     address = _address(data.email)
     link_profile_id = None
     if data.link:
-        claims = current_member()
+        claims = await current_member()
         if claims is None:
             raise APIError(401, "invalid_token", "Linking an address needs your access token.")
         link_profile_id = claims["sub"]

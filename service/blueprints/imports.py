@@ -9,15 +9,18 @@ SQL decides who may import (admins: 403 ``forbidden`` otherwise).
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from functools import partial
 from typing import Literal
 
+import ijson
 from pydantic import BaseModel, Field
 from quart import Blueprint, g, request
 from quart_schema import security_scheme, tag_blueprint, validate_querystring, validate_response
 
 from service.lib.access import require_member
+from service.lib.api_error import APIError
 from service.lib.context import get_rpc
 from service.lib.openapi import BEARER, errors
 from xpbase.importers import run_import
@@ -69,7 +72,7 @@ class ImportOut(BaseModel):
 @require_member
 @validate_querystring(ImportQuery)
 @validate_response(ImportOut, 200)
-@errors(400, 401, 403, 413)
+@errors(400, 401, 403, 413, 404)
 async def import_server(
     source: Literal["mee6", "amari", "polaris", "levelup", "csv"], query_args: ImportQuery
 ) -> ImportOut:
@@ -77,7 +80,8 @@ async def import_server(
 
     The request body is the file. Each member becomes one ledger row of activity `import` (a second
     upload changes nothing), level roles are copied into the server's role rewards and a role resync is
-    queued for the bot. Errors: 400 `invalid_argument` (a batch the database refuses); 401; 403
+    queued for the bot. Errors: 400 `invalid_argument` (a batch the database refuses), `invalid_file`
+    (not JSON or CSV of that export's shape); 401; 403
     `forbidden` (not an admin); 413 (larger than the upload limit).
     """
     call = partial(get_rpc().call, role="authenticated", claims=g.claims)
@@ -85,9 +89,12 @@ async def import_server(
         async for chunk in request.body:
             spool.write(chunk)
         spool.seek(0)
-        summary = await run_import(
-            call, source, spool, query_args.guild_id, keep=query_args.keep, dry_run=query_args.dry_run
-        )
+        try:
+            summary = await run_import(
+                call, source, spool, query_args.guild_id, keep=query_args.keep, dry_run=query_args.dry_run
+            )
+        except (ijson.JSONError, csv.Error, UnicodeDecodeError) as exc:  # not a file of that kind at all
+            raise APIError(400, "invalid_file", f"Not a {source} export: {exc}") from exc
     return ImportOut(
         source=summary.source,
         guild_id=summary.guild_id,

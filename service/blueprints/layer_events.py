@@ -102,7 +102,7 @@ async def post_event(data: EventIn) -> tuple[Event, int]:
     return event, 201
 
 
-@blueprint.post("/v1/layer-events/<int:event_id>/signup")
+@blueprint.post("/v1/layer-events/<int(max=9223372036854775807):event_id>/signup")
 @security_scheme(BEARER)
 @require_member
 @validate_response(Event, 200)
@@ -116,17 +116,21 @@ async def post_signup(event_id: int) -> Event:
     return await get_rpc().call("join_event", **caller(), event_id=event_id)
 
 
-@blueprint.delete("/v1/layer-events/<int:event_id>/signup")
+@blueprint.delete("/v1/layer-events/<int(max=9223372036854775807):event_id>/signup")
 @security_scheme(BEARER)
 @require_member
 @validate_response(Event, 200)
-@errors(401, 404)
+@errors(401, 404, 405)
 async def delete_signup(event_id: int) -> Event:
-    """Leave an event; a freed place goes to the first in line."""
+    """Leave an event; a freed place goes to the first in line.
+
+    Errors: 401; 404 `unknown_event`; 405 for an id beyond bigint (Werkzeug's router matches the path to
+    the POST route of the same path, whose converter then refuses it, and answers 405, not 404).
+    """
     return await get_rpc().call("leave_event", **caller(), event_id=event_id)
 
 
-@blueprint.post("/v1/layer-events/<int:event_id>/check-in")
+@blueprint.post("/v1/layer-events/<int(max=9223372036854775807):event_id>/check-in")
 @security_scheme(BEARER)
 @require_member
 @validate_request(CheckInIn)
@@ -140,7 +144,7 @@ async def post_event_check_in(event_id: int, data: CheckInIn) -> Attendance:
     return await get_rpc().call("event_check_in", **caller(), event_id=event_id, code=data.code)
 
 
-@blueprint.post("/v1/layer-events/<int:event_id>/attendance")
+@blueprint.post("/v1/layer-events/<int(max=9223372036854775807):event_id>/attendance")
 @security_scheme(BEARER)
 @require_member
 @validate_request(AttendanceIn)

@@ -34,7 +34,7 @@ class BoardQuery(BaseModel):
     previous page's ``next_cursor``."""
 
     layer: str | None = Field(default=None, max_length=64)
-    season_id: int | None = Field(default=None, ge=1)
+    season_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     size: int = Field(default=50, ge=1, le=100)
     cursor: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,6}$")
     #: A Discord server (guild) id: the all-time board of that server's members only.
@@ -45,7 +45,7 @@ class ScopeQuery(BaseModel):
     """Which board: ``layer`` and ``season_id`` as for the top of the board."""
 
     layer: str | None = Field(default=None, max_length=64)
-    season_id: int | None = Field(default=None, ge=1)
+    season_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
 
 class AroundQuery(ScopeQuery):
@@ -81,7 +81,7 @@ def _cached(personal: bool) -> None:
 @optional_member
 @validate_querystring(BoardQuery)
 @validate_response(LeaderboardPage, 200)
-@errors(400, 401)
+@errors(400, 401, 404)
 async def get_leaderboard(
     board: Literal["all_time", "layer", "season"], query_args: BoardQuery
 ) -> LeaderboardPage:
@@ -121,7 +121,7 @@ async def get_leaderboard(
 @optional_member
 @validate_querystring(ScopeQuery)
 @validate_response(LeaderboardRank, 200)
-@errors(400, 401)
+@errors(400, 401, 404)
 async def get_leaderboard_rank(
     board: Literal["all_time", "layer", "season"], profile_id: UUID, query_args: ScopeQuery
 ) -> LeaderboardRank:
@@ -147,7 +147,7 @@ async def get_leaderboard_rank(
 @optional_member
 @validate_querystring(AroundQuery)
 @validate_response(Around, 200)
-@errors(400, 401)
+@errors(400, 401, 404)
 async def get_leaderboard_around(
     board: Literal["all_time", "layer", "season"], profile_id: UUID, query_args: AroundQuery
 ) -> ResponseReturnValue:

@@ -103,7 +103,7 @@ async def post_moderation(profile_id: UUID, data: ModerateIn) -> Moderated:
 @security_scheme(BEARER)
 @require_member
 @validate_response(ModerationRecord, 200)
-@errors(400, 401, 403)
+@errors(400, 401, 403, 404)
 async def get_moderation(profile_id: UUID) -> ModerationRecord:
     """A member's warnings and suspensions, newest first (moderators, admins; 403 ``forbidden`` otherwise)."""
     record: ModerationRecord = await get_rpc().call(

@@ -145,7 +145,7 @@ async def get_authorize(provider: str, query_args: AuthorizeQuery) -> AuthorizeO
     redirect_uri = _redirect_uri(query_args.redirect_uri)
     link_profile_id: UUID | None = None
     if query_args.link:
-        claims = current_member()
+        claims = await current_member()
         if claims is None:
             raise APIError(
                 401,

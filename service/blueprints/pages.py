@@ -243,7 +243,11 @@ async def get_board_page() -> Response:
 @blueprint.get("/u/<profile_id>")
 @hide
 async def get_member_page(profile_id: str) -> Response:
-    """A member's page: level progress, layers, this season, badges, recent activity; 404 when hidden."""
+    """A member's page: level progress, layers, this season, badges, recent activity.
+
+    The public view (``profile_card`` as anon): 404 unless the member is on the boards and their
+    ``profile_visibility`` is public; members and private profiles are seen through the API and the bot.
+    """
     try:
         pid = UUID(profile_id)
     except ValueError:

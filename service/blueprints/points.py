@@ -25,7 +25,7 @@ tag_blueprint(blueprint, ["points"])
 
 class StatementQuery(BaseModel):
     size: int = Field(default=20, ge=1, le=100)
-    before_id: int | None = Field(default=None, ge=1)
+    before_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
 
 class AdjustIn(BaseModel):

@@ -1,8 +1,8 @@
-"""The caller's notification preferences and push devices (issue 13 item 3, issue 14).
+"""The caller's notification preferences, leaderboard visibility and push devices (issue 13 item 3, issue 14).
 
 The rules (which kinds and channels exist, time formats, device limits) are in
-SQL (supabase/sql/76_preferences.sql); these routes call those functions as the
-caller, so the answers and refusals are the database's.
+SQL (supabase/sql/76_preferences.sql, leaderboard visibility in 61_leaderboard_visibility.sql);
+these routes call those functions as the caller, so the answers and refusals are the database's.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from quart_schema import security_scheme, tag_blueprint, validate_request, valid
 from service.lib.access import require_member
 from service.lib.context import get_rpc
 from service.lib.openapi import BEARER, errors
-from xpbase.models.preferences import Channel, NotificationPreferences, PushDevice
+from xpbase.models.preferences import (
+    Channel,
+    HiddenBoard,
+    LeaderboardVisibility,
+    NotificationPreferences,
+    PushDevice,
+)
 
 blueprint = Blueprint("preferences", __name__)
 tag_blueprint(blueprint, ["notifications"])
@@ -33,6 +39,22 @@ class PreferencesIn(BaseModel):
     quiet_hours_start: str | None = Field(default=None, pattern=HH_MM, description='Local "HH:MM", or null.')
     quiet_hours_end: str | None = Field(default=None, pattern=HH_MM, description='Local "HH:MM", or null.')
     streak_reminder_at: str | None = Field(default=None, pattern=HH_MM, description='"HH:MM"; null keeps.')
+
+
+class HiddenBoardIn(BaseModel):
+    """A board to leave: ``scope`` "" for all_time, a layer slug for layer and season, a guild id for
+    server."""
+
+    board: Literal["all_time", "layer", "season", "server"]
+    scope: str = Field(default="", max_length=64)
+
+
+class LeaderboardVisibilityIn(BaseModel):
+    """``visible`` (null keeps it; false leaves every board) and ``hidden_boards`` (null keeps them; else the
+    whole list of boards left one by one, at most 100)."""
+
+    visible: bool | None = None
+    hidden_boards: list[HiddenBoardIn] | None = Field(default=None, max_length=100)
 
 
 class DeviceIn(BaseModel):
@@ -87,6 +109,51 @@ async def put_preferences(data: PreferencesIn) -> NotificationPreferences:
         streak_reminder_at=data.streak_reminder_at,
     )
     return preferences
+
+
+@blueprint.get("/v1/me/preferences/leaderboards")
+@security_scheme(BEARER)
+@require_member
+@validate_response(LeaderboardVisibility, 200)
+@errors(401, 403)
+async def get_leaderboard_visibility() -> LeaderboardVisibility:
+    """The signed-in member's leaderboard visibility.
+
+    Calls `public.my_leaderboard_visibility`: ``visible`` (false: off every
+    board) and ``hidden_boards``, the boards left one by one ({board, scope}).
+    401 without a valid token.
+    """
+    visibility: LeaderboardVisibility = await get_rpc().call(
+        "my_leaderboard_visibility", role="authenticated", claims=g.claims
+    )
+    return visibility
+
+
+@blueprint.put("/v1/me/preferences/leaderboards")
+@security_scheme(BEARER)
+@require_member
+@validate_request(LeaderboardVisibilityIn)
+@validate_response(LeaderboardVisibility, 200)
+@errors(400, 401, 403)
+async def put_leaderboard_visibility(data: LeaderboardVisibilityIn) -> LeaderboardVisibility:
+    """Change which leaderboards the signed-in member shows on; answers as GET does.
+
+    Calls `public.set_leaderboard_visibility` as the caller (the policies let
+    a member write only their own rows). Boards: all_time, layer (scope: the
+    layer), season (scope: the layer; every season board of it), server
+    (scope: the Discord guild id). 400 ``invalid_argument`` for an unknown
+    layer or a bad scope; 401.
+    """
+    visibility: LeaderboardVisibility = await get_rpc().call(
+        "set_leaderboard_visibility",
+        role="authenticated",
+        claims=g.claims,
+        visible=data.visible,
+        hidden_boards=None
+        if data.hidden_boards is None
+        else [HiddenBoard(board=b.board, scope=b.scope).model_dump() for b in data.hidden_boards],
+    )
+    return visibility
 
 
 @blueprint.post("/v1/me/devices")

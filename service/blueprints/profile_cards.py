@@ -33,10 +33,11 @@ async def get_profile(profile_id: UUID, query_args: CardQuery) -> ProfileCard:
 
     Name, avatar, level and progress to the next level (XP), tier, XP and status per layer, this season's
     scores and ranks, the all-time rank and the newest public awards (activity, layer, XP, UTC time).
-    Calls `public.profile_card` as anon without a token, or as the member with one (who also sees their
-    own card while hidden from leaderboards). A member who hides from leaderboards is 404
-    `unknown_profile` to everyone else, exactly like an id that does not exist. 400 `invalid_argument`
-    for `recent` outside 0-50.
+    Calls `public.profile_card` as anon without a token, or as the member with one. Who sees a card follows
+    the member's `profile_visibility` (decided in SQL): public cards anyone, members cards signed-in members,
+    private cards the member and moderators/admins; a member hidden from leaderboards only themselves and
+    moderators/admins. Any other card is 404 `unknown_profile`, exactly like an id that does not exist.
+    400 `invalid_argument` for `recent` outside 0-50.
     """
     card: ProfileCard = await get_rpc().call(
         "profile_card", **caller(), profile_id=profile_id, recent=query_args.recent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -11,7 +11,6 @@ from quart import Blueprint, g
 from quart_schema import security_scheme, tag_blueprint, validate_request, validate_response
 
 from service.lib.access import require_member
-from service.lib.api_error import APIError
 from service.lib.context import get_rpc
 from service.lib.openapi import BEARER, errors
 from xpbase.models.me import OwnProfile
@@ -30,6 +29,10 @@ class Profile(BaseModel):
     social_links: dict[str, Any]
     time_zone: str
     leaderboard_visible: bool
+    profile_visibility: Literal["public", "members", "private"] = Field(
+        description="Who sees your profile card: public (anyone), members (signed-in members; the "
+        "default) or private (you, moderators and admins)."
+    )
     role: str
     xp: int
     level: int
@@ -58,14 +61,16 @@ async def get_me() -> Profile:
 
 
 class ProfileChanges(BaseModel):
-    """The fields to change; those left out stay as they are. ``avatar_url: null`` clears the avatar."""
+    """The fields to change; those left out stay as they are. ``avatar_url: null`` clears the avatar;
+    no other field takes null (the document says so: only ``avatar_url`` is nullable)."""
 
-    display_name: str | None = Field(default=None, min_length=1, max_length=64)
-    bio: str | None = Field(default=None, max_length=500)
+    display_name: str = Field(default=None, min_length=1, max_length=64)
+    bio: str = Field(default=None, max_length=500)
     avatar_url: str | None = Field(default=None, max_length=500, pattern=r"^https://")
-    social_links: dict[str, Any] | None = None
-    time_zone: str | None = Field(default=None, min_length=1, max_length=64)
-    leaderboard_visible: bool | None = None
+    social_links: dict[str, Any] = Field(default=None)
+    time_zone: str = Field(default=None, min_length=1, max_length=64)
+    leaderboard_visible: bool = Field(default=None)
+    profile_visibility: Literal["public", "members", "private"] = Field(default=None)
 
 
 @blueprint.patch("/v1/me")
@@ -79,14 +84,12 @@ async def update_me(data: ProfileChanges) -> OwnProfile:
 
     Calls `public.update_my_profile(changes)` as the member: display name
     (1-64), bio (at most 500), avatar URL (https, or null to clear), social
-    links (an object), time zone (an IANA name such as `Europe/Berlin`) and
-    whether you are listed on leaderboards. Errors: 400 `invalid_argument`
+    links (an object), time zone (an IANA name such as `Europe/Berlin`),
+    whether you are listed on leaderboards, and who sees your profile card
+    (`profile_visibility`: public, members or private). Errors: 400 `invalid_argument`
     (unknown time zone), `invalid_request`, `constraint_violated`; 401.
     """
     changes = data.model_dump(mode="json", exclude_unset=True)
-    for key in ("display_name", "bio", "social_links", "time_zone", "leaderboard_visible"):
-        if key in changes and changes[key] is None:
-            raise APIError(400, "invalid_request", f"{key} cannot be null")
     profile: OwnProfile = await get_rpc().call(
         "update_my_profile", role="authenticated", claims=g.claims, changes=changes
     )

@@ -25,7 +25,7 @@ tag_blueprint(blueprint, ["redemptions"])
 
 class ListQuery(BaseModel):
     size: int = Field(default=25, ge=1, le=100)
-    before_id: int | None = Field(default=None, ge=1)
+    before_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
 
 class QueueQuery(ListQuery):
@@ -71,7 +71,7 @@ async def get_redemptions(query_args: ListQuery) -> RedemptionsOut:
     )
 
 
-@blueprint.post("/v1/redemptions/<int:redemption_id>/cancel")
+@blueprint.post("/v1/redemptions/<int(max=9223372036854775807):redemption_id>/cancel")
 @security_scheme(BEARER)
 @require_member
 @validate_request(NoteIn)
@@ -113,7 +113,7 @@ async def get_queue(query_args: QueueQuery) -> RedemptionsOut:
     )
 
 
-@blueprint.post("/v1/admin/redemptions/<int:redemption_id>")
+@blueprint.post("/v1/admin/redemptions/<int(max=9223372036854775807):redemption_id>")
 @security_scheme(BEARER)
 @require_member
 @validate_request(StepIn)

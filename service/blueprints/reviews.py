@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from quart import Blueprint, Response, g, request
 from quart_schema import security_scheme, tag_blueprint, validate_request, validate_response
 
@@ -34,7 +34,7 @@ MAX_CSV_BYTES = 2_000_000
 class MatchIn(BaseModel):
     """A matcher run: dry_run proposes without booking; horizon in days, sessions in minutes."""
 
-    dry_run: bool = False
+    dry_run: StrictBool = False
     horizon_days: int | None = Field(default=None, ge=1, le=60)
     session_minutes: int | None = Field(default=None, ge=15, le=240)
 
@@ -140,7 +140,7 @@ async def post_review_availability() -> ImportOut:
     )
 
 
-@blueprint.get("/v1/reviews/sessions/<int:session_id>.ics")
+@blueprint.get("/v1/reviews/sessions/<int(max=9223372036854775807):session_id>.ics")
 @security_scheme(BEARER)
 @require_member
 @body("text/calendar", "The session as an iCalendar (RFC 5545) invitation.")

@@ -40,11 +40,11 @@ async def list_seasons(query_args: SeasonsQuery) -> SeasonPage:
     return page
 
 
-@blueprint.get("/v1/seasons/<int:season_id>/results")
+@blueprint.get("/v1/seasons/<int(max=9223372036854775807):season_id>/results")
 @optional_member
 @validate_querystring(PageQuery)
 @validate_response(SeasonResultsPage, 200)
-@errors(400, 401)
+@errors(400, 401, 404)
 async def list_season_results(season_id: int, query_args: PageQuery) -> SeasonResultsPage:
     """A finished season's final standings and rewards, best first.
 

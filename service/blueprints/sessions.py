@@ -176,7 +176,7 @@ async def post_logout() -> tuple[str, int]:
         require_trusted_origin()
         token = cookie
     if token is None:
-        claims = current_member()
+        claims = await current_member()
         if claims is None or not claims.get("session_id"):
             raise APIError(401, "invalid_token", "Send the refresh token, or sign in, to log out.")
         try:

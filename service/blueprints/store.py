@@ -39,7 +39,7 @@ class PurchaseIn(BaseModel):
 @errors(401)
 async def get_items() -> CatalogueOut:
     """The store's items on sale now (prices in points and/or paise); with a token, what the caller bought."""
-    claims = current_member()
+    claims = await current_member()
     db = get_db()
     if claims is None:
         answer = await db.rpc("store_catalogue", role="anon")

@@ -26,6 +26,7 @@ from uuid import UUID
 from quart import current_app, g, request, websocket
 
 from service.lib.api_error import APIError
+from service.lib.supabase_auth import SigningKeysUnavailable
 from service.lib.tokens import (
     MIN_SECRET_BYTES,
     InvalidAccessToken,
@@ -74,24 +75,29 @@ def _unauthorized(message: str) -> APIError:
     )
 
 
-def verify_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
+async def verify_access_token(token: str, keys: TokenKeys) -> dict[str, Any]:
     """The verified claims of an access token; APIError(401, "invalid_token") when it is refused.
 
     See service.lib.tokens.decode_access_token for the checks. In Supabase
     Auth mode a token whose ``iss`` is the project's auth URL is verified as
     GoTrue's instead (service/lib/supabase_auth.py); with mode ``only``,
-    xpbase's own tokens are refused.
+    xpbase's own tokens are refused. APIError(502, "provider_unavailable") when
+    a GoTrue token needs the project's JWKS and it cannot be read.
     """
     gotrue = current_app.config.get("XPBASE_GOTRUE")
     try:
         if gotrue is not None and gotrue.issued(token):
-            claims: dict[str, Any] = gotrue.decode(token)
+            claims: dict[str, Any] = await gotrue.decode(token)
             return claims
         if gotrue is not None and gotrue.only:
             raise InvalidAccessToken("only Supabase Auth tokens are accepted")
         return decode_access_token(token, keys)
     except InvalidAccessToken as exc:
         raise _unauthorized(exc.reason) from exc
+    except SigningKeysUnavailable as exc:
+        raise APIError(
+            502, "provider_unavailable", "Supabase Auth's signing keys cannot be read; try again shortly."
+        ) from exc
 
 
 def trusted_origins() -> set[str]:
@@ -153,7 +159,7 @@ def access_token_from_request() -> tuple[str, Literal["header", "cookie"]] | Non
     return None
 
 
-def current_member() -> dict[str, Any] | None:
+async def current_member() -> dict[str, Any] | None:
     """The verified claims of the caller, or None for a caller without a token.
 
     APIError 401 for a token that is present but refused; APIError 403 for a
@@ -163,7 +169,7 @@ def current_member() -> dict[str, Any] | None:
     if found is None:
         return None
     token, transport = found
-    claims = verify_access_token(token, token_keys())
+    claims = await verify_access_token(token, token_keys())
     if transport == "cookie" and request.method in UNSAFE_METHODS:
         require_trusted_origin()
     return claims
@@ -179,7 +185,7 @@ def require_member(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
 
     @wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        claims = current_member()
+        claims = await current_member()
         if claims is None:
             raise _unauthorized("missing bearer token")
         g.claims = claims
@@ -198,7 +204,7 @@ def optional_member(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]
 
     @wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        claims = current_member()
+        claims = await current_member()
         if claims is not None:
             g.claims = claims
             g.profile_id = UUID(claims["sub"])
@@ -235,7 +241,7 @@ def require_member_websocket(func: Callable[P, Awaitable[T]]) -> Callable[P, Awa
 
     @wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        claims = verify_access_token(websocket_token(), token_keys())
+        claims = await verify_access_token(websocket_token(), token_keys())
         g.claims = claims
         g.profile_id = UUID(claims["sub"])
         return await func(*args, **kwargs)

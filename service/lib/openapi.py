@@ -134,6 +134,17 @@ class XPBaseOpenAPI(OpenAPIProvider):
                     }
         return paths, components
 
+    def build_querystring_parameters(self, model: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """quart-schema's query parameters, with ``required`` set on the model's required fields (it looks
+        for ``required`` inside each property's schema, where pydantic never puts it)."""
+        parameters, definitions = super().build_querystring_parameters(model)
+        fields = getattr(model, "model_fields", {})
+        required = {field.alias or name for name, field in fields.items() if field.is_required()}
+        for parameter in parameters:
+            if parameter["name"] in required:
+                parameter["required"] = True
+        return parameters, definitions
+
     def schema(self) -> dict[str, Any]:
         document = super().schema()
         schemas = document.setdefault("components", {}).setdefault("schemas", {})

@@ -3,22 +3,33 @@
 With ``XPBASE_SUPABASE_AUTH=beside`` the service accepts GoTrue's tokens as
 well as its own; with ``only`` GoTrue's alone. A token is GoTrue's when its
 ``iss`` is ``XPBASE_SUPABASE_AUTH_URL``; it is then verified with the
-project's JWT secret (HS256) or the public keys of its JWKS (RS256/ES256, read
-at startup from ``XPBASE_SUPABASE_JWKS_URL``): signature, ``exp``, ``aud``
+project's JWT secret (HS256) or the public keys of its JWKS (RS256/ES256,
+from ``XPBASE_SUPABASE_JWKS_URL``): signature, ``exp``, ``aud``
 ``authenticated``, ``iss``, ``sub`` a uuid and ``role`` ``authenticated``
 (the anon and service keys are refused). The claims go to Postgres as they
 are, so ``auth.uid()`` is the GoTrue user id, which is the profile id
 (supabase/sql/82_supabase_auth.sql makes the profile when GoTrue inserts the
 user).
+
+The JWKS is read before serving and kept by pyjwt's ``PyJWKClient``: it is
+read again once it is older than ``XPBASE_SUPABASE_JWKS_MAX_AGE_SECONDS``, and
+when a token names a ``kid`` the cached set lacks (a key rotated in at the
+project), at most once per ``XPBASE_SUPABASE_JWKS_REFETCH_INTERVAL_SECONDS``
+(the interval counts from the last read of any kind), so a stream of tokens
+with made-up key ids cannot make the service hammer the project. PyJWKClient
+reads with urllib, so every key lookup runs in a worker thread, off the event
+loop; its lock makes concurrent lookups wait for one read instead of each
+reading.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-import httpx
 import jwt
 from quart import Quart
 
@@ -26,6 +37,34 @@ from service.lib.tokens import InvalidAccessToken, SettingsError
 from xpbase.settings import Settings
 
 ASYMMETRIC = ("RS256", "ES256")
+log = logging.getLogger(__name__)
+
+
+class SigningKeysUnavailable(Exception):
+    """The project's JWKS could not be read (network error, HTTP error, not JSON)."""
+
+
+class ProjectJWKS(jwt.PyJWKClient):
+    """PyJWKClient keeping only the entries xpbase accepts: a ``kid`` and an ``alg`` of RS256 or ES256."""
+
+    def fetch_data(self) -> Any:
+        document = super().fetch_data()
+        entries = document.get("keys", [])
+        kept = {
+            "keys": [
+                entry
+                for entry in (entries if isinstance(entries, list) else [])
+                if isinstance(entry, dict) and entry.get("kid") and entry.get("alg") in ASYMMETRIC
+            ]
+        }
+        if self.jwk_set_cache is not None:
+            # super() cached every entry: keep only these (none usable: nothing cached, no key is known).
+            try:
+                self.jwk_set_cache.put(kept)
+            except jwt.PyJWKSetError:
+                self.jwk_set_cache.put(None)
+                raise
+        return kept
 
 
 @dataclass
@@ -36,8 +75,7 @@ class GoTrueVerifier:
     audience: str
     only: bool
     secret: str | None = field(default=None, repr=False)
-    jwks_url: str | None = None
-    keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
+    jwks: ProjectJWKS | None = None
 
     def issued(self, token: str) -> bool:
         """Whether the token claims to come from this project's GoTrue (unverified ``iss``)."""
@@ -48,21 +86,36 @@ class GoTrueVerifier:
         return claims.get("iss") == self.issuer
 
     async def load_keys(self) -> None:
-        """Read the JWKS (when a URL is set); keys without ``kid`` or of other algorithms are skipped."""
-        if not self.jwks_url:
+        """Read the JWKS now (when a URL is set); SigningKeysUnavailable when it cannot be read."""
+        if self.jwks is None:
             return
-        async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.get(self.jwks_url)
-            response.raise_for_status()
-            document = response.json()
-        keys: dict[str, jwt.PyJWK] = {}
-        for entry in document.get("keys", []):
-            if entry.get("kid") and entry.get("alg") in ASYMMETRIC:
-                keys[str(entry["kid"])] = jwt.PyJWK(entry)
-        self.keys = keys
+        try:
+            await asyncio.to_thread(self.jwks.get_jwk_set, True)
+        except (jwt.PyJWKClientConnectionError, ValueError) as exc:
+            raise SigningKeysUnavailable(f"cannot read the JWKS: {exc}") from exc
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
+            # A set with no RS256/ES256 key: serve (HS256 may still work); lookups read it again later.
+            log.warning("The project's JWKS holds no usable key: %s", exc)
 
-    def decode(self, token: str) -> dict[str, Any]:
-        """The verified claims of a GoTrue access token; InvalidAccessToken with a short reason otherwise."""
+    async def signing_key(self, kid: str) -> jwt.PyJWK | None:
+        """The JWKS key with this ``kid`` (None when no set has it), reading the set again as described above.
+
+        SigningKeysUnavailable when the set had to be read and could not be.
+        """
+        if self.jwks is None:
+            return None
+        try:
+            return await asyncio.to_thread(self.jwks.get_signing_key, kid)
+        except (jwt.PyJWKClientConnectionError, ValueError) as exc:
+            raise SigningKeysUnavailable(f"cannot read the JWKS: {exc}") from exc
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError):
+            return None
+
+    async def decode(self, token: str) -> dict[str, Any]:
+        """The verified claims of a GoTrue access token; InvalidAccessToken with a short reason otherwise.
+
+        SigningKeysUnavailable when the token is RS256/ES256 and the JWKS could not be read.
+        """
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -71,12 +124,12 @@ class GoTrueVerifier:
         key: Any
         if algorithm == "HS256" and self.secret:
             key = self.secret
-        elif algorithm in ASYMMETRIC and str(header.get("kid")) in self.keys:
-            key = self.keys[str(header["kid"])]
+        elif algorithm in ASYMMETRIC:
+            key = await self.signing_key(str(header.get("kid")))
+            if key is None:
+                raise InvalidAccessToken("unknown key id")
             if key.algorithm_name != algorithm:
                 raise InvalidAccessToken("algorithm not allowed")
-        elif algorithm in ASYMMETRIC:
-            raise InvalidAccessToken("unknown key id")
         else:
             raise InvalidAccessToken("algorithm not allowed")
         try:
@@ -118,12 +171,23 @@ def load_verifier(settings: Settings) -> GoTrueVerifier | None:
         )
     secret = settings.supabase_jwt_secret.get_secret_value() or None
     jwks_url = settings.supabase_jwks_url or (None if secret else f"{issuer}/.well-known/jwks.json")
+    jwks = None
+    if jwks_url:
+        try:
+            jwks = ProjectJWKS(
+                jwks_url,
+                lifespan=settings.supabase_jwks_max_age_seconds,
+                cooldown_duration=settings.supabase_jwks_refetch_interval_seconds,
+                timeout=settings.supabase_jwks_timeout_seconds,
+            )
+        except jwt.PyJWKClientError as exc:
+            raise SettingsError(f"XPBASE_SUPABASE_JWKS_URL: {exc}") from exc
     return GoTrueVerifier(
         issuer=issuer,
         audience=settings.jwt_audience,
         only=settings.supabase_auth == "only",
         secret=secret,
-        jwks_url=jwks_url,
+        jwks=jwks,
     )
 
 
@@ -131,7 +195,7 @@ def install(app: Quart, settings: Settings) -> None:
     """Put the verifier in ``app.config["XPBASE_GOTRUE"]`` and read its JWKS before serving."""
     verifier = load_verifier(settings)
     app.config["XPBASE_GOTRUE"] = verifier
-    if verifier is not None and verifier.jwks_url:
+    if verifier is not None and verifier.jwks is not None:
 
         @app.before_serving
         async def read_jwks() -> None:

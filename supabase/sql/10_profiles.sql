@@ -1,5 +1,6 @@
--- Profiles and identities: making or finding the profile of a (provider, subject), and
--- validating what members and admins edit on a profile (display name, bio, avatar, links, time zone).
+-- Profiles and identities: making or finding the profile of a (provider, subject), validating what members
+-- and admins edit on a profile (display name, bio, avatar, links, time zone, visibility), and who may see a
+-- profile card (profile_visibility, issue 13 item 3).
 --
 -- Tables: public.profiles, public.identities.
 -- Tests: tests/sql/test_profiles.py
@@ -106,7 +107,8 @@ begin
   return jsonb_build_object(
     'id', v_row.id, 'display_name', v_row.display_name, 'bio', v_row.bio, 'avatar_url', v_row.avatar_url,
     'social_links', v_row.social_links, 'time_zone', v_row.time_zone,
-    'leaderboard_visible', v_row.leaderboard_visible, 'role', v_row.role, 'xp', v_row.xp,
+    'leaderboard_visible', v_row.leaderboard_visible, 'profile_visibility', v_row.profile_visibility,
+    'role', v_row.role, 'xp', v_row.xp,
     'level', v_row.level, 'tier', v_row.tier, 'points', v_row.points, 'created_at', v_row.created_at);
 end
 $$;
@@ -130,7 +132,8 @@ begin
          avatar_url = case when p_changes ? 'avatar_url' then p_changes ->> 'avatar_url' else p.avatar_url end,
          social_links = coalesce(p_changes -> 'social_links', p.social_links),
          time_zone = coalesce(p_changes ->> 'time_zone', p.time_zone),
-         leaderboard_visible = coalesce((p_changes ->> 'leaderboard_visible')::boolean, p.leaderboard_visible)
+         leaderboard_visible = coalesce((p_changes ->> 'leaderboard_visible')::boolean, p.leaderboard_visible),
+         profile_visibility = coalesce(p_changes ->> 'profile_visibility', p.profile_visibility)
    where p.id = p_profile_id;
   if not found then
     raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
@@ -155,8 +158,8 @@ $$;
 comment on function public.my_profile() is
   'The signed-in member''s own profile, with the columns only its owner may read (issue 18: other members see '
   'the leaderboard columns of public.profiles, not bio, social_links or points): {id, display_name, bio, '
-  'avatar_url, social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. '
-  'Errors: 42501 when not signed in, XPPRF.';
+  'avatar_url, social_links, time_zone, leaderboard_visible, profile_visibility, role, xp, level, tier, points, '
+  'created_at}. Errors: 42501 when not signed in, XPPRF.';
 revoke all on function public.my_profile() from public, anon, service_role;
 grant execute on function public.my_profile() to authenticated;
 
@@ -180,10 +183,11 @@ begin
   end if;
   select string_agg(k.key, ', ' order by k.key) into v_unknown
     from jsonb_object_keys(update_my_profile.changes) as k (key)
-   where k.key not in ('display_name', 'bio', 'avatar_url', 'social_links', 'time_zone', 'leaderboard_visible');
+   where k.key not in ('display_name', 'bio', 'avatar_url', 'social_links', 'time_zone', 'leaderboard_visible',
+                       'profile_visibility');
   if v_unknown is not null then
     raise exception 'Not editable: % (editable: display_name, bio, avatar_url, social_links, time_zone, '
-      'leaderboard_visible)', v_unknown using errcode = 'XPBAD';
+      'leaderboard_visible, profile_visibility)', v_unknown using errcode = 'XPBAD';
   end if;
   select string_agg(c.key, ', ' order by c.key) into v_bad
     from jsonb_each(update_my_profile.changes) as c (key, value)
@@ -196,6 +200,10 @@ begin
     raise exception 'Wrong type for % (text, avatar_url text or null, social_links an object, '
       'leaderboard_visible a boolean)', v_bad using errcode = 'XPBAD';
   end if;
+  if update_my_profile.changes ? 'profile_visibility'
+     and update_my_profile.changes ->> 'profile_visibility' not in ('public', 'members', 'private') then
+    raise exception 'profile_visibility must be public, members or private' using errcode = 'XPBAD';
+  end if;
   -- The write runs in private.update_own_profile: members may not read bio, social_links and points of
   -- profiles (issue 18), and an update that keeps a column's value must read it.
   return private.update_own_profile(v_uid, update_my_profile.changes);
@@ -204,9 +212,10 @@ $$;
 comment on function public.update_my_profile(jsonb) is
   'Edits the signed-in member''s own profile: changes is an object with any of display_name (1-64 characters, '
   'trimmed, NFC; XPNAM for control, zero-width or bidi control characters), bio (at most 500), avatar_url (a plain https URL, at most 500, XPURL otherwise, or null to clear), social_links (an object, '
-  'at most 2000 characters as JSON), time_zone (an IANA name) and leaderboard_visible (boolean); keys left out '
+  'at most 2000 characters as JSON), time_zone (an IANA name), leaderboard_visible (boolean) and '
+  'profile_visibility (public, members or private: who sees the profile card); keys left out '
   'stay as they are. Returns the profile as its owner sees it: {id, display_name, bio, avatar_url, '
-  'social_links, time_zone, leaderboard_visible, role, xp, level, tier, points, created_at}. Validates as the '
+  'social_links, time_zone, leaderboard_visible, profile_visibility, role, xp, level, tier, points, created_at}. Validates as the '
   'caller, writes the caller''s own row alone (private.update_own_profile). Errors: 42501 when not signed in, XPBAD (an '
   'unknown key, a wrong type, an unknown time zone), 23514 or 22001 (a value outside the table''s checks), XPPRF.';
 revoke all on function public.update_my_profile(jsonb) from public, anon;
@@ -253,6 +262,44 @@ revoke all on function private.tg_profiles__validate() from public;
 -- (private.finalize_seasons) write xp, level, tier, points and xp_reached_at and stamp updated_at themselves.
 drop trigger if exists _100_validate on public.profiles;
 create trigger _100_validate
-  before insert or update of display_name, bio, avatar_url, social_links, time_zone, leaderboard_visible, role
+  before insert or update of display_name, bio, avatar_url, social_links, time_zone, leaderboard_visible,
+                             profile_visibility, role
   on public.profiles
   for each row execute function private.tg_profiles__validate();
+
+------------------------------------------------------------------------------
+-- Who sees a profile card (issue 13 item 3)
+------------------------------------------------------------------------------
+
+create or replace function private.can_see_profile(p_profile_id uuid, p_viewer_id uuid)
+returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  -- The owner and staff (a role holding read_private_profiles: moderators, admins) see every card; others
+  -- see a card of a member listed on the boards (leaderboard_visible) whose profile_visibility admits them:
+  -- public for anyone, members for a viewer who has a profile. A null viewer is anyone (anon), and the
+  -- anon policies and the anon branches of profile_card and profile_badges repeat that case in SQL anon may
+  -- run (anon has no usage on schema private): p.leaderboard_visible and p.profile_visibility = 'public'.
+  select exists (
+    select 1 from public.profiles p
+     where p.id = p_profile_id
+       and (p.id = p_viewer_id
+            or exists (select 1 from public.profiles v
+                         join public.role_permissions rp
+                           on rp.role_slug = v.role and rp.permission_slug = 'read_private_profiles'
+                        where v.id = p_viewer_id)
+            or (p.leaderboard_visible
+                and (p.profile_visibility = 'public'
+                     or (p.profile_visibility = 'members'
+                         and exists (select 1 from public.profiles v where v.id = p_viewer_id))))))
+$$;
+comment on function private.can_see_profile(uuid, uuid) is
+  'True when p_viewer_id (a profile id, or null for anyone) may see the profile card of p_profile_id: the '
+  'owner; a viewer whose role holds read_private_profiles; anyone for a public profile, members (viewers with '
+  'a profile) for a members profile, provided the member is listed on the boards (leaderboard_visible). False '
+  'for an unknown profile. Used by the card functions, the bot and the policies of the card''s data.';
+revoke all on function private.can_see_profile(uuid, uuid) from public;
+grant execute on function private.can_see_profile(uuid, uuid) to authenticated, service_role;

@@ -28,6 +28,8 @@ comment on function private.has_permission(text) is
   'True when the caller may do p_permission (a public.permissions slug): the backend always, a member when their '
   'role holds it. For policies and reads; privileged writes call private.assert_permission.';
 revoke all on function private.has_permission(text) from public;
+-- The read policies of staff tables ask it as the member (members may not read profiles.role: issue 18).
+grant execute on function private.has_permission(text) to authenticated;
 
 create or replace function private.assert_permission(p_permission text, out actor_id uuid, out actor_role text)
 language plpgsql
@@ -178,9 +180,10 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select jsonb_build_object('permissions', coalesce(jsonb_agg(rp.permission_slug order by rp.permission_slug), '[]'))
-    from public.role_permissions rp
-   where rp.role_slug = (select p.role from public.profiles p where p.id = (select auth.uid()))
+  -- Through private.has_permission: members may not read profiles.role, their own included (issue 18).
+  select jsonb_build_object('permissions', coalesce(jsonb_agg(pm.slug order by pm.slug), '[]'))
+    from public.permissions pm
+   where private.has_permission(pm.slug)
 $$;
 comment on function public.my_permissions() is
   'The permission slugs the signed-in member''s role holds: {permissions: [...]} (empty for a plain member). '

@@ -210,7 +210,7 @@ begin
   if points_statement.size is null or points_statement.size not between 1 and 100 then
     raise exception 'size must be 1 to 100' using errcode = 'XPBAD';
   end if;
-  if (select auth.role()) is distinct from 'service_role' and v_profile is distinct from (select auth.uid()) then
+  if not private.is_service_role() and v_profile is distinct from (select auth.uid()) then
     raise exception 'Members read only their own points' using errcode = '42501';
   end if;
   -- The balance after the newest points-ledger row (members may not read profiles.points of the table).

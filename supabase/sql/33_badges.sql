@@ -482,9 +482,19 @@ begin
   if profile_badges.profile_id is null then
     raise exception 'profile_id is required' using errcode = 'XPBAD';
   end if;
-  -- As on the profile card: a hidden member reads as unknown to everyone but themselves, service_role included.
-  if not exists (select 1 from public.profiles p
-                  where p.id = profile_badges.profile_id and (p.leaderboard_visible or p.id = v_uid)) then
+  -- As on the profile card (65_profile_card.sql): anon the public view, the backend every card, a member
+  -- what private.can_see_profile allows; a card the caller may not see reads as unknown.
+  if v_uid is null and pg_catalog.pg_has_role(current_user, 'service_role', 'member') then
+    if not exists (select 1 from public.profiles p where p.id = profile_badges.profile_id) then
+      raise exception 'Unknown profile: %', profile_badges.profile_id using errcode = 'XPPRF';
+    end if;
+  elsif v_uid is null then
+    if not exists (select 1 from public.profiles p
+                    where p.id = profile_badges.profile_id and p.leaderboard_visible
+                      and p.profile_visibility = 'public') then
+      raise exception 'Unknown profile: %', profile_badges.profile_id using errcode = 'XPPRF';
+    end if;
+  elsif not private.can_see_profile(profile_badges.profile_id, v_uid) then
     raise exception 'Unknown profile: %', profile_badges.profile_id using errcode = 'XPPRF';
   end if;
   return (
@@ -513,7 +523,7 @@ $$;
 comment on function public.profile_badges(uuid) is
   'The badges a member holds: {profile_id, counts {bronze, silver, gold} (awards, a once-per-subject badge '
   'counting once per subject), badges [{slug, name, description, level, series, times (how many subjects or 1), '
-  'first_awarded_at, last_awarded_at, subjects (the latest 10, text[])}] newest first}. A member who hides from '
-  'leaderboards is XPPRF to everyone but themselves. Errors: XPBAD, XPPRF.';
+  'first_awarded_at, last_awarded_at, subjects (the latest 10, text[])}] newest first}. Seen by whoever sees the '
+  'profile card (profile_visibility, public.profile_card); XPPRF to anyone else. Errors: XPBAD, XPPRF.';
 revoke all on function public.profile_badges(uuid) from public;
 grant execute on function public.profile_badges(uuid) to anon, authenticated, service_role;

@@ -20,7 +20,7 @@ begin
   if private.is_service_role() then
     actor_role := 'service_role';
     actor_id := p_profile_id;
-  elsif (select auth.role()) = 'authenticated' and (select auth.uid()) is not null then
+  elsif (select auth.uid()) is not null then
     actor_role := 'authenticated';
     actor_id := (select auth.uid());
     if p_profile_id is not null and p_profile_id <> actor_id then

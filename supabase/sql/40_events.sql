@@ -101,9 +101,9 @@ as $$
 -- The member an event call is for: auth.uid() for a member (naming another raises 42501), profile_id
 -- named by service_role, null for anon.
 begin
-  if (select auth.role()) = 'service_role' then
+  if private.is_service_role() then
     return p_profile_id;
-  elsif (select auth.role()) = 'authenticated' and (select auth.uid()) is not null then
+  elsif (select auth.uid()) is not null then
     if p_profile_id is not null and p_profile_id <> (select auth.uid()) then
       raise exception 'Members act only for themselves' using errcode = '42501';
     end if;

@@ -8,6 +8,21 @@
 -- Seasons: finalizing (issue 4)
 ------------------------------------------------------------------------------
 
+create or replace function private.on_season_board(p_profile_id uuid, p_season_id bigint)
+returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select not exists (select 1 from public.leaderboard_hidden_boards h join public.seasons s on s.layer_slug = h.scope
+                      where h.profile_id = p_profile_id and h.board = 'season' and s.id = p_season_id)
+$$;
+comment on function private.on_season_board(uuid, bigint) is
+  'Whether a member stays on a season''s board as far as leaderboard_hidden_boards goes (they did not leave the '
+  'season boards of its layer); leaderboard_visible and suspensions are asked apart.';
+revoke all on function private.on_season_board(uuid, bigint) from public;
+
 create or replace function private.finalize_seasons(p_at timestamptz)
 returns jsonb
 language plpgsql
@@ -25,6 +40,8 @@ declare
   v_rewarded integer;
   v_done jsonb := '[]';
   v_seasons bigint[];
+  -- Suspended members (issue 13) are off the boards while the suspension is in force, so off the archive too.
+  v_susp uuid[] := public.leaderboard_suspended_ids();
 begin
   -- Finalizing is never ahead of now (a running season is not over): XPTIM, XPINF for infinity.
   perform private.assert_time(p_at, 'at', interval '5 minutes');
@@ -41,7 +58,9 @@ begin
    where p.id in (select v.profile_id
                     from (select sc.season_id, sc.profile_id, rank() over (partition by sc.season_id order by sc.xp desc) as rank
                             from public.season_scores sc join public.profiles vp on vp.id = sc.profile_id
-                           where sc.season_id = any (v_seasons) and sc.xp > 0 and vp.leaderboard_visible) v
+                           where sc.season_id = any (v_seasons) and sc.xp > 0 and vp.leaderboard_visible
+                             and private.on_season_board(vp.id, sc.season_id)
+                             and not (vp.id = any (v_susp))) v
                     join public.seasons s on s.id = v.season_id
                     join public.season_rewards w on w.layer_slug = s.layer_slug and v.rank between w.rank_from and w.rank_to)
    order by p.id
@@ -55,15 +74,19 @@ begin
     insert into public.season_results (season_id, profile_id, rank, xp)
     select sc.season_id, sc.profile_id, rank() over (order by sc.xp desc), sc.xp
       from public.season_scores sc join public.profiles p on p.id = sc.profile_id
-     where sc.season_id = v_season.id and sc.xp > 0 and p.leaderboard_visible;
+     where sc.season_id = v_season.id and sc.xp > 0 and p.leaderboard_visible and not (p.id = any (v_susp))
+       and private.on_season_board(p.id, sc.season_id);
     get diagnostics v_participants = row_count;
     insert into public.season_results (season_id, profile_id, rank, xp)
     select sc.season_id, sc.profile_id,
            1 + (select count(*) from public.season_scores o join public.profiles op on op.id = o.profile_id
-                 where o.season_id = sc.season_id and o.xp > sc.xp and op.leaderboard_visible),
+                 where o.season_id = sc.season_id and o.xp > sc.xp and op.leaderboard_visible
+                   and private.on_season_board(op.id, o.season_id)
+                   and not (op.id = any (v_susp))),
            sc.xp
       from public.season_scores sc join public.profiles p on p.id = sc.profile_id
-     where sc.season_id = v_season.id and sc.xp > 0 and not p.leaderboard_visible;
+     where sc.season_id = v_season.id and sc.xp > 0
+       and not (p.leaderboard_visible and not (p.id = any (v_susp)) and private.on_season_board(p.id, sc.season_id));
 
     select r.reward_activity into v_activity from public.season_rules r where r.layer_slug = v_season.layer_slug;
     v_rewarded := 0;
@@ -71,7 +94,8 @@ begin
       select res.profile_id, res.rank, res.xp, w.xp as reward_xp, w.points as reward_points, w.title
         from public.season_results res
         join public.season_scores sc on sc.season_id = res.season_id and sc.profile_id = res.profile_id
-        join public.profiles vp on vp.id = res.profile_id and vp.leaderboard_visible
+        join public.profiles vp on vp.id = res.profile_id and vp.leaderboard_visible and not (vp.id = any (v_susp))
+                                   and private.on_season_board(vp.id, res.season_id)
         join public.season_rewards w
           on w.layer_slug = v_season.layer_slug and res.rank between w.rank_from and w.rank_to
        where res.season_id = v_season.id
@@ -220,6 +244,7 @@ declare
   v_profile uuid;
   v_items jsonb;
   v_count integer;
+  v_susp uuid[] := public.leaderboard_suspended_ids();
 begin
   if list_season_results.size is null or list_season_results.size not between 1 and 100 then
     raise exception 'size must be 1 to 100' using errcode = 'XPBAD';
@@ -245,7 +270,12 @@ begin
                    'reward_points', r.reward_points, 'title', r.title) as item
             from public.season_results r
             join public.profiles p on p.id = r.profile_id
-           where r.season_id = v_season.id and (p.leaderboard_visible or p.id = v_uid)
+           where r.season_id = v_season.id
+             and ((p.leaderboard_visible and not (p.id = any (v_susp))
+                   and not exists (select 1 from public.leaderboard_hidden_boards h
+                                    where h.profile_id = p.id and h.board = 'season'
+                                      and h.scope = v_season.layer_slug))
+                  or p.id = v_uid)
              and (v_rank is null or (r.rank, r.profile_id) > (v_rank, v_profile))
            order by r.rank, r.profile_id
            limit list_season_results.size + 1) x;
@@ -266,7 +296,7 @@ comment on function public.list_season_results(bigint, integer, text) is
   'The archived final standings of a season, best first: {season {id, layer, name, starts_at, ends_at, '
   'finalized_at}, items [{rank, profile_id, display_name, avatar_url, xp, reward_xp, reward_points, title}], '
   'next_cursor (text for the next page, null on the last)}. Empty until the season is finalized. Members who '
-  'hide from leaderboards are left out for everyone but themselves. size 1-100. Errors: XPBAD (size, cursor, '
+  'hide from leaderboards, and suspended members while suspended, are left out for everyone but themselves. size 1-100. Errors: XPBAD (size, cursor, '
   'unknown season).';
 revoke all on function public.list_season_results(bigint, integer, text) from public;
 grant execute on function public.list_season_results(bigint, integer, text) to anon, authenticated, service_role;

@@ -662,7 +662,7 @@ begin
   if size is null or size not between 1 and 100 then
     raise exception 'size must be 1 to 100' using errcode = 'XPBAD';
   end if;
-  if (select auth.role()) is distinct from 'service_role' and v_profile is distinct from (select auth.uid()) then
+  if not private.is_service_role() and v_profile is distinct from (select auth.uid()) then
     raise exception 'Members read only their own orders' using errcode = '42501';
   end if;
   return (

@@ -1,5 +1,9 @@
 -- Leaderboards: all-time, per layer and per season; top N, a member's rank and the members
--- around them, with hidden members left out by policy; the exact count histogram behind ranks.
+-- around them, with hidden members left out by policy (members who hide themselves, and suspended
+-- members while the suspension is in force); the exact count histogram behind ranks.
+--
+-- Who is on which board beyond leaderboard_visible (suspensions, boards left one by one):
+-- 61_leaderboard_visibility.sql.
 --
 -- Tables: public.leaderboard_counts, public.leaderboard_count_deltas.
 -- Tests: tests/sql/test_leaderboards.py
@@ -71,7 +75,8 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select coalesce(sum(x.n), 0)::bigint
+  select sum(y.n)::bigint from (
+  select coalesce(sum(x.n), 0)::bigint as n
     from generate_series(0, 7) as l (level)
     cross join lateral (
       select c.members as n from public.leaderboard_counts c
@@ -88,11 +93,18 @@ as $$
          and d.bucket <= case when l.level = 7 then 9223372036854775807
                               else (leaderboard_members_above.xp >> (6 * l.level)) | 63 end
     ) x
+  -- Members who entered or left the board since the last compaction: one row each at level -1, bucket = XP.
+  union all
+  select coalesce(sum(d.delta), 0)::bigint from public.leaderboard_count_deltas d
+   where d.board = leaderboard_members_above.board and d.scope = leaderboard_members_above.scope
+     and d.level = -1 and d.bucket > leaderboard_members_above.xp
+  ) y
 $$;
 comment on function public.leaderboard_members_above(text, text, bigint) is
   'How many visible members have more XP than xp on a board (board all_time|layer|season; scope '''' for '
   'all_time, the layer slug, or the season id as text), from public.leaderboard_counts plus the changes not yet '
-  'folded in: at most 8 x 63 rows, whatever the board''s size. The rank of a visible member is 1 + this.';
+  'folded in: at most 8 x 63 rows, whatever the board''s size, plus the members who entered or left the board '
+  'since the last compaction. The rank of a visible member is 1 + this.';
 revoke all on function public.leaderboard_members_above(text, text, bigint) from public;
 grant execute on function public.leaderboard_members_above(text, text, bigint) to anon, authenticated, service_role;
 
@@ -114,6 +126,7 @@ as $$
 declare
   v_scope record;
   v_uid uuid := (select auth.uid());
+  v_susp uuid[] := public.leaderboard_suspended_ids();
   v_offset integer;
 begin
   if page_size is null or page_size not between 1 and 100 then
@@ -135,7 +148,8 @@ begin
       from (select e.profile_id, e.display_name, e.avatar_url, e.xp, e.level, e.tier, e.reached_at
               from public.leaderboard_entries e
              where e.board = v_scope.board and e.layer_slug = v_scope.layer_key
-               and e.season_id = v_scope.season_key and (e.visible or e.profile_id = v_uid)
+               and e.season_id = v_scope.season_key
+               and ((e.visible and not (e.profile_id = any (v_susp))) or e.profile_id = v_uid)
              order by e.xp desc, e.reached_at, e.profile_id) e
      order by e.xp desc, e.reached_at, e.profile_id
     offset v_offset limit page_size;
@@ -145,8 +159,8 @@ comment on function public.leaderboard(text, text, bigint, integer, integer) is
   'One page of a leaderboard: rows (rank, profile_id, display_name, avatar_url, xp, level, tier), best first. '
   'board: all_time (total XP), layer (XP in layer, default engine_settings.default_layer) or season (XP in '
   'season_id, default the layer''s running season). Equal XP shares a rank; among equals whoever reached the '
-  'score first comes first. Members who hide themselves (leaderboard_visible = false) are left out for everyone '
-  'but themselves. page_size 1-100, page from 1. Errors: XPBAD.';
+  'score first comes first. Members who hide themselves (leaderboard_visible = false) and suspended members '
+  '(while the suspension is in force) are left out for everyone but themselves. page_size 1-100, page from 1. Errors: XPBAD.';
 revoke all on function public.leaderboard(text, text, bigint, integer, integer) from public;
 grant execute on function public.leaderboard(text, text, bigint, integer, integer) to anon, authenticated, service_role;
 
@@ -167,9 +181,12 @@ as $$
 declare
   v_scope record;
   v_uid uuid := (select auth.uid());
+  v_susp uuid[] := public.leaderboard_suspended_ids();
   v_xp bigint;
   v_visible boolean;
   v_self_hidden bigint;
+  v_susp_total bigint;
+  v_susp_above bigint;
   v_rank bigint;
   v_total bigint;
 begin
@@ -181,23 +198,28 @@ begin
     from public.leaderboard_scope(board, layer, season_id) z;
   -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
   -- the counts hold visible members only.
-  select e.xp, e.visible into v_xp, v_visible from public.leaderboard_entries e
+  select e.xp, e.visible and not (e.profile_id = any (v_susp)) into v_xp, v_visible from public.leaderboard_entries e
    where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
      and e.profile_id = leaderboard_rank.profile_id;
   select e.xp into v_self_hidden from public.leaderboard_entries e
    where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-     and e.profile_id = v_uid and not e.visible;
+     and e.profile_id = v_uid and not (e.visible and not (e.profile_id = any (v_susp)));
   if not coalesce(v_visible or leaderboard_rank.profile_id = v_uid, false) then
     v_xp := null;
   end if;
-  select coalesce(sum(x.n), 0) + (v_self_hidden is not null)::integer into v_total
+  -- The counts hold suspended members (a suspension's end changes nothing stored): take them out here.
+  select count(*), count(*) filter (where e.xp > v_xp) into v_susp_total, v_susp_above
+    from public.leaderboard_entries e
+   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
+     and e.visible and e.profile_id = any (v_susp);
+  select coalesce(sum(x.n), 0) - v_susp_total + (v_self_hidden is not null)::integer into v_total
     from (select c.members as n from public.leaderboard_counts c
            where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 7
           union all
           select d.delta from public.leaderboard_count_deltas d
-           where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 7) x;
+           where d.board = v_scope.board and d.scope = v_scope.count_key and d.level in (7, -1)) x;
   if v_xp is not null then
-    v_rank := 1 + public.leaderboard_members_above(v_scope.board, v_scope.count_key, v_xp)
+    v_rank := 1 + public.leaderboard_members_above(v_scope.board, v_scope.count_key, v_xp) - v_susp_above
                 + coalesce(v_self_hidden > v_xp, false)::integer;
   end if;
   return jsonb_build_object(
@@ -230,6 +252,7 @@ as $$
 declare
   v_scope record;
   v_uid uuid := (select auth.uid());
+  v_susp uuid[] := public.leaderboard_suspended_ids();
   v_xp bigint;
   v_reached_at timestamptz;
   v_visible boolean;
@@ -246,12 +269,13 @@ begin
     from public.leaderboard_scope(board, layer, season_id) z;
   -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
   -- the counts hold visible members only.
-  select e.xp, e.reached_at, e.visible into v_xp, v_reached_at, v_visible from public.leaderboard_entries e
+  select e.xp, e.reached_at, e.visible and not (e.profile_id = any (v_susp)) into v_xp, v_reached_at, v_visible
+    from public.leaderboard_entries e
    where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
      and e.profile_id = leaderboard_around.profile_id;
   select e.xp into v_self_hidden from public.leaderboard_entries e
    where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-     and e.profile_id = v_uid and not e.visible;
+     and e.profile_id = v_uid and not (e.visible and not (e.profile_id = any (v_susp)));
   if v_xp is null or not coalesce(v_visible or leaderboard_around.profile_id = v_uid, false) then
     return;
   end if;
@@ -262,7 +286,7 @@ begin
   with board as not materialized (
     select e.profile_id, e.xp, e.reached_at, e.visible from public.leaderboard_entries e
      where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-       and (e.visible or e.profile_id = v_uid)
+       and ((e.visible and not (e.profile_id = any (v_susp))) or e.profile_id = v_uid)
   ),
   win as (
     select * from (
@@ -289,15 +313,24 @@ begin
       order by 2 desc, 3, 1 limit radius
     ) below
   ),
+  -- The counts hold suspended members: take out those above and at the window's best XP.
   top as materialized (
-    select t.xp, public.leaderboard_members_above(v_scope.board, v_scope.count_key, t.xp) as above,
+    select t.xp, public.leaderboard_members_above(v_scope.board, v_scope.count_key, t.xp)
+                 - (select count(*) from public.leaderboard_entries s
+                     where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
+                       and s.season_id = v_scope.season_key and s.visible and s.profile_id = any (v_susp)
+                       and s.xp > t.xp) as above,
            (select coalesce(sum(x.n), 0)
               from (select c.members as n from public.leaderboard_counts c
                      where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 0 and c.bucket = t.xp
                     union all
                     select d.delta from public.leaderboard_count_deltas d
-                     where d.board = v_scope.board and d.scope = v_scope.count_key and d.level = 0
-                       and d.bucket = t.xp) x)::bigint as tied
+                     where d.board = v_scope.board and d.scope = v_scope.count_key and d.level in (0, -1)
+                       and d.bucket = t.xp) x)::bigint
+           - (select count(*) from public.leaderboard_entries s
+               where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
+                 and s.season_id = v_scope.season_key and s.visible and s.profile_id = any (v_susp)
+                 and s.xp = t.xp) as tied
       from (select max(win.xp) as xp from win) t
   )
   -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
@@ -332,16 +365,22 @@ volatile
 security definer
 set search_path = ''
 as $$
--- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more): -1 and +1
--- rows for the levels whose bucket changes (a +15 XP award usually touches level 0 alone), appended in one
--- insert. Nothing shared is updated, so concurrent awards never wait for each other here. Once both
--- buckets agree at a level they agree at every higher level too.
+-- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more). A score
+-- change appends -1 and +1 rows for the levels whose bucket changes (a +15 XP award usually touches level 0
+-- alone). Entering or leaving the board (a first score, showing or hiding oneself, a suspension does not
+-- count here) appends one row at level -1 whose bucket is the XP itself (issue 18: a visibility toggle used
+-- to append 8 per board); readers count it at every level and compaction spreads it over the 8 levels.
+-- Appended in one insert: nothing shared is updated, so concurrent awards never wait for each other here.
+-- Once both buckets agree at a level they agree at every higher level too.
   insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
+  select p_board, p_scope, -1, coalesce(p_new, p_old), case when p_new is null then -1 else 1 end
+   where (p_old is null) <> (p_new is null)
+  union all
   select p_board, p_scope, l.level, m.bucket, m.delta
     from generate_series(0, 7) as l (level)
    cross join lateral (values (p_old >> (6 * l.level), -1), (p_new >> (6 * l.level), 1)) as m (bucket, delta)
-   where (p_old >> (6 * l.level)) is distinct from (p_new >> (6 * l.level))
-     and m.bucket is not null
+   where p_old is not null and p_new is not null
+     and (p_old >> (6 * l.level)) is distinct from (p_new >> (6 * l.level))
 $$;
 comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
   'Moves one member between XP buckets of a board''s counts (null = not counted).';
@@ -359,13 +398,9 @@ as $$
   insert into public.leaderboard_counts (board, scope, level, bucket, members)
   select e.board, e.scope, l.level, e.xp >> (6 * l.level), count(*)
     from (
-      select 'all_time' as board, '' as scope, p.xp from public.profiles p where p.leaderboard_visible
-      union all
-      select 'layer', pl.layer_slug, pl.xp
-        from public.profile_layers pl join public.profiles p on p.id = pl.profile_id where p.leaderboard_visible
-      union all
-      select 'season', sc.season_id::text, sc.xp
-        from public.season_scores sc join public.profiles p on p.id = sc.profile_id where p.leaderboard_visible
+      select e.board, case e.board when 'all_time' then '' when 'layer' then e.layer_slug
+                                    else e.season_id::text end as scope, e.xp
+        from public.leaderboard_entries e where e.visible
     ) e
     cross join generate_series(0, 7) as l (level)
    group by 1, 2, 3, 4;
@@ -393,11 +428,15 @@ begin
     delete from public.leaderboard_count_deltas d returning d.board, d.scope, d.level, d.bucket, d.delta
   ), folded as (
     insert into public.leaderboard_counts as c (board, scope, level, bucket, members)
-    select m.board, m.scope, m.level, m.bucket, sum(m.delta)
+    -- A level -1 row (a member entering or leaving, bucket = XP) counts at each of the 8 levels.
+    select m.board, m.scope, l.level, l.bucket, sum(m.delta)
       from moved m
-     group by m.board, m.scope, m.level, m.bucket
+      cross join lateral (select m.level, m.bucket where m.level >= 0
+                          union all
+                          select g, m.bucket >> (6 * g) from generate_series(0, 7) g where m.level = -1) l (level, bucket)
+     group by m.board, m.scope, l.level, l.bucket
     having sum(m.delta) <> 0
-     order by m.board, m.scope, m.level, m.bucket
+     order by 1, 2, 3, 4
     on conflict (board, scope, level, bucket) do update set members = c.members + excluded.members
   )
   select count(*) into v_rows from moved;
@@ -439,17 +478,29 @@ begin
   if tg_op = 'UPDATE' and old.xp = new.xp and v_old_visible = v_new_visible then
     return null;
   end if;
-  perform private.leaderboard_count_move(
-    'all_time', '',
-    case when v_old_visible then old.xp end,
-    case when v_new_visible then new.xp end);
+  -- A member who left the all-time board alone (leaderboard_hidden_boards) is not counted there either way.
+  if tg_op = 'INSERT' or not exists (select 1 from public.leaderboard_hidden_boards h
+                                      where h.profile_id = old.id and h.board = 'all_time' and h.scope = '') then
+    perform private.leaderboard_count_move(
+      'all_time', '',
+      case when v_old_visible then old.xp end,
+      case when v_new_visible then new.xp end);
+  end if;
   if tg_op = 'UPDATE' and v_old_visible <> v_new_visible then
-    -- Showing or hiding oneself moves every board the member is on.
-    for v_row in select pl.layer_slug, pl.xp from public.profile_layers pl where pl.profile_id = new.id loop
+    -- Showing or hiding oneself moves every board the member is on (but those they left one by one).
+    for v_row in select pl.layer_slug, pl.xp from public.profile_layers pl
+                  where pl.profile_id = new.id
+                    and not exists (select 1 from public.leaderboard_hidden_boards h
+                                     where h.profile_id = new.id and h.board = 'layer' and h.scope = pl.layer_slug)
+    loop
       perform private.leaderboard_count_move('layer', v_row.layer_slug,
         case when v_old_visible then v_row.xp end, case when v_new_visible then v_row.xp end);
     end loop;
-    for v_row in select sc.season_id, sc.xp from public.season_scores sc where sc.profile_id = new.id loop
+    for v_row in select sc.season_id, sc.xp from public.season_scores sc join public.seasons s on s.id = sc.season_id
+                  where sc.profile_id = new.id
+                    and not exists (select 1 from public.leaderboard_hidden_boards h
+                                     where h.profile_id = new.id and h.board = 'season' and h.scope = s.layer_slug)
+    loop
       perform private.leaderboard_count_move('season', v_row.season_id::text,
         case when v_old_visible then v_row.xp end, case when v_new_visible then v_row.xp end);
     end loop;
@@ -458,7 +509,8 @@ begin
 end
 $$;
 comment on function private.tg_profiles__leaderboard_counts() is
-  'Keeps public.leaderboard_counts in step with profiles.xp and leaderboard_visible.';
+  'Keeps public.leaderboard_counts in step with profiles.xp and leaderboard_visible (boards the member left '
+  'in leaderboard_hidden_boards excepted).';
 revoke all on function private.tg_profiles__leaderboard_counts() from public;
 
 drop trigger if exists _600_leaderboard_counts on public.profiles;
@@ -481,6 +533,18 @@ declare
 begin
   select p.leaderboard_visible into v_visible from public.profiles p where p.id = v_profile_id;
   if not coalesce(v_visible, false) then
+    return null;
+  end if;
+  -- Left this board alone (leaderboard_hidden_boards: a layer board, or the season boards of a layer)?
+  if tg_table_name = 'profile_layers' then
+    if exists (select 1 from public.leaderboard_hidden_boards h
+                where h.profile_id = v_profile_id and h.board = 'layer'
+                  and h.scope = case when tg_op = 'DELETE' then old.layer_slug else new.layer_slug end) then
+      return null;
+    end if;
+  elsif exists (select 1 from public.leaderboard_hidden_boards h join public.seasons s on s.layer_slug = h.scope
+                 where h.profile_id = v_profile_id and h.board = 'season'
+                   and s.id = case when tg_op = 'DELETE' then old.season_id else new.season_id end) then
     return null;
   end if;
   if tg_table_name = 'profile_layers' then
@@ -507,7 +571,8 @@ begin
 end
 $$;
 comment on function private.tg_board_scores__leaderboard_counts() is
-  'Keeps public.leaderboard_counts in step with profile_layers and season_scores (visible members only).';
+  'Keeps public.leaderboard_counts in step with profile_layers and season_scores (visible members only, and '
+  'not on the boards they left in leaderboard_hidden_boards).';
 revoke all on function private.tg_board_scores__leaderboard_counts() from public;
 
 drop trigger if exists _600_leaderboard_counts on public.profile_layers;

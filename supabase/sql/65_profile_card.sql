@@ -44,6 +44,7 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := (select auth.uid());
+  v_backend boolean := false;
   v_profile record;
   v_level_xp bigint;
   v_next_xp bigint;
@@ -55,13 +56,35 @@ begin
   if profile_card.recent is null or profile_card.recent not between 0 and 50 then
     raise exception 'recent must be 0 to 50' using errcode = 'XPBAD';
   end if;
-  -- Only the leaderboard columns (all anon may read), and the policies' predicate repeated so that
-  -- service_role, which bypasses RLS, gets the public view too. A hidden member reads as unknown.
-  select p.id, p.display_name, p.avatar_url, p.xp, p.level, p.tier, t.name as tier_name
-    into v_profile
-    from public.profiles p
-    left join public.tiers t on t.slug = p.tier
-   where p.id = profile_card.profile_id and (p.leaderboard_visible or p.id = v_uid);
+  -- Only the leaderboard columns (all anon may read). Who sees the card (issue 13 item 3): anon the public
+  -- view, the anon case of private.can_see_profile written out because anon may not use schema private; the
+  -- backend (running as service_role, naming no member) every card; a member as private.can_see_profile
+  -- decides (the owner, staff, members profiles, public ones). A card the caller may not see reads as unknown.
+  -- The backend acting for a member (private.act_for, e.g. the bot for whoever ran /profile @someone) sees
+  -- the card as that member does.
+  if v_uid is null and pg_catalog.pg_has_role(current_user, 'service_role', 'member') then
+    v_uid := nullif(pg_catalog.current_setting('xpbase.actor_id', true), '')::uuid;
+    v_backend := v_uid is null;
+  end if;
+  if v_backend then
+    select p.id, p.display_name, p.avatar_url, p.xp, p.level, p.tier, t.name as tier_name
+      into v_profile
+      from public.profiles p
+      left join public.tiers t on t.slug = p.tier
+     where p.id = profile_card.profile_id;
+  elsif v_uid is null then
+    select p.id, p.display_name, p.avatar_url, p.xp, p.level, p.tier, t.name as tier_name
+      into v_profile
+      from public.profiles p
+      left join public.tiers t on t.slug = p.tier
+     where p.id = profile_card.profile_id and p.leaderboard_visible and p.profile_visibility = 'public';
+  else
+    select p.id, p.display_name, p.avatar_url, p.xp, p.level, p.tier, t.name as tier_name
+      into v_profile
+      from public.profiles p
+      left join public.tiers t on t.slug = p.tier
+     where p.id = profile_card.profile_id and private.can_see_profile(p.id, v_uid);
+  end if;
   if not found then
     raise exception 'Unknown profile: %', profile_card.profile_id using errcode = 'XPPRF';
   end if;
@@ -127,7 +150,10 @@ comment on function public.profile_card(uuid, integer) is
   'listed), layers [{slug, name, xp, status, status_name}], seasons [{season_id, layer, name, starts_at, '
   'ends_at, xp, rank}] (the seasons running now), recent_activity [{activity, activity_name, layer, amount, '
   'occurred_at}] (the last `recent` (0-50) positive awards, newest first; corrections and penalties are '
-  'private)}. Never bio, time zone, points, role or links. A member who hides from leaderboards is XPPRF '
-  '(unknown profile, as if absent) to everyone but themselves, service_role included. Errors: XPBAD, XPPRF.';
+  'private)}. Never bio, time zone, points, role or links. Who sees it follows profile_visibility: public '
+  'cards anyone, members cards signed-in members, private cards the owner and moderators/admins '
+  '(read_private_profiles); a member hidden from leaderboards only the owner and staff; service_role naming no '
+  'member every card, and as that member inside private.act_for. Any other card is XPPRF (unknown profile, as '
+  'if absent). Errors: XPBAD, XPPRF.';
 revoke all on function public.profile_card(uuid, integer) from public;
 grant execute on function public.profile_card(uuid, integer) to anon, authenticated, service_role;

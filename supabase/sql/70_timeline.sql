@@ -15,7 +15,7 @@ create or replace function private.assert_can_read_ledger(p_profile_id uuid)
 returns text
 language plpgsql
 stable
-security invoker
+security definer
 set search_path = ''
 as $$
 declare
@@ -36,7 +36,8 @@ end
 $$;
 comment on function private.assert_can_read_ledger(uuid) is
   'The time zone of a profile whose ledger the caller may read (their own, or any for service_role); '
-  'raises 42501 for someone else''s, XPPRF for an unknown profile.';
+  'raises 42501 for someone else''s, XPPRF for an unknown profile. A definer: members may not read '
+  'profiles.time_zone (issue 18), and the check above admits only the owner and the backend.';
 revoke all on function private.assert_can_read_ledger(uuid) from public;
 grant execute on function private.assert_can_read_ledger(uuid) to authenticated, service_role;
 

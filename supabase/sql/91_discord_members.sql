@@ -111,6 +111,7 @@ set search_path = ''
 as $$
 declare
   v_profile public.profiles;
+  v_viewer uuid;
 begin
   perform private.discord_id('user_id', p_user_id);
   if p_viewer_id is not null then
@@ -125,9 +126,14 @@ begin
   if not found then
     raise exception 'No profile for Discord user %', p_user_id using errcode = 'XPPRF';
   end if;
-  -- Members hidden from boards are hidden from other members' /profile and /rank too (the member sees themself).
-  if not v_profile.leaderboard_visible and p_viewer_id is not null and p_viewer_id <> p_user_id then
-    raise exception 'That member keeps their profile private' using errcode = 'XPHID';
+  -- Someone else asking sees what the card shows them (private.can_see_profile, issue 13 item 3): members
+  -- hidden from boards and private profiles only to staff, members profiles to viewers with a profile.
+  if p_viewer_id is not null and p_viewer_id <> p_user_id then
+    select i.profile_id into v_viewer from public.identities i
+     where i.provider = 'discord' and i.subject = p_viewer_id;
+    if not private.can_see_profile(v_profile.id, v_viewer) then
+      raise exception 'That member keeps their profile private' using errcode = 'XPHID';
+    end if;
   end if;
   return jsonb_build_object(
     'profile_id', v_profile.id,
@@ -198,11 +204,83 @@ comment on function public.service_role_discord_member(text, integer, text) is
   'the level starts), next_level_xp (null at the top of the curve), layers [{layer, name, xp, status, '
   'status_name}], unlocks [{tier, slug, name}], identities [provider], and the last `recent` (0-25) non-zero '
   'ledger entries [{activity, activity_name, layer, amount, occurred_at, reason}]. viewer_user_id is the Discord '
-  'user asking (/profile @them, /rank @them): when it is someone else and the user hides from leaderboards '
-  '(leaderboard_visible false) the answer is XPHID, as boards leave them out; null is the member themself or a '
-  'moderator. Errors: XPPRF when the user has no profile, XPHID, XPBAD. service_role only.';
+  'user asking (/profile @them, /rank @them): when it is someone else who may not see the user''s profile card '
+  '(private.can_see_profile: a private profile or one hidden from leaderboards unless the viewer''s role holds '
+  'read_private_profiles; a members profile unless the viewer has a profile) the answer is XPHID; null is the '
+  'member themself or the backend. Errors: XPPRF when the user has no profile, XPHID, XPBAD. service_role only.';
 revoke all on function public.service_role_discord_member(text, integer, text) from public, anon, authenticated;
 grant execute on function public.service_role_discord_member(text, integer, text) to service_role;
+
+create or replace function private.discord_card_viewing(
+  p_user_id text,
+  p_viewer_id text,
+  out profile_id uuid,
+  out viewer_id uuid
+)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.discord_id('user_id', p_user_id);
+  perform private.discord_id('viewer_user_id', p_viewer_id);
+  select i.profile_id into profile_id from public.identities i
+   where i.provider = 'discord' and i.subject = p_user_id;
+  if profile_id is null then
+    raise exception 'No profile for Discord user %', p_user_id using errcode = 'XPPRF';
+  end if;
+  select i.profile_id into viewer_id from public.identities i
+   where i.provider = 'discord' and i.subject = p_viewer_id;
+  if viewer_id is null then
+    raise exception 'No profile for Discord user %', p_viewer_id using errcode = 'XPPRF';
+  end if;
+  -- The same rule as the card itself (private.can_see_profile), answered as XPHID for the bot's reply.
+  if not private.can_see_profile(profile_id, viewer_id) then
+    raise exception 'That member keeps their profile private' using errcode = 'XPHID';
+  end if;
+end
+$$;
+comment on function private.discord_card_viewing(text, text) is
+  'The profiles of a Discord user and of the Discord user asking to see their card (both must have one: XPPRF), '
+  'XPHID when the viewer may not see it (private.can_see_profile), XPBAD for ids that are not Discord ids. For '
+  'public.service_role_discord_profile_card.';
+revoke all on function private.discord_card_viewing(text, text) from public;
+grant execute on function private.discord_card_viewing(text, text) to service_role;
+
+create or replace function public.service_role_discord_profile_card(
+  user_id text,
+  viewer_user_id text,
+  recent integer default 0
+)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_seen record;
+  v_card jsonb;
+begin
+  select v.profile_id, v.viewer_id into v_seen
+    from private.discord_card_viewing(service_role_discord_profile_card.user_id,
+                                      service_role_discord_profile_card.viewer_user_id) v;
+  -- profile_card as the viewer would call it themself: what a member may see of another member.
+  perform private.act_for(v_seen.viewer_id);
+  v_card := public.profile_card(v_seen.profile_id, service_role_discord_profile_card.recent);
+  perform set_config('xpbase.actor_id', '', true);
+  return v_card;
+end
+$$;
+comment on function public.service_role_discord_profile_card(text, text, integer) is
+  'The profile card of Discord user user_id as Discord user viewer_user_id sees it (/profile @them): '
+  'public.profile_card run for the viewer (private.act_for), so the same shape and fields, never bio, time '
+  'zone, points, role, links or linked accounts; is_self when they are the same person. recent: 0-50 latest '
+  'awards. Errors: XPPRF when either has no profile, XPHID when the viewer may not see the card '
+  '(private.can_see_profile), XPBAD. service_role only.';
+revoke all on function public.service_role_discord_profile_card(text, text, integer) from public, anon, authenticated;
+grant execute on function public.service_role_discord_profile_card(text, text, integer) to service_role;
 
 create or replace function public.service_role_discord_seasons(layer text default null, max_rows integer default 25)
 returns jsonb

@@ -102,6 +102,7 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := (select auth.uid());
+  v_susp uuid[] := public.leaderboard_suspended_ids();
 begin
   if guild_id is null or guild_id !~ '^[0-9]{1,20}$' then
     raise exception 'guild_id must be a Discord id (1 to 20 digits), got %', coalesce(guild_id, 'null')
@@ -119,18 +120,40 @@ begin
       from public.discord_guild_members m
       join public.leaderboard_entries e
         on e.board = 'all_time' and e.layer_slug = '' and e.season_id = 0 and e.profile_id = m.profile_id
-     where m.guild_id = guild_leaderboard.guild_id and (e.visible or e.profile_id = v_uid)
+     where m.guild_id = guild_leaderboard.guild_id
+       and ((e.visible and not (e.profile_id = any (v_susp))
+             and not exists (select 1 from public.leaderboard_hidden_boards h
+                              where h.profile_id = e.profile_id and h.board = 'server'
+                                and h.scope = guild_leaderboard.guild_id))
+            or e.profile_id = v_uid)
      order by e.xp desc, e.reached_at, e.profile_id
     offset (page - 1) * page_size limit page_size;
 end
 $$;
 comment on function public.guild_leaderboard(text, integer, integer) is
   'One page of a Discord server''s all-time board: rows (rank, profile_id, display_name, avatar_url, xp, level, '
-  'tier) of the server''s members who show themselves (and the caller), best first; equal XP shares a rank, '
+  'tier) of the server''s members who show themselves and are not suspended (and the caller), best first; equal XP shares a rank, '
   'whoever reached it first comes first. page_size 1-100, page from 1. Anyone may read it (like every board). '
   'Errors: XPBAD.';
 revoke all on function public.guild_leaderboard(text, integer, integer) from public;
 grant execute on function public.guild_leaderboard(text, integer, integer) to anon, authenticated, service_role;
+
+create or replace function private.on_server_board(p_profile_id uuid, p_guild_id text)
+returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  -- A server board is the all-time board among the server's members: leaving either leaves it.
+  select not exists (select 1 from public.leaderboard_hidden_boards h
+                      where h.profile_id = p_profile_id
+                        and ((h.board = 'all_time' and h.scope = '') or (h.board = 'server' and h.scope = p_guild_id)))
+$$;
+comment on function private.on_server_board(uuid, text) is
+  'Whether a member stays on a Discord server''s board as far as leaderboard_hidden_boards goes (they left '
+  'neither the all-time board nor that server''s); leaderboard_visible and suspensions are asked apart.';
+revoke all on function private.on_server_board(uuid, text) from public;
 
 create or replace function private.discord_guild_rank(p_guild_id text, p_user_id text)
 returns jsonb
@@ -144,10 +167,14 @@ declare
   v_member boolean;
   v_rank bigint;
   v_total bigint;
+  v_susp uuid[] := public.leaderboard_suspended_ids();
 begin
   perform private.discord_id('guild_id', p_guild_id);
   perform private.discord_id('user_id', p_user_id);
-  select p.id, p.xp, p.level, p.tier, p.leaderboard_visible into v_profile
+  select p.id, p.xp, p.level, p.tier,
+         p.leaderboard_visible and not (p.id = any (v_susp)) and private.on_server_board(p.id, p_guild_id)
+           as leaderboard_visible
+    into v_profile
     from public.identities i join public.profiles p on p.id = i.profile_id
    where i.provider = 'discord' and i.subject = p_user_id;
   if not found then
@@ -157,11 +184,13 @@ begin
                        where m.guild_id = p_guild_id and m.profile_id = v_profile.id);
   select count(*) into v_total
     from public.discord_guild_members m join public.profiles p on p.id = m.profile_id
-   where m.guild_id = p_guild_id and p.leaderboard_visible;
+   where m.guild_id = p_guild_id and p.leaderboard_visible and not (p.id = any (v_susp))
+     and private.on_server_board(p.id, p_guild_id);
   if v_member and v_profile.leaderboard_visible then
     select 1 + count(*) into v_rank
       from public.discord_guild_members m join public.profiles p on p.id = m.profile_id
-     where m.guild_id = p_guild_id and p.leaderboard_visible and p.xp > v_profile.xp;
+     where m.guild_id = p_guild_id and p.leaderboard_visible and not (p.id = any (v_susp))
+       and private.on_server_board(p.id, p_guild_id) and p.xp > v_profile.xp;
   end if;
   return jsonb_build_object('guild_id', p_guild_id, 'user_id', p_user_id, 'profile_id', v_profile.id,
                             'member', v_member, 'rank', v_rank, 'total', v_total, 'xp', v_profile.xp,

@@ -18,7 +18,7 @@ declare
   v_profile jsonb;
 begin
   -- Callers: the member themselves, an admin, or the backend.
-  if (select auth.role()) is distinct from 'service_role' and (select auth.uid()) is distinct from p_profile_id then
+  if not private.is_service_role() and (select auth.uid()) is distinct from p_profile_id then
     perform private.assert_admin();
   end if;
   select to_jsonb(p) into v_profile from public.profiles p where p.id = p_profile_id;
@@ -94,7 +94,7 @@ begin
     raise exception 'profile_id is required' using errcode = 'XPBAD';
   end if;
   -- Callers: the member themselves, an admin, or the backend.
-  if (select auth.role()) = 'service_role' then
+  if private.is_service_role() then
     v_requested_by := 'service';
   elsif (select auth.uid()) = p_profile_id then
     v_requested_by := 'member';

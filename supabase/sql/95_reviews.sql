@@ -39,17 +39,15 @@ stable
 security definer
 set search_path = ''
 as $$
-declare
-  v_role text := (select auth.role());
 begin
-  if v_role = 'service_role' then
+  if private.is_service_role() then
     actor_role := 'service_role';
     actor_id := p_profile_id;
     if actor_id is null then
       is_admin := true;
       return;
     end if;
-  elsif v_role = 'authenticated' and (select auth.uid()) is not null then
+  elsif (select auth.uid()) is not null then
     actor_role := 'authenticated';
     actor_id := (select auth.uid());
     if p_profile_id is not null and p_profile_id <> actor_id then

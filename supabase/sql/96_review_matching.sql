@@ -457,7 +457,7 @@ set search_path = ''
 as $$
 declare
   v_actor_id uuid := private.review_admin(p_actor_id);
-  v_actor_role text := (select auth.role());
+  v_actor_role text := case when private.is_service_role() then 'service_role' else 'authenticated' end;
   v_req public.review_requests;
   v_pro public.professionals;
   v_slot tstzrange;

@@ -78,6 +78,7 @@ async def test_commands_are_synced_to_the_test_guild_at_start(rpc: RPC, discord_
                 "join",
                 "pointvalues",
                 "badges",
+                "tools",
                 "importxp",
                 "rankcard",
                 "suspend",

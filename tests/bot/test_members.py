@@ -55,18 +55,79 @@ async def test_levels_lists_the_curve_and_the_tiers_with_unlocks(
     assert "Member · levels 11-25: from 10,500 XP · unlocks Custom rank card" in answer.text
 
 
-async def test_profile_of_self_and_of_another_member(
+async def test_profile_of_another_member_shows_only_their_card(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
-    """/profile shows level, tier, points and linked accounts, for oneself or a member who has a profile."""
-    await bob_with_xp(bot, world, db)
+    """/profile @bob by Carol: the card Carol would see on the web (level, tier, rank, layers), none of Bob's
+    private fields (bio, points, links, time zone, linked accounts, member since)."""
+    bob = await bob_with_xp(bot, world, db)
+    async with db.as_service() as conn:
+        await conn.execute(
+            "update public.profiles set bio = 'Bob''s secret bio', time_zone = 'Asia/Kolkata',"
+            ' social_links = \'{"github": "https://github.com/bob-private"}\' where id = $1::uuid',
+            bob,
+        )
     interaction = await world.run(
         world.interaction(
             world.carol, "profile", options=[user_option("member", world.bob)], resolve=[world.bob]
         )
     )
-    text = discord_api.last_reply(interaction.id).text
-    assert "Level: 3 (600 XP)" in text and "Linked accounts: discord" in text and "Points: 600" in text
+    answer = discord_api.last_reply(interaction.id)
+    text = answer.text
+    assert answer.ephemeral
+    assert "Level: 3 (600 XP)" in text and "Tier: Basic" in text and "Rank: #1 of " in text
+    assert "Reality: Awakened" in text
+    for private in (
+        "secret bio",
+        "Points",
+        "600 points",
+        "bob-private",
+        "Links",
+        "Asia/Kolkata",
+        "Linked accounts",
+        "discord",
+        "Member since",
+    ):
+        assert private not in text, private
+
+
+async def test_profile_of_oneself_shows_the_private_fields(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """/profile (or /profile @me) by Bob: his bio, points, links and linked accounts too."""
+    bob = await bob_with_xp(bot, world, db)
+    async with db.as_service() as conn:
+        await conn.execute(
+            "update public.profiles set bio = 'Bob''s secret bio',"
+            ' social_links = \'{"github": "https://github.com/bob-private"}\' where id = $1::uuid',
+            bob,
+        )
+    for options in ([], [user_option("member", world.bob)]):
+        interaction = await world.run(
+            world.interaction(world.bob, "profile", options=options, resolve=[world.bob] if options else [])
+        )
+        text = discord_api.last_reply(interaction.id).text
+        # Points and XP: 600 and whatever the passive XP of the command's message added.
+        assert "Bob's secret bio" in text and "Points: 6" in text and "Linked accounts: discord" in text
+        assert "github: https://github.com/bob-private" in text and "Level: 3 (6" in text
+
+
+async def test_a_private_profile_is_refused_to_another_member(
+    bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
+) -> None:
+    """profile_visibility private: /profile @bob by Carol is refused privately, as the card is on the web."""
+    bob = await bob_with_xp(bot, world, db)
+    async with db.as_member(bob) as conn:
+        await conn.execute(
+            "update public.profiles set profile_visibility = 'private' where id = $1::uuid", bob
+        )
+    interaction = await world.run(
+        world.interaction(
+            world.carol, "profile", options=[user_option("member", world.bob)], resolve=[world.bob]
+        )
+    )
+    answer = discord_api.last_reply(interaction.id)
+    assert answer.ephemeral and answer.content == "That member keeps their profile private."
 
 
 async def test_profile_of_an_unknown_member_is_refused(

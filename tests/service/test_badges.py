@@ -6,7 +6,7 @@ from uuid import UUID
 
 from quart.typing import TestClientProtocol as Client
 
-from tests.helpers import award, new_profile
+from tests.helpers import award, make_public, new_profile
 from tests.service.conftest import make_token
 from xpbase.db import Database
 from xpbase.models.badges import BadgeCatalogue, ProfileBadges
@@ -19,6 +19,7 @@ def bearer(profile_id: UUID) -> dict[str, str]:
 async def test_badges_over_http_follow_profile_visibility(client: Client, db: Database) -> None:
     """Anon reads the catalogue and visible badges; a hidden member's are 404 to anon, theirs via /me."""
     ana = await new_profile(db, "Ana")
+    await make_public(db, ana)
     await award(db, ana, "xp_purchase", "ana-1", amount=300)
     catalogue = await client.get("/v1/badges")
     assert catalogue.status_code == 200
@@ -46,6 +47,7 @@ async def test_badges_over_http_follow_profile_visibility(client: Client, db: Da
 async def test_member_page_lists_badges(client: Client, db: Database) -> None:
     """The web member page /u/<id> shows the member's badges with their level."""
     ana = await new_profile(db, "Ana")
+    await make_public(db, ana)
     await award(db, ana, "xp_purchase", "ana-1", amount=300)
     page = await client.get(f"/u/{ana}")
     html = await page.get_data(as_text=True)

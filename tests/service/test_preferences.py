@@ -2,7 +2,7 @@
 
 from quart.typing import TestClientProtocol as Client
 
-from tests.helpers import new_profile
+from tests.helpers import award, new_profile
 from tests.service.conftest import make_token
 from xpbase.db import Database
 
@@ -61,3 +61,28 @@ async def test_register_devices(client: Client, db: Database) -> None:
     assert bare.status_code == 400
     async with db.as_member(ada) as conn:
         assert await conn.fetchval("select count(*) from public.push_devices") == 2
+
+
+async def test_leaderboard_visibility_per_board_over_http(client: Client, db: Database) -> None:
+    """PUT leaves the all-time board alone: the public board drops the member, the layer board keeps them."""
+    ada = await new_profile(db, "Ada")
+    await award(db, ada, "challenge_completed", "lv-1", amount=200)
+    headers = {"Authorization": f"Bearer {make_token(sub=str(ada))}"}
+    first = await (await client.get("/v1/me/preferences/leaderboards", headers=headers)).get_json()
+    assert first == {"visible": True, "hidden_boards": []}
+    put = await client.put(
+        "/v1/me/preferences/leaderboards", headers=headers, json={"hidden_boards": [{"board": "all_time"}]}
+    )
+    assert put.status_code == 200
+    assert (await put.get_json())["hidden_boards"] == [{"board": "all_time", "scope": ""}]
+    all_time = await (await client.get("/v1/leaderboards/all_time")).get_json()
+    assert str(ada) not in [item["profile_id"] for item in all_time["items"]]
+    layer = await (await client.get("/v1/leaderboards/layer?layer=reality")).get_json()
+    assert str(ada) in [item["profile_id"] for item in layer["items"]]
+    bad = await client.put(
+        "/v1/me/preferences/leaderboards",
+        headers=headers,
+        json={"hidden_boards": [{"board": "layer", "scope": "x"}]},
+    )
+    assert bad.status_code == 400 and (await bad.get_json())["error"]["code"] == "invalid_argument"
+    assert (await client.get("/v1/me/preferences/leaderboards")).status_code == 401

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from quart.typing import TestClientProtocol as Client
 
-from tests.helpers import award, new_profile
+from tests.helpers import award, make_public, new_profile
 from tests.service.conftest import make_token
 from xpbase.db import Database
 from xpbase.models.profiles import ProfileCard
@@ -19,6 +19,7 @@ def bearer(profile_id: UUID) -> dict[str, str]:
 async def test_profile_card_as_anon_and_hidden_member_as_themself(client: Client, db: Database) -> None:
     """Anon reads a visible card; hidden is 404 unknown_profile to anon, readable with their token."""
     ana = await new_profile(db, "Ana")
+    await make_public(db, ana)
     await award(db, ana, "xp_purchase", "ana-1", amount=300)
     response = await client.get(f"/v1/profiles/{ana}?recent=1")
     assert response.status_code == 200
@@ -36,9 +37,27 @@ async def test_profile_card_as_anon_and_hidden_member_as_themself(client: Client
     assert bad.status_code == 400 and (await bad.get_json())["error"]["code"] == "invalid_argument"
 
 
+async def test_profile_visibility_decides_who_gets_the_card(client: Client, db: Database) -> None:
+    """members (the default): 404 to anon, 200 to a member; private: 404 to another member, 200 to the
+    owner; PATCH /v1/me sets it and GET /v1/me shows it."""
+    ana, ben = await new_profile(db, "Ana"), await new_profile(db, "Ben")
+    me = await client.get("/v1/me", headers=bearer(ana))
+    assert (await me.get_json())["profile_visibility"] == "members"
+    assert (await client.get(f"/v1/profiles/{ana}")).status_code == 404
+    assert (await client.get(f"/v1/profiles/{ana}", headers=bearer(ben))).status_code == 200
+    patched = await client.patch("/v1/me", json={"profile_visibility": "private"}, headers=bearer(ana))
+    assert patched.status_code == 200 and (await patched.get_json())["profile_visibility"] == "private"
+    hidden = await client.get(f"/v1/profiles/{ana}", headers=bearer(ben))
+    assert hidden.status_code == 404 and (await hidden.get_json())["error"]["code"] == "unknown_profile"
+    assert (await client.get(f"/v1/profiles/{ana}", headers=bearer(ana))).status_code == 200
+    bad = await client.patch("/v1/me", json={"profile_visibility": "friends"}, headers=bearer(ana))
+    assert bad.status_code == 400
+
+
 async def test_xp_adjustment_needs_an_admin(client: Client, db: Database) -> None:
     """A member gets 403 forbidden; after service_role_grant_admin the same token's call credits the XP."""
     admin, target = await new_profile(db, "Admin"), await new_profile(db, "Target")
+    await make_public(db, target)
     body = {"amount": 250, "reason": "quick start", "idempotency_key": "qs-1"}
     url = f"/v1/admin/profiles/{target}/xp-adjustments"
     refused = await client.post(url, json=body, headers=bearer(admin))

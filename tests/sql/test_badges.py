@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from tests.helpers import acting_as, award, new_profile
+from tests.helpers import acting_as, award, make_public, new_profile
 from xpbase.db import Database, member_claims
 from xpbase.errors import DomainError
 from xpbase.models.badges import BadgeCatalogue, BadgeEvaluation, ProfileBadges
@@ -322,15 +322,17 @@ async def test_badge_rules_are_checked_by_the_table(db: Database) -> None:
 
 
 async def test_reads_follow_profile_visibility(db: Database) -> None:
-    """Anyone reads a visible member's badges and the catalogue; a hidden member's are theirs alone."""
+    """Anyone reads a public listed member's badges and the catalogue; a hidden member's are theirs (and the
+    backend's) alone."""
     seen, hidden = await new_profile(db, "Seen"), await new_profile(db, "Hidden")
+    await make_public(db, seen, hidden)
     for pid in (seen, hidden):
         await award(db, pid, "challenge_completed", f"v-{pid}", amount=10)
     async with db.as_member(hidden) as conn:
         await conn.execute("update public.profiles set leaderboard_visible = false where id = $1", hidden)
     anon = ProfileBadges.model_validate(await db.rpc("profile_badges", role="anon", profile_id=seen))
     assert [b.slug for b in anon.badges] == ["first_steps"]
-    for role, claims in (("anon", None), ("authenticated", member_claims(seen)), ("service_role", None)):
+    for role, claims in (("anon", None), ("authenticated", member_claims(seen))):
         with pytest.raises(DomainError) as exc:
             await db.rpc("profile_badges", role=role, claims=claims, profile_id=hidden)
         assert exc.value.error.sqlstate == "XPPRF"

@@ -101,6 +101,54 @@ async def test_hidden_member_is_private_to_other_viewers(db: Database) -> None:
     assert bad.value.error.sqlstate == "XPBAD"
 
 
+async def test_the_bot_reads_another_members_card_as_the_viewer(db: Database) -> None:
+    """/profile @them: public.profile_card run for the viewer, the very answer the viewer gets themself."""
+    target = await db.rpc("ensure_profile", provider="discord", subject="50", display_name="Bob")
+    viewer = await db.rpc("ensure_profile", provider="discord", subject="51", display_name="Carol")
+    await award(db, target, "challenge_completed", "c", amount=600)
+    async with db.as_service() as conn:
+        await conn.execute(
+            "update public.profiles set bio = 'secret bio', time_zone = 'Asia/Kolkata',"
+            ' social_links = \'{"github": "https://github.com/bob"}\' where id = $1::uuid',
+            target,
+        )
+    card = await db.rpc("service_role_discord_profile_card", user_id="50", viewer_user_id="51", recent=5)
+    async with acting_as(db, "authenticated", viewer) as conn:
+        as_viewer = await conn.fetchval("select public.profile_card($1::uuid, 5)", target)
+    assert card == as_viewer
+    assert card["is_self"] is False and card["xp"] == 600 and card["recent_activity"]
+    assert not {"bio", "points", "time_zone", "social_links", "identities", "role", "created_at"} & set(card)
+    own = await db.rpc("service_role_discord_profile_card", user_id="51", viewer_user_id="51")
+    assert own["is_self"] is True and own["id"] == str(viewer)
+
+
+async def test_the_bot_card_follows_profile_visibility_and_leaves_no_actor(db: Database) -> None:
+    """A private card is XPHID to another member (not to staff); either side without a profile is XPPRF;
+    the actor named for the call is cleared, so the backend sees every card again afterwards."""
+    target = await db.rpc("ensure_profile", provider="discord", subject="60", display_name="Private")
+    await db.rpc("ensure_profile", provider="discord", subject="61", display_name="Member")
+    moderator = await db.rpc("ensure_profile", provider="discord", subject="62", display_name="Mod")
+    async with db.as_service() as conn:
+        await conn.execute(
+            "update public.profiles set profile_visibility = 'private' where id = $1::uuid", target
+        )
+        await conn.execute("update public.profiles set role = 'moderator' where id = $1::uuid", moderator)
+    with pytest.raises(DomainError) as hidden:
+        await db.rpc("service_role_discord_profile_card", user_id="60", viewer_user_id="61")
+    assert hidden.value.error.sqlstate == "XPHID"
+    seen = await db.rpc("service_role_discord_profile_card", user_id="60", viewer_user_id="62")
+    assert seen["display_name"] == "Private" and "bio" not in seen
+    for user_id, viewer_id, sqlstate in (("60", "63", "XPPRF"), ("63", "61", "XPPRF"), ("60", "x", "XPBAD")):
+        with pytest.raises(DomainError) as refused:
+            await db.rpc("service_role_discord_profile_card", user_id=user_id, viewer_user_id=viewer_id)
+        assert refused.value.error.sqlstate == sqlstate
+    async with acting_as(db, "service_role") as conn:
+        await conn.fetchval("select public.service_role_discord_profile_card('60', '62')")
+        assert await conn.fetchval("select current_setting('xpbase.actor_id', true)") == ""
+        card = await conn.fetchval("select public.profile_card($1::uuid)", target)
+        assert card["is_self"] is False
+
+
 async def _queue(db: Database) -> list[tuple[str, str, str | None, str | None, int, object]]:
     """The bot's queue: (kind, user id, guild, channel, attempts, claimed) per notification, oldest first."""
     async with db.pool.acquire() as conn:

@@ -54,7 +54,11 @@ HISTOGRAM = """
 select board, scope, level, bucket, sum(n)::bigint from (
   select board, scope, level, bucket, members as n from public.leaderboard_counts
   union all
-  select board, scope, level, bucket, delta from public.leaderboard_count_deltas
+  select board, scope, level, bucket, delta from public.leaderboard_count_deltas where level >= 0
+  union all
+  -- A member entering or leaving a board is one row at level -1 (bucket = XP), counted at every level.
+  select board, scope, l.level, bucket >> (6 * l.level), delta
+    from public.leaderboard_count_deltas d cross join generate_series(0, 7) as l (level) where d.level = -1
 ) x group by 1, 2, 3, 4 having sum(n) <> 0 order by 1, 2, 3, 4
 """
 RECOMPUTED = """

@@ -4,6 +4,7 @@ board and rank among one server's members, hidden members left out."""
 from __future__ import annotations
 
 from tests.helpers import acting_as, award
+from tests.sql.test_roles import with_role
 from xpbase.db import Database, member_claims
 
 
@@ -65,3 +66,32 @@ async def test_passive_xp_records_membership_and_hidden_members_stay_off(db: Dat
     assert [r["display_name"] for r in mine] == ["Dee"]
     async with acting_as(db, "anon") as conn:
         assert await conn.fetchval("select count(*) from public.discord_guild_members") == 0
+
+
+async def test_a_suspended_member_leaves_the_server_board_while_suspended(db: Database) -> None:
+    """The server board and rank leave a suspended member out; lifting the suspension brings them back."""
+    ada = await _member(db, "7", "71", "Ada", 900)
+    await _member(db, "7", "72", "Bo", 300)
+    await db.rpc(
+        "service_role_moderate",
+        actor_id=await with_role(db, "moderator", "Mod"),
+        action="suspend",
+        profile_id=ada,
+        reason="Spam",
+        until=None,
+    )
+    board = await db.rpc_rows("guild_leaderboard", role="anon", guild_id="7")
+    assert [(r["rank"], r["display_name"]) for r in board] == [(1, "Bo")]
+    bo = await db.rpc("service_role_discord_guild_rank", guild_id="7", user_id="72")
+    assert (bo["rank"], bo["total"]) == (1, 1)
+    assert (await db.rpc("service_role_discord_guild_rank", guild_id="7", user_id="71"))["rank"] is None
+    await db.rpc(
+        "service_role_moderate",
+        actor_id=await with_role(db, "admin", "Boss"),
+        action="unsuspend",
+        profile_id=ada,
+        reason="Ok",
+        until=None,
+    )
+    board = await db.rpc_rows("guild_leaderboard", role="anon", guild_id="7")
+    assert [(r["rank"], r["display_name"]) for r in board] == [(1, "Ada"), (2, "Bo")]

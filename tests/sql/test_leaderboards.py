@@ -12,7 +12,8 @@ import asyncpg
 import pytest
 
 from tests.helpers import acting_as, award, new_profile
-from xpbase.db import Database
+from tests.sql.test_roles import with_role
+from xpbase.db import Database, member_claims
 from xpbase.errors import DomainError
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -194,6 +195,21 @@ async def test_rank_and_around_agree_with_the_full_board(db: Database, board: st
             await give(db, pid, rng.choice([10, 20, 30]), rng.randint(0, 50) * 10 + k)
     for pid in rng.sample(pids, 5):
         await hide(db, pid)
+    # Members who leave this board alone, or another board (issue 13), and the counts that follow them.
+    scope_of = {"all_time": {"board": "all_time"}, "layer": {"board": "layer", "scope": "cyber"}}
+    scope_of["season"] = {"board": "season", "scope": "cyber"}
+    for i, pid in enumerate(rng.sample(pids, 6)):
+        other = {"board": "layer", "scope": "reality"} if i % 2 else {"board": "server", "scope": "1"}
+        await set_visibility(db, pid, hidden_boards=[scope_of[board], other] if i < 4 else [other])
+    # Suspended members (issue 13) leave the board too, hidden or not; an ended suspension hides nobody.
+    suspended = rng.sample(pids, 4)
+    for pid in suspended:
+        await suspend(db, pid)
+    await db.pool.execute(
+        "update public.moderation_actions set created_at = now() - interval '3 days',"
+        " until = now() - interval '1 day' where profile_id = $1",
+        suspended[0],
+    )
     scope: tuple[Any, Any] = (None, None)
     if board == "layer":
         scope = ("cyber", None)
@@ -216,6 +232,7 @@ async def test_rank_and_around_agree_with_the_full_board(db: Database, board: st
                 if pid not in positions:
                     assert rank["rank"] is None and around == []
                     continue
+                assert pid not in suspended[1:] or pid == viewer
                 at = positions[pid]
                 assert rank["rank"] == full[at]["rank"]
                 assert rank["total"] == len(full)
@@ -244,16 +261,28 @@ async def test_leaderboard_counts_stay_exact_through_awards_corrections_and_hidi
             )
         elif action < 0.8:
             await db.rpc("admin_reset_xp", profile_id=pid, reason="test", idempotency_key=f"reset{step}")
-        else:
+        elif action < 0.9:
             async with db.as_member(pid) as conn:
                 await conn.execute(
                     "update public.profiles set leaderboard_visible = not leaderboard_visible"
                     " where id = (select auth.uid())"
                 )
+        else:
+            # Leaving (or coming back to) single boards: all-time, a layer's board, a layer's season boards.
+            boards = [
+                {"board": "all_time"},
+                {"board": "layer", "scope": "cyber"},
+                {"board": "season", "scope": "cyber"},
+            ]
+            await set_visibility(db, pid, hidden_boards=rng.sample(boards, rng.randint(0, 2)))
     query = (
         "select board, scope, level, bucket, sum(n) from ("
         " select board, scope, level, bucket, members as n from public.leaderboard_counts"
-        " union all select board, scope, level, bucket, delta from public.leaderboard_count_deltas) x"
+        " union all select board, scope, level, bucket, delta"
+        " from public.leaderboard_count_deltas where level >= 0"
+        " union all select board, scope, l.level, bucket >> (6 * l.level), delta"
+        " from public.leaderboard_count_deltas d cross join generate_series(0, 7) as l (level)"
+        " where d.level = -1) x"
         " group by 1, 2, 3, 4 having sum(n) <> 0 order by 1, 2, 3, 4"
     )
     async with db.as_service() as conn:
@@ -269,3 +298,45 @@ async def test_leaderboard_counts_stay_exact_through_awards_corrections_and_hidi
         rebuilt = [tuple(r) for r in await conn.fetch(query)]
     assert kept == compacted == rebuilt
     assert any(board == "season" for board, *_ in kept) and any(board == "layer" for board, *_ in kept)
+
+
+async def suspend(db: Database, pid: UUID, until: str | None = "1 day") -> None:
+    """A suspension of ``pid`` (a day, or a ban with until None) recorded by the bot for a new moderator
+    (who stays off the boards)."""
+    moderator = await with_role(db, "moderator", f"Mod {pid}")
+    await db.pool.execute("update public.profiles set leaderboard_visible = false where id = $1", moderator)
+    await db.rpc(
+        "service_role_moderate",
+        actor_id=moderator,
+        action="suspend",
+        profile_id=pid,
+        reason="Test suspension",
+        until=None if until is None else datetime.now(UTC) + timedelta(days=1),
+    )
+
+
+async def hidden_admin(db: Database) -> UUID:
+    admin = await with_role(db, "admin", "Lifter")
+    await db.pool.execute("update public.profiles set leaderboard_visible = false where id = $1", admin)
+    return admin
+
+
+async def views_of(db: Database, members: dict[str, UUID], who: str) -> list[tuple[str, Any, Any]]:
+    """For anon, another member and service_role: the board, who's rank and who's around."""
+    seen = []
+    for role, viewer in (("anon", None), ("authenticated", members["Dee"]), ("service_role", None)):
+        async with acting_as(db, role, viewer) as conn:
+            board = rows(await conn.fetch("select * from public.leaderboard()"))
+            rank = json.loads(await conn.fetchval("select public.leaderboard_rank($1)::text", members[who]))
+            around = rows(
+                await conn.fetch("select * from public.leaderboard_around($1, radius => 1)", members[who])
+            )
+            seen.append((role, (board, rank["rank"], rank["total"]), around))
+    return seen
+
+
+async def set_visibility(db: Database, pid: UUID, **changes: Any) -> Any:
+    """public.set_leaderboard_visibility as the member ``pid``."""
+    return await db.rpc(
+        "set_leaderboard_visibility", role="authenticated", claims=member_claims(pid), **changes
+    )

@@ -137,10 +137,12 @@ async def test_notifications_are_announced_with_pg_notify(db: Database) -> None:
             "select id, kind from public.notifications where profile_id = $1 order by id", pid
         )
     assert sorted(json.loads(h)["id"] for h in heard) == [r["id"] for r in rows]
-    # the default badges First steps and Level 10 are earned on the way (supabase/sql/33_badges.sql)
+    # the default badges First steps and Level 10 are earned on the way (supabase/sql/33_badges.sql), and
+    # the Member tier's tools (supabase/sql/37_tools.sql)
     assert {json.loads(h)["kind"] for h in heard} == {
         "level_up",
         "tier_up",
         "layer_status_up",
         "badge_awarded",
+        "tool_unlocked",
     }

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from tests.helpers import acting_as, award, new_profile
+from tests.sql.test_roles import with_role
 from xpbase.db import Database
 
 
@@ -250,3 +251,31 @@ async def test_finalize_is_for_service_role_only(db: Database) -> None:
             assert await conn.fetchval("select count(*) from public.season_results") == 3
     async with acting_as(db, "authenticated", names["Cleo"]) as conn:
         assert await conn.fetchval("select count(*) from public.season_results") == 4
+
+
+async def test_a_suspended_member_takes_no_place_and_no_reward_slot(db: Database) -> None:
+    """Finalizing while the winner is suspended: the others are ranked among themselves, the suspended member
+    gets the place they would see for themself and no reward, and the archive hides them while suspended."""
+    names = await ranked_season(db)
+    await db.rpc(
+        "service_role_moderate",
+        actor_id=await with_role(db, "moderator", "Mod"),
+        action="suspend",
+        profile_id=names["Cleo"],
+        reason="Cheat",
+        until=None,
+    )
+    result = await db.rpc("finalize_seasons", at=at("2026-04-01T00:05:00"))
+    season_id = result["finalized"][0]["season_id"]
+    assert result["finalized"][0]["participants"] == 3
+    async with db.as_service() as conn:
+        ranks = {
+            r["profile_id"]: (r["rank"], r["reward_xp"])
+            for r in await conn.fetch("select * from public.season_results where season_id = $1", season_id)
+        }
+    assert ranks[names["Bea"]] == (1, 500) and ranks[names["Al"]][0] == 1 and ranks[names["Dee"]][0] == 3
+    assert ranks[names["Cleo"]] == (1, 0)
+    listed = await db.rpc("list_season_results", role="anon", season_id=season_id)
+    assert [item["display_name"] for item in listed["items"]] == ["Bea", "Al", "Dee"] or [
+        item["display_name"] for item in listed["items"]
+    ] == ["Al", "Bea", "Dee"]

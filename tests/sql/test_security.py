@@ -32,7 +32,8 @@ from pytest_postgresql.executors.noop import NoopExecutor
 
 from tests.conftest import cloned_database
 from tests.helpers import acting_as, award, new_profile
-from xpbase.db import Database, member_claims
+from tests.sql.test_input_bounds import catalogue, plain_value
+from xpbase.db import Database, member_claims, switch_role
 
 ROWS, NONE, DENIED = "rows", "none", "denied"
 PERSONAS = ("anon", "owner", "other", "service_role")
@@ -44,13 +45,23 @@ API_ROLES = ("anon", "authenticated", "service_role")
 LEADERBOARD_COLUMNS = frozenset(
     {"id", "display_name", "avatar_url", "xp", "level", "tier", "xp_reached_at", "leaderboard_visible"}
 )
-#: What a member may read of any profile row they see (their own included; the owner reads bio, social_links,
-#: points and updated_at through public.my_profile). time_zone and role stay until the roles work stops
-#: reading them as the caller (issue 18).
-MEMBER_PROFILE_COLUMNS = LEADERBOARD_COLUMNS | {"created_at", "rank_card_style", "time_zone", "role"}
+#: What anon and members may read of any profile row they see, their own included (issue 18): the leaderboard
+#: columns and profile_visibility, which the card functions test as the caller. The owner reads every other
+#: column (bio, social_links, points, time_zone, role, created_at, ...) through public.my_profile.
+ANON_PROFILE_COLUMNS = LEADERBOARD_COLUMNS | {"profile_visibility"}
+#: Members also read rank_card_style (the colours of the rank card the bot posts publicly).
+MEMBER_PROFILE_COLUMNS = ANON_PROFILE_COLUMNS | {"rank_card_style"}
 #: What a member may change on their own profile.
 EDITABLE_COLUMNS = frozenset(
-    {"display_name", "bio", "avatar_url", "social_links", "time_zone", "leaderboard_visible"}
+    {
+        "display_name",
+        "bio",
+        "avatar_url",
+        "social_links",
+        "time_zone",
+        "leaderboard_visible",
+        "profile_visibility",
+    }
 )
 #: Cached by the engine from the ledger (or set by the backend): never written by a member.
 ENGINE_COLUMNS = ("xp", "level", "tier", "points", "role", "xp_reached_at")
@@ -368,6 +379,30 @@ TABLES: dict[str, Table] = {
         update="delta = delta",
         expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
     ),
+    # The suspensions in force (issue 13), which every board leaves out: anyone sees whom they hide (the
+    # profile id alone), nobody writes them but the moderation trigger.
+    "leaderboard_suspensions": Table(
+        target="true",
+        insert=(
+            "(moderation_action_id, profile_id) select id, profile_id from public.moderation_actions limit 1"
+        ),
+        update="until = until",
+        expect={"select": (ROWS, ROWS, ROWS, ROWS), **NO_WRITES},
+    ),
+    # Boards a member leaves one by one (issue 13): anyone sees them (the boards run as the caller), the
+    # member adds and removes their own.
+    "leaderboard_hidden_boards": Table(
+        target="profile_id = $1",
+        insert="(profile_id, board, scope) values ($1, 'server', '99')",
+        update="scope = scope",
+        expect={
+            "select": (ROWS, ROWS, ROWS, ROWS),
+            "select_hidden": (ROWS, ROWS, ROWS, ROWS),
+            "insert": (DENIED, ROWS, DENIED, ROWS),
+            "update": (DENIED, DENIED, DENIED, DENIED),
+            "delete": (DENIED, ROWS, NONE, ROWS),
+        },
+    ),
     "streaks": Table(
         target="profile_id = $1",
         insert="(profile_id) values ($1) on conflict (profile_id) do nothing",
@@ -604,6 +639,42 @@ TABLES: dict[str, Table] = {
     ),
     # Badges (issue 15): definitions are configuration; held badges read like leaderboards; evaluation
     # progress is public; only the badge functions write awards and evaluations.
+    # Tools (issue 15): the catalogue is configuration; admin unlocks are read by the member and tool
+    # managers and written only through the tool RPCs.
+    "tools": Table(
+        target="slug = 'spare'",
+        insert="(slug, name) values ('matrix', 'Matrix')",
+        update="name = name",
+        expect=CONFIG,
+    ),
+    "tool_unlocks": Table(
+        target="profile_id = $1",
+        insert="(profile_id, tool_slug, unlocked_by_role, reason) values ($1, 'spare', 'x', 'x')",
+        update="reason = reason",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
+    # Challenges (issue 15): the catalogue and prerequisites are configuration; completions are read by the
+    # member and written only by the judge's RPC.
+    "challenges": Table(
+        target="slug = 'spare'",
+        insert="(slug, title, difficulty, layer_slug, xp) values ('matrix', 'Matrix', 'easy', 'cyber', 10)",
+        update="title = title",
+        expect=CONFIG,
+    ),
+    "challenge_prerequisites": Table(
+        target="challenge_id = (select c.id from public.challenges c where c.slug = 'done')",
+        insert="(challenge_id, prerequisite_id) select a.id, b.id"
+        " from public.challenges a, public.challenges b where a.slug = 'spare' and b.slug = 'done'",
+        update="prerequisite_id = prerequisite_id",
+        expect=CONFIG,
+    ),
+    "challenge_completions": Table(
+        target="profile_id = $1",
+        insert="(challenge_id, profile_id, completed_at, judge, granted)"
+        " select c.id, $1, now(), 'j', 0 from public.challenges c where c.slug = 'spare'",
+        update="judge = judge",
+        expect={**MEMBER_PRIVATE_READ, **NO_WRITES},
+    ),
     "badges": Table(
         target="slug = 'spare'",
         insert="(slug, name, kind, threshold) values ('matrix', 'Matrix', 'total_xp', 999999999)",
@@ -627,7 +698,10 @@ TABLES: dict[str, Table] = {
 
 #: Column-level grants, checked column by column: (table, persona, command) -> the columns it reaches.
 COLUMN_RULES: dict[tuple[str, str, str], frozenset[str]] = {
-    ("profiles", "anon", "select"): LEADERBOARD_COLUMNS,
+    ("profiles", "anon", "select"): ANON_PROFILE_COLUMNS,
+    ("leaderboard_suspensions", "anon", "select"): frozenset({"profile_id"}),
+    ("leaderboard_suspensions", "owner", "select"): frozenset({"profile_id"}),
+    ("leaderboard_suspensions", "other", "select"): frozenset({"profile_id"}),
     ("profiles", "owner", "select"): MEMBER_PROFILE_COLUMNS,
     ("profiles", "other", "select"): MEMBER_PROFILE_COLUMNS,
     ("profiles", "owner", "update"): EDITABLE_COLUMNS,
@@ -682,6 +756,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_discord_award(text, text, text, text, text,"
     " timestamp with time zone, text, text[])": SERVICE_ONLY,
     "public.service_role_discord_member(text, integer, text)": SERVICE_ONLY,
+    "public.service_role_discord_profile_card(text, text, integer)": SERVICE_ONLY,
     "public.service_role_discord_seasons(text, integer)": SERVICE_ONLY,
     "public.service_role_discord_role_plan(text, text[])": SERVICE_ONLY,
     "public.service_role_discord_notifications(bigint, integer)": SERVICE_ONLY,
@@ -728,6 +803,9 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
     "public.my_profile()": frozenset({"authenticated"}),
     "public.leaderboard_scope(text, text, bigint)": EVERYONE,
+    "public.leaderboard_suspended_ids()": EVERYONE,
+    "public.my_leaderboard_visibility()": frozenset({"authenticated"}),
+    "public.set_leaderboard_visibility(boolean, jsonb)": frozenset({"authenticated"}),
     # What anyone may see of a member (65_profile_card.sql); hidden members read as unknown.
     "public.profile_card(uuid, integer)": EVERYONE,
     # The first admin (`xpbase admin grant`).
@@ -809,6 +887,18 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.review_claim(bigint, text, text, uuid)": SERVICE_AND_MEMBERS,
     "public.claim_queue(text, integer, uuid)": SERVICE_AND_MEMBERS,
     "public.my_claims(uuid)": SERVICE_AND_MEMBERS,
+    # Tools: the catalogue is public; members ask about their own tools; tool managers are checked inside.
+    "public.tool_catalogue(boolean, text)": EVERYONE,
+    "public.has_tool(text, uuid)": SERVICE_AND_MEMBERS,
+    "public.my_tools(uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_save_tool(text, text, text, boolean)": SERVICE_AND_MEMBERS,
+    "public.admin_unlock_tool(uuid, text, text)": SERVICE_AND_MEMBERS,
+    "public.admin_revoke_tool(uuid, text, text)": SERVICE_AND_MEMBERS,
+    # Challenges: a public catalogue, a member's own progress, the judge alone records completions.
+    "public.challenge_catalogue()": EVERYONE,
+    "public.my_challenges(uuid)": SERVICE_AND_MEMBERS,
+    "public.admin_save_challenges(jsonb)": SERVICE_AND_MEMBERS,
+    "public.service_role_complete_challenge(uuid, text, text, timestamp with time zone, text)": SERVICE_ONLY,
     "public.point_values()": EVERYONE,
     # Events: anyone lists; members join, leave and check in for themselves (the bot names them);
     # reviewers (checked inside) save events and record attendance.
@@ -908,6 +998,11 @@ insert into public.store_items (slug, name, category, price_points, delivery)
 insert into public.xp_packages (slug, name, xp, amount_paise) values ('spare', 'Spare', 1, 100);
 insert into public.review_specialties (slug, name) values ('spare', 'Spare');
 insert into public.activity_categories (slug, name) values ('spare', 'Spare');
+insert into public.tools (slug, name) values ('spare', 'Spare') on conflict (slug) do nothing;
+insert into public.challenges (slug, title, difficulty, layer_slug, xp) values
+  ('spare', 'Spare', 'easy', 'cyber', 10), ('done', 'Done', 'easy', 'cyber', 10);
+insert into public.challenge_prerequisites (challenge_id, prerequisite_id)
+  select a.id, b.id from public.challenges a, public.challenges b where a.slug = 'done' and b.slug = 'spare';
 insert into public.badges (slug, name, kind, threshold, active)
   values ('spare', 'Spare', 'total_xp', 999999999, false);
 """
@@ -939,6 +1034,12 @@ async def _build_world(url: str) -> World:
         await db.rpc("service_role_compact_leaderboard_counts")
         async with db.as_member(hidden) as conn:
             await conn.execute("update public.profiles set leaderboard_visible = false where id = $1", hidden)
+        # The target's card is public, so that its card data (badges, activity) reads like leaderboard data;
+        # tests/sql/test_profiles.py covers the other visibilities.
+        async with db.as_member(owner) as conn:
+            await conn.execute(
+                "update public.profiles set profile_visibility = 'public' where id = $1", owner
+            )
         async with db.as_service() as conn:
             await conn.execute(SPARE_ROWS)
         await db.rpc("service_role_grant_admin", profile_id=admin)
@@ -952,6 +1053,11 @@ async def _build_world(url: str) -> World:
             await db.rpc(
                 "service_role_moderate", actor_id=admin, action="warn", profile_id=pid, reason="matrix"
             )
+        # Issue 13: a banned member (off every board), made as the admin.
+        banned = await new_profile(db, "Banned")
+        await db.rpc(
+            "service_role_moderate", actor_id=admin, action="suspend", profile_id=banned, reason="matrix"
+        )
         # Seasons are the engine's alone; the table owner writes the spare one.
         async with db.pool.acquire() as conn:
             await conn.execute(
@@ -977,6 +1083,9 @@ async def _build_world(url: str) -> World:
                 " select s.id, p, 1, 1 from public.seasons s, unnest($1::uuid[]) p where s.name = 'spare'",
                 # Issue 14: preferences and a push device each.
                 "insert into public.notification_preferences (profile_id) select p from unnest($1::uuid[]) p",
+                # Issue 13: each leaves one server's board.
+                "insert into public.leaderboard_hidden_boards (profile_id, board, scope)"
+                " select p, 'server', '1' from unnest($1::uuid[]) p",
                 # Issue 17: rank card colours each.
                 "insert into public.rank_card_choices (profile_id, accent, background)"
                 " select p, 'gold', 'night' from unnest($1::uuid[]) p",
@@ -998,6 +1107,13 @@ async def _build_world(url: str) -> World:
                 "insert into public.review_feedback (session_id, author_id, side, rating)"
                 " select s.id, s.member_id, 'member', 5 from public.review_sessions s where"
                 " s.member_id = any($1)",
+                # Tools and challenges: an admin unlock and a completion each.
+                "insert into public.tool_unlocks (profile_id, tool_slug, unlocked_by_role, reason)"
+                " select p, 'polls', 'service_role', 'x' from unnest($1::uuid[]) p",
+                "insert into public.challenge_completions"
+                " (challenge_id, profile_id, completed_at, judge, granted)"
+                " select c.id, p, now(), 'j', 0 from public.challenges c, unnest($1::uuid[]) p"
+                " where c.slug = 'done'",
                 # Member claims: one pending claim each.
                 "insert into public.activity_claims (profile_id, activity_slug, occurred_at)"
                 " select p, 'message', now() from unnest($1::uuid[]) p",
@@ -1229,8 +1345,8 @@ async def test_member_cannot_write_engine_columns_of_own_profile(
         "xp_reached_at": "now() - interval '10 years'",
     }
     read = (
-        "select xp, level, tier, public.my_profile() ->> 'points', role, xp_reached_at"
-        " from public.profiles where id = $1"
+        "select xp, level, tier, public.my_profile() ->> 'points', public.my_profile() ->> 'role',"
+        " xp_reached_at from public.profiles where id = $1"
     )
     async with acting(world_db, world, "owner") as (conn, target):
         before = await conn.fetchrow(read, target)
@@ -1344,8 +1460,30 @@ async def test_each_role_may_execute_exactly_the_listed_public_functions(
 CALL = re.compile(r"\b(public|private)\.(\w+)\s*\(")
 
 
-def needed_private_functions(functions: list[asyncpg.Record], role: str) -> set[str]:
-    """Private functions ``role`` must execute itself: those its public functions call through invoker code.
+#: Calls of private functions that a public function makes only for a signed-in member, in a branch that
+#: anon never runs (``if v_uid is null then <the anon case in plain SQL> else private... end if``): anon may
+#: execute the public function without executing these. The anon tests of each function run the anon branch
+#: (tests/sql/test_profiles.py, tests/sql/test_profile_card.py), so a call that escaped it would fail there.
+MEMBER_ONLY_CALLS: dict[str, frozenset[str]] = {
+    "public.profile_card(uuid, integer)": frozenset({"private.can_see_profile(uuid, uuid)"}),
+    "public.profile_badges(uuid)": frozenset({"private.can_see_profile(uuid, uuid)"}),
+    # Only when a profile is named or the caller is signed in (tests/sql/test_store.py reads it as anon).
+    "public.store_catalogue(uuid)": frozenset({"private.is_service_role()"}),
+}
+
+POLICIES_SQL = """
+select array_to_string(p.roles, ',') as roles,
+       coalesce(p.qual, '') || ' ' || coalesce(p.with_check, '') as source
+  from pg_catalog.pg_policies p
+ where p.schemaname in ('public', 'private')
+"""
+
+
+def needed_private_functions(
+    functions: list[asyncpg.Record], role: str, policies: list[asyncpg.Record] = ()
+) -> set[str]:
+    """Private functions ``role`` must execute itself: those its public functions and the policies that apply
+    to it call through invoker code (a policy's expression runs as the querying role).
 
     A security-definer function runs as its owner, so the walk stops at the
     first definer it reaches; security-invoker functions pass it on.
@@ -1353,13 +1491,21 @@ def needed_private_functions(functions: list[asyncpg.Record], role: str) -> set[
     by_name: dict[tuple[str, str], list[asyncpg.Record]] = {}
     for f in functions:
         by_name.setdefault((f["schema"], f["name"]), []).append(f)
-    frontier = [f for f in functions if f["schema"] == "public" and f[role] and not f["definer"]]
+    frontier: list[Any] = [f for f in functions if f["schema"] == "public" and f[role] and not f["definer"]]
     seen = {f["signature"] for f in frontier}
+    frontier += [
+        {"signature": "policy", "source": p["source"]}
+        for p in policies
+        if role in p["roles"].split(",") or p["roles"] == "public"
+    ]
     needed: set[str] = set()
     while frontier:
         caller = frontier.pop()
+        skipped = MEMBER_ONLY_CALLS.get(caller["signature"], frozenset()) if role == "anon" else frozenset()
         for schema, name in CALL.findall(caller["source"] or ""):
             for callee in by_name.get((schema, name), []):
+                if callee["signature"] in skipped:
+                    continue
                 if callee["schema"] == "private":
                     needed.add(callee["signature"])
                 if not callee["definer"] and callee["signature"] not in seen:
@@ -1381,7 +1527,7 @@ async def test_api_roles_execute_only_the_private_functions_their_wrappers_need(
     """A role executes a private function exactly when its public functions reach it through invoker code."""
     functions = await db.pool.fetch(FUNCTIONS_SQL)
     executable = {f["signature"] for f in functions if f["schema"] == "private" and f[role]}
-    needed = needed_private_functions(functions, role)
+    needed = needed_private_functions(functions, role, await db.pool.fetch(POLICIES_SQL))
     assert needed - executable == set(), "wrappers this role may call would fail"
     excess = executable - needed
     pending = PENDING_REVOKES.get(role, frozenset())
@@ -1442,3 +1588,58 @@ async def test_admins_read_every_redemption_and_its_delivery_details(
         assert await conn.fetchval(sql, target) == 1
     async with acting(world_db, world, "other") as (conn, target):
         assert await conn.fetchval(sql, target) == 0
+
+
+async def _outcome(conn: asyncpg.Connection, claims: dict[str, Any], sql: str, args: list[str | None]) -> Any:
+    """Run one call as authenticated with ``claims`` in a transaction that rolls back: ("ok", rows as text) or
+    ("refused", SQLSTATE)."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await switch_role(conn, "authenticated", claims)
+        rows = await conn.fetch(sql, *args)
+        return ("ok", [tuple(str(v) for v in row.values()) for row in rows])
+    except asyncpg.PostgresError as exc:
+        return ("refused", exc.sqlstate)
+    finally:
+        await tx.rollback()
+
+
+async def test_forged_service_role_claims_give_a_member_nothing_more(db: Database) -> None:
+    """Issue 18: as authenticated, claims saying role service_role get exactly what a plain member gets.
+
+    Every public function authenticated may execute is called with each uuid parameter set to another
+    member's profile (the one it would act for or read) and the other parameters at their defaults or a
+    plain value: once with a member's honest claims and once with the same claims but role service_role.
+    Both answers must be the same refusal, or the same rows (both answers succeeding, for the functions whose
+    honest answer differs between two calls).
+    """
+    member = await new_profile(db, "Forger")
+    victim = await new_profile(db, "Victim")
+    await award(db, victim, "event_attendance", "forged-1", amount=100)
+    honest = member_claims(member)
+    forged = member_claims(member, {"role": "service_role"})
+    differences: list[str] = []
+    checked = 0
+    async with db.pool.acquire() as conn:
+        functions = [fn for fn in await catalogue(conn) if fn.role == "authenticated"]
+        for fn in functions:
+            args: list[str | None] = []
+            named: list[str] = []
+            for name, type_name, has_default in fn.params:
+                if has_default and type_name != "uuid":
+                    continue
+                args.append(plain_value(type_name, str(victim)))
+                cast = f"${len(args)}::text::{type_name}"
+                named.append(f"{name} => {cast}" if name else cast)
+            sql = f"select * from public.{fn.name}({', '.join(named)})"
+            expected = await _outcome(conn, honest, sql, args)
+            got = await _outcome(conn, forged, sql, args)
+            if expected[0] == got[0] == "ok" and await _outcome(conn, honest, sql, args) != expected:
+                # The honest answer itself changes from call to call (new ids, codes, times): same kind only.
+                expected, got = expected[0], got[0]
+            checked += 1
+            if got != expected:
+                differences.append(f"{fn.name}({fn.identity}): member {expected!s:.120}, forged {got!s:.120}")
+    assert checked > 50
+    assert not differences, "forged service_role claims changed the answer:\n" + "\n".join(differences)

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.web.test_pages import ARTIFACTS, CHROMIUM, _free_port, playwright_api, pytestmark
+from tests.web.serve import free_port
+from tests.web.test_pages import ARTIFACTS, CHROMIUM, playwright_api, pytestmark
 from xpbase.settings import REPO_ROOT
 
 __all__ = ["playwright_api", "pytestmark"]  # the same browser requirement as the page tests
@@ -32,7 +33,7 @@ __all__ = ["playwright_api", "pytestmark"]  # the same browser requirement as th
 def base(database_url: str) -> Iterator[str]:
     """``xpbase serve`` on a free port of 127.0.0.1; its base URL."""
     data_dir = Path(tempfile.mkdtemp(prefix="xpbase-docs-"))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

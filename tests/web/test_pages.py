@@ -10,12 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.web.serve import free_port, serve_env, served
 from xpbase.db import switch_role
 from xpbase.settings import REPO_ROOT
 
@@ -49,12 +47,6 @@ class Site:
     database_url: str
     hidden_name: str
     top: list[tuple[int, str, str]]  # rank, name, profile id as a visitor sees the first rows
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _hide_one(url: str) -> tuple[str, list[tuple[int, str, str]]]:
@@ -87,46 +79,21 @@ async def _hide_one(url: str) -> tuple[str, list[tuple[int, str, str]]]:
 @pytest.fixture
 def site(database_url: str) -> Iterator[Site]:
     """A demo community (seed 7, ten days) one member hidden, served by ``xpbase serve`` on a free port."""
-    data_dir = Path(tempfile.mkdtemp(prefix="xpbase-web-"))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "XPBASE_DATA_DIR": str(data_dir),
-        "XPBASE_PORT": str(port),
-        "XPBASE_ENV": "development",
-    }
-    env.pop("DISCORD_TOKEN", None)
-    demo = subprocess.run(
-        [sys.executable, "-m", "xpbase.cli", "demo", "--seed", "7", "--days", "10"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
+    data_dir = Path(tempfile.mkdtemp(prefix="xpbase-demo-"))
+    try:
+        demo = subprocess.run(
+            [sys.executable, "-m", "xpbase.cli", "demo", "--seed", "7", "--days", "10"],
+            env=serve_env(database_url, data_dir, free_port()),
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
     assert demo.returncode == 0, demo.stderr
     hidden, top = asyncio.run(_hide_one(database_url))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "xpbase.cli", "serve"],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            assert server.poll() is None, server.stdout.read().decode() if server.stdout else "serve exited"
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with served(database_url) as base:
         yield Site(base, database_url, hidden, top)
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_visitor_sees_the_board_and_a_member_page_on_desktop_and_phone(site: Site) -> None:

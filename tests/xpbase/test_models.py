@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.helpers import award, new_profile
+from tests.helpers import award, make_public, new_profile
 from tests.sql.reviews_world import book, next_weekday_at, professional, request, weekly
 from xpbase.db import Database, member_claims
 from xpbase.models import results
@@ -46,6 +46,7 @@ async def scenario(db: Database) -> dict[str, Any]:
     """Build the world the calls run in; returns ids by name."""
     admin = await new_profile(db, "Ada")
     member = await new_profile(db, "Bo")
+    await make_public(db, member)  # anon reads her card and badges (the default is members only)
     hidden = await new_profile(db, "Cy")
     async with db.as_service() as conn:
         await conn.execute("update public.profiles set role = 'admin' where id = $1", admin)
@@ -245,6 +246,9 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("leaderboard_rank", "anon", {"profile_id": hidden}),
         ("leaderboard_around", "member", {"profile_id": member, "radius": 2}),
         ("leaderboard_members_above", "anon", {"board": "all_time", "scope": "", "xp": 100}),
+        ("leaderboard_suspended_ids", "anon", {}),
+        ("my_leaderboard_visibility", "member", {}),
+        ("set_leaderboard_visibility", "member", {"hidden_boards": [{"board": "server", "scope": "1"}]}),
         ("service_role_compact_leaderboard_counts", "service_role", {}),
         ("xp_timeline", "member", {"profile_id": member, "granularity": "day", "periods": 3}),
         ("dashboard_stats", "member", {"profile_id": member, "period": "month"}),
@@ -325,6 +329,11 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             },
         ),
         ("service_role_discord_member", "service_role", {"user_id": "30", "recent": 5}),
+        (
+            "service_role_discord_profile_card",
+            "service_role",
+            {"user_id": "30", "viewer_user_id": "30", "recent": 5},
+        ),
         ("service_role_discord_seasons", "service_role", {}),
         ("service_role_discord_role_plan", "service_role", {"guild_id": "1", "user_ids": ["30", "31"]}),
         ("service_role_discord_notifications", "service_role", {"after_id": 0}),
@@ -565,6 +574,47 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("my_export", "hidden", {}),
         ("erase_me", "hidden", {}),
         ("admin_erase_profile", "service_role", {"profile_id": hidden}),
+        # Tools (37_tools.sql).
+        ("tool_catalogue", "anon", {}),
+        (
+            "admin_save_tool",
+            "admin",
+            {"slug": "ai_assistant", "name": "AI assistant", "description": "Helps."},
+        ),
+        (
+            "admin_unlock_tool",
+            "admin",
+            {"profile_id": member, "tool": "ai_assistant", "reason": "beta tester"},
+        ),
+        ("has_tool", "member", {"tool": "ai_assistant"}),
+        ("my_tools", "member", {}),
+        ("admin_revoke_tool", "admin", {"profile_id": member, "tool": "ai_assistant", "reason": "beta over"}),
+        # Challenges (39_challenges.sql).
+        (
+            "admin_save_challenges",
+            "admin",
+            {
+                "challenges": [
+                    {"slug": "intro", "title": "Intro", "difficulty": "easy", "layer": "cyber", "xp": 20},
+                    {
+                        "slug": "next",
+                        "title": "Next",
+                        "difficulty": "hard",
+                        "layer": "reality",
+                        "xp": 200,
+                        "prerequisites": ["intro"],
+                        "ends_at": "2099-01-01T00:00:00Z",
+                    },
+                ]
+            },
+        ),
+        ("challenge_catalogue", "anon", {}),
+        (
+            "service_role_complete_challenge",
+            "service_role",
+            {"profile_id": member, "challenge": "intro", "judge": "ci"},
+        ),
+        ("my_challenges", "member", {}),
     ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from xpbase.models import Result
@@ -19,6 +19,7 @@ class OwnProfile(Result):
     social_links: dict[str, Any]
     time_zone: str
     leaderboard_visible: bool
+    profile_visibility: Literal["public", "members", "private"]
     role: str
     xp: int
     level: int

@@ -28,7 +28,25 @@ class PushDevice(Result):
     last_seen_at: str
 
 
+class HiddenBoard(Result):
+    """One board a member leaves: ``scope`` is "" for all_time, the layer slug for layer and season (every
+    season board of that layer), the Discord guild id for server."""
+
+    board: Literal["all_time", "layer", "season", "server"]
+    scope: str
+
+
+class LeaderboardVisibility(Result):
+    """my_leaderboard_visibility / set_leaderboard_visibility (supabase/sql/61_leaderboard_visibility.sql):
+    ``visible`` false leaves every board; ``hidden_boards`` are the boards left one by one."""
+
+    visible: bool
+    hidden_boards: list[HiddenBoard]
+
+
 RESULTS = {
+    "my_leaderboard_visibility": LeaderboardVisibility,
+    "set_leaderboard_visibility": LeaderboardVisibility,
     "my_notification_preferences": NotificationPreferences,
     "set_notification_preferences": NotificationPreferences,
     "register_push_device": PushDevice,
