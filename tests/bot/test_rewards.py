@@ -159,7 +159,7 @@ async def test_level_ups_from_elsewhere_come_through_the_same_queue(
 async def test_a_level_up_from_addxp_is_announced_in_the_announcement_channel(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
-    """/addxp goes through the same queue; a correction has no channel, so "current" uses the configured one."""
+    """/addxp goes through the same queue; a correction has no channel: "current" uses the configured one."""
     await set_announcements(db, world, "current", world.announcements)
     await world.run(
         world.interaction(
