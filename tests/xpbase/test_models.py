@@ -59,7 +59,8 @@ async def scenario(db: Database) -> dict[str, Any]:
             "select id from public.seasons where finalized_at is not null limit 1"
         )
     await db.rpc("service_role_discord_set_role_reward", guild_id="1", role_id="20", min_level=2)
-    await db.rpc("ensure_profile", provider="discord", subject="30", display_name="Dee")
+    dee = await db.rpc("ensure_profile", provider="discord", subject="30", display_name="Dee")
+    await award(db, dee, "challenge_completed", "dee-up", amount=200)  # a level-up queued for the bot
     session = await db.rpc(
         "service_role_create_session",
         profile_id=member,
@@ -332,6 +333,8 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("service_role_discord_seasons", "service_role", {}),
         ("service_role_discord_role_plan", "service_role", {"guild_id": "1", "user_ids": ["30", "31"]}),
         ("service_role_discord_notifications", "service_role", {"after_id": 0}),
+        ("service_role_claim_discord_level_ups", "service_role", {"max_rows": 5}),
+        ("service_role_finish_discord_level_ups", "service_role", {"notification_ids": []}),
         ("service_role_discord_stats", "service_role", {"guild_id": "1"}),
         # Preferences, devices and the outbox (issue 14).
         ("my_notification_preferences", "member", {}),
