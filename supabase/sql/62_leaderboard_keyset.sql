@@ -64,6 +64,29 @@ begin
          case z.board_name when 'all_time' then '' when 'layer' then z.layer_slug else z.season::text end as count_key
     into v_scope
     from public.leaderboard_scope(board, layer, season_id) z;
+  -- The first page: every listed member above a row is on the page, so its ranks are rank() over the page,
+  -- as public.leaderboard's page 1. One walk of the board's index, page_size + 1 rows (is there a next page?).
+  if leaderboard_after.after is null then
+    with win as (
+      select e.profile_id, e.xp, e.reached_at, e.display_name, e.avatar_url, e.level, e.tier
+        from public.leaderboard_entries e
+       where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
+         and ((e.visible and not (e.profile_id = any (v_susp))) or e.profile_id = v_uid)
+       order by e.xp desc, e.reached_at, e.profile_id limit page_size + 1
+    ),
+    ranked as (
+      select row_number() over (order by w.xp desc, w.reached_at, w.profile_id) as n,
+             row(rank() over (order by w.xp desc), w.profile_id, w.display_name, w.avatar_url, w.xp, w.level,
+                 w.tier)::public.leaderboard_entry as entry,
+             w.xp || '.' || (extract(epoch from w.reached_at) * 1000000)::bigint || '.' || w.profile_id as place
+        from win w
+    )
+    select coalesce(jsonb_agg(to_jsonb(r.entry) order by r.n) filter (where r.n <= page_size), '[]'::jsonb),
+           case when count(*) > page_size then min(r.place) filter (where r.n = page_size) end
+      into v_items, v_next
+      from ranked r;
+    return jsonb_build_object('items', v_items, 'next', v_next);
+  end if;
   -- The caller's own entry when they hide (or are suspended): listed for them, not in the counts.
   select e.xp into v_self_hidden from public.leaderboard_entries e
    where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
@@ -75,14 +98,10 @@ begin
      where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
        and ((e.visible and not (e.profile_id = any (v_susp))) or e.profile_id = v_uid)
   ),
-  -- The page and one row more (is there a next page?). Each part walks the board's index from the cursor:
-  -- the first page; the rest of the cursor's XP after it; the XP below. The cost is the page, not the offset.
+  -- The page and one row more. Each part walks the board's index from the cursor: the rest of the cursor's
+  -- XP after it, then the XP below. The cost is the page, not the offset.
   win as materialized (
     select * from (
-      (select b.* from board b
-        where leaderboard_after.after is null
-        order by b.xp desc, b.reached_at, b.profile_id limit page_size + 1)
-      union all
       (select b.* from board b
         where b.xp = v_xp and (b.reached_at, b.profile_id) > (v_reached_at, v_id)
         order by b.reached_at, b.profile_id limit page_size + 1)
@@ -93,13 +112,16 @@ begin
     ) w
     order by w.xp desc, w.reached_at, w.profile_id limit page_size + 1
   ),
-  -- The counts hold suspended members: take out those above and at the page's best XP (as leaderboard_around).
+  -- The counts hold suspended members: take out those above and at the page's best XP (as leaderboard_around;
+  -- nothing to take out when nobody is suspended).
   top as materialized (
-    select t.xp, public.leaderboard_members_above(v_scope.board, v_scope.count_key, t.xp)
-                 - (select count(*) from public.leaderboard_entries s
-                     where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
-                       and s.season_id = v_scope.season_key and s.visible and s.profile_id = any (v_susp)
-                       and s.xp > t.xp) as above,
+    select t.xp,
+           public.leaderboard_members_above(v_scope.board, v_scope.count_key, t.xp)
+           - case when cardinality(v_susp) = 0 then 0
+                  else (select count(*) from public.leaderboard_entries s
+                         where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
+                           and s.season_id = v_scope.season_key and s.visible
+                           and s.profile_id = any (v_susp) and s.xp > t.xp) end as above,
            (select coalesce(sum(x.n), 0)
               from (select c.members as n from public.leaderboard_counts c
                      where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 0 and c.bucket = t.xp
@@ -107,10 +129,11 @@ begin
                     select d.delta from public.leaderboard_count_deltas d
                      where d.board = v_scope.board and d.scope = v_scope.count_key and d.level in (0, -1)
                        and d.bucket = t.xp) x)::bigint
-           - (select count(*) from public.leaderboard_entries s
-               where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
-                 and s.season_id = v_scope.season_key and s.visible and s.profile_id = any (v_susp)
-                 and s.xp = t.xp) as tied
+           - case when cardinality(v_susp) = 0 then 0
+                  else (select count(*) from public.leaderboard_entries s
+                         where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
+                           and s.season_id = v_scope.season_key and s.visible
+                           and s.profile_id = any (v_susp) and s.xp = t.xp) end as tied
       from (select max(w.xp) as xp from win w) t
   ),
   -- rank(v) = 1 + listed members above v: above the page's best XP from the counts, at it from the counts
