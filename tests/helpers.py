@@ -15,6 +15,8 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from xpbase.db import Database, member_claims, switch_role
+from xpbase.rulepacks import load_rule_pack
+from xpbase.settings import REPO_ROOT
 
 
 @asynccontextmanager
@@ -53,3 +55,8 @@ async def make_public(db: Database, *profile_ids: UUID) -> None:
             await conn.execute(
                 "update public.profiles set profile_visibility = 'public' where id = (select auth.uid())"
             )
+
+
+async def load_career_pack(db: Database) -> None:
+    """The career rule pack (supabase/rulepacks/career.sql), as ``xpbase load rulepack career`` loads it."""
+    await load_rule_pack(db, REPO_ROOT / "supabase", "career")

@@ -11,6 +11,7 @@ xpbase worker [--concurrency N]   migrate, then run a job queue worker (deliveri
 xpbase replay stackexchange DIR   replay a Stack Exchange data dump through the engine, with a report
 xpbase demo [--seed N] [--remove] load (or take out) a demo community in the running database
 xpbase load challenges FILE.yaml  add or update challenges from a YAML file (idempotent)
+xpbase load rulepack NAME         load a rule pack (supabase/rulepacks/NAME.sql; idempotent)
 xpbase token PROFILE              print a development access token for a profile (XPBASE_ENV=development)
 xpbase admin grant PROFILE        make a profile an admin (the first admin)
 
@@ -396,6 +397,39 @@ def _load_challenges(args: argparse.Namespace, settings: Settings) -> int:
     return _with_database(settings, work)
 
 
+def _load_rulepack(args: argparse.Namespace, settings: Settings) -> int:
+    """``xpbase load rulepack NAME``: exit 2 for a name with no pack (the packs are listed), 1 when the
+    database refuses the pack (nothing of it kept), 0 once it is loaded, with the rows it added per table."""
+    import asyncpg
+
+    from xpbase.rulepacks import RulePackError, load_rule_pack, pack_path
+
+    try:
+        pack_path(settings.supabase_dir, args.name)
+    except RulePackError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 2
+
+    async def work(db: Database) -> int:
+        console.print(f"loading rule pack {args.name} ({settings.supabase_dir / 'rulepacks'})")
+        try:
+            report = await load_rule_pack(db, settings.supabase_dir, args.name)
+        except (DomainError, asyncpg.PostgresError) as exc:
+            console.print(
+                f"[red]the database refused rule pack {args.name}; nothing of it was kept:[/] {exc}"
+            )
+            return 1
+        for table, (before, after) in report.counts.items():
+            console.print(f"  {table}: {after} ({after - before:+d})")
+        console.print(
+            f"[green]loaded[/] rule pack {args.name}: {report.added} row(s) added"
+            + ("" if report.added else " (it was loaded already; rows edited since are kept)")
+        )
+        return 0
+
+    return _with_database(settings, work)
+
+
 def _import_server(args: argparse.Namespace, settings: Settings) -> int:
     """``xpbase import mee6|amari|polaris|levelup|csv FILE --guild ID``: exit 1 when some rows were bad."""
     from xpbase import transfer
@@ -557,6 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
         "challenges", help="add or update challenges from a YAML file (xpbase/challenges.py; idempotent)"
     )
     challenges.add_argument("file", type=Path, help="the YAML file (supabase/rulepacks/challenges.yaml)")
+    rulepack = loads.add_parser(
+        "rulepack", help="load a rule pack from supabase/rulepacks/ as service_role (xpbase/rulepacks.py)"
+    )
+    rulepack.add_argument("name", help="the pack: a file name in supabase/rulepacks/ without .sql (career)")
     imp = sub.add_parser("import", help="import data from files")
     kinds = imp.add_subparsers(dest="kind", required=True)
     avail = kinds.add_parser(
@@ -634,6 +672,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _worker(args, settings)
     if args.command == "load" and args.kind == "challenges":
         return _load_challenges(args, settings)
+    if args.command == "load" and args.kind == "rulepack":
+        return _load_rulepack(args, settings)
     if args.command == "import" and args.kind == "availability":
         return _import_availability(args, settings)
     if args.command == "import":

@@ -191,7 +191,7 @@ class Database:
 
     def __init__(self, pool: asyncpg.Pool, url: str | None = None) -> None:
         self.pool = pool
-        self.url = url  # for connections outside the pool (the notification relay's LISTEN)
+        self.url = url  # for connections outside the pool (a LISTEN: the bot's rewards and deliveries)
 
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> Database:

@@ -1,1 +1,1 @@
-"""The bot's cogs, loaded by ``XPBot.setup_hook``: members, admin, passive (XP), relay (notifications)."""
+"""The bot's cogs, loaded by ``XPBot.setup_hook``: members, admin, passive (XP), rewards, deliveries, ..."""

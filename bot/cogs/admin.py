@@ -109,7 +109,10 @@ class Admin(commands.Cog):
             idempotency_key=f"discord:admin:{interaction.id}",
             **params,
         )
-        await self.bot.rewards.on_receipt(receipt, member, interaction.channel)  # type: ignore[arg-type]
+        if receipt.level < receipt.level_before:
+            # A loss writes no notification (a gain reaches the rewards cog through its queue): the member's
+            # reward roles are brought in line here.
+            await self.bot.rewards.sync_user(member.id)
         return receipt
 
     @staticmethod

@@ -291,8 +291,6 @@ class Members(commands.Cog):
             earned = " and earned a streak freeze" if result.milestone.freeze_earned else ""
             lines.append(f"Milestone: a {result.milestone.days}-day streak{earned}!")
         await reply(interaction, "\n".join(lines))
-        if isinstance(interaction.user, discord.Member):
-            await self.bot.rewards.on_receipt(result.xp, interaction.user, interaction.channel)  # type: ignore[arg-type]
 
     @app_commands.command(name="streak", description="Your daily check-in streak and streak freezes.")
     async def streak(self, interaction: discord.Interaction) -> None:

@@ -145,7 +145,6 @@ class PassiveXP(commands.Cog):
         except RPCError as exc:
             log.warning("%s award %s failed: %s", activity, key, exc)
             return None
-        await self.bot.rewards.on_receipt(receipt, member, channel)
         return receipt
 
     @commands.Cog.listener()

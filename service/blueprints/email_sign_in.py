@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from quart import Blueprint, request
 from quart_schema import tag_blueprint, validate_request, validate_response
 
@@ -58,8 +58,8 @@ class EmailVerifyIn(BaseModel):
 
     email: str = Field(min_length=1, max_length=MAX_EMAIL_CHARS)
     code: str = Field(min_length=1, max_length=16)
-    cookie: bool = False
-    link: bool = False
+    cookie: StrictBool = False
+    link: StrictBool = False
 
 
 def _client_ip() -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from quart import Blueprint, g
 from quart_schema import security_scheme, tag_blueprint, validate_request, validate_response
 
@@ -53,7 +53,7 @@ class LeaderboardVisibilityIn(BaseModel):
     """``visible`` (null keeps it; false leaves every board) and ``hidden_boards`` (null keeps them; else the
     whole list of boards left one by one, at most 100)."""
 
-    visible: bool | None = None
+    visible: StrictBool | None = None
     hidden_boards: list[HiddenBoardIn] | None = Field(default=None, max_length=100)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from quart import Blueprint, g
 from quart_schema import security_scheme, tag_blueprint, validate_request, validate_response
 
@@ -69,7 +69,7 @@ class ProfileChanges(BaseModel):
     avatar_url: str | None = Field(default=None, max_length=500, pattern=r"^https://")
     social_links: dict[str, Any] = Field(default=None)
     time_zone: str = Field(default=None, min_length=1, max_length=64)
-    leaderboard_visible: bool = Field(default=None)
+    leaderboard_visible: StrictBool = Field(default=None)
     profile_visibility: Literal["public", "members", "private"] = Field(default=None)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from quart import Blueprint
 from quart_schema import security_scheme, tag_blueprint, validate_request, validate_response
 
@@ -40,7 +40,7 @@ class ToolIn(BaseModel):
     slug: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=2000)
-    active: bool = True
+    active: StrictBool = True
 
 
 class UnlockIn(BaseModel):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -13,9 +12,8 @@ from bot.bot import XPBot
 from bot.cogs.claims import ClaimButton
 from tests.bot.discord_api import DiscordStandIn
 from tests.bot.world import World, option
+from tests.helpers import load_career_pack
 from xpbase.db import Database
-
-CAREER_PACK = Path(__file__).resolve().parents[2] / "supabase" / "rulepacks" / "career.sql"
 
 
 async def run(world: World, who: Any, command: str, **values: Any) -> Any:
@@ -27,8 +25,7 @@ async def test_claim_then_approve_from_the_queue_button(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
     """/claim waits for review; /claims lists it with buttons; Approve awards once; members are refused."""
-    async with db.as_service() as conn:
-        await conn.execute(CAREER_PACK.read_text(encoding="utf-8"))
+    await load_career_pack(db)
     values = await run(world, world.bob, "pointvalues")
     assert "LinkedIn update" in discord_api.last_reply(values.id).text
     claimed = await run(

@@ -59,23 +59,23 @@ async def test_messages_and_admin_commands_work_over_postgrest(
     } <= called
 
 
-async def test_the_relay_polls_over_postgrest(
+async def test_the_rewards_cog_polls_over_postgrest(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
-    """PostgREST cannot LISTEN: the relay reads the notifications by RPC and announces what it finds."""
+    """PostgREST cannot LISTEN: the rewards cog claims queued level-ups by RPC and announces them."""
     await db.rpc(
         "service_role_discord_set_announcements",
         guild_id=str(world.GUILD),
         mode="channel",
         channel_id=str(world.announcements),
     )
-    relay = bot.get_cog("NotificationRelay")
-    await relay.start()  # type: ignore[union-attr]
-    assert relay._listener is None  # type: ignore[union-attr]
+    rewards = bot.get_cog("Rewards")
+    await rewards.start()  # type: ignore[union-attr]
+    assert rewards._listener is None  # type: ignore[union-attr]
     profile_id = await bot.ensure_profile(world.member(world.carol))
     await db.rpc(
         "award_xp", profile_id=profile_id, activity="challenge_completed", idempotency_key="web", amount=200
     )
-    assert await relay.process() == 1  # type: ignore[union-attr]
+    assert await rewards.process() == 1  # type: ignore[union-attr]
     [message] = discord_api.channel_messages(world.announcements)
     assert message.content == "🎉 <@703> reached **level 2**!"

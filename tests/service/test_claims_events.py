@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from tests.helpers import load_career_pack
 from tests.service.conftest import make_token
 from tests.service.test_api import Checked
 from xpbase.db import Database
-
-CAREER_PACK = Path(__file__).resolve().parents[2] / "supabase" / "rulepacks" / "career.sql"
 
 
 @pytest.fixture
@@ -30,7 +28,7 @@ async def people(db: Database) -> dict[str, Any]:
         )
     async with db.as_service() as conn:
         await conn.execute("update public.profiles set role = 'admin' where id = $1", ids["admin"])
-        await conn.execute(CAREER_PACK.read_text(encoding="utf-8"))
+    await load_career_pack(db)
     return {**ids, "tokens": {n: make_token(sub=str(p)) for n, p in ids.items()}}
 
 

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from tests.helpers import new_profile
+from tests.helpers import load_career_pack, new_profile
 from xpbase.db import Database, member_claims
 from xpbase.errors import DomainError
 from xpbase.models.claims import Claim, ClaimList, PointValues
-
-CAREER_PACK = Path(__file__).resolve().parents[2] / "supabase" / "rulepacks" / "career.sql"
-
-
-async def load_career(db: Database) -> None:
-    async with db.as_service() as conn:
-        await conn.execute(CAREER_PACK.read_text(encoding="utf-8"))
 
 
 async def people(db: Database) -> dict[str, UUID]:
@@ -57,8 +49,8 @@ async def xp_of(db: Database, pid: UUID) -> int:
 
 async def test_career_pack_seeds_seven_categorised_claimable_activities(db: Database) -> None:
     """The pack's seven activities are claimable and categorised; point_values lists them with their XP."""
-    await load_career(db)
-    await load_career(db)  # idempotent
+    await load_career_pack(db)
+    await load_career_pack(db)  # idempotent
     values = PointValues.model_validate(await db.rpc("point_values", role="anon")).root
     career = [v for v in values if v.claimable]
     assert sorted(v.slug for v in career) == [
@@ -80,7 +72,7 @@ async def test_career_pack_seeds_seven_categorised_claimable_activities(db: Data
 
 async def test_a_claim_waits_for_review_then_approval_awards_once(db: Database) -> None:
     """A pending claim credits nothing; approval awards via award_xp; approving again is a no-op."""
-    await load_career(db)
+    await load_career_pack(db)
     ids = await people(db)
     claim = await submit(
         db, ids["member"], note="Updated headline", evidence_url="https://linkedin.example/in/bo"
@@ -105,7 +97,7 @@ async def test_a_claim_waits_for_review_then_approval_awards_once(db: Database) 
 
 
 async def test_rejection_needs_a_reason_and_blocks_approval(db: Database) -> None:
-    await load_career(db)
+    await load_career_pack(db)
     ids = await people(db)
     claim = await submit(db, ids["member"], "resource_submission", note="A guide")
     with pytest.raises(DomainError) as no_reason:
@@ -121,7 +113,7 @@ async def test_rejection_needs_a_reason_and_blocks_approval(db: Database) -> Non
 
 async def test_fifty_concurrent_approvals_credit_once(db: Database, database_url: str) -> None:
     """50 reviewers' approvals of one claim race on 50 connections: one award, 50 equal answers."""
-    await load_career(db)
+    await load_career_pack(db)
     ids = await people(db)
     claim = await submit(db, ids["member"], "mock_interview", note="With Ana")
     pool = await Database.connect(database_url, min_size=50, max_size=50)
@@ -149,7 +141,7 @@ async def test_fifty_concurrent_approvals_credit_once(db: Database, database_url
 
 
 async def test_activities_without_review_are_awarded_when_claimed(db: Database) -> None:
-    await load_career(db)
+    await load_career_pack(db)
     ids = await people(db)
     claim = await submit(db, ids["member"], "job_application", note="Acme, data analyst")
     assert claim.status == "approved" and claim.granted == 2 and claim.reviewer_id is None
@@ -169,7 +161,7 @@ async def test_activities_without_review_are_awarded_when_claimed(db: Database) 
 async def test_each_submit_refusal_has_its_sqlstate_and_writes_nothing(
     db: Database, activity: str, params: dict[str, Any], sqlstate: str
 ) -> None:
-    await load_career(db)
+    await load_career_pack(db)
     ids = await people(db)
     with pytest.raises(DomainError) as refused:
         await submit(db, ids["member"], activity, **params)
@@ -179,7 +171,7 @@ async def test_each_submit_refusal_has_its_sqlstate_and_writes_nothing(
 
 async def test_claim_limit_per_member_and_window_rejected_claims_do_not_count(db: Database) -> None:
     """linkedin_update allows 1 a week: a second is refused (XPCLL) until the first is rejected."""
-    await load_career(db)
+    await load_career_pack(db)
     ids = await people(db)
     first = await submit(db, ids["member"])
     with pytest.raises(DomainError) as limited:
@@ -192,7 +184,7 @@ async def test_claim_limit_per_member_and_window_rejected_claims_do_not_count(db
 
 async def test_only_reviewers_decide_and_read_the_queue(db: Database) -> None:
     """Members may not approve or read the queue, nor claim for others (42501); the bot names the admin."""
-    await load_career(db)
+    await load_career_pack(db)
     ids = await people(db)
     claim = await submit(db, ids["member"])
     for caller in ("member", "other"):
@@ -226,7 +218,7 @@ async def test_only_reviewers_decide_and_read_the_queue(db: Database) -> None:
 
 async def test_moderators_review_claims_and_other_roles_do_not(db: Database) -> None:
     """approve_claims decides (12_roles.sql): a moderator approves; student, company, professional may not."""
-    await load_career(db)
+    await load_career_pack(db)
     ids = await people(db)
     roles = ("moderator", "student", "company", "professional")
     staff = {role: await new_profile(db, role.title()) for role in roles}

@@ -8,6 +8,7 @@ import pytest
 from tests.helpers import acting_as, award, new_profile
 from xpbase.db import Database
 from xpbase.errors import DomainError
+from xpbase.models.discord_level_ups import LevelUpClaim
 
 
 async def test_no_xp_award_writes_nothing_and_makes_no_profile(db: Database) -> None:
@@ -146,3 +147,98 @@ async def test_the_bot_card_follows_profile_visibility_and_leaves_no_actor(db: D
         assert await conn.fetchval("select current_setting('xpbase.actor_id', true)") == ""
         card = await conn.fetchval("select public.profile_card($1::uuid)", target)
         assert card["is_self"] is False
+
+
+async def _queue(db: Database) -> list[tuple[str, str, str | None, str | None, int, object]]:
+    """The bot's queue: (kind, user id, guild, channel, attempts, claimed) per notification, oldest first."""
+    async with db.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "select kind, user_id, guild_id, channel_id, attempts, claimed_at is not null as claimed"
+            " from private.discord_level_ups order by notification_id"
+        )
+    return [tuple(r) for r in rows]
+
+
+async def test_level_ups_of_discord_members_are_queued_with_where_they_were_earned(db: Database) -> None:
+    """A level-up from a message carries its guild and channel; one from the web carries none and its tier-up
+    shares the award's ledger row; members without Discord are not queued (imports store no notification at
+    all: tests/sql/test_imports.py)."""
+    pid = await db.rpc("ensure_profile", provider="discord", subject="40", display_name="D")
+    await award(db, pid, "challenge_completed", "warm-up", amount=140)
+    receipt = await db.rpc(
+        "service_role_discord_award",
+        guild_id="1",
+        user_id="40",
+        display_name="D",
+        activity="message",
+        idempotency_key="m1",
+        channel_id="7",
+    )
+    assert receipt["level"] == 2
+    await db.rpc("admin_set_level", profile_id=pid, level=11, reason="web")  # the Member tier
+    elsewhere = await new_profile(db, "W", provider="github")
+    await award(db, elsewhere, "challenge_completed", "b", amount=200)
+    assert await _queue(db) == [
+        ("level_up", "40", "1", "7", 0, False),
+        ("level_up", "40", None, None, 0, False),
+        ("tier_up", "40", None, None, 0, False),
+    ]
+
+
+async def test_a_claim_takes_each_level_up_once_and_finishing_removes_it(db: Database) -> None:
+    """Claimed rows are held for the lease (a second claim gets nothing), an award's level-up and tier-up
+    come together, finished rows never come back, and a lapsed lease hands a row out again."""
+    pid = await db.rpc("ensure_profile", provider="discord", subject="40", display_name="D")
+    await award(db, pid, "challenge_completed", "a", amount=200)  # level 2
+    await db.rpc("admin_set_level", profile_id=pid, level=11, reason="b")  # and the Member tier
+    first = LevelUpClaim.model_validate(await db.rpc("service_role_claim_discord_level_ups", max_rows=1))
+    assert [(c.kind, c.data.level) for c in first.level_ups if c.kind == "level_up"] == [("level_up", 2)]
+    second = LevelUpClaim.model_validate(await db.rpc("service_role_claim_discord_level_ups", max_rows=1))
+    assert [c.kind for c in second.level_ups] == ["level_up", "tier_up"]  # one award: claimed together
+    assert second.level_ups[0].ledger_id == second.level_ups[1].ledger_id
+    tier = second.level_ups[1]
+    assert tier.kind == "tier_up" and tier.data.tier_name == "Member" and tier.attempts == 1
+    assert (await db.rpc("service_role_claim_discord_level_ups"))["level_ups"] == []
+    ids = [c.notification_id for c in first.level_ups + second.level_ups]
+    assert await db.rpc("service_role_finish_discord_level_ups", notification_ids=ids[:1]) == 1
+    assert await db.rpc("service_role_finish_discord_level_ups", notification_ids=ids[:1]) == 0
+    async with db.pool.acquire() as conn:
+        await conn.execute("update private.discord_level_ups set claimed_at = now() - interval '2 minutes'")
+    lapsed = await db.rpc("service_role_claim_discord_level_ups", lease_seconds=60)
+    again = LevelUpClaim.model_validate(lapsed)
+    assert [(c.notification_id, c.attempts) for c in again.level_ups] == [(ids[1], 2), (ids[2], 2)]
+    assert await db.rpc("service_role_finish_discord_level_ups", notification_ids=ids) == 2
+    assert await _queue(db) == []
+
+
+async def test_two_bots_claiming_at_once_never_share_a_level_up(db: Database) -> None:
+    """A claim in an open transaction holds its rows: a second bot skips them and takes the next ones."""
+    for subject in ("41", "42"):
+        pid = await db.rpc("ensure_profile", provider="discord", subject=subject, display_name=subject)
+        await award(db, pid, "challenge_completed", f"up-{subject}", amount=200)
+    async with acting_as(db, "service_role") as one, acting_as(db, "service_role") as two:
+        mine = await one.fetchval("select public.service_role_claim_discord_level_ups(1)")
+        theirs = await two.fetchval("select public.service_role_claim_discord_level_ups(5)")
+    users = [
+        LevelUpClaim.model_validate_json(c) if isinstance(c, str) else LevelUpClaim.model_validate(c)
+        for c in (mine, theirs)
+    ]
+    assert [[c.user_id for c in claim.level_ups] for claim in users] == [["41"], ["42"]]
+
+
+@pytest.mark.parametrize(
+    ("function", "params"),
+    [
+        ("service_role_claim_discord_level_ups", {"max_rows": 0}),
+        ("service_role_claim_discord_level_ups", {"lease_seconds": 0}),
+        ("service_role_finish_discord_level_ups", {"notification_ids": [1, None]}),
+        ("service_role_finish_discord_level_ups", {"notification_ids": list(range(1001))}),
+    ],
+)
+async def test_claims_and_finishes_validate_their_arguments(
+    db: Database, function: str, params: dict[str, object]
+) -> None:
+    """Sizes out of range and null ids are XPBAD."""
+    with pytest.raises(DomainError) as refused:
+        await db.rpc(function, **params)
+    assert refused.value.error.sqlstate == "XPBAD"

@@ -760,6 +760,8 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_discord_seasons(text, integer)": SERVICE_ONLY,
     "public.service_role_discord_role_plan(text, text[])": SERVICE_ONLY,
     "public.service_role_discord_notifications(bigint, integer)": SERVICE_ONLY,
+    "public.service_role_claim_discord_level_ups(integer, integer)": SERVICE_ONLY,
+    "public.service_role_finish_discord_level_ups(bigint[])": SERVICE_ONLY,
     "public.service_role_discord_stats(text)": SERVICE_ONLY,
     # Issue 17: importers (private.import_* refuse everyone but admins), per-server boards, export, erasure.
     "public.admin_import_members(text, text, text, jsonb, boolean)": SERVICE_AND_MEMBERS,

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from tests.helpers import award, make_public, new_profile
+from tests.helpers import award, load_career_pack, make_public, new_profile
 from tests.sql.reviews_world import book, next_weekday_at, professional, request, weekly
 from xpbase.db import Database, member_claims
 from xpbase.models import results
@@ -32,8 +31,6 @@ NOT_READ: dict[str, str] = {
     "chat_history": "read by supabase-js clients; the chat websocket reads the table",
 }
 
-
-CAREER_PACK = Path(__file__).resolve().parents[2] / "supabase" / "rulepacks" / "career.sql"
 
 ALL_DAY = weekly(range(1, 8), "00:00", "24:00")
 
@@ -62,7 +59,8 @@ async def scenario(db: Database) -> dict[str, Any]:
             "select id from public.seasons where finalized_at is not null limit 1"
         )
     await db.rpc("service_role_discord_set_role_reward", guild_id="1", role_id="20", min_level=2)
-    await db.rpc("ensure_profile", provider="discord", subject="30", display_name="Dee")
+    dee = await db.rpc("ensure_profile", provider="discord", subject="30", display_name="Dee")
+    await award(db, dee, "challenge_completed", "dee-up", amount=200)  # a level-up queued for the bot
     session = await db.rpc(
         "service_role_create_session",
         profile_id=member,
@@ -124,8 +122,7 @@ async def scenario(db: Database) -> dict[str, Any]:
     calendar = await db.rpc("review_calendar_token", role="authenticated", claims=member_claims(asker))
     # Claims (the career rule pack; member's claim waits for review) and events (a running one with a
     # check-in code that asker and member joined, and a future one).
-    async with db.as_service() as conn:
-        await conn.execute(CAREER_PACK.read_text(encoding="utf-8"))
+    await load_career_pack(db)
     claim = await db.rpc(
         "submit_claim", role="authenticated", claims=member_claims(member), activity="mock_interview"
     )
@@ -338,6 +335,8 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("service_role_discord_seasons", "service_role", {}),
         ("service_role_discord_role_plan", "service_role", {"guild_id": "1", "user_ids": ["30", "31"]}),
         ("service_role_discord_notifications", "service_role", {"after_id": 0}),
+        ("service_role_claim_discord_level_ups", "service_role", {"max_rows": 5}),
+        ("service_role_finish_discord_level_ups", "service_role", {"notification_ids": []}),
         ("service_role_discord_stats", "service_role", {"guild_id": "1"}),
         # Preferences, devices and the outbox (issue 14).
         ("my_notification_preferences", "member", {}),
