@@ -8,25 +8,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.cli.conftest import said
 from xpbase.cli import main
-from xpbase.settings import get_settings
 
 SAMPLE = Path(__file__).resolve().parents[2] / "supabase" / "rulepacks" / "challenges.yaml"
-
-
-@pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    get_settings.cache_clear()
-    yield database_url
-    get_settings.cache_clear()
-
-
-def said(capsys: pytest.CaptureFixture[str]) -> str:
-    """What the command printed (the console writes to stderr)."""
-    captured = capsys.readouterr()
-    return captured.out + captured.err
 
 
 async def count(url: str) -> int:

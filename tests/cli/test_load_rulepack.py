@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.cli.conftest import said
 from xpbase.cli import main
 from xpbase.settings import REPO_ROOT, get_settings
 
@@ -22,20 +23,6 @@ CAREER_TYPES = {
     "informational_interview",
     "job_application",
 }
-
-
-@pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    get_settings.cache_clear()
-    yield database_url
-    get_settings.cache_clear()
-
-
-def said(capsys: pytest.CaptureFixture[str]) -> str:
-    captured = capsys.readouterr()
-    return captured.out + captured.err
 
 
 async def fetch(url: str, sql: str) -> list[asyncpg.Record]:
