@@ -9,7 +9,7 @@ from typing import Any
 import discord
 
 from bot import replies
-from xpbase.models.leaderboards import LeaderboardEntry
+from xpbase.models.leaderboards import OFFSET_LIMIT_ROWS, LeaderboardEntry
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ class LeaderboardView(discord.ui.View):
 
     def _update_buttons(self) -> None:
         self.previous_page.disabled = self.page <= 1
-        self.next_page.disabled = self.at_end
+        # public.leaderboard answers pages within the first 10,000 rows of a board (issue 18).
+        self.next_page.disabled = self.at_end or (self.page + 1) * PAGE_SIZE > OFFSET_LIMIT_ROWS
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner_id:

@@ -45,6 +45,7 @@
 \ir sql/57_payments.sql
 \ir sql/60_leaderboards.sql
 \ir sql/61_leaderboard_visibility.sql
+\ir sql/62_leaderboard_keyset.sql
 \ir sql/65_profile_card.sql
 \ir sql/68_ledger_reads.sql
 \ir sql/70_timeline.sql

@@ -20,7 +20,13 @@ from service.lib.api_error import APIError
 from service.lib.context import caller, get_rpc
 from service.lib.openapi import errors
 from service.lib.paging import cache_public
-from xpbase.models.leaderboards import Board, LeaderboardEntry, LeaderboardRank
+from xpbase.models.leaderboards import (
+    OFFSET_LIMIT_ROWS,
+    Board,
+    LeaderboardAfterPage,
+    LeaderboardEntry,
+    LeaderboardRank,
+)
 
 blueprint = Blueprint("leaderboards", __name__)
 tag_blueprint(blueprint, ["leaderboards"])
@@ -30,12 +36,15 @@ BOARD = "<any(all_time, layer, season):board>"
 
 class BoardQuery(BaseModel):
     """Which board: ``layer`` (layer and season boards; default the default layer) and ``season_id``
-    (season board; default the layer's running season). ``size`` rows per page (1-100), ``cursor`` the
-    previous page's ``next_cursor``."""
+    (season board; default the layer's running season). ``size`` rows per page (1-100); ``after`` the
+    previous page's ``next`` (by cursor: the same cost at any depth), or ``cursor`` the previous page's
+    ``next_cursor`` (a page number, within the first 10,000 rows of a board)."""
 
     layer: str | None = Field(default=None, max_length=64)
     season_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     size: int = Field(default=50, ge=1, le=100)
+    #: Opaque to clients; public.leaderboard_after reads it strictly (anything it did not write is a 400).
+    after: str | None = Field(default=None, max_length=80, pattern=r"^[0-9a-f.-]+$")
     cursor: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,6}$")
     #: A Discord server (guild) id: the all-time board of that server's members only.
     server: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
@@ -55,10 +64,13 @@ class AroundQuery(ScopeQuery):
 
 
 class LeaderboardPage(BaseModel):
-    """A page of a board, best first; ``next_cursor`` fetches the next page (null on the last)."""
+    """A page of a board, best first. ``next``: pass it as ``after`` for the next page (null on the last
+    page, and when paging by ``cursor`` or ``server``). ``next_cursor``: the next page number for
+    ``cursor`` (null on the last page, past the first 10,000 rows, and when paging by ``after``)."""
 
     board: Board
     items: list[LeaderboardEntry]
+    next: str | None
     next_cursor: str | None
 
 
@@ -87,34 +99,60 @@ async def get_leaderboard(
 ) -> LeaderboardPage:
     """A page of a leaderboard, best first.
 
-    Calls `public.leaderboard(board, layer, season_id, page_size, page)`. Equal XP
-    shares a rank; among equals whoever reached the score first is listed first.
+    Calls `public.leaderboard_after(board, layer, season_id, page_size, after)`:
+    without `cursor`, pages go by cursor (`after` = the previous page's `next`),
+    at the cost of one page at any depth. `cursor` (a page number, the previous
+    page's `next_cursor`) calls `public.leaderboard(..., page)` instead, within
+    the first 10,000 rows (OFFSET_LIMIT_ROWS). Equal XP shares a rank, across
+    pages too; among equals whoever reached the score first is listed first.
     Members who hide from leaderboards are left out (except for themselves).
     `?server=<Discord guild id>` (all_time only) lists that server's members
-    (`public.guild_leaderboard`), as the bot's `/leaderboard` does in a server.
-    Errors: 400 `invalid_argument` (unknown layer or season), `invalid_request`.
+    (`public.guild_leaderboard`, by page number), as the bot's `/leaderboard`
+    does in a server. Errors: 400 `invalid_argument` (unknown layer or season,
+    an `after` that is not a cursor, a page past the first 10,000 rows),
+    `invalid_request` (`after` with `cursor` or `server`).
     """
+    size = query_args.size
+    if query_args.after is not None and (query_args.cursor is not None or query_args.server is not None):
+        raise APIError(400, "invalid_request", "after pages by cursor: leave out cursor and server")
     page = int(query_args.cursor or 1)
     rows: list[LeaderboardEntry]
-    if query_args.server is not None:
-        if board != "all_time":
-            raise APIError(400, "invalid_request", "server filters the all_time board only")
-        rows = await get_rpc().call(
-            "guild_leaderboard", **caller(), guild_id=query_args.server, page_size=query_args.size, page=page
-        )
-    else:
-        rows = await get_rpc().call(
-            "leaderboard",
-            **caller(),
-            board=board,
-            layer=query_args.layer,
-            season_id=query_args.season_id,
-            page_size=query_args.size,
-            page=page,
-        )
+    next_page = None
+    if query_args.server is not None or query_args.cursor is not None:
+        if query_args.server is not None:
+            if board != "all_time":
+                raise APIError(400, "invalid_request", "server filters the all_time board only")
+            rows = await get_rpc().call(
+                "guild_leaderboard", **caller(), guild_id=query_args.server, page_size=size, page=page
+            )
+        else:
+            rows = await get_rpc().call(
+                "leaderboard",
+                **caller(),
+                board=board,
+                layer=query_args.layer,
+                season_id=query_args.season_id,
+                page_size=size,
+                page=page,
+            )
+        if len(rows) == size and (query_args.server is not None or (page + 1) * size <= OFFSET_LIMIT_ROWS):
+            next_page = str(page + 1)
+        _cached(personal=hasattr(g, "claims"))
+        return LeaderboardPage(board=board, items=rows, next=None, next_cursor=next_page)
+    found: LeaderboardAfterPage = await get_rpc().call(
+        "leaderboard_after",
+        **caller(),
+        board=board,
+        layer=query_args.layer,
+        season_id=query_args.season_id,
+        page_size=size,
+        after=query_args.after,
+    )
+    # The first page is page 1 either way: a client that pages by number goes on with cursor=2.
+    if query_args.after is None and found.next is not None and 2 * size <= OFFSET_LIMIT_ROWS:
+        next_page = "2"
     _cached(personal=hasattr(g, "claims"))
-    more = len(rows) == query_args.size
-    return LeaderboardPage(board=board, items=rows, next_cursor=str(page + 1) if more else None)
+    return LeaderboardPage(board=board, items=found.items, next=found.next, next_cursor=next_page)
 
 
 @blueprint.get(f"/v1/leaderboards/{BOARD}/ranks/<uuid:profile_id>")

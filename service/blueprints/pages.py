@@ -24,6 +24,7 @@ from service.lib.context import get_db, get_rpc
 from xpbase.errors import DomainError
 from xpbase.models import Result
 from xpbase.models.badges import ProfileBadges
+from xpbase.models.leaderboards import OFFSET_LIMIT_ROWS
 from xpbase.models.profiles import ProfileCard
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -189,7 +190,10 @@ async def get_board_page() -> Response:
         if exc.error.sqlstate != "XPBAD":
             raise
         return await _page("error.html", 400, title="Not a board", message=exc.message)
-    has_next = len(rows) > PAGE_SIZE
+    # public.leaderboard answers pages within the first 10,000 rows of a board (page * page_size).
+    has_next = len(rows) > PAGE_SIZE and (
+        query.server is not None or (query.page + 1) * (PAGE_SIZE + 1) <= OFFSET_LIMIT_ROWS
+    )
     rows = rows[:PAGE_SIZE]
     season = next((s for s in seasons if s.id == scope.season), None)
     layer_names = {layer.slug: layer.name for layer in layers}

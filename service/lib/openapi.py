@@ -43,7 +43,8 @@ Every handler calls exactly one SQL function as the caller's role (anon, or
 `authenticated` with the verified token's claims), so this API, the Discord
 bot and supabase-js get the same rules, privacy and errors. Lists are paged
 by an opaque `cursor` (pass the answer's `next_cursor`; null on the last
-page). Every error has the body `{"error": {"code", "message"}}`.
+page); a leaderboard also by `after` (pass the answer's `next`), which costs
+one page at any depth. Every error has the body `{"error": {"code", "message"}}`.
 """
 
 TAGS = [

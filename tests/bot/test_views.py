@@ -56,6 +56,21 @@ async def test_a_full_last_page_switches_next_off_when_nothing_follows(bot: XPBo
     assert view.page == 1 and view.next_page.disabled
 
 
+async def test_next_stops_at_the_last_page_within_the_first_10000_rows(bot: XPBot, world: World) -> None:
+    """Pages by number reach the first 10,000 rows (public.leaderboard refuses deeper ones): ▶ is off on
+    page 1,000 of ten rows although the board goes on."""
+
+    async def fetch(page: int) -> list[LeaderboardEntry]:
+        return [row(n) for n in range(page * 10 - 9, page * 10 + 1)]
+
+    view = LeaderboardView(owner_id=world.bob.id, title="Leaderboard", fetch=fetch, rows=await fetch(999))
+    view.page = 999
+    view._update_buttons()
+    assert not view.next_page.disabled
+    await view.next_page.callback(world.click(world.bob, "next"))
+    assert view.page == 1000 and view.next_page.disabled and view.rows[-1].rank == 10000
+
+
 async def test_only_the_member_who_asked_can_turn_pages(
     bot: XPBot, world: World, discord_api: DiscordStandIn
 ) -> None:

@@ -798,6 +798,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_compact_leaderboard_counts()": SERVICE_ONLY,
     # Leaderboards are public; RLS decides who is listed.
     "public.leaderboard(text, text, bigint, integer, integer)": EVERYONE,
+    "public.leaderboard_after(text, text, bigint, integer, text)": EVERYONE,
     "public.leaderboard_rank(uuid, text, text, bigint)": EVERYONE,
     "public.leaderboard_members_above(text, text, bigint)": EVERYONE,
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,

@@ -238,6 +238,8 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("leaderboard", "anon", {"board": "all_time", "page_size": 10}),
         ("leaderboard", "hidden", {"board": "layer", "layer": "cyber"}),
         ("leaderboard", "anon", {"board": "season", "season_id": season_id}),
+        ("leaderboard_after", "anon", {"board": "all_time", "page_size": 1}),
+        ("leaderboard_after", "hidden", {"board": "layer", "layer": "cyber"}),
         ("leaderboard_rank", "anon", {"profile_id": member}),
         ("leaderboard_rank", "anon", {"profile_id": hidden}),
         ("leaderboard_around", "member", {"profile_id": member, "radius": 2}),

@@ -9,6 +9,10 @@ from xpbase.models import Result
 
 Board = Literal["all_time", "layer", "season"]
 
+#: public.leaderboard answers pages within the first 10,000 rows of a board (page * page_size, XPBAD past
+#: them); public.leaderboard_after reads on by cursor at any depth.
+OFFSET_LIMIT_ROWS = 10_000
+
 
 class LeaderboardEntry(Result):
     """One row of a board: rank, who (id, display name, avatar URL or null), XP on this board, level, tier."""
@@ -20,6 +24,14 @@ class LeaderboardEntry(Result):
     xp: int
     level: int
     tier: str | None
+
+
+class LeaderboardAfterPage(Result):
+    """A page of a board by cursor (``public.leaderboard_after``): rows best first, and ``next``, the cursor
+    to pass as ``after`` for the page after this one (opaque text; null on the last page)."""
+
+    items: list[LeaderboardEntry]
+    next: str | None
 
 
 class LeaderboardRank(Result):
@@ -39,6 +51,7 @@ class LeaderboardRank(Result):
 
 RESULTS = {
     "leaderboard": LeaderboardEntry,
+    "leaderboard_after": LeaderboardAfterPage,
     "leaderboard_around": LeaderboardEntry,
     "leaderboard_rank": LeaderboardRank,
 }
