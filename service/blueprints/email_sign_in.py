@@ -120,7 +120,7 @@ async def post_email_code(data: EmailCodeIn) -> tuple[EmailCodeSentOut, int]:
 @validate_request(EmailVerifyIn)
 @validate_response(SessionOut, 200)
 @validate_response(LinkedOut, 201)
-@errors(400, 401, 403, 409)
+@errors(400, 401, 403, 409, 502)
 async def post_email_verify(data: EmailVerifyIn) -> tuple[SessionOut, int] | tuple[LinkedOut, int]:
     """Sign in with a mailed code (200, a session as from OAuth) or link the address (201, with ``link``).
 

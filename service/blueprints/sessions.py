@@ -158,7 +158,7 @@ async def post_refresh() -> SessionOut:
 
 
 @blueprint.post("/v1/auth/logout")
-@errors(400, 401, 403)
+@errors(400, 401, 403, 502)
 async def post_logout() -> tuple[str, int]:
     """End the session (its whole refresh-token family) and clear the session cookies.
 

@@ -36,7 +36,7 @@ class PurchaseIn(BaseModel):
 
 @blueprint.get("/v1/store/items")
 @validate_response(CatalogueOut, 200)
-@errors(401)
+@errors(401, 502)
 async def get_items() -> CatalogueOut:
     """The store's items on sale now (prices in points and/or paise); with a token, what the caller bought."""
     claims = await current_member()

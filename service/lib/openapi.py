@@ -118,6 +118,9 @@ class XPBaseOpenAPI(OpenAPIProvider):
         for operations in paths.values():
             for operation in operations.values():
                 operation.setdefault("security", [])
+                # A signed-in route verifies the token: in Supabase Auth mode that may read the JWKS,
+                # and an unreadable JWKS is 502 provider_unavailable (service/lib/access.py).
+                signed_in = [502] if operation["security"] else []
                 responses = operation["responses"]
                 for status, mimetype, description in getattr(func, BODY_ATTRIBUTE, ()):
                     responses[status] = {
@@ -126,7 +129,7 @@ class XPBaseOpenAPI(OpenAPIProvider):
                     }
                 if not any(200 <= int(code) < 400 for code in responses):
                     responses[204] = {"description": "Done; no body."}
-                for status in statuses:
+                for status in sorted({*statuses, *signed_in}):
                     responses[status] = {
                         "description": HTTPStatus(status).phrase,
                         "content": {
