@@ -43,5 +43,11 @@ as_pg "$PG_BIN/pg_ctl" -D "$ROOT/data" -l "$ROOT/data/server.log" -w \
       -c full_page_writes=off -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" start
 echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT ($ROOT)"
 
+# The API roles are cluster-wide: create them once here (compat/auth.sql in a scratch database), or two
+# xdist workers that build their template databases at the same moment race to create them.
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c 'create database xpbase_roles'
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d xpbase_roles -f supabase/compat/auth.sql
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c 'drop database xpbase_roles'
+
 export XPBASE_TEST_SERVER_URL="postgresql://postgres@127.0.0.1:$PORT/postgres"
 "$PYTHON" -m pytest "${@:-tests}"
