@@ -18,7 +18,7 @@ from quart_schema import tag_blueprint, validate_querystring, validate_response
 from service.lib.access import optional_member
 from service.lib.api_error import APIError
 from service.lib.context import caller, get_rpc
-from service.lib.openapi import errors
+from service.lib.openapi import BIGINT_MAX, errors
 from service.lib.paging import cache_public
 from xpbase.models.leaderboards import (
     OFFSET_LIMIT_ROWS,
@@ -41,7 +41,7 @@ class BoardQuery(BaseModel):
     ``next_cursor`` (a page number, within the first 10,000 rows of a board)."""
 
     layer: str | None = Field(default=None, max_length=64)
-    season_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    season_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
     size: int = Field(default=50, ge=1, le=100)
     #: Opaque to clients; public.leaderboard_after reads it strictly (anything it did not write is a 400).
     after: str | None = Field(default=None, max_length=80, pattern=r"^[0-9a-f.-]+$")
@@ -54,7 +54,7 @@ class ScopeQuery(BaseModel):
     """Which board: ``layer`` and ``season_id`` as for the top of the board."""
 
     layer: str | None = Field(default=None, max_length=64)
-    season_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    season_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
 
 
 class AroundQuery(ScopeQuery):

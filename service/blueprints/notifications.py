@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field, StrictInt, model_validator
 from quart import Blueprint, g
 from quart_schema import (
@@ -14,7 +16,7 @@ from quart_schema import (
 
 from service.lib.access import require_member
 from service.lib.context import get_rpc
-from service.lib.openapi import BEARER, errors
+from service.lib.openapi import BEARER, BIGINT_MAX, errors
 from service.lib.paging import PageQuery
 from xpbase.models.notifications import MarkedRead, NotificationPage
 
@@ -31,8 +33,10 @@ class NotificationsQuery(PageQuery):
 class MarkReadIn(BaseModel):
     """Which to mark read: ``ids`` (1-100 of them) or everything up to ``up_to_id``; exactly one."""
 
-    ids: list[StrictInt] | None = Field(default=None, min_length=1, max_length=100)
-    up_to_id: StrictInt | None = Field(default=None, ge=1)
+    ids: list[Annotated[StrictInt, Field(ge=1, le=BIGINT_MAX)]] | None = Field(
+        default=None, min_length=1, max_length=100
+    )
+    up_to_id: StrictInt | None = Field(default=None, ge=1, le=BIGINT_MAX)
 
     @model_validator(mode="after")
     def _one_of(self) -> MarkReadIn:

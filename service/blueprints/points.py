@@ -16,7 +16,7 @@ from quart_schema import (
 
 from service.lib.access import require_member
 from service.lib.context import get_db
-from service.lib.openapi import BEARER, errors
+from service.lib.openapi import BEARER, BIGINT_MAX, errors
 from xpbase.models.economy import PointsChange, PointsStatement
 
 blueprint = Blueprint("points", __name__)
@@ -25,7 +25,7 @@ tag_blueprint(blueprint, ["points"])
 
 class StatementQuery(BaseModel):
     size: int = Field(default=20, ge=1, le=100)
-    before_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    before_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
 
 
 class AdjustIn(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_schema import tag_blueprint, validate_querystring, validate_response
 
@@ -18,9 +18,10 @@ tag_blueprint(blueprint, ["profiles"])
 
 
 class CardQuery(BaseModel):
-    """``recent``: how many of the newest public awards to list (0-50, default 10; SQL checks the range)."""
+    """``recent``: how many of the newest public awards to list (0-50, default 10; SQL checks the range,
+    the bounds here put it in the document)."""
 
-    recent: int = 10
+    recent: int = Field(default=10, ge=0, le=50)
 
 
 @blueprint.get("/v1/profiles/<uuid:profile_id>")

@@ -30,7 +30,7 @@ class PurchaseIn(BaseModel):
 
     item: str = Field(min_length=1, max_length=64)
     idempotency_key: str = Field(min_length=1, max_length=200)
-    expected_price: int | None = Field(default=None, ge=0)
+    expected_price: int | None = Field(default=None, ge=0, le=2**31 - 1)  # SQL integer
     delivery: dict[str, str] | None = None
 
 

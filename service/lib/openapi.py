@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from quart import Quart
 from quart_schema import Info, OpenAPIProvider, QuartSchema
 from quart_schema.openapi import QUART_SCHEMA_OPERATION_ID_ATTRIBUTE
+from werkzeug.routing.converters import IntegerConverter
 
 from service.lib.access import ACCESS_COOKIE
 from xpbase import __version__
@@ -103,6 +104,21 @@ def camel_case(name: str) -> str:
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+BIGINT_MAX = 2**63 - 1
+"""The largest Postgres ``bigint`` (every row id in xpbase is a bigint identity)."""
+
+
+class RowId(IntegerConverter):
+    """Werkzeug's ``int`` converter bounded to a row id, 1 to `BIGINT_MAX`: installed as ``int`` on the app,
+    so ``/v1/claims/<int:claim_id>`` answers 404 for 0 or 2**70 instead of passing a number Postgres
+    cannot hold (the URL matches no route, as a negative number already did not)."""
+
+    def __init__(
+        self, url_map: Any, fixed_digits: int = 0, min: int | None = 1, max: int | None = BIGINT_MAX
+    ) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max)
+
+
 class XPBaseOpenAPI(OpenAPIProvider):
     """quart-schema's provider with xpbase's operation ids, error responses and public-route security."""
 
@@ -138,6 +154,16 @@ class XPBaseOpenAPI(OpenAPIProvider):
                     }
         return paths, components
 
+    def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
+        """quart-schema's path parameter, with an ``int`` converter's range (see `RowId`) in the schema."""
+        parameter = super().build_path_parameter(name, converter)
+        if isinstance(converter, IntegerConverter):
+            if converter.min is not None:
+                parameter["schema"]["minimum"] = converter.min
+            if converter.max is not None:
+                parameter["schema"]["maximum"] = converter.max
+        return parameter
+
     def build_querystring_parameters(self, model: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """quart-schema's query parameters, with ``required`` set on the model's required fields (it looks
         for ``required`` inside each property's schema, where pydantic never puts it)."""
@@ -159,7 +185,9 @@ class XPBaseOpenAPI(OpenAPIProvider):
 
 
 def configure_openapi(app: Quart, settings: Settings) -> QuartSchema:
-    """Install quart-schema on ``app`` with xpbase's document settings (``/docs``: blueprints/api_docs.py)."""
+    """Install quart-schema on ``app`` with xpbase's document settings (``/docs``: blueprints/api_docs.py),
+    and `RowId` as the ``int`` converter (before any blueprint registers a route)."""
+    app.url_map.converters["int"] = RowId
     public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
     return QuartSchema(
         app,

@@ -255,6 +255,65 @@ async def test_openapi_document_lints_clean_with_redocly(client: Client, tmp_pat
     assert result.returncode == 0, result.stderr
 
 
+def _unbounded_integers(
+    schema: Any, components: dict[str, Any], where: str, seen: frozenset[str]
+) -> list[str]:
+    """Places in ``schema`` (followed through $ref, anyOf, properties, items) where an integer lacks a
+    minimum or a maximum."""
+    if not isinstance(schema, dict):
+        return []
+    if ref := schema.get("$ref"):
+        name = ref.rsplit("/", 1)[-1]
+        return [] if name in seen else _unbounded_integers(components[name], components, where, seen | {name})
+    found = []
+    if schema.get("type") == "integer" and not (
+        {"minimum", "exclusiveMinimum"} & schema.keys() and {"maximum", "exclusiveMaximum"} & schema.keys()
+    ):
+        found.append(where)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for part in schema.get(key, []):
+            found += _unbounded_integers(part, components, where, seen)
+    for name, part in schema.get("properties", {}).items():
+        found += _unbounded_integers(part, components, f"{where}.{name}", seen)
+    for key in ("items", "additionalProperties"):
+        found += _unbounded_integers(schema.get(key), components, f"{where}[]", seen)
+    return found
+
+
+async def test_every_integer_a_request_carries_is_bounded(client: Client) -> None:
+    """Path, query and body integers all state a range, so a number Postgres cannot hold is refused at the
+    door (CI once met a 500: ``expected_price`` 10**13 reached an SQL ``integer``)."""
+    document = await (await client.get("/openapi.json")).get_json()
+    components = document["components"]["schemas"]
+    unbounded = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            for parameter in operation.get("parameters", []):
+                place = f"{where} {parameter['name']}"
+                unbounded += _unbounded_integers(parameter["schema"], components, place, frozenset())
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                unbounded += _unbounded_integers(content["schema"], components, f"{where} body", frozenset())
+    assert unbounded == []
+
+
+async def test_numbers_postgres_cannot_hold_are_refused(client: Client, db: Database) -> None:
+    """Past the bigint or integer range: 404 for an id in the path (no route matches), 400 in a query or
+    body; never a 500."""
+    token = make_token(sub=str(await new_profile(db, "Ada")))
+    auth = {"Authorization": f"Bearer {token}"}
+    huge = 2**70
+    assert (await client.post(f"/v1/claims/{huge}/review", headers=auth, json={})).status_code == 404
+    assert (await client.post("/v1/claims/0/review", headers=auth, json={})).status_code == 404
+    assert (await client.get(f"/v1/seasons/{2**63}/results")).status_code == 404
+    purchase = {"item": "alg", "idempotency_key": "k", "expected_price": 10**13}
+    assert (await client.post("/v1/store/purchases", headers=auth, json=purchase)).status_code == 400
+    read = await client.post("/v1/me/notifications/read", headers=auth, json={"ids": [huge]})
+    assert read.status_code == 400
+    card = await client.get(f"/v1/profiles/{UUID(int=1)}?recent={huge}")
+    assert card.status_code == 400
+
+
 async def test_docs_use_only_this_origin(client: Client) -> None:
     """/docs loads its script and stylesheet from this service (no CDN), and both are served."""
     html = await (await client.get("/docs")).get_data(as_text=True)
