@@ -75,6 +75,7 @@ declare
   v_tier1 text;
   v_counts_for_season boolean;
   v_now timestamptz := now();
+  v_now_text text := private.utc_text(now());
   v_error text;
   v_xp_text text;
   v_rounds integer;
@@ -222,14 +223,16 @@ begin
                  end as parts
             from jsonb_array_elements(p_members) with ordinality as e (m, ord)
         ) t
-        left join public.identities i on i.provider = 'discord' and i.subject = t.user_id
+        left join lateral (
+          select i.profile_id from public.identities i where i.provider = 'discord' and i.subject = t.user_id limit 1
+        ) i on true
     ) x;
 
   for v_round in 1 .. v_rounds loop
     -- Who each member is now and whether its key was used: rejected, unchanged, conflict, or (null) to import.
     select array_agg(m.ord order by m.ord), array_agg(m.user_id order by m.ord), array_agg(m.name order by m.ord),
            array_agg(m.target order by m.ord), array_agg(m.parts order by m.ord), array_agg(m.request order by m.ord),
-           array_agg(m.key order by m.ord), array_agg(i.profile_id order by m.ord), array_agg(p.xp order by m.ord),
+           array_agg(m.key order by m.ord), array_agg(p.profile_id order by m.ord), array_agg(p.xp order by m.ord),
            array_agg(p.level order by m.ord),
            array_agg(case when m.reason is not null then 'rejected'
                           when f.request is null then null
@@ -242,8 +245,12 @@ begin
       into w_ord, w_user, w_name, w_target, w_parts, w_request, w_key, w_pid, w_xp, w_level, w_status, w_reason
       from unnest(m_ord, m_user, m_name, m_target, m_reason, m_parts, m_request, m_key, m_round)
              as m (ord, user_id, name, target, reason, parts, request, key, round)
-      left join public.identities i on i.provider = 'discord' and i.subject = m.user_id
-      left join public.profiles p on p.id = i.profile_id
+      left join lateral (
+        select i.profile_id, p.xp, p.level
+          from public.identities i join public.profiles p on p.id = i.profile_id
+         where i.provider = 'discord' and i.subject = m.user_id
+         limit 1
+      ) p on true
       left join lateral (select l.request from public.xp_ledger l where l.idempotency_key = m.key limit 1) f
         on m.reason is null
      where m.round = v_round;
@@ -252,38 +259,31 @@ begin
     i_level := '{}';
 
     if not p_dry_run then
-      -- Profiles and identities for members not seen yet (private.ensure_profile's values and lock, one
-      -- statement each); a profile someone else made meanwhile is found after the lock.
+      -- Members not seen yet get a profile and an identity (private.ensure_profile's values, under its lock),
+      -- written with the imports below; a profile someone else made meanwhile is found after the lock.
       if exists (select 1 from unnest(w_pid, w_status) w (pid, status) where w.pid is null and w.status is null) then
         perform pg_advisory_xact_lock(hashtextextended('discord' || chr(31) || w.user_id, 0))
            from unnest(w_user, w_pid, w_status) w (user_id, pid, status)
           where w.pid is null and w.status is null
           order by w.user_id;
-        with fresh as materialized (
-          select w.ord, w.user_id, w.name, gen_random_uuid() as id
-            from unnest(w_ord, w_user, w_name, w_pid, w_status) w (ord, user_id, name, pid, status)
-           where w.pid is null and w.status is null
-             and not exists (select 1 from public.identities i where i.provider = 'discord' and i.subject = w.user_id)
-        ), made as (
-          insert into public.profiles (id, display_name, tier)
-          select f.id, coalesce(private.clean_display_name(coalesce(f.name, 'Discord member')), 'discord member'), v_tier1
-            from fresh f order by f.ord
-        ), linked as (
-          insert into public.identities (profile_id, provider, subject)
-          select f.id, 'discord', f.user_id from fresh f order by f.ord
-        )
-        select array_agg(coalesce(w.pid, f.id, i.profile_id) order by w.ord), array_agg(f.id is not null order by w.ord)
-          into w_pid, w_created
-          from unnest(w_ord, w_user, w_pid, w_status) w (ord, user_id, pid, status)
-          left join fresh f on f.ord = w.ord
-          left join public.identities i
-            on w.pid is null and w.status is null and f.id is null and i.provider = 'discord' and i.subject = w.user_id;
+        select array_agg(coalesce(w.pid, case when w.status is null then
+                                           (select i.profile_id from public.identities i
+                                             where i.provider = 'discord' and i.subject = w.user_id limit 1) end)
+                         order by w.ord)
+          into w_pid
+          from unnest(w_ord, w_user, w_pid, w_status) w (ord, user_id, pid, status);
+        select array_agg(w.pid is null and w.status is null order by w.ord),
+               array_agg(case when w.pid is null and w.status is null then gen_random_uuid() else w.pid end
+                         order by w.ord)
+          into w_created, w_pid
+          from unnest(w_ord, w_pid, w_status) w (ord, pid, status);
       end if;
 
       -- The profile row locks (in id order) and the key locks that private.award_xp and apply_xp take; then the
       -- keys again (a racing import of the same key answers unchanged) and zero XP (a profile, no ledger row).
       perform 1 from public.profiles p
-        where p.id in (select w.pid from unnest(w_pid, w_status) w (pid, status) where w.status is null)
+        where p.id in (select w.pid from unnest(w_pid, w_status, w_created) w (pid, status, created)
+                        where w.status is null and not w.created)
         order by p.id for update;
       perform pg_advisory_xact_lock(hashtextextended('xp_ledger:' || w.key, 0))
          from unnest(w_key, w_status) w (key, status) where w.status is null order by w.key;
@@ -324,15 +324,24 @@ begin
 
       -- The imports: ledger rows (one per layer part, sharing the key and apply_xp's receipt), layer and
       -- season totals, the profile's total, level and tier, and the leaderboard count changes of the batch.
-      with member as materialized (
+      -- Lookups in the large tables are lateral with a limit: an index probe per member, whatever the
+      -- statistics say during a long import.
+      -- A new member's profile is inserted with its totals (it starts as ensure_profile makes it: 0 XP, level 1,
+      -- the first tier, visible), an existing one read and updated.
+      with base as materialized (
         select w.ord, w.pid, w.key, w.request, w.target, w.created,
                coalesce(w.parts, jsonb_build_array(jsonb_build_object('layer', v_layer, 'amount', w.target))) as parts,
                p.xp as xp_before, p.level as level_before, p.tier as tier_before, p.points as points_before,
-               p.leaderboard_visible as visible, lv.level as level_after, coalesce(tr.slug, p.tier) as tier_after,
-               un.list as unlocks
+               p.leaderboard_visible as visible, lv.level as level_after, coalesce(tr.slug, p.tier) as tier_after
           from unnest(w_ord, w_pid, w_key, w_request, w_target, w_parts, w_status, w_created)
                  as w (ord, pid, key, request, target, parts, status, created)
-          join public.profiles p on p.id = w.pid
+          join lateral (
+            select 0::bigint as xp, 1 as level, v_tier1 as tier, 0::bigint as points, true as leaderboard_visible
+             where w.created
+            union all
+            (select p.xp, p.level, p.tier, p.points, p.leaderboard_visible from public.profiles p
+              where not w.created and p.id = w.pid limit 1)
+          ) p on true
          cross join lateral (
            select coalesce((select c.level from public.level_curve c
                              where c.xp_required <= greatest(p.xp + w.target, 0)
@@ -341,23 +350,28 @@ begin
           left join lateral (
             select t.slug from public.tiers t where t.min_level <= lv.level order by t.min_level desc limit 1
           ) tr on true
-         cross join lateral (
-           select coalesce(jsonb_agg(jsonb_build_object('tier', u.tier_slug, 'slug', u.slug, 'name', u.name)
-                                     order by t.min_level, u.position, u.slug), '[]') as list
-             from public.tier_unlocks u
-             join public.tiers t on t.slug = u.tier_slug
-            where t.min_level > p.level and t.min_level <= lv.level
-         ) un
          where w.status = 'imported'
+      ), unlocked as materialized (
+        -- The tiers' unlocks passed on the way up, once per pair of levels before and after.
+        select b.level_before, b.level_after,
+               (select coalesce(jsonb_agg(jsonb_build_object('tier', u.tier_slug, 'slug', u.slug, 'name', u.name)
+                                          order by t.min_level, u.position, u.slug), '[]')
+                  from public.tier_unlocks u
+                  join public.tiers t on t.slug = u.tier_slug
+                 where t.min_level > b.level_before and t.min_level <= b.level_after) as list
+          from (select distinct b.level_before, b.level_after from base b) b
+      ), member as materialized (
+        select b.*, u.list as unlocks
+          from base b join unlocked u on u.level_before = b.level_before and u.level_after = b.level_after
       ), part as materialized (
         -- Ledger ids in batch order, then layer order, as the per-member import drew them.
         select x.*, nextval('public.xp_ledger_id_seq') as id,
                case when x.season_id is not null then greatest(x.amount, -x.season_before) else 0 end as season_amount
           from (
             select mb.ord, mb.pid, mb.key, mb.request, mb.visible, e.idx, e.part ->> 'layer' as layer,
-                   (e.part ->> 'amount')::integer as amount, pl.profile_id is not null as layer_found,
+                   (e.part ->> 'amount')::integer as amount, pl.status is not null as layer_found,
                    coalesce(pl.xp, 0) as xp_before,
-                   case when pl.profile_id is not null then pl.status
+                   case when pl.status is not null then pl.status
                         else (select s.slug from public.layer_statuses s
                                where s.layer_slug = e.part ->> 'layer' and s.min_xp <= 0
                                order by s.min_xp desc limit 1) end as status_before,
@@ -365,14 +379,20 @@ begin
                      where s.layer_slug = e.part ->> 'layer'
                        and s.min_xp <= greatest(coalesce(pl.xp, 0) + (e.part ->> 'amount')::integer, 0)
                      order by s.min_xp desc limit 1) as status,
-                   se.season_id, coalesce(se.closed, false) as closed, ss.profile_id is not null as season_found,
+                   se.season_id, coalesce(se.closed, false) as closed, ss.xp is not null as season_found,
                    coalesce(ss.xp, 0) as season_before
               from member mb
              cross join lateral jsonb_array_elements(mb.parts) with ordinality as e (part, idx)
-              left join public.profile_layers pl on pl.profile_id = mb.pid and pl.layer_slug = e.part ->> 'layer'
+              left join lateral (
+                select pl.xp, pl.status from public.profile_layers pl
+                 where pl.profile_id = mb.pid and pl.layer_slug = e.part ->> 'layer' limit 1
+              ) pl on true
               left join unnest(s_layer, s_season, s_closed) as se (layer, season_id, closed)
                 on se.layer = e.part ->> 'layer'
-              left join public.season_scores ss on ss.season_id = se.season_id and ss.profile_id = mb.pid
+              left join lateral (
+                select ss.xp from public.season_scores ss
+                 where ss.season_id = se.season_id and ss.profile_id = mb.pid limit 1
+              ) ss on true
              order by mb.ord, e.idx
           ) x
       ), receipt as materialized (
@@ -387,7 +407,7 @@ begin
                  'profile_id', mb.pid,
                  'activity', 'import',
                  'idempotency_key', mb.key,
-                 'occurred_at', private.utc_text(v_now),
+                 'occurred_at', v_now_text,
                  'granted', mb.target,
                  'total_xp_before', mb.xp_before,
                  'total_xp', mb.xp_before + mb.target,
@@ -445,12 +465,27 @@ begin
         select pt.season_id, pt.pid, pt.season_before + pt.season_amount, v_now from part pt where pt.season_amount <> 0
         on conflict (season_id, profile_id) do update
           set xp = excluded.xp, reached_at = excluded.reached_at
+      ), made as (
+        insert into public.profiles (id, display_name, tier, xp, level, xp_reached_at, updated_at)
+        select w.pid, coalesce(private.clean_display_name(coalesce(w.name, 'Discord member')), 'discord member'),
+               case when r.ord is null then v_tier1 else r.tier_after end, coalesce(r.xp_after, 0),
+               coalesce(r.level_after, 1), v_now, now()
+          from unnest(w_ord, w_pid, w_name, w_created) as w (ord, pid, name, created)
+          left join receipt r on r.ord = w.ord
+         where w.created
+         order by w.ord
+      ), linked as (
+        insert into public.identities (profile_id, provider, subject)
+        select w.pid, 'discord', w.user_id
+          from unnest(w_ord, w_pid, w_user, w_created) as w (ord, pid, user_id, created)
+         where w.created
+         order by w.ord
       ), profile_total as (
         -- updated_at is stamped here: profiles' _100_validate trigger fires only for the editable columns.
         update public.profiles p
            set xp = r.xp_after, level = r.level_after, tier = r.tier_after, xp_reached_at = v_now, updated_at = now()
           from receipt r
-         where p.id = r.pid
+         where p.id = r.pid and not r.created
       ), moves (board, scope, old_xp, new_xp) as (
         -- What private.tg_profiles__leaderboard_counts and tg_board_scores__leaderboard_counts would have
         -- moved (visible members, boards not left in leaderboard_hidden_boards), one move per member and
@@ -530,9 +565,9 @@ begin
                and b.active and b.kind <> 'season_placing'
                and (b.activities is null or l.activity_slug = any (b.activities))
                and case when private.badge_applies(b, l)
-                             and not exists (select 1 from public.badge_awards a
-                                              where a.badge_slug = b.slug and a.profile_id = l.profile_id
-                                                and a.subject = x.subject)
+                             and (select a.id from public.badge_awards a
+                                   where a.badge_slug = b.slug and a.profile_id = l.profile_id
+                                     and a.subject = x.subject limit 1) is null  -- private.held
                         then private.badge_met(b, l) else false end
              order by b.slug, l.profile_id, x.subject, l.id
           ) g
