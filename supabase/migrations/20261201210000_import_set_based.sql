@@ -75,7 +75,7 @@ declare
   v_tier1 text;
   v_counts_for_season boolean;
   v_now timestamptz := now();
-  v_now_text text := private.utc_text(now());
+  v_receipt jsonb;
   v_error text;
   v_xp_text text;
   v_rounds integer;
@@ -141,6 +141,15 @@ begin
     raise exception 'The import activity is missing (seed.sql)' using errcode = 'XPCFG';
   end if;
   v_tier1 := public.tier_for_level(1);
+  -- The part of apply_xp's receipt that is the same for every member of the batch: the import's decision (what
+  -- it passes as p_decision) and the keys that do not depend on the member.
+  v_receipt := jsonb_build_object(
+    'correction', 'import', 'multiplier', 1, 'multipliers', '[]'::jsonb, 'cooldown', false,
+    'cooldown_remaining_seconds', 0, 'capped', false, 'cap', null, 'floored', false, 'source', p_source,
+    'guild_id', p_guild_id, 'keep', p_keep, 'actor_id', v_actor.actor_id, 'actor_role', v_actor.actor_role,
+    'activity', 'import', 'occurred_at', private.utc_text(v_now),
+    'points_granted', 0,  -- admin corrections (an import is one) never mint points
+    'replayed', false);
 
   -- The first malformed member (in batch order) refuses the whole batch; the checks run in the order they
   -- always did, each guarding the casts of the next (an empty text marks XP beyond bigint, raised by its cast).
@@ -398,16 +407,11 @@ begin
       ), receipt as materialized (
         select mb.ord, mb.pid, mb.created, mb.visible, mb.xp_before, mb.xp_before + mb.target as xp_after,
                mb.level_after, mb.tier_after,
-               jsonb_build_object(
-                 'correction', 'import', 'requested', mb.target, 'base', mb.target, 'multiplier', 1,
-                 'multipliers', '[]'::jsonb, 'cooldown', false, 'cooldown_remaining_seconds', 0, 'capped', false,
-                 'cap', null, 'floored', false, 'source', p_source, 'guild_id', p_guild_id, 'keep', p_keep,
-                 'actor_id', v_actor.actor_id, 'actor_role', v_actor.actor_role)
-               || jsonb_build_object(
+               v_receipt || jsonb_build_object(
+                 'requested', mb.target,
+                 'base', mb.target,
                  'profile_id', mb.pid,
-                 'activity', 'import',
                  'idempotency_key', mb.key,
-                 'occurred_at', v_now_text,
                  'granted', mb.target,
                  'total_xp_before', mb.xp_before,
                  'total_xp', mb.xp_before + mb.target,
@@ -415,7 +419,6 @@ begin
                  'level', mb.level_after,
                  'tier_before', mb.tier_before,
                  'tier', mb.tier_after,
-                 'points_granted', 0,  -- admin corrections (an import is one) never mint points
                  'points', mb.points_before,
                  'layers', g.layers,
                  'layer', g.layers -> 0 ->> 'layer',
@@ -430,7 +433,6 @@ begin
                  'tier_name', case when mb.tier_after is distinct from mb.tier_before
                                         and jsonb_array_length(mb.unlocks) > 0
                                    then (select t.name from public.tiers t where t.slug = mb.tier_after) end,
-                 'replayed', false,
                  'ledger_id', g.first_id) as receipt
           from member mb
           join (

@@ -1,7 +1,8 @@
 """The set-based import (private.import_members in supabase/sql/92_imports.sql, issue 17) against the
-per-member import it replaced: the same batches run on two databases cloned from the same template, one with
-the set-based import, one with the per-member import as it was (tests/sql/reference/import_members_per_member.sql:
-each member through ensure_profile and apply_xp, every per-row trigger firing). Answers and errors must be
+per-member import it replaced: the same batches run on two databases cloned from the same template, one
+with the set-based import, one with the per-member import as it was
+(tests/sql/reference/import_members_per_member.sql: each member through ensure_profile and apply_xp, every
+per-row trigger firing). Answers and errors must be
 identical, and so must everything written: profiles, identities, ledger rows with their requests and receipts,
 layer and season totals, badges, leaderboard counts, server membership, notifications (none). Then the
 invariants on the set-based side: cached totals are ledger sums, counts are what a rebuild computes.
@@ -28,9 +29,11 @@ from xpbase.errors import DomainError
 
 REFERENCE = Path(__file__).parent / "reference" / "import_members_per_member.sql"
 GUILD = "700000000000000017"
+COUNTED = "update public.activity_types set counts_for_season = true where slug = 'import'"
 
 BADGES = """
-insert into public.badges (slug, name, kind, threshold, activities, layer_slug, status_slug, tier_slug, position)
+insert into public.badges
+       (slug, name, kind, threshold, activities, layer_slug, status_slug, tier_slug, position)
 values ('xp_5k', 'Five thousand', 'total_xp', 5000, null, null, null, null, 50),
        ('tier_member', 'Member tier', 'tier', 1, null, null, null, 'member', 51),
        ('cyber_synced', 'Synced', 'layer_status', 1, null, 'cyber', 'synced', null, 52),
@@ -41,7 +44,17 @@ values ('xp_5k', 'Five thousand', 'total_xp', 5000, null, null, null, null, 50),
        ('import_day', 'Import day', 'streak', 1, '{import}', null, null, null, 57)
 """
 
-NAMES = ["ada", "", None, "  spaced out  ", "\u200bzero\u200b width", "\u202e\u200b", "x" * 80, "李小龍 🌸", "e\u0301"]
+NAMES = [
+    "ada",
+    "",
+    None,
+    "  spaced out  ",
+    "\u200bzero\u200b width",
+    "\u202e\u200b",
+    "x" * 80,
+    "李小龍 🌸",
+    "e\u0301",
+]
 
 
 @pytest.fixture
@@ -133,7 +146,9 @@ async def setup(db: Database) -> None:
         await conn.execute(BADGES)
     ids = {}
     for i, uid in enumerate(EXISTING):
-        ids[uid] = await db.rpc("ensure_profile", provider="discord", subject=str(uid), display_name=f"old {i}")
+        ids[uid] = await db.rpc(
+            "ensure_profile", provider="discord", subject=str(uid), display_name=f"old {i}"
+        )
         if i % 3:
             await db.rpc(
                 "award_xp",
@@ -182,19 +197,23 @@ STATE = {
     "profiles": """
         select i.subject, p.display_name, p.xp, p.level, p.tier, p.points, p.leaderboard_visible,
                p.xp_reached_at = coalesce((select max(l.occurred_at) from public.xp_ledger l
-                                            where l.profile_id = p.id and l.amount <> 0), p.created_at) as reached
+                                            where l.profile_id = p.id and l.amount <> 0),
+                                          p.created_at) as reached
           from public.profiles p join public.identities i on i.profile_id = p.id and i.provider = 'discord'
          order by i.subject""",
     "identities": "select provider, subject, display_name from public.identities order by provider, subject",
     "ledger": """
         select i.subject, l.activity_slug, l.layer_slug, l.season_id, l.amount, l.season_amount, l.points,
-               l.idempotency_key, l.actor_id, l.actor_role, l.reason, l.reverses_id, l.subject as ledger_subject,
-               l.request - 'profile_id' as request, l.receipt - 'occurred_at' - 'profile_id' - 'ledger_id' as receipt,
+               l.idempotency_key, l.actor_id, l.actor_role, l.reason, l.reverses_id,
+               l.subject as ledger_subject, l.request - 'profile_id' as request,
+               l.receipt - 'occurred_at' - 'profile_id' - 'ledger_id' as receipt,
                (l.receipt ->> 'profile_id')::uuid = l.profile_id as receipt_profile,
-               (l.receipt ->> 'ledger_id')::bigint = min(l.id) over (partition by l.idempotency_key) as receipt_ledger_id,
+               (l.receipt ->> 'ledger_id')::bigint = min(l.id) over (partition by l.idempotency_key)
+                 as receipt_ledger_id,
                l.receipt ->> 'occurred_at' = private.utc_text(l.occurred_at) as receipt_occurred_at,
                row_number() over (partition by l.profile_id order by l.id) as nth_of_member
-          from public.xp_ledger l join public.identities i on i.profile_id = l.profile_id and i.provider = 'discord'
+          from public.xp_ledger l
+          join public.identities i on i.profile_id = l.profile_id and i.provider = 'discord'
          order by l.idempotency_key, l.layer_slug""",
     "layers": """
         select i.subject, pl.layer_slug, pl.xp, pl.status
@@ -247,7 +266,7 @@ async def test_set_based_import_writes_what_the_per_member_import_wrote(
         if step == 1:  # seasons count for imports from here on (the activity is configured alike on both)
             for database in (db, reference_db):
                 async with database.pool.acquire() as conn:
-                    await conn.execute("update public.activity_types set counts_for_season = true where slug = 'import'")
+                    await conn.execute(COUNTED)
         got = await run(db, source, keep, members, dry_run)
         expected = await run(reference_db, source, keep, members, dry_run)
         assert got == expected, f"batch {step}"
@@ -274,36 +293,50 @@ async def test_after_an_import_totals_are_ledger_sums_and_counts_are_a_rebuild(d
     levels and tiers follow the totals, the leaderboard counts (compacted) equal a rebuild from scratch."""
     await setup(db)
     async with db.pool.acquire() as conn:
-        await conn.execute("update public.activity_types set counts_for_season = true where slug = 'import'")
+        await conn.execute(COUNTED)
     for batch in batches():
         answer = await run(db, *batch)
         assert set(answer) == {"source", "guild_id", "keep", "dry_run", "counts", "members"}
         assert sum(answer["counts"].values()) == len(batch[2]) == len(answer["members"])
         assert [m["user_id"] for m in answer["members"]] == [str(m["user_id"]) for m in batch[2]]
     async with db.pool.acquire() as conn:
-        assert await conn.fetchval(
-            """select count(*) from public.profiles p
-                where p.xp <> coalesce((select sum(l.amount) from public.xp_ledger l where l.profile_id = p.id), 0)
-                   or p.level <> public.level_for_xp(p.xp) or p.tier is distinct from public.tier_for_level(p.level)"""
-        ) == 0
-        assert await conn.fetchval(
-            """select count(*) from (
+        assert (
+            await conn.fetchval(
+                """select count(*) from public.profiles p
+                where p.xp <> coalesce((select sum(l.amount) from public.xp_ledger l
+                                         where l.profile_id = p.id), 0)
+                   or p.level <> public.level_for_xp(p.xp)
+                   or p.tier is distinct from public.tier_for_level(p.level)"""
+            )
+            == 0
+        )
+        assert (
+            await conn.fetchval(
+                """select count(*) from (
                  select l.profile_id, l.layer_slug, sum(l.amount) as xp from public.xp_ledger l group by 1, 2
                ) s full join public.profile_layers pl using (profile_id, layer_slug)
                 where s.xp is distinct from pl.xp
                    or pl.status is distinct from public.layer_status_for(pl.layer_slug, pl.xp)"""
-        ) == 0
-        assert await conn.fetchval(
-            """select count(*) from (
+            )
+            == 0
+        )
+        assert (
+            await conn.fetchval(
+                """select count(*) from (
                  select l.season_id, l.profile_id, sum(l.season_amount) as xp from public.xp_ledger l
                   where l.season_id is not null group by 1, 2 having sum(l.season_amount) <> 0
                ) s full join public.season_scores ss using (season_id, profile_id)
                 where s.xp is distinct from ss.xp"""
-        ) == 0
-        assert await conn.fetchval(
-            "select count(*) from public.season_scores s join public.xp_ledger l using (season_id, profile_id)"
-            " where l.activity_slug = 'import'"
-        ) > 50
+            )
+            == 0
+        )
+        assert (
+            await conn.fetchval(
+                "select count(*) from public.season_scores s"
+                " join public.xp_ledger l using (season_id, profile_id) where l.activity_slug = 'import'"
+            )
+            > 50
+        )
         await conn.execute("select private.compact_leaderboard_counts()")
         compacted = json.dumps([tuple(r) for r in await conn.fetch(STATE["counts"])])
         await conn.execute("select private.rebuild_leaderboard_counts()")
