@@ -70,54 +70,20 @@ as $$
 -- A Discord id (or a profile) that appears more than once in a batch is taken in rounds, in batch order: each
 -- later appearance sees what the earlier ones wrote, as it did when members were taken one by one.
 declare
-  v_actor record;
-  v_layer text;
-  v_tier1 text;
-  v_counts_for_season boolean;
-  v_now timestamptz := now();
-  v_receipt jsonb;
-  v_error text;
-  v_xp_text text;
-  v_rounds integer;
-  v_layer_row record;
-  v_season_id bigint;
-  v_season_closed boolean;
-  v_ledger_ids bigint[];
-  v_counts jsonb;
+  v_actor record; v_layer text; v_tier1 text; v_counts_for_season boolean; v_now timestamptz := now();
+  v_receipt jsonb; v_error text; v_xp_text text; v_rounds integer; v_layer_row record; v_season_id bigint;
+  v_season_closed boolean; v_ledger_ids bigint[]; v_counts jsonb;
   -- The batch in batch order (ord is the member's position, from 1).
-  m_ord integer[];
-  m_user text[];
-  m_name text[];
-  m_target bigint[];
-  m_reason text[];
-  m_parts jsonb[];
-  m_request jsonb[];
-  m_key text[];
-  m_round integer[];
+  m_ord integer[]; m_user text[]; m_name text[]; m_target bigint[]; m_reason text[]; m_parts jsonb[];
+  m_request jsonb[]; m_key text[]; m_round integer[];
   -- The members of one round, in batch order: profile and totals before, status, reason.
-  w_ord integer[];
-  w_user text[];
-  w_name text[];
-  w_target bigint[];
-  w_parts jsonb[];
-  w_request jsonb[];
-  w_key text[];
-  w_pid uuid[];
-  w_xp bigint[];
-  w_level integer[];
-  w_status text[];
-  w_reason text[];
+  w_ord integer[]; w_user text[]; w_name text[]; w_target bigint[]; w_parts jsonb[]; w_request jsonb[];
+  w_key text[]; w_pid uuid[]; w_xp bigint[]; w_level integer[]; w_status text[]; w_reason text[];
   w_created boolean[];
   -- The season each layer's imports count for (one moment, now(), for the whole batch).
-  s_layer text[];
-  s_season bigint[];
-  s_closed boolean[];
-  -- The level each imported member reached.
-  i_ord integer[];
-  i_level integer[];
-  -- The answer's rows.
-  a_ord integer[] := '{}';
-  a_row jsonb[] := '{}';
+  s_layer text[]; s_season bigint[]; s_closed boolean[];
+  -- The level each imported member reached, and the answer's rows.
+  i_ord integer[]; i_level integer[]; a_ord integer[] := '{}'; a_row jsonb[] := '{}';
 begin
   select * into v_actor from private.assert_admin();
   if p_source is null or p_source not in ('mee6', 'amari', 'polaris', 'levelup', 'csv') then
