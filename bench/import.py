@@ -235,8 +235,9 @@ async def print_profile(url: str, import_seconds: float, waiting: float) -> None
     finally:
         await conn.close()
     statements = Table(title="SQL statements by time (pg_stat_statements.track = all; nested ones included)")
-    for column in ("statement", "calls", "total s", "ms / call"):
-        statements.add_column(column, justify="left" if column == "statement" else "right")
+    statements.add_column("statement", no_wrap=True, max_width=72, overflow="ellipsis")
+    for column in ("calls", "total s", "ms / call"):
+        statements.add_column(column, justify="right")
     for r in rows:
         statements.add_row(
             r["query"],
