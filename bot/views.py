@@ -64,7 +64,7 @@ class LeaderboardView(discord.ui.View):
 
     def _update_buttons(self) -> None:
         self.previous_page.disabled = self.page <= 1
-        # public.leaderboard answers pages within the first 10,000 rows of a board (issue 18).
+        # public.leaderboard and guild_leaderboard answer pages within the first 10,000 rows of a board.
         self.next_page.disabled = self.at_end or (self.page + 1) * PAGE_SIZE > OFFSET_LIMIT_ROWS
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:

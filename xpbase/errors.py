@@ -147,6 +147,10 @@ ENGINE_ERRORS: dict[str, EngineError] = {
         EngineError("22003", 400, "value_out_of_range", "That number is out of range."),
         EngineError("22008", 400, "value_out_of_range", "That date or time is out of range."),
         EngineError("22009", 400, "value_out_of_range", "That UTC offset is out of range."),
+        # Text Postgres cannot store: a NUL character (JSON ``\u0000`` in a jsonb argument is 22P05, a NUL
+        # in a text argument 22021). Found by schemathesis in a ledger cursor.
+        EngineError("22P05", 400, "invalid_text", "That text holds a character that cannot be stored (NUL)."),
+        EngineError("22021", 400, "invalid_text", "That text holds a character that cannot be stored (NUL)."),
     )
 }
 

@@ -107,9 +107,10 @@ async def get_leaderboard(
     pages too; among equals whoever reached the score first is listed first.
     Members who hide from leaderboards are left out (except for themselves).
     `?server=<Discord guild id>` (all_time only) lists that server's members
-    (`public.guild_leaderboard`, by page number), as the bot's `/leaderboard`
-    does in a server. Errors: 400 `invalid_argument` (unknown layer or season,
-    an `after` that is not a cursor, a page past the first 10,000 rows),
+    (`public.guild_leaderboard`, by page number, also within the first 10,000
+    rows), as the bot's `/leaderboard` does in a server. Errors: 400
+    `invalid_argument` (unknown layer or season, an `after` that is not a
+    cursor, a page past the first 10,000 rows),
     `invalid_request` (`after` with `cursor` or `server`).
     """
     size = query_args.size
@@ -135,7 +136,7 @@ async def get_leaderboard(
                 page_size=size,
                 page=page,
             )
-        if len(rows) == size and (query_args.server is not None or (page + 1) * size <= OFFSET_LIMIT_ROWS):
+        if len(rows) == size and (page + 1) * size <= OFFSET_LIMIT_ROWS:
             next_page = str(page + 1)
         _cached(personal=hasattr(g, "claims"))
         return LeaderboardPage(board=board, items=rows, next=None, next_cursor=next_page)

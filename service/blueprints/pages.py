@@ -190,10 +190,8 @@ async def get_board_page() -> Response:
         if exc.error.sqlstate != "XPBAD":
             raise
         return await _page("error.html", 400, title="Not a board", message=exc.message)
-    # public.leaderboard answers pages within the first 10,000 rows of a board (page * page_size).
-    has_next = len(rows) > PAGE_SIZE and (
-        query.server is not None or (query.page + 1) * (PAGE_SIZE + 1) <= OFFSET_LIMIT_ROWS
-    )
+    # public.leaderboard and public.guild_leaderboard answer pages within the first 10,000 rows of a board.
+    has_next = len(rows) > PAGE_SIZE and (query.page + 1) * (PAGE_SIZE + 1) <= OFFSET_LIMIT_ROWS
     rows = rows[:PAGE_SIZE]
     season = next((s for s in seasons if s.id == scope.season), None)
     layer_names = {layer.slug: layer.name for layer in layers}

@@ -173,6 +173,7 @@ declare
   v_e jsonb := coalesce(p_event, '{}');
   v_id bigint;
   v_code text := nullif(v_e ->> 'check_in_code', '');
+  v_layer text;
 begin
   if jsonb_typeof(v_e) <> 'object' then
     raise exception 'event must be a JSON object' using errcode = 'XPBAD';
@@ -182,6 +183,26 @@ begin
   end if;
   if (v_e ->> 'ends_at')::timestamptz - (v_e ->> 'starts_at')::timestamptz > interval '30 days' then
     raise exception 'An event lasts at most 30 days' using errcode = 'XPBAD';
+  end if;
+  -- Names are checked here, so a wrong one is a clear XPBAD rather than a foreign key violation.
+  if v_e ? 'id' then
+    select e.layer_slug into v_layer from public.events e where e.id = (v_e ->> 'id')::bigint;
+    if not found then
+      raise exception 'Unknown event: %', left(v_e ->> 'id', 64) using errcode = 'XPEVU';
+    end if;
+  else
+    v_layer := v_e ->> 'layer';
+    if not exists (select 1 from public.layers l where l.slug = v_layer) then
+      raise exception 'Unknown layer: %', left(coalesce(v_layer, 'null'), 64) using errcode = 'XPBAD';
+    end if;
+  end if;
+  if v_e ->> 'min_tier' is not null
+     and not exists (select 1 from public.tiers t where t.slug = v_e ->> 'min_tier') then
+    raise exception 'Unknown tier: %', left(v_e ->> 'min_tier', 64) using errcode = 'XPBAD';
+  end if;
+  if v_e ->> 'min_status' is not null and not exists (
+       select 1 from public.layer_statuses s where s.layer_slug = v_layer and s.slug = v_e ->> 'min_status') then
+    raise exception 'Unknown status of layer %: %', v_layer, left(v_e ->> 'min_status', 64) using errcode = 'XPBAD';
   end if;
   if v_e ? 'id' then
     update public.events e
@@ -238,7 +259,7 @@ comment on function public.admin_save_event(jsonb, uuid) is
   'status of the layer), min_level, min_tier, capacity, starts_at, ends_at (UTC, at most 30 days apart), '
   'location and/or online_url (https), xp (10-500, awarded on attendance), cancelled, check_in_code (4-64 '
   'characters, stored hashed)}. Reviewers only (the claim reviewers: private.assert_can_review_claims). Answers '
-  'the event. Errors: XPEVU unknown id, XPBAD, 23514/23503 values out of range or unknown layer, status, tier.';
+  'the event. Errors: XPEVU unknown id, XPBAD (also an unknown layer, status or tier), 23514 values out of range.';
 revoke all on function public.admin_save_event(jsonb, uuid) from public, anon;
 grant execute on function public.admin_save_event(jsonb, uuid) to authenticated, service_role;
 

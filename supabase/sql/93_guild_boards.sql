@@ -114,6 +114,12 @@ begin
   if page is null or page not between 1 and 1000000 then
     raise exception 'page must be 1 or more' using errcode = 'XPBAD';
   end if;
+  -- As public.leaderboard: an offset page costs the rows before it, so pages reach the first 10,000 rows.
+  if page::bigint * page_size > 10000 then
+    raise exception 'Pages reach the first 10000 rows of a board (page % of % rows ends at row %)',
+                    page, page_size, page::bigint * page_size
+      using errcode = 'XPBAD';
+  end if;
   -- As the caller: RLS shows the memberships and board rows of visible members (and the caller's own).
   return query
     select rank() over (order by e.xp desc), e.profile_id, e.display_name, e.avatar_url, e.xp, e.level, e.tier
@@ -133,7 +139,8 @@ $$;
 comment on function public.guild_leaderboard(text, integer, integer) is
   'One page of a Discord server''s all-time board: rows (rank, profile_id, display_name, avatar_url, xp, level, '
   'tier) of the server''s members who show themselves and are not suspended (and the caller), best first; equal XP shares a rank, '
-  'whoever reached it first comes first. page_size 1-100, page from 1. Anyone may read it (like every board). '
+  'whoever reached it first comes first. page_size 1-100, page from 1, page * page_size at most 10,000. Anyone '
+  'may read it (like every board). '
   'Errors: XPBAD.';
 revoke all on function public.guild_leaderboard(text, integer, integer) from public;
 grant execute on function public.guild_leaderboard(text, integer, integer) to anon, authenticated, service_role;

@@ -339,3 +339,17 @@ async def test_cors_preflight_allows_only_listed_origins(client: Client) -> None
     assert "Access-Control-Allow-Origin" not in other.headers
     simple = await client.get("/v1/levels", headers={"Origin": FRONTEND})
     assert simple.headers["Access-Control-Allow-Origin"] == FRONTEND
+
+
+async def test_text_with_a_nul_is_refused(client: Client, db: Database) -> None:
+    """Postgres cannot store NUL in text: in a query string it reaches the database, which refuses it (400
+    ``invalid_text``); in a JSON body the request refuses it first (400 ``invalid_json``,
+    service/lib/strict_json.py). The profile is unchanged."""
+    member = await new_profile(db, "Ada")
+    auth = {"Authorization": f"Bearer {make_token(sub=str(member))}"}
+    ledger = await client.get("/v1/me/ledger?cursor=a%00b", headers=auth)
+    assert (ledger.status_code, (await ledger.get_json())["error"]["code"]) == (400, "invalid_text")
+    renamed = await client.patch("/v1/me", headers=auth, json={"display_name": "A\u0000da"})
+    assert (renamed.status_code, (await renamed.get_json())["error"]["code"]) == (400, "invalid_json")
+    me = await (await client.get("/v1/me", headers=auth)).get_json()
+    assert me["display_name"] == "Ada"

@@ -197,3 +197,26 @@ async def test_a_layer_status_carries_a_multiplier(db: Database) -> None:
     assert second["granted"] == 200
     assert second["multipliers"] == [{"kind": "layer_status", "match": "reality:awakened", "factor": 2}]
     assert (await award(db, dormant, "challenge_completed", "d1", amount=100))["granted"] == 100
+
+
+async def test_unknown_names_are_refused_and_nothing_is_saved(db: Database) -> None:
+    """An unknown layer, tier or layer status is XPBAD naming it (not a foreign key violation), on create and
+    on change, and no event row is written; an unknown id is XPEVU."""
+    kept = await save(db)
+    wrong = [
+        ({"layer": "atlantis"}, "Unknown layer: atlantis"),
+        ({"min_tier": "mythril"}, "Unknown tier: mythril"),
+        ({"min_status": "Champion"}, "Unknown status of layer reality: Champion"),
+        ({"id": kept.id, "min_tier": "mythril"}, "Unknown tier: mythril"),
+        ({"id": kept.id, "min_status": "Champion"}, "Unknown status of layer reality: Champion"),
+    ]
+    for event, message in wrong:
+        with pytest.raises(DomainError) as refused:
+            await save(db, **event)
+        assert (refused.value.error.sqlstate, refused.value.message) == ("XPBAD", message)
+    with pytest.raises(DomainError) as unknown:
+        await save(db, id=kept.id + 1000)
+    assert unknown.value.error.sqlstate == "XPEVU"
+    async with db.pool.acquire() as conn:
+        rows = await conn.fetch("select id, min_tier, min_status from public.events")
+    assert [tuple(r) for r in rows] == [(kept.id, None, None)]

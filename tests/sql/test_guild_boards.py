@@ -3,9 +3,12 @@ board and rank among one server's members, hidden members left out."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import acting_as, award
 from tests.sql.test_roles import with_role
 from xpbase.db import Database, member_claims
+from xpbase.errors import DomainError
 
 
 async def _member(db: Database, guild: str, user: str, name: str, xp: int) -> str:
@@ -95,3 +98,14 @@ async def test_a_suspended_member_leaves_the_server_board_while_suspended(db: Da
     )
     board = await db.rpc_rows("guild_leaderboard", role="anon", guild_id="7")
     assert [(r["rank"], r["display_name"]) for r in board] == [(1, "Ada"), (2, "Bo")]
+
+
+async def test_server_board_pages_reach_the_first_10000_rows(db: Database) -> None:
+    """As the community boards: page * page_size past 10,000 is XPBAD (an offset costs the rows before it)."""
+    await _member(db, "1", "11", "Ada", 900)
+    last = await db.rpc_rows("guild_leaderboard", role="anon", guild_id="1", page_size=100, page=100)
+    assert last == []
+    with pytest.raises(DomainError) as refused:
+        await db.rpc_rows("guild_leaderboard", role="anon", guild_id="1", page_size=100, page=101)
+    assert refused.value.error.sqlstate == "XPBAD"
+    assert "first 10000 rows" in refused.value.message
