@@ -30,6 +30,8 @@ from xpbase.errors import DomainError
 REFERENCE = Path(__file__).parent / "reference" / "import_members_per_member.sql"
 GUILD = "700000000000000017"
 COUNTED = "update public.activity_types set counts_for_season = true where slug = 'import'"
+# The running reality season finalised: imports into reality count for no season (season_closed).
+CLOSED = "update public.seasons set finalized_at = now() where layer_slug = 'reality'"
 
 BADGES = """
 insert into public.badges
@@ -267,6 +269,7 @@ async def test_set_based_import_writes_what_the_per_member_import_wrote(
             for database in (db, reference_db):
                 async with database.pool.acquire() as conn:
                     await conn.execute(COUNTED)
+                    await conn.execute(CLOSED)
         got = await run(db, source, keep, members, dry_run)
         expected = await run(reference_db, source, keep, members, dry_run)
         assert got == expected, f"batch {step}"
@@ -286,6 +289,10 @@ async def test_set_based_import_writes_what_the_per_member_import_wrote(
     assert all(row[-4:-1] == (True, True, True) for row in new["ledger"])
     async with db.pool.acquire() as conn:
         assert await conn.fetchval("select count(*) from public.notifications") == notifications_before
+        closed = "select count(*) from public.xp_ledger where (receipt ->> 'season_closed')::boolean"
+        assert await conn.fetchval(closed) > 0
+        counted = "select count(*) from public.xp_ledger where activity_slug = 'import' and season_id > 0"
+        assert await conn.fetchval(counted) > 0
 
 
 async def test_after_an_import_totals_are_ledger_sums_and_counts_are_a_rebuild(db: Database) -> None:
