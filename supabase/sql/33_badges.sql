@@ -229,9 +229,12 @@ comment on function private.tg_xp_ledger__badges() is
   'Decides every active badge (but season placings) for a new ledger row, as of that row.';
 revoke all on function private.tg_xp_ledger__badges() from public;
 
+-- An import (92_imports.sql) sets xpbase.importing for its transaction and decides the badges of its batch
+-- itself, with the same functions, once the batch's ledger rows are in.
 drop trigger if exists _800_badges on public.xp_ledger;
 create trigger _800_badges after insert on public.xp_ledger
-  for each row execute function private.tg_xp_ledger__badges();
+  for each row when (current_setting('xpbase.importing', true) is distinct from 'on')
+  execute function private.tg_xp_ledger__badges();
 
 create or replace function private.tg_season_results__badges()
 returns trigger

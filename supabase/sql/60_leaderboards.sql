@@ -522,9 +522,12 @@ comment on function private.tg_profiles__leaderboard_counts() is
   'in leaderboard_hidden_boards excepted).';
 revoke all on function private.tg_profiles__leaderboard_counts() from public;
 
+-- An import (92_imports.sql) sets xpbase.importing for its transaction and appends the count changes of its
+-- whole batch itself (here and on profile_layers and season_scores below).
 drop trigger if exists _600_leaderboard_counts on public.profiles;
 create trigger _600_leaderboard_counts after insert or delete or update of xp, leaderboard_visible on public.profiles
-  for each row execute function private.tg_profiles__leaderboard_counts();
+  for each row when (current_setting('xpbase.importing', true) is distinct from 'on')
+  execute function private.tg_profiles__leaderboard_counts();
 
 create or replace function private.tg_board_scores__leaderboard_counts()
 returns trigger
@@ -586,7 +589,9 @@ revoke all on function private.tg_board_scores__leaderboard_counts() from public
 
 drop trigger if exists _600_leaderboard_counts on public.profile_layers;
 create trigger _600_leaderboard_counts after insert or delete or update of xp, layer_slug on public.profile_layers
-  for each row execute function private.tg_board_scores__leaderboard_counts();
+  for each row when (current_setting('xpbase.importing', true) is distinct from 'on')
+  execute function private.tg_board_scores__leaderboard_counts();
 drop trigger if exists _600_leaderboard_counts on public.season_scores;
 create trigger _600_leaderboard_counts after insert or delete or update of xp, season_id on public.season_scores
-  for each row execute function private.tg_board_scores__leaderboard_counts();
+  for each row when (current_setting('xpbase.importing', true) is distinct from 'on')
+  execute function private.tg_board_scores__leaderboard_counts();
