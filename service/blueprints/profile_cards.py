@@ -38,7 +38,7 @@ async def get_profile(profile_id: UUID, query_args: CardQuery) -> ProfileCard:
     the member's `profile_visibility` (decided in SQL): public cards anyone, members cards signed-in members,
     private cards the member and moderators/admins; a member hidden from leaderboards only themselves and
     moderators/admins. Any other card is 404 `unknown_profile`, exactly like an id that does not exist.
-    400 `invalid_argument` for `recent` outside 0-50.
+    400 `invalid_request` for `recent` outside 0-50 (the query model refuses it before SQL would).
     """
     card: ProfileCard = await get_rpc().call(
         "profile_card", **caller(), profile_id=profile_id, recent=query_args.recent

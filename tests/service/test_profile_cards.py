@@ -34,7 +34,7 @@ async def test_profile_card_as_anon_and_hidden_member_as_themself(client: Client
     own = await client.get(f"/v1/profiles/{ana}", headers=bearer(ana))
     assert own.status_code == 200 and (await own.get_json())["is_self"] is True
     bad = await client.get(f"/v1/profiles/{ana}?recent=99", headers=bearer(ana))
-    assert bad.status_code == 400 and (await bad.get_json())["error"]["code"] == "invalid_argument"
+    assert bad.status_code == 400 and (await bad.get_json())["error"]["code"] == "invalid_request"
 
 
 async def test_profile_visibility_decides_who_gets_the_card(client: Client, db: Database) -> None:
