@@ -61,7 +61,8 @@ set search_path = ''
 as $$
 -- p_parts: [{"layer": text, "amount": integer}, ...], one per layer touched, amounts already decided
 -- (multipliers, cooldown, cap and floor applied). The caller holds the profile row lock. p_decision is
--- merged into the receipt; its reverses_id (private.reverse_row) is stored on the ledger rows.
+-- merged into the receipt; its reverses_id (private.reverse_row) and corrects_id (private.apply_redecisions) are
+-- stored on the ledger rows.
 -- This runs on every award: lookups are written inline (one statement for the profile, level, tier,
 -- unlocks and settings; one per layer for its totals, status and season) rather than through the
 -- lookup functions (level_for_xp, tier_for_level, layer_status_for, season_for), which compute the same.
@@ -224,12 +225,12 @@ begin
     with ledger_row as (
       insert into public.xp_ledger (
         id, profile_id, activity_slug, layer_slug, season_id, amount, season_amount, points, occurred_at,
-        idempotency_key, actor_id, actor_role, reason, reverses_id, request, receipt
+        idempotency_key, actor_id, actor_role, reason, reverses_id, corrects_id, request, receipt
       ) overriding system value values (
         v_id, p_profile_id, p_activity, v_part ->> 'layer', (v_part ->> 'season_id')::bigint,
         v_amount, (v_part ->> 'season_amount')::integer, case when v_first_id = v_id then v_points else 0 end,
         p_occurred_at, p_idempotency_key, p_actor_id, p_actor_role, p_reason,
-        (p_decision ->> 'reverses_id')::bigint, p_request, v_receipt
+        (p_decision ->> 'reverses_id')::bigint, (p_decision ->> 'corrects_id')::bigint, p_request, v_receipt
       )
     ), layer_total as (
       insert into public.profile_layers as pl (profile_id, layer_slug, xp, status, reached_at)
@@ -344,6 +345,11 @@ declare
   v_floored boolean := false;
   v_cap_info jsonb;
   v_rate integer;
+  v_horizon integer;
+  v_late boolean := false;
+  v_in_horizon boolean := false;
+  v_redecision jsonb;
+  v_receipt_out jsonb;
 begin
   if p_idempotency_key is null or length(p_idempotency_key) not between 1 and 200 then
     raise exception 'idempotency_key must be 1 to 200 characters' using errcode = 'XPBAD';
@@ -475,15 +481,44 @@ begin
     v_amount := floor(v_base * v_multiplier);
   end if;
 
-  -- Cooldown: at most one credited award of this activity per window.
-  if v_act.cooldown_seconds > 0 and v_amount > 0 then
-    select max(l.occurred_at) into v_last
-      from public.xp_ledger l
-     where l.profile_id = p_profile_id
-       and l.activity_slug = v_act.slug
-       and l.amount > 0
-       and l.occurred_at > v_occurred - make_interval(secs => v_act.cooldown_seconds)
-       and l.occurred_at < v_occurred + make_interval(secs => v_act.cooldown_seconds);
+  -- Late: the member already has an award dated after this one (time, then key). Within the horizon
+  -- (engine_settings.late_award_horizon_seconds, 48 h by default) a late award is decided as of its time and
+  -- the later awards are decided again (private.redecide_plan, 34_redecisions.sql): the ledger ends as if
+  -- everything had arrived in time order. An older late award, or a late penalty, is decided as of its arrival.
+  select coalesce(max(e.late_award_horizon_seconds), 172800) into v_horizon from public.engine_settings e;
+  v_in_horizon := v_horizon > 0 and v_occurred >= now() - make_interval(secs => v_horizon);
+  v_late := exists (
+    select 1 from public.xp_ledger l
+     where l.profile_id = p_profile_id and l.occurred_at >= v_occurred
+       and (l.occurred_at, l.idempotency_key) > (v_occurred, p_idempotency_key)
+       and l.request ->> 'fn' = 'award_xp');
+  if v_late and v_in_horizon and v_amount > 0 then
+    v_redecision := private.redecide_plan(p_profile_id, v_occurred, p_idempotency_key,
+      jsonb_build_object('activity', v_act.slug, 'occurred_at', v_occurred, 'amount', v_amount));
+    if (v_redecision ->> 'cooldown_until') is not null then
+      v_cooldown_left := greatest(1, ceil(extract(epoch from
+                           (v_redecision ->> 'cooldown_until')::timestamptz - v_occurred))::integer);
+    end if;
+    v_capped := (v_redecision ->> 'capped')::boolean;
+    v_used := (v_redecision ->> 'used_before')::integer;
+    v_amount := (v_redecision ->> 'granted')::integer;
+  end if;
+
+  -- Cooldown: at most one credited award of this activity per window. An award counts as credited while its
+  -- net grant (its amount plus the rows that correct or reverse it) is positive.
+  if v_redecision is null and v_act.cooldown_seconds > 0 and v_amount > 0 then
+    select max(u.occurred_at) into v_last
+      from public.xp_ledger u
+     where u.id in (
+             select coalesce(l.corrects_id, l.id) from public.xp_ledger l
+              where l.profile_id = p_profile_id
+                and l.activity_slug = v_act.slug
+                and l.amount > 0
+                and l.reverses_id is null
+                and l.occurred_at > v_occurred - make_interval(secs => v_act.cooldown_seconds)
+                and l.occurred_at < v_occurred + make_interval(secs => v_act.cooldown_seconds))
+       and u.amount + coalesce((select sum(c.amount) from public.xp_ledger c
+                                 where c.corrects_id = u.id or c.reverses_id = u.id), 0) > 0;
     if v_last is not null then
       v_cooldown_left := greatest(1, ceil(extract(epoch from
                            v_last + make_interval(secs => v_act.cooldown_seconds) - v_occurred))::integer);
@@ -492,7 +527,7 @@ begin
   end if;
 
   -- Daily cap of the activity's cap group, in the group's time zone.
-  if v_act.cap_group is not null then
+  if v_redecision is null and v_act.cap_group is not null then
     v_used := coalesce(v_used, 0);
     if v_amount > 0 and v_used + v_amount > v_daily_cap then
       v_amount := greatest(v_daily_cap - v_used, 0);
@@ -518,11 +553,12 @@ begin
     v_used := v_used + v_amount;
   end if;
   if v_act.cap_group is not null then
+    v_used := coalesce(v_used, 0);
     v_cap_info := jsonb_build_object('group', v_cap_slug, 'daily_cap', v_daily_cap, 'day', v_day,
                                      'used', v_used, 'remaining', greatest(v_daily_cap - v_used, 0));
   end if;
 
-  return private.apply_xp(
+  v_receipt_out := private.apply_xp(
     p_profile_id, v_act.slug,
     jsonb_build_array(jsonb_build_object('layer', v_act.layer_slug, 'amount', v_amount)),
     v_occurred, p_idempotency_key, null, 'service_role', btrim(p_reason), v_request,
@@ -535,7 +571,16 @@ begin
       'cooldown_remaining_seconds', v_cooldown_left,
       'capped', v_capped,
       'cap', v_cap_info,
-      'floored', v_floored));
+      'floored', v_floored,
+      'late', v_late,
+      'beyond_horizon', v_late and v_redecision is null,
+      'redecided', coalesce(v_redecision -> 'plan', '[]')));
+  -- The later awards decided again, as correction rows after this award's row (each names the award it corrects).
+  if jsonb_array_length(coalesce(v_redecision -> 'plan', '[]')) > 0 then
+    perform private.apply_redecisions(p_profile_id, v_redecision -> 'plan', (v_receipt_out ->> 'ledger_id')::bigint,
+                                      'late award ' || p_idempotency_key);
+  end if;
+  return v_receipt_out;
 end
 $$;
 comment on function private.award_xp(uuid, text, text, integer, timestamptz, jsonb, text) is 'Implementation of public.award_xp.';
@@ -567,7 +612,12 @@ comment on function public.award_xp(uuid, text, text, integer, timestamptz, json
   'total_xp_before/total_xp, level_before/level, tier_before/tier, layer, layer_xp, '
   'layer_status_before/layer_status, season_id, season_xp (null when occurred_at lies in a season already '
   'finalised: season_closed = true, the award counts for all-time and layer XP only), points_granted, points, unlocks '
-  '[{tier, slug, name}], tier_up (a new tier was reached) and tier_name, ledger_id, replayed. The base is the rate in force at occurred_at '
+  '[{tier, slug, name}], tier_up (a new tier was reached) and tier_name, ledger_id, replayed, late (the member '
+  'already had an award dated after this one), beyond_horizon (late by more than '
+  'engine_settings.late_award_horizon_seconds, 48 h by default: decided as of its arrival) and redecided '
+  '[{ledger_id, activity, occurred_at, granted_before, granted}]: within the horizon a late award is decided as of '
+  'its time and the later awards whose cooldown or daily cap it changes are decided again, each difference '
+  'appended as a correction row (corrects_id), so the ledger ends as if the awards had arrived in time order. The base is the rate in force at occurred_at '
   '(public.activity_rates) or the activity''s base_xp; a penalty stops at the activity''s xp_floor. '
   'amount (XP) may only be named for activities with a range; '
   'occurred_at defaults to now (UTC); context carries role_ids (array of text), channel_id and event_id for '

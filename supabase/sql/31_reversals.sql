@@ -83,12 +83,20 @@ declare
   v_floored boolean := false;
   v_cap_group public.cap_groups;
   v_earned bigint;
+  v_net bigint;
 begin
   if p_row.reverses_id is not null then
     raise exception 'Ledger row % is itself a reversal (of row %); award again instead of reversing it',
       p_row.id, p_row.reverses_id using errcode = 'XPREV';
   end if;
-  if p_row.amount = 0 then
+  if p_row.corrects_id is not null then
+    raise exception 'Ledger row % corrects row % (a late award decided it again); reverse row % instead',
+      p_row.id, p_row.corrects_id, p_row.corrects_id using errcode = 'XPREV';
+  end if;
+  -- What the row granted in the end: its amount and the corrections that decided it again (34_redecisions.sql).
+  select p_row.amount + coalesce(sum(c.amount), 0) into v_net
+    from public.xp_ledger c where c.corrects_id = p_row.id;
+  if v_net = 0 then
     raise exception 'Ledger row % granted no XP; there is nothing to reverse', p_row.id
       using errcode = 'XPREV';
   end if;
@@ -97,7 +105,7 @@ begin
   -- reversal takes what is left and says so (floored).
   select coalesce(max(pl.xp), 0) into v_layer_xp from public.profile_layers pl
    where pl.profile_id = p_row.profile_id and pl.layer_slug = p_row.layer_slug;
-  v_amount := -p_row.amount;
+  v_amount := -v_net;
   if v_layer_xp + v_amount < 0 then
     v_amount := -v_layer_xp;
     v_floored := true;
@@ -118,13 +126,18 @@ begin
     p_row.profile_id, p_row.activity_slug,
     jsonb_build_array(jsonb_build_object('layer', p_row.layer_slug, 'amount', v_amount)),
     p_row.occurred_at, p_key, p_actor_id, p_actor_role, p_reason, p_request,
-    jsonb_build_object('correction', 'reverse_award', 'reverses_id', p_row.id, 'requested', -p_row.amount,
-                       'base', -p_row.amount, 'multiplier', 1, 'multipliers', '[]'::jsonb, 'cooldown', false,
+    jsonb_build_object('correction', 'reverse_award', 'reverses_id', p_row.id, 'requested', -v_net,
+                       'base', -v_net, 'multiplier', 1, 'multipliers', '[]'::jsonb, 'cooldown', false,
                        'cooldown_remaining_seconds', 0, 'capped', false, 'cap', null, 'floored', v_floored,
                        'actor_id', p_actor_id, 'actor_role', p_actor_role));
 
   -- The points the row earned go too, as far as the balance holds them (points already spent stay spent).
-  select coalesce(sum(pl.amount), 0) into v_earned
+  -- The row's own earned points, and what the corrections that decided it again added or took back.
+  select coalesce(sum(pl.amount), 0)
+         + coalesce((select sum(cp.amount) from public.xp_ledger c
+                       join public.points_ledger cp on cp.idempotency_key = c.idempotency_key
+                      where c.corrects_id = p_row.id), 0)
+    into v_earned
     from public.points_ledger pl where pl.xp_ledger_id = p_row.id and pl.kind = 'earned';
   if v_earned > 0 then
     perform private.apply_points(
@@ -138,7 +151,7 @@ comment on function private.reverse_row(public.xp_ledger, text, jsonb, text, uui
   'Writes the reversal of one ledger row (private.reverse_award has checked the caller and holds the locks): '
   'the opposite amount on the same layer at the same occurred_at, floored at zero layer XP, the daily cap '
   'usage given back, the earned points taken back as far as the balance holds them. Returns the receipt. '
-  'Errors: XPREV the row is a reversal itself or granted nothing.';
+  'Errors: XPREV the row is a reversal or a correction itself, or granted nothing in the end.';
 revoke all on function private.reverse_row(public.xp_ledger, text, jsonb, text, uuid, text) from public;
 
 create or replace function public.reverse_award(ledger_id bigint, reason text)
@@ -158,6 +171,6 @@ comment on function public.reverse_award(bigint, text) is
   'stored on the row. Idempotent: a second call answers the first receipt (replayed = true). Returns the '
   'award receipt with correction = ''reverse_award'', reverses_id, actor_id, actor_role, points_reversed. '
   'Errors: 42501 unless service_role or an admin member, XPLGU no such ledger row, XPREV the row is a '
-  'reversal itself or granted nothing, XPBAD missing id or bad reason.';
+  'reversal or a correction of a late award itself (reverse the award it corrects), or granted nothing in the end (its amount plus its corrections), XPBAD missing id or bad reason.';
 revoke all on function public.reverse_award(bigint, text) from public, anon;
 grant execute on function public.reverse_award(bigint, text) to service_role, authenticated;

@@ -49,9 +49,13 @@ begin
   -- before any award; the award path takes the profile lock first and only a key-share lock on the season
   -- (its foreign key), which "for no key update" does not block. skip locked: two services finalizing at
   -- once split the seasons between them instead of waiting.
+  -- A season is final once it ended the late-award horizon ago (engine_settings.late_award_horizon_seconds,
+  -- 48 h by default): until then a late award may still be decided into it (34_redecisions.sql).
   v_seasons := array(
     select s.id from public.seasons s
-     where s.finalized_at is null and s.ends_at <= v_at
+     where s.finalized_at is null
+       and s.ends_at + make_interval(secs => (select coalesce(max(e.late_award_horizon_seconds), 172800)
+                                                from public.engine_settings e)) <= v_at
      order by s.ends_at, s.id
      for no key update skip locked);
   perform 1 from public.profiles p
@@ -161,7 +165,9 @@ as $$
   select private.finalize_seasons(finalize_seasons.at)
 $$;
 comment on function public.finalize_seasons(timestamptz) is
-  'Freezes the standings of every season that ended by at (default now) and is not finalized yet, once: '
+  'Freezes the standings of every season that ended by at (default now) minus the late-award horizon '
+  '(engine_settings.late_award_horizon_seconds, default 48 h: late awards may still reach it until then) and is '
+  'not finalized yet, once: '
   'season_results gets every member with XP in it and their rank (equal XP shares a rank) among the members '
   'visible on leaderboards (a hidden member gets the place they would see for themselves, takes no one''s rank '
   'and no reward, and is listed only to themselves); the ranks named in '

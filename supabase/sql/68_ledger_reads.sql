@@ -37,7 +37,7 @@ begin
                    'season_id', l.season_id, 'amount', l.amount, 'season_amount', l.season_amount,
                    'points', l.points, 'occurred_at', l.occurred_at, 'recorded_at', l.recorded_at,
                    'actor_role', l.actor_role, 'reason', l.reason, 'reverses_id', l.reverses_id,
-                   'receipt', l.receipt) as entry
+                   'corrects_id', l.corrects_id, 'receipt', l.receipt) as entry
             from public.xp_ledger l
             join public.activity_types a on a.slug = l.activity_slug
            where l.profile_id = v_uid and (v_before is null or l.id < v_before)
@@ -54,7 +54,7 @@ $$;
 comment on function public.list_my_ledger(integer, text) is
   'The signed-in member''s ledger, newest first: {items [{id, activity, activity_name, layer, season_id, amount '
   '(XP, negative for penalties and corrections), season_amount, points, occurred_at, recorded_at (UTC), '
-  'actor_role, reason, reverses_id, receipt (what the call that wrote the entry answered)}], next_cursor '
+  'actor_role, reason, reverses_id, corrects_id (the award a late award''s re-decision corrects), receipt (what the call that wrote the entry answered)}], next_cursor '
   '(text to pass as cursor for the next page, null on the last)}. size 1-100. Entries are ordered by id '
   '(recording order), so a page never shifts when older activity is backfilled. Errors: 42501 when not '
   'signed in, XPBAD.';

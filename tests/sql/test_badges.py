@@ -223,8 +223,8 @@ async def test_season_placing(db: Database) -> None:
     members = [await new_profile(db, f"P{i}") for i in range(4)]
     for i, pid in enumerate(members):
         await award(db, pid, "challenge_completed", f"p{i}", amount=100 + 10 * i, occurred_at=T0)
-    await db.rpc("finalize_seasons", at=datetime(2026, 4, 2, tzinfo=UTC))
-    await db.rpc("finalize_seasons", at=datetime(2026, 4, 2, tzinfo=UTC))
+    await db.rpc("finalize_seasons", at=datetime(2026, 4, 3, tzinfo=UTC))
+    await db.rpc("finalize_seasons", at=datetime(2026, 4, 3, tzinfo=UTC))
     got = {pid: [r["subject"] for r in await held(db, pid, "season_podium")] for pid in members}
     async with db.as_service() as conn:
         season = await conn.fetchval("select id from public.seasons where layer_slug = 'reality'")

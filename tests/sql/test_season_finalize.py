@@ -103,7 +103,7 @@ async def ranked_season(db: Database) -> dict[str, UUID]:
 async def test_finalize_freezes_ranks_and_rewards_the_top(db: Database) -> None:
     """finalize_seasons stores final ranks (ties share) and gives the configured XP, points, title, notice."""
     names = await ranked_season(db)
-    result = await db.rpc("finalize_seasons", at=at("2026-04-01T00:05:00"))
+    result = await db.rpc("finalize_seasons", at=at("2026-04-03T00:05:00"))
     assert result["count"] == 1
     assert result["finalized"][0] | {"season_id": 0} == {
         "season_id": 0,
@@ -154,12 +154,12 @@ async def test_finalize_freezes_ranks_and_rewards_the_top(db: Database) -> None:
 
 
 async def test_finalize_is_idempotent_and_waits_for_the_end(db: Database) -> None:
-    """A running season is not finalized; an ended one is finalized once, however often the job runs."""
+    """A season is finalized once it ended the late-award horizon (48 h) ago, and once, however often."""
     names = await ranked_season(db)
-    early = await db.rpc("finalize_seasons", at=at("2026-03-31T23:59:00"))
+    early = await db.rpc("finalize_seasons", at=at("2026-04-02T23:59:00"))
     assert early["count"] == 0
-    first = await db.rpc("finalize_seasons", at=at("2026-04-01T00:00:00"))
-    second = await db.rpc("finalize_seasons", at=at("2026-04-02T00:00:00"))
+    first = await db.rpc("finalize_seasons", at=at("2026-04-03T00:00:00"))
+    second = await db.rpc("finalize_seasons", at=at("2026-04-04T00:00:00"))
     assert (first["count"], second["count"]) == (1, 0)
     async with db.as_service() as conn:
         assert await conn.fetchval("select xp from public.profiles where id = $1", names["Cleo"]) == 1000
@@ -172,7 +172,7 @@ async def test_a_finalised_season_is_closed_to_late_awards_and_reversals(db: Dat
     """A late award dated inside a finalised season counts for all-time and layer XP, not for the season,
     and its receipt says so; reversing an award of that season leaves the archived board as it is."""
     names = await ranked_season(db)
-    await db.rpc("finalize_seasons", at=at("2026-04-01T00:05:00"))
+    await db.rpc("finalize_seasons", at=at("2026-04-03T00:05:00"))
     season = await season_of(db, "cyber", "2026-03-15T00:00:00")
     async with db.as_service() as conn:
         scores_before = await conn.fetch(
@@ -238,7 +238,7 @@ async def test_concurrent_finalizers_finalize_each_season_once(db: Database) -> 
 async def test_finalize_is_for_service_role_only(db: Database) -> None:
     """Members and anon cannot call finalize_seasons; results are read like season scores."""
     names = await ranked_season(db)
-    await db.rpc("finalize_seasons", at=at("2026-04-01T00:00:00"))
+    await db.rpc("finalize_seasons", at=at("2026-04-03T00:00:00"))
     async with db.as_member(names["Cleo"]) as conn:
         await conn.execute(
             "update public.profiles set leaderboard_visible = false where id = (select auth.uid())"
@@ -265,7 +265,7 @@ async def test_a_suspended_member_takes_no_place_and_no_reward_slot(db: Database
         reason="Cheat",
         until=None,
     )
-    result = await db.rpc("finalize_seasons", at=at("2026-04-01T00:05:00"))
+    result = await db.rpc("finalize_seasons", at=at("2026-04-03T00:05:00"))
     season_id = result["finalized"][0]["season_id"]
     assert result["finalized"][0]["participants"] == 3
     async with db.as_service() as conn:

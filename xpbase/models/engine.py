@@ -11,6 +11,8 @@ from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
+from pydantic import Field
+
 from xpbase.models import Result
 
 
@@ -52,6 +54,17 @@ class Unlock(Result):
     tier: str
     slug: str
     name: str
+
+
+class Redecision(Result):
+    """One later award a late award decided again (supabase/sql/34_redecisions.sql): its ledger row, and
+    its net grant (XP) before and after. A correction row (corrects_id = ledger_id) holds the difference."""
+
+    ledger_id: int
+    activity: str
+    occurred_at: datetime
+    granted_before: int
+    granted: int
 
 
 class AwardReceipt(Result):
@@ -96,6 +109,13 @@ class AwardReceipt(Result):
     #: occurred_at lies in a season already finalised: the award counts for all-time and layer XP, not
     #: for that closed season (receipts written before seasons closed lack the key).
     season_closed: bool = False
+    #: the member already had an award dated after this one when it arrived (time, then idempotency key)
+    late: bool = False
+    #: late and dated more than engine_settings.late_award_horizon_seconds (48 h) before now: decided as of
+    #: its arrival, and the later awards were not decided again
+    beyond_horizon: bool = False
+    #: the later awards this late one made the engine decide again (correction rows follow this award's row)
+    redecided: list[Redecision] = Field(default_factory=list)
     ledger_id: int | None = None
     replayed: bool
 

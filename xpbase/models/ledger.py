@@ -28,6 +28,8 @@ class LedgerEntry(Result):
     actor_role: str
     reason: str | None
     reverses_id: int | None
+    #: a correction written when a late award decided this award again: the award row it corrects
+    corrects_id: int | None
     receipt: dict[str, Any]
 
 
