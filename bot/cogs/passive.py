@@ -182,7 +182,9 @@ class PassiveXP(commands.Cog):
         credits nothing."""
         minute = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
         stamp = int(minute.timestamp()) // 60
-        limit = asyncio.Semaphore(VOICE_CONCURRENCY)
+        # Through the group commit a whole group's worth of awards may wait at once (they make one call).
+        awards = self.bot.awards
+        limit = asyncio.Semaphore(awards.max_batch if awards is not None else VOICE_CONCURRENCY)
 
         async def one(member: discord.Member, channel: Any) -> DiscordAward | None:
             async with limit:
