@@ -39,6 +39,7 @@ CUSTOM_EMOJI = re.compile(r"<a?:[A-Za-z0-9_~]{1,32}:[0-9]{1,20}>")
 _INVISIBLE = dict.fromkeys(map(ord, "\ufe0f\ufe0e\u200d\u200b\u2060"), None)
 XP_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 VOICE_CONCURRENCY = 8
+"""Voice minute awards in flight at once without the group commit (each its own transaction)."""
 
 
 def has_words(content: str) -> bool:
