@@ -163,7 +163,7 @@ class AwardGroupCommit:
 
     async def _submit(self, call: dict[str, Any]) -> Any:
         if self._closed:
-            raise RuntimeError("this award group commit is closed")
+            raise RPCUnavailable(None, "the award group commit is closed (the process is stopping)")
         loop = asyncio.get_running_loop()
         waiting = _Waiting(jsonable({k: v for k, v in call.items() if v is not None}), loop.create_future())
         self._waiting.append(waiting)
@@ -219,7 +219,7 @@ class AwardGroupCommit:
                 waiting.future.set_exception(call_error(item.error))
 
     async def aclose(self) -> None:
-        """Send the calls still waiting and wait for every group in flight; later calls raise RuntimeError."""
+        """Send the calls still waiting, wait for the groups in flight; later calls raise RPCUnavailable."""
         self._closed = True
         self._flush()
         if self._in_flight:
