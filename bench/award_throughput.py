@@ -2,6 +2,7 @@
 
     python bench/award_throughput.py [--seconds 10] [--clients 1,4,8] [--profiles 200] [--scale 10]
                                      [--activity voice_minute|event_attendance] [--supabase-dir DIR]
+                                     [--group-commit [--callers 32] [--window-ms 2] [--max-batch 64]]
 
 What it does:
 
@@ -33,6 +34,16 @@ What it does:
    (target: >= 0.8 at 8 clients), the mean award latency, the server CPU time
    (all Postgres processes) per award and per pgbench transaction, and how many
    awards credited no XP (must be 0: every award really credits XP).
+
+With ``--group-commit`` each award client process instead runs ``--callers``
+concurrent callers that each ``await group.award(...)`` in turn through one
+``xpbase.group_commit.AwardGroupCommit`` over ``xpbase.rpc.PostgresRPC`` on a
+pool of one connection (still one connection per client, as pgbench's), so
+the awards that arrive within ``--window-ms`` go as one
+``service_role_award_group`` transaction (at most ``--max-batch``), each
+caller getting its own typed receipt after the commit. Latency is then a
+caller's, from ``award()`` to its receipt; the table also gives the mean
+number of awards per group.
 """
 
 from __future__ import annotations
@@ -63,8 +74,10 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from xpbase import embedded
-from xpbase.db import SET_ROLE
+from xpbase.db import SET_ROLE, Database
+from xpbase.group_commit import GROUP_FUNCTION, MAX_GROUP, AwardGroupCommit
 from xpbase.migrate import migrate
+from xpbase.rpc import PostgresRPC
 from xpbase.settings import REPO_ROOT
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -97,10 +110,16 @@ class Row:
     not_credited: int
     latency_ms: float
     award_server_us: float | None
+    groups: int = 0
+    sent: int = 0
 
     @property
     def ratio(self) -> float:
         return self.awards_per_s / self.tps if self.tps else 0.0
+
+    @property
+    def group_size(self) -> float:
+        return self.sent / self.groups if self.groups else 0.0
 
 
 def socket_url(host: str, port: int | str, dbname: str) -> str:
@@ -147,7 +166,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=REPO_ROOT / "supabase",
         help="schema to apply (migrations/ and seed.sql): point it at a copy to measure a variant",
     )
+    parser.add_argument(
+        "--group-commit",
+        action="store_true",
+        help="award through xpbase.group_commit: --callers concurrent callers per client, merged into "
+        "service_role_award_group calls",
+    )
+    parser.add_argument("--callers", type=int, default=32, help="concurrent callers per client (group mode)")
+    parser.add_argument("--window-ms", type=float, default=2.0, help="group commit window in ms (group mode)")
+    parser.add_argument(
+        "--max-batch", type=int, default=64, help=f"most awards per group, 1-{MAX_GROUP} (group mode)"
+    )
     args = parser.parse_args(argv)
+    if args.callers < 1 or args.window_ms < 0 or not 1 <= args.max_batch <= MAX_GROUP:
+        parser.error(f"--callers must be positive, --window-ms at least 0, --max-batch 1-{MAX_GROUP}")
+    if args.callers > args.profiles:
+        parser.error("--callers may not exceed --profiles (each caller awards its own profiles)")
     if args.scale is None:
         args.scale = max(10, *args.clients)
     if args.seconds <= 0 or args.profiles < 1 or args.scale < 1:
@@ -332,21 +366,20 @@ def award_client(
     go: Any,
     stop_at: Any,
     results: Any,
+    group: tuple[int, float, int] | None = None,
 ) -> None:
-    """Process entry point: one connection awarding until ``stop_at``.
+    """Process entry point: one connection awarding until ``stop_at``; ``group``: (callers, window in s,
+    max batch) to award through the group commit instead of one transaction per award.
 
-    Puts ``("done", slot, (awards, not credited, busy seconds))`` or ``("error", slot, message)`` in results.
+    Puts ``("done", slot, (awards, not credited, busy seconds, transactions, awards sent))`` or
+    ``("error", slot, message)`` in results.
     """
     try:
-        results.put(
-            (
-                "done",
-                slot,
-                asyncio.run(
-                    _award_client(url, profiles, activity, key_prefix, slot, counts, ready, go, stop_at)
-                ),
-            )
-        )
+        if group is None:
+            run = _award_client(url, profiles, activity, key_prefix, slot, counts, ready, go, stop_at)
+        else:
+            run = _group_client(url, profiles, activity, key_prefix, slot, counts, ready, go, stop_at, *group)
+        results.put(("done", slot, asyncio.run(run)))
     except BaseException as exc:
         ready.put(slot)  # never leave the parent waiting
         results.put(("error", slot, f"{type(exc).__name__}: {exc}"))
@@ -362,7 +395,7 @@ async def _award_client(
     ready: Any,
     go: Any,
     stop_at: Any,
-) -> tuple[int, int, float]:
+) -> tuple[int, int, float, int, int]:
     conn = await asyncpg.connect(url)
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -396,7 +429,57 @@ async def _award_client(
             i += 1
     finally:
         await conn.close()
-    return done, not_credited, busy
+    return done, not_credited, busy, done, done
+
+
+async def _group_client(
+    url: str,
+    profiles: list[str],
+    activity: str,
+    key_prefix: str,
+    slot: int,
+    counts: Any,
+    ready: Any,
+    go: Any,
+    stop_at: Any,
+    callers: int,
+    window: float,
+    max_batch: int,
+) -> tuple[int, int, float, int, int]:
+    """``callers`` coroutines awarding through one AwardGroupCommit on one connection until ``stop_at``."""
+    database = await Database.connect(url, min_size=1, max_size=1)
+    group = AwardGroupCommit(PostgresRPC(database), window=window, max_batch=max_batch)
+    done = not_credited = 0
+    busy = 0.0
+    try:
+        await group.rpc.call_json(GROUP_FUNCTION, calls=[])  # looks the function up once, like a prepare
+        ready.put(slot)
+        go.wait()
+        deadline = stop_at.value
+
+        async def caller(c: int) -> None:
+            nonlocal done, not_credited, busy
+            own = profiles[c::callers]
+            i = 0
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                receipt = await group.award(own[i % len(own)], activity, f"{key_prefix}-{c}-{i}")
+                t1 = time.perf_counter()
+                if t1 > deadline:
+                    break  # answered after the deadline: not counted
+                busy += t1 - t0
+                done += 1
+                counts[slot] = done
+                if not receipt.granted > 0:
+                    not_credited += 1
+                i += 1
+
+        await asyncio.gather(*(caller(c) for c in range(callers)))
+        groups, sent = group.groups_sent - 1, group.calls_sent  # without the look-up above
+    finally:
+        await group.aclose()
+        await database.close()
+    return done, not_credited, busy, groups, sent
 
 
 async def wait_ready(ready: Any, procs: list[Any], limit_s: float) -> None:
@@ -426,9 +509,12 @@ async def award_rate(
     run_id: str,
     cpu: ServerCpu,
     progress: Progress,
-) -> tuple[float, int, int, float, float | None]:
-    """(awards/s, awards, not credited, mean latency ms, server CPU µs per award) of one award run."""
-    task = progress.add_task(f"award_xp, {clients} clients: starting", total=seconds)
+    group: tuple[int, float, int] | None = None,
+) -> tuple[float, int, int, float, float | None, int, int]:
+    """(awards/s, awards, not credited, mean latency ms, server CPU µs per award, transactions, awards sent)
+    of one award run; ``group`` as for award_client."""
+    what = "award_xp" if group is None else f"group commit x{group[0]}"
+    task = progress.add_task(f"{what}, {clients} clients: starting", total=seconds)
     ctx = mp.get_context("spawn")
     counts = ctx.RawArray("q", clients)
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -448,6 +534,7 @@ async def award_rate(
                 go,
                 stop_at,
                 results,
+                group,
             ),
         )
         for c in range(clients)
@@ -465,7 +552,7 @@ async def award_rate(
             progress.update(
                 task,
                 completed=elapsed,
-                description=f"award_xp, {clients} clients: {sum(counts) / max(elapsed, 1e-9):,.0f}/s",
+                description=f"{what}, {clients} clients: {sum(counts) / max(elapsed, 1e-9):,.0f}/s",
             )
             await asyncio.sleep(0.2)
         outcomes = [await asyncio.to_thread(results.get, True, 60) for _ in procs]
@@ -481,11 +568,21 @@ async def award_rate(
     awards = sum(o[2][0] for o in outcomes)
     not_credited = sum(o[2][1] for o in outcomes)
     latency_ms = 1000 * sum(o[2][2] for o in outcomes) / awards if awards else 0.0
+    transactions = sum(o[2][3] for o in outcomes)
+    sent = sum(o[2][4] for o in outcomes)
     rate = awards / seconds
     progress.update(
-        task, completed=seconds, description=f"award_xp, {clients} clients: [bold]{rate:,.0f} awards/s[/]"
+        task, completed=seconds, description=f"{what}, {clients} clients: [bold]{rate:,.0f} awards/s[/]"
     )
-    return rate, awards, not_credited, latency_ms, per_txn_us(cpu_before, cpu_after, awards)
+    return (
+        rate,
+        awards,
+        not_credited,
+        latency_ms,
+        per_txn_us(cpu_before, cpu_after, awards),
+        transactions,
+        sent,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -530,10 +627,13 @@ async def bench(args: argparse.Namespace, host: str, port: int, postmaster_pid: 
             await checkpoint(admin_url)
             tps, pgbench_us = await pgbench_tps(host, port, clients, args.seconds, cpu, progress)
             await checkpoint(admin_url)
-            rate, awards, not_credited, latency, award_us = await award_rate(
-                xp_url, per_client, clients, args.seconds, args.activity, run_id, cpu, progress
+            group = (args.callers, args.window_ms / 1000, args.max_batch) if args.group_commit else None
+            rate, awards, not_credited, latency, award_us, txns, sent = await award_rate(
+                xp_url, per_client, clients, args.seconds, args.activity, run_id, cpu, progress, group
             )
-            rows.append(Row(clients, tps, pgbench_us, rate, awards, not_credited, latency, award_us))
+            rows.append(
+                Row(clients, tps, pgbench_us, rate, awards, not_credited, latency, award_us, txns, sent)
+            )
     return rows
 
 
@@ -541,9 +641,14 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
     def us(value: float | None) -> str:
         return "n/a" if value is None else f"{value:,.0f} µs"
 
+    mode = (
+        f"group commit ({args.callers} callers per client, window {args.window_ms:g} ms, "
+        f"max batch {args.max_batch}), {args.activity}"
+        if args.group_commit
+        else f"award_xp ({args.activity}), one transaction per award"
+    )
     table = Table(
-        title=f"award_xp ({args.activity}) against pgbench tpcb-like -M prepared -s {args.scale}, "
-        f"{args.seconds:g} s each"
+        title=f"{mode}, against pgbench tpcb-like -M prepared -s {args.scale}, {args.seconds:g} s each"
     )
     for name in (
         "clients",
@@ -554,6 +659,7 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
         "server CPU/award",
         "server CPU/pgbench txn",
         "awards",
+        "awards/transaction",
         "not credited",
     ):
         table.add_column(name, justify="right")
@@ -568,6 +674,7 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
             us(row.award_server_us),
             us(row.pgbench_server_us),
             f"{row.awards:,}",
+            f"{row.group_size:.1f}",
             f"[{'red' if row.not_credited else 'green'}]{row.not_credited}[/]",
         )
     console.print(table)

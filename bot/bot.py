@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import replies
+from xpbase.group_commit import AwardGroupCommit
 from xpbase.models.discord import DiscordAward, DiscordMember
 from xpbase.models.levels import LevelGuide
 from xpbase.rpc import RPC
@@ -95,6 +96,8 @@ class XPBot(commands.Bot):
 
     ``rpc`` is the database interface (xpbase.rpc, asyncpg or PostgREST);
     ``settings`` the process settings (the test guild for command sync).
+    ``awards`` is the group commit passive XP goes through (xpbase.group_commit, on ``rpc``), or None when
+    ``settings.award_group_commit`` is off.
     """
 
     def __init__(self, *, rpc: RPC, settings: Settings, **options: Any) -> None:
@@ -110,6 +113,7 @@ class XPBot(commands.Bot):
         )
         self.rpc = rpc
         self.settings = settings
+        self.awards = AwardGroupCommit.from_settings(rpc, settings) if settings.award_group_commit else None
         self.started_at = discord.utils.utcnow()
         self._guide: tuple[float, LevelGuide] | None = None
 
@@ -130,6 +134,12 @@ class XPBot(commands.Bot):
         if cog is None:
             raise RuntimeError("the rewards cog is not loaded")
         return cast("Rewards", cog)
+
+    async def close(self) -> None:
+        """Stop the bot; the awards still waiting for their group are sent first."""
+        if self.awards is not None:
+            await self.awards.aclose()
+        await super().close()
 
     async def sync_global_commands(self) -> int:
         """Publish the slash commands to every guild (takes up to an hour to show); returns how many."""
@@ -184,17 +194,20 @@ class XPBot(commands.Bot):
     ) -> DiscordAward:
         """Passive XP through ``service_role_discord_award`` (no-XP channels and roles, then award_xp):
         the receipt (DiscordAwardReceipt: ``granted`` XP, ``cooldown_remaining_seconds``, levels...) or
-        DiscordAwardSkipped (a no-XP channel or role)."""
+        DiscordAwardSkipped (a no-XP channel or role). Sent through the group commit (``awards``) when it
+        is on: the same answer and errors, given after the group's transaction committed."""
         channel_id = channel_for_xp(channel)
-        receipt: DiscordAward = await self.rpc.call(
-            "service_role_discord_award",
-            guild_id=str(member.guild.id),
-            user_id=str(member.id),
-            display_name=member.display_name,
-            activity=activity,
-            idempotency_key=idempotency_key,
-            occurred_at=occurred_at,
-            channel_id=str(channel_id) if channel_id is not None else None,
-            role_ids=role_ids(member),
-        )
+        params: dict[str, Any] = {
+            "guild_id": str(member.guild.id),
+            "user_id": str(member.id),
+            "display_name": member.display_name,
+            "activity": activity,
+            "idempotency_key": idempotency_key,
+            "occurred_at": occurred_at,
+            "channel_id": str(channel_id) if channel_id is not None else None,
+            "role_ids": role_ids(member),
+        }
+        if self.awards is not None:
+            return await self.awards.discord_award(**params)
+        receipt: DiscordAward = await self.rpc.call("service_role_discord_award", **params)
         return receipt

@@ -32,6 +32,7 @@
 \ir sql/31_reversals.sql
 \ir sql/32_points.sql
 \ir sql/33_badges.sql
+\ir sql/34_award_group.sql
 \ir sql/34_redecisions.sql
 \ir sql/35_admin.sql
 \ir sql/36_claims.sql

@@ -7,6 +7,7 @@ claims, and always rolls back, so RLS tests leave nothing behind
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -60,3 +61,17 @@ async def make_public(db: Database, *profile_ids: UUID) -> None:
 async def load_career_pack(db: Database) -> None:
     """The career rule pack (supabase/rulepacks/career.sql), as ``xpbase load rulepack career`` loads it."""
     await load_rule_pack(db, REPO_ROOT / "supabase", "career")
+
+
+async def wait_for_backend(db: Database, condition: str) -> int:
+    """The pid of another client backend once one matches ``condition`` (SQL over pg_stat_activity, e.g.
+    ``wait_event_type = 'Lock'``); polls on the pool, outside any transaction, whose snapshot of the view
+    would never change."""
+    while True:
+        pid = await db.pool.fetchval(
+            "select pid from pg_stat_activity where pid <> pg_backend_pid()"
+            f" and backend_type = 'client backend' and {condition} limit 1"
+        )
+        if pid is not None:
+            return int(pid)
+        await asyncio.sleep(0.01)

@@ -59,6 +59,26 @@ class Settings(BaseSettings):
     )
     db_pool_min: int = Field(default=1, ge=0, description="Smallest asyncpg pool size.")
     db_pool_max: int = Field(default=10, ge=1, description="Largest asyncpg pool size.")
+    award_group_commit: bool = Field(
+        default=True,
+        description="The bot's passive XP goes through the group commit (xpbase/group_commit.py): awards "
+        "arriving within award_group_window_ms share one transaction, each caller still gets its own receipt "
+        "or error after the commit. false: one transaction per award.",
+    )
+    award_group_window_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="How long (ms) a group of awards stays open after its first award (0: only the awards "
+        "made in the same event loop turn).",
+    )
+    award_group_max_batch: int = Field(
+        default=64,
+        ge=1,
+        le=500,
+        description="A group is sent as soon as this many awards wait (up to 64 keeps its subtransactions "
+        "within Postgres' per-backend cache).",
+    )
     log_level: str = Field(default="info", description="Logging level of the service (debug, info, warning).")
     discord_token: str | None = Field(
         default=None,

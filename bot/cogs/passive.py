@@ -39,6 +39,7 @@ CUSTOM_EMOJI = re.compile(r"<a?:[A-Za-z0-9_~]{1,32}:[0-9]{1,20}>")
 _INVISIBLE = dict.fromkeys(map(ord, "\ufe0f\ufe0e\u200d\u200b\u2060"), None)
 XP_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 VOICE_CONCURRENCY = 8
+"""Voice minute awards in flight at once without the group commit (each its own transaction)."""
 
 
 def has_words(content: str) -> bool:
@@ -182,7 +183,9 @@ class PassiveXP(commands.Cog):
         credits nothing."""
         minute = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
         stamp = int(minute.timestamp()) // 60
-        limit = asyncio.Semaphore(VOICE_CONCURRENCY)
+        # Through the group commit a whole group's worth of awards may wait at once (they make one call).
+        awards = self.bot.awards
+        limit = asyncio.Semaphore(awards.max_batch if awards is not None else VOICE_CONCURRENCY)
 
         async def one(member: discord.Member, channel: Any) -> DiscordAward | None:
             async with limit:

@@ -51,7 +51,7 @@ async def test_messages_and_admin_commands_work_over_postgrest(
     assert "**150 XP** · level 2" in discord_api.last_reply(mine.id).text
     called = {r.path.removeprefix("/rest/v1/rpc/") for r in postgrest.requests}
     assert {
-        "service_role_discord_award",
+        "service_role_award_group",  # passive XP goes through the group commit (xpbase/group_commit.py)
         "service_role_admin_set_level",
         "service_role_admin_adjust_xp",
         "service_role_discord_member",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 from typing import Any
@@ -13,6 +14,7 @@ from bot.cogs.passive import CooldownHints, PassiveXP, has_words, voice_earners
 from tests.bot.world import T0, World
 from tests.helpers import acting_as
 from xpbase.db import Database
+from xpbase.settings import Settings
 
 
 def passive(bot: XPBot) -> PassiveXP:
@@ -76,6 +78,41 @@ async def test_bots_webhooks_system_messages_and_dms_earn_nothing(
     assert await cog.on_message(world.message(world.bob, "pinned a message", kind=6)) is None
     assert await cog.on_message(world.dm(world.bob, "hi bot")) is None
     assert await ledger(db) == []
+
+
+async def test_messages_handled_at_once_share_one_transaction(bot: XPBot, world: World, db: Database) -> None:
+    """Three members' messages handled at the same moment go to the database as one group commit (one
+    call, one transaction), and each message gets its own receipt."""
+    cog = passive(bot)
+    people = (world.bob, world.carol, world.dave)
+    messages = [world.message(person, f"hi from {person.name}", at=T0) for person in people]
+    receipts = await asyncio.gather(*(cog.on_message(message) for message in messages))
+    assert [r.idempotency_key for r in receipts if r is not None] == [
+        f"discord:message:{m.id}" for m in messages
+    ]
+    assert [r.granted for r in receipts if r is not None] == [15, 15, 15]
+    assert bot.awards is not None and (bot.awards.groups_sent, bot.awards.calls_sent) == (1, 3)
+    assert await db.pool.fetchval("select count(distinct recorded_at) from public.xp_ledger") == 1
+
+
+async def test_without_the_group_commit_each_award_is_its_own_call(
+    bot: XPBot, world: World, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XPBASE_AWARD_GROUP_COMMIT=false: no group, and passive XP calls service_role_discord_award."""
+    settings = Settings(_env_file=None, DISCORD_TOKEN="test-token", award_group_commit=False)
+    assert XPBot(rpc=bot.rpc, settings=settings).awards is None
+    called: list[str] = []
+    call_json = bot.rpc.call_json
+
+    async def spy(function: str, /, **params: Any) -> Any:
+        called.append(function)
+        return await call_json(function, **params)
+
+    monkeypatch.setattr(bot, "awards", None)
+    monkeypatch.setattr(bot.rpc, "call_json", spy)
+    receipt = await passive(bot).on_message(world.message(world.bob, "hello", at=T0))
+    assert receipt is not None and receipt.granted == 15
+    assert called == ["service_role_discord_award"]
 
 
 async def test_no_xp_channels_and_roles_earn_nothing(bot: XPBot, world: World, db: Database) -> None:

@@ -777,6 +777,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.service_role_discord_set_rank_card(text, text, text)": SERVICE_ONLY,
     "public.service_role_discord_rank_card(text)": SERVICE_ONLY,
     "public.service_role_award_xp_batch(jsonb)": SERVICE_ONLY,
+    "public.service_role_award_group(jsonb)": SERVICE_ONLY,
     # Sign-in, sessions and account linking (service/blueprints/auth.py, the bot's /link).
     "public.service_role_sign_in(text, text, text, text)": SERVICE_ONLY,
     "public.service_role_link_identity(uuid, text, text, text)": SERVICE_ONLY,
@@ -928,6 +929,16 @@ ENGINE_CALLS: dict[str, str] = {
     "admin_reset_xp": "select public.admin_reset_xp($1, 'matrix')",
     "private.award_xp": "select private.award_xp($1, 'challenge_completed', 'matrix-call', 100, null, '{}')",
     "private.ensure_profile": "select private.ensure_profile('discord', 'matrix-call', 'Matrix')",
+    "service_role_award_group": (
+        "select public.service_role_award_group(jsonb_build_array(jsonb_build_object('fn', 'award_xp',"
+        " 'profile_id', $1::uuid, 'activity', 'challenge_completed', 'idempotency_key', 'matrix-call',"
+        " 'amount', 100)))"
+    ),
+    "private.award_group": (
+        "select private.award_group(jsonb_build_array(jsonb_build_object('fn', 'award_xp',"
+        " 'profile_id', $1::uuid, 'activity', 'challenge_completed', 'idempotency_key', 'matrix-call',"
+        " 'amount', 100)))"
+    ),
     "private.correct_xp": (
         "select private.correct_xp('admin_adjust_xp', $1, 10, null, 'matrix', 'matrix-call', '{}')"
     ),
@@ -947,6 +958,8 @@ ALLOWED_CALLS: dict[str, frozenset[str]] = {
             "private.award_xp",
             "private.ensure_profile",
             "private.correct_xp",
+            "service_role_award_group",
+            "private.award_group",
         }
     ),
     # The admin wrappers run as the caller, so members hold execute on private.correct_xp; it checks the role.

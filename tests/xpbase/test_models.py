@@ -326,6 +326,46 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
                 "role_ids": [],
             },
         ),
+        (
+            "service_role_award_group",
+            "service_role",
+            {
+                "calls": [
+                    {
+                        "fn": "award_xp",
+                        "profile_id": w["member"],
+                        "activity": "challenge_completed",
+                        "idempotency_key": "group-1",
+                        "amount": 100,
+                    },
+                    {
+                        "fn": "discord_award",
+                        "guild_id": "1",
+                        "user_id": "30",
+                        "display_name": "Dee",
+                        "activity": "message",
+                        "idempotency_key": "m1",
+                        "channel_id": "7",
+                        "role_ids": [],
+                    },
+                    {
+                        "fn": "discord_award",
+                        "guild_id": "1",
+                        "user_id": "30",
+                        "display_name": "Dee",
+                        "activity": "message",
+                        "idempotency_key": "group-2",
+                        "channel_id": "5",
+                    },
+                    {
+                        "fn": "award_xp",
+                        "profile_id": w["member"],
+                        "activity": "nope",
+                        "idempotency_key": "g3",
+                    },
+                ]
+            },
+        ),
         ("service_role_discord_member", "service_role", {"user_id": "30", "recent": 5}),
         (
             "service_role_discord_profile_card",
