@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -225,6 +225,57 @@ def iter_rows(
             on_bytes(f.tell())
 
 
+class DumpSource(Protocol):
+    """Where a replay reads its rows: a dump folder (:class:`XmlDump`) or a generator of the same rows
+    (``xpbase.replay.synthetic.SyntheticDump``). Rows are tuples in the order of the file's ``columns``."""
+
+    @property
+    def site(self) -> str:
+        """The default site name (idempotency keys, profile subjects, links)."""
+        ...
+
+    def check(self) -> None:
+        """Raise DumpError when a required file (Users, Posts, Votes) is missing."""
+        ...
+
+    def size(self, file: DumpFile) -> int | None:
+        """The progress total of ``file`` (bytes, rows, ...); None when the source has no such file."""
+        ...
+
+    def rows(self, file: DumpFile, on_progress: Callable[[int], None] | None) -> Iterator[tuple[Any, ...]]:
+        """Stream ``file``'s rows; ``on_progress`` receives the progress so far in the units of ``size``."""
+        ...
+
+
+@dataclass(frozen=True)
+class XmlDump:
+    """A Stack Exchange dump folder on disk; its files are streamed with :func:`iter_rows`."""
+
+    folder: Path
+
+    @property
+    def site(self) -> str:
+        """The folder's site name (:func:`site_from_dir`)."""
+        return site_from_dir(self.folder)
+
+    def check(self) -> None:
+        """DumpError when Users.xml, Posts.xml or Votes.xml is missing."""
+        missing = [file.name for file in FILES if not (self.folder / file.name).is_file()]
+        if missing:
+            raise DumpError(
+                f"{self.folder}: missing {', '.join(missing)} (a Stack Exchange dump folder holds them)"
+            )
+
+    def size(self, file: DumpFile) -> int | None:
+        """The file's size in bytes; None when it is absent."""
+        path = self.folder / file.name
+        return path.stat().st_size if path.is_file() else None
+
+    def rows(self, file: DumpFile, on_progress: Callable[[int], None] | None) -> Iterator[tuple[Any, ...]]:
+        """The file's rows (:func:`iter_rows`); progress in bytes read."""
+        return iter_rows(self.folder / file.name, file.convert, on_progress)
+
+
 # ---------------------------------------------------------------------------
 # SQL: staging, translation of votes into awards, report
 # ---------------------------------------------------------------------------
@@ -381,7 +432,9 @@ select count(*) as awards,
        count(*) filter (where r.replayed) as replayed,
        coalesce(sum(r.granted) filter (where not r.replayed), 0) as granted,
        count(*) filter (where r.capped and not r.replayed) as capped,
-       count(*) filter (where r.floored and not r.replayed) as floored
+       count(*) filter (where r.floored and not r.replayed) as floored,
+       -- evaluated once the aggregate has consumed the batch: the statement's time in the server, seconds
+       extract(epoch from clock_timestamp() - statement_timestamp())::float8 as server_seconds
   from public.service_role_award_xp_batch((
     select coalesce(jsonb_agg(jsonb_build_object(
              'profile_id', a.profile_id, 'activity', a.activity, 'idempotency_key', a.idempotency_key,
@@ -627,11 +680,15 @@ class ReplayReport:
     outcomes: dict[str, int] = field(default_factory=dict)
     awards: int = 0
     awards_replayed: int = 0
+    awards_planned: int = 0
+    """Awards the dump translates to; ``awards`` is fewer when the replay was capped (``max_awards``)."""
     xp_granted: int = 0
     capped: int = 0
     floored: int = 0
     read_seconds: float = 0.0
     replay_seconds: float = 0.0
+    server_seconds: float = 0.0
+    """The batch statements' time in the server, summed (see ProgressSink.batch)."""
     wall_seconds: float = 0.0
     activities: list[dict[str, Any]] = field(default_factory=list)
     levels: list[dict[str, Any]] = field(default_factory=list)
@@ -674,6 +731,10 @@ class ProgressSink:
     def update(self, name: str, completed: int) -> None:
         """``completed`` steps of phase ``name`` are done."""
 
+    def batch(self, done: int, server_seconds: float) -> None:
+        """A batch of awards is committed: ``done`` awards so far; the batch statement took ``server_seconds``
+        in the server (from its start to the end of its aggregate, before the commit)."""
+
 
 # ---------------------------------------------------------------------------
 # The replay
@@ -692,27 +753,24 @@ async def load_rule_pack(conn: asyncpg.Connection, supabase_dir: Path) -> None:
 
 
 async def stage_dump(
-    conn: asyncpg.Connection, dump_dir: Path, report: ReplayReport, progress: ProgressSink
+    conn: asyncpg.Connection, source: DumpSource, report: ReplayReport, progress: ProgressSink
 ) -> None:
-    """Create the session's staging tables and COPY the three dump files into them (streamed)."""
-    missing = [file.name for file in FILES if not (dump_dir / file.name).is_file()]
-    if missing:
-        raise DumpError(f"{dump_dir}: missing {', '.join(missing)} (a Stack Exchange dump folder holds them)")
+    """Create the session's staging tables and COPY the source's files into them (streamed: asyncpg sends
+    the rows as the iterator yields them, so the client holds no file)."""
+    source.check()
     async with transaction_as(conn, "service_role"):
         await conn.execute(STAGING_SQL)
     for file in (*FILES, BADGES_FILE):
-        path = dump_dir / file.name
-        if file is BADGES_FILE and not path.is_file():
+        size = source.size(file)
+        if file is BADGES_FILE and size is None:
             continue
-        progress.start(file.name, path.stat().st_size)
+        progress.start(file.name, size)
         async with transaction_as(conn, "service_role"):
             status = await conn.copy_records_to_table(
                 file.table,
                 schema_name="pg_temp",
                 columns=list(file.columns),
-                records=iter_rows(
-                    path, file.convert, lambda done, name=file.name: progress.update(name, done)
-                ),
+                records=source.rows(file, lambda done, name=file.name: progress.update(name, done)),
             )
         setattr(report, file.counter, int(status.split()[-1]))  # "COPY <rows>"
     async with transaction_as(conn, "service_role"):
@@ -754,14 +812,16 @@ async def run_awards(
     done = 0
     while done < total:
         async with transaction_as(conn, "service_role"):
-            row = await conn.fetchrow(BATCH_SQL, done, done + batch_size)
+            row = await conn.fetchrow(BATCH_SQL, done, min(done + batch_size, total))
         done = min(done + batch_size, total)
+        report.server_seconds += row["server_seconds"]
         report.awards += row["awards"]
         report.awards_replayed += row["replayed"]
         report.xp_granted += row["granted"]
         report.capped += row["capped"]
         report.floored += row["floored"]
         progress.update("awards", done)
+        progress.batch(done, row["server_seconds"])
 
 
 async def collect_report(
@@ -822,39 +882,51 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 async def replay(
     url: str,
-    dump_dir: Path,
+    dump: Path | DumpSource,
     supabase_dir: Path,
     *,
     site: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     report_csv: Path | None = None,
     progress: ProgressSink | None = None,
+    max_awards: int | None = None,
+    figures: bool = True,
 ) -> ReplayReport:
-    """Replay the dump in ``dump_dir`` into the (migrated) database at ``url``; returns the report.
+    """Replay ``dump`` (a dump folder, or a DumpSource such as a synthetic dump) into the (migrated)
+    database at ``url``; returns the report.
 
-    ``site`` defaults to the folder's name (:func:`site_from_dir`). Safe to run
+    ``site`` defaults to the source's (a folder's name: :func:`site_from_dir`). Safe to run
     again: every award has a stable idempotency key, so a second run credits
-    nothing and reports its awards as replayed. Raises DumpError for a folder
-    that is not a dump, xpbase.errors.DomainError when the engine refuses an
-    award (e.g. XPAMT for a bounty outside the rule pack's range).
+    nothing and reports its awards as replayed. ``max_awards``: replay only the
+    first that many awards of the plan (in replay order); ``figures=False``
+    skips the report's SQL aggregates (agreement, levels, badges...: for
+    benchmarks). Raises DumpError for a folder that is not a dump,
+    ValueError for a batch size outside 1-10000 or a negative ``max_awards``,
+    xpbase.errors.DomainError when the engine refuses an award (e.g. XPAMT for
+    a bounty outside the rule pack's range).
     """
     if batch_size < 1 or batch_size > 10000:
         raise ValueError("batch_size must be 1 to 10000")
-    site = check_site(site) if site else site_from_dir(dump_dir)
+    if max_awards is not None and max_awards < 0:
+        raise ValueError("max_awards must be 0 or more")
+    source = XmlDump(dump) if isinstance(dump, Path) else dump
+    site = check_site(site) if site else source.site
     sink = progress or ProgressSink()
     report = ReplayReport(site=site, site_url=site_url(site))
     started = time.perf_counter()
     conn = await connect(url)
     try:
         await load_rule_pack(conn, supabase_dir)
-        await stage_dump(conn, dump_dir, report, sink)
+        await stage_dump(conn, source, report, sink)
         await ensure_profiles(conn, site, report, sink)
-        total = await plan_awards(conn, site)
+        report.awards_planned = await plan_awards(conn, site)
+        total = report.awards_planned if max_awards is None else min(report.awards_planned, max_awards)
         report.read_seconds = time.perf_counter() - started
         replay_started = time.perf_counter()
         await run_awards(conn, total, report, sink, batch_size)
         report.replay_seconds = time.perf_counter() - replay_started
-        await collect_report(conn, report, report_csv=report_csv)
+        if figures:
+            await collect_report(conn, report, report_csv=report_csv)
     finally:
         await conn.close()
     report.wall_seconds = time.perf_counter() - started
