@@ -73,7 +73,7 @@ DEFAULT_DUMPS = (
 #: Awards per (user + vote) of a source dump, under the 0.78-0.91 of the dumps and their synthetic copies:
 #: ``--awards N`` alone makes K = N / (AWARD_SHARE * (users + votes)), so the plan has at least N awards.
 AWARD_SHARE = 0.7
-console = Console()
+console = Console(width=150)  # wide enough for the profile's statements, also when piped
 
 
 def peak_mib() -> float:
@@ -226,11 +226,11 @@ async def bench_synthetic(
         figures=False,
     )
     memory_after = peak_mib()
+    if args.profile:
+        await print_profile(url)
     bare_rows, bare_s = await copy_baseline(url, with_indexes=False)
     idx_rows, idx_s = await copy_baseline(url, with_indexes=True)
     assert bare_rows == idx_rows == report.awards, (bare_rows, report.awards)
-    if args.profile:
-        await print_profile(url)
     await drop_database(server_url, name)
     return {
         "scale": scale,

@@ -11,20 +11,25 @@ How a replay runs (one database session, everything as ``service_role``):
    group of 200 per UTC day, the dated rate of question upvotes, floors of 1).
 2. ``Users.xml``, ``Posts.xml`` and ``Votes.xml`` are streamed with
    ``iterparse`` (each element cleared once read, so memory does not grow with
-   the dump) into temporary tables by binary ``COPY``.
+   the dump) into temporary tables by binary ``COPY``. Any :class:`DumpSource`
+   can stand for the folder: ``xpbase.replay.synthetic.SyntheticDump``
+   generates a real dump's distribution scaled K times, for benchmarks.
 3. Every user gets a profile through ``public.ensure_profile`` (provider
    ``stackexchange``, subject ``<site>:<UserId>``).
 4. Each vote becomes zero, one or two awards (:data:`CANDIDATES_SQL`, the
    importer's translation of Stack Exchange events into activities: who is
    credited, and which votes carry no reputation). Amounts, the cap, the dated
    rate and the floor are decided by the engine alone.
-5. The awards go, in order (every account's starting point first, then votes by
-   ``CreationDate``, then ``Id``, then role), through
+5. The awards go, in order, all or the first ``max_awards`` (every
+   account's starting point first, then votes by ``CreationDate``, then
+   ``Id``, then role), through
    ``public.service_role_award_xp_batch``, which calls ``private.award_xp``
    for each: the one award path. Each award's idempotency key is
    ``stackexchange:<site>:vote:<VoteId>:<role>`` (or
    ``stackexchange:<site>:user:<UserId>:start``), so a second replay credits
-   nothing.
+   nothing. Batches are built in the server from the staged plan
+   (:data:`BATCH_SQL`), 2000 awards per transaction by default: the client
+   holds no award, whatever the dump's size.
 6. The report's figures are SQL aggregates over the database and the staged
    dump (:func:`collect_report`), among them, per badge of the rule pack, how
    many the engine awarded against ``Badges.xml`` (read when present). Each
@@ -41,7 +46,7 @@ import csv
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -857,27 +862,29 @@ async def collect_report(
             for r in await conn.fetch(q["badges"])
         ]
         if report_csv is not None:
-            rows = await conn.fetch(q["csv"])
-    if report_csv is not None:
-        write_csv(report_csv, [dict(r) for r in rows])
-        report.csv_rows = len(rows)
+            # Streamed through a cursor: the client holds CSV_BATCH users at a time, whatever the dump.
+            report.csv_rows = await write_csv(report_csv, conn.cursor(q["csv"], prefetch=CSV_BATCH))
 
 
 CSV_HEADER = ("se_user_id", "published_reputation", "xp", "level", "tier")
+CSV_BATCH = 5000
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write the CSV: one row per user, header :data:`CSV_HEADER`.
+async def write_csv(path: Path, rows: AsyncIterable[Mapping[str, Any]]) -> int:
+    """Write the CSV: one row per user, header :data:`CSV_HEADER`; returns the rows written.
 
     ``xp`` is the replayed reputation: the ledger sum including the starting
     point, without any association bonus.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_HEADER)
-        for row in rows:
+        async for row in rows:
             writer.writerow([row[c] for c in CSV_HEADER])
+            written += 1
+    return written
 
 
 async def replay(
