@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tests.replay.test_stackexchange import SUPABASE, real_dump, user, write_dump
+from tests.replay.test_stackexchange import SUPABASE, Votes, answer, question, real_dump, user, write_dump
 from xpbase.replay.stackexchange import FILES, DumpError, ProgressSink, replay
 from xpbase.replay.synthetic import DumpModel, SyntheticDump
 
@@ -112,6 +112,27 @@ def test_distributions_match_the_source() -> None:
             expected = np.quantile(source, q)
             assert abs(np.quantile(drawn, q) - expected) <= max(2, 0.25 * expected), q
         assert drawn.max() >= 0.5 * source.max()  # the tail is there
+
+
+def test_deleted_posts_and_accounts_stay_absent_in_every_replica(tmp_path: Path) -> None:
+    """A vote on a post id just above every post in Posts.xml, and a post whose owner's id is just above
+    every user in Users.xml: in every copy they point at nothing (never at another replica's post or
+    user, which ids packed replica after replica would make them)."""
+    votes = Votes()
+    for _ in range(20):
+        votes.add(2, 2)  # the answer, upvoted
+        votes.add(3, 2)  # a deleted post (above every id in Posts.xml)
+    folder = write_dump(tmp_path, [user(1), user(2)], [question(1, 1), answer(2, 1, 3)], votes.rows)
+    dump = SyntheticDump(DumpModel.fit(folder), 3, seed=5)
+    users = {u[0] for u in dump.rows(USERS, None)}
+    posts = {p[0]: p for p in dump.rows(POSTS, None)}
+    assert len(users) == 6 and len(posts) == 6
+    answers = [p for p in posts.values() if p[1] == 2]
+    assert len(answers) == 3 and all(a[2] not in users for a in answers)  # owner 3 is no one's copy
+    drawn = list(dump.rows(VOTES, None))
+    on_posts = [v for v in drawn if v[1] in posts]
+    assert len(drawn) == 120 and 0 < len(on_posts) < 120
+    assert all(posts[v[1]][1] == 2 for v in on_posts)  # no vote reaches a question
 
 
 def test_votes_are_streamed() -> None:

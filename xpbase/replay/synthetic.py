@@ -11,7 +11,9 @@ the same for the same model, scale and seed. With scale ``K``:
 
 * users: ``round(K * U)``: ``floor(K)`` copies of every source user, then the
   first ``round(frac(K) * U)`` users once more (a copy is a *replica*;
-  replica ``r`` of user ``s`` has id ``r * user_stride + (s - min_id) + 1``).
+  replica ``r`` of user ``s`` has id ``r * stride + (s - min_id) + 1``, the
+  stride spanning every user id of the dump, referenced ones included, so a
+  deleted account stays absent in every replica; posts likewise).
   Creation date and reputation are the source user's.
 * posts: ``round(K * P)`` the same way (so questions, answers and other post
   types scale by K each); an answer's parent is the question's copy in the
@@ -147,9 +149,12 @@ class _Ids:
     dump order) in replica ``full``.
     """
 
-    def __init__(self, source_ids: np.ndarray, scale: float) -> None:
-        self.low = int(source_ids.min())
-        self.stride = int(source_ids.max()) - self.low + 1
+    def __init__(self, source_ids: np.ndarray, scale: float, *references: np.ndarray) -> None:
+        # The id range covers every id referenced too (a deleted post or account is absent from its file):
+        # an absent id then maps into a gap of its replica, never onto another replica's row.
+        every = np.concatenate([source_ids, *(r[r != NONE] for r in references)])
+        self.low = int(every.min())
+        self.stride = int(every.max()) - self.low + 1
         self.full = math.floor(scale)
         self.partial = round(scale * len(source_ids)) - self.full * len(source_ids)
         if self.partial < 0:  # rounding: K = 2.9999... with few rows
@@ -160,8 +165,8 @@ class _Ids:
         self.position[source_ids - self.low] = np.arange(len(source_ids))
 
     def index(self, source_ids: np.ndarray) -> np.ndarray:
-        """Position in dump order of each source id (-1: absent from the dump, or outside the id range)."""
-        inside = (source_ids >= self.low) & (source_ids < self.low + self.stride)
+        """Position in dump order of each source id (-1: absent from the dump, or NONE)."""
+        inside = source_ids != NONE
         out = np.full(len(source_ids), -1, dtype=np.int64)
         out[inside] = self.position[source_ids[inside] - self.low]
         return out
@@ -195,8 +200,8 @@ class SyntheticDump:
         self.scale = scale
         self.seed = seed
         self._site = check_site(site or f"synthetic-{model.site}")
-        self.users = _Ids(model.user_id, scale)
-        self.posts = _Ids(model.post_id, scale)
+        self.users = _Ids(model.user_id, scale, model.post_owner, model.vote_user)
+        self.posts = _Ids(model.post_id, scale, model.post_parent, model.vote_post)
         self.vote_count = round(scale * model.votes)
         self._post_index = self.posts.index(model.post_id)
         self._vote_post_index = self.posts.index(model.vote_post)
