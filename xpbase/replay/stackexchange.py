@@ -11,20 +11,25 @@ How a replay runs (one database session, everything as ``service_role``):
    group of 200 per UTC day, the dated rate of question upvotes, floors of 1).
 2. ``Users.xml``, ``Posts.xml`` and ``Votes.xml`` are streamed with
    ``iterparse`` (each element cleared once read, so memory does not grow with
-   the dump) into temporary tables by binary ``COPY``.
+   the dump) into temporary tables by binary ``COPY``. Any :class:`DumpSource`
+   can stand for the folder: ``xpbase.replay.synthetic.SyntheticDump``
+   generates a real dump's distribution scaled K times, for benchmarks.
 3. Every user gets a profile through ``public.ensure_profile`` (provider
    ``stackexchange``, subject ``<site>:<UserId>``).
 4. Each vote becomes zero, one or two awards (:data:`CANDIDATES_SQL`, the
    importer's translation of Stack Exchange events into activities: who is
    credited, and which votes carry no reputation). Amounts, the cap, the dated
    rate and the floor are decided by the engine alone.
-5. The awards go, in order (every account's starting point first, then votes by
-   ``CreationDate``, then ``Id``, then role), through
+5. The awards go, in order, all or the first ``max_awards`` (every
+   account's starting point first, then votes by ``CreationDate``, then
+   ``Id``, then role), through
    ``public.service_role_award_xp_batch``, which calls ``private.award_xp``
    for each: the one award path. Each award's idempotency key is
    ``stackexchange:<site>:vote:<VoteId>:<role>`` (or
    ``stackexchange:<site>:user:<UserId>:start``), so a second replay credits
-   nothing.
+   nothing. Batches are built in the server from the staged plan
+   (:data:`BATCH_SQL`), 2000 awards per transaction by default: the client
+   holds no award, whatever the dump's size.
 6. The report's figures are SQL aggregates over the database and the staged
    dump (:func:`collect_report`), among them, per badge of the rule pack, how
    many the engine awarded against ``Badges.xml`` (read when present). Each
@@ -41,11 +46,11 @@ import csv
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -225,6 +230,57 @@ def iter_rows(
             on_bytes(f.tell())
 
 
+class DumpSource(Protocol):
+    """Where a replay reads its rows: a dump folder (:class:`XmlDump`) or a generator of the same rows
+    (``xpbase.replay.synthetic.SyntheticDump``). Rows are tuples in the order of the file's ``columns``."""
+
+    @property
+    def site(self) -> str:
+        """The default site name (idempotency keys, profile subjects, links)."""
+        ...
+
+    def check(self) -> None:
+        """Raise DumpError when a required file (Users, Posts, Votes) is missing."""
+        ...
+
+    def size(self, file: DumpFile) -> int | None:
+        """The progress total of ``file`` (bytes, rows, ...); None when the source has no such file."""
+        ...
+
+    def rows(self, file: DumpFile, on_progress: Callable[[int], None] | None) -> Iterator[tuple[Any, ...]]:
+        """Stream ``file``'s rows; ``on_progress`` receives the progress so far in the units of ``size``."""
+        ...
+
+
+@dataclass(frozen=True)
+class XmlDump:
+    """A Stack Exchange dump folder on disk; its files are streamed with :func:`iter_rows`."""
+
+    folder: Path
+
+    @property
+    def site(self) -> str:
+        """The folder's site name (:func:`site_from_dir`)."""
+        return site_from_dir(self.folder)
+
+    def check(self) -> None:
+        """DumpError when Users.xml, Posts.xml or Votes.xml is missing."""
+        missing = [file.name for file in FILES if not (self.folder / file.name).is_file()]
+        if missing:
+            raise DumpError(
+                f"{self.folder}: missing {', '.join(missing)} (a Stack Exchange dump folder holds them)"
+            )
+
+    def size(self, file: DumpFile) -> int | None:
+        """The file's size in bytes; None when it is absent."""
+        path = self.folder / file.name
+        return path.stat().st_size if path.is_file() else None
+
+    def rows(self, file: DumpFile, on_progress: Callable[[int], None] | None) -> Iterator[tuple[Any, ...]]:
+        """The file's rows (:func:`iter_rows`); progress in bytes read."""
+        return iter_rows(self.folder / file.name, file.convert, on_progress)
+
+
 # ---------------------------------------------------------------------------
 # SQL: staging, translation of votes into awards, report
 # ---------------------------------------------------------------------------
@@ -381,7 +437,9 @@ select count(*) as awards,
        count(*) filter (where r.replayed) as replayed,
        coalesce(sum(r.granted) filter (where not r.replayed), 0) as granted,
        count(*) filter (where r.capped and not r.replayed) as capped,
-       count(*) filter (where r.floored and not r.replayed) as floored
+       count(*) filter (where r.floored and not r.replayed) as floored,
+       -- evaluated once the aggregate has consumed the batch: the statement's time in the server, seconds
+       extract(epoch from clock_timestamp() - statement_timestamp())::float8 as server_seconds
   from public.service_role_award_xp_batch((
     select coalesce(jsonb_agg(jsonb_build_object(
              'profile_id', a.profile_id, 'activity', a.activity, 'idempotency_key', a.idempotency_key,
@@ -627,11 +685,15 @@ class ReplayReport:
     outcomes: dict[str, int] = field(default_factory=dict)
     awards: int = 0
     awards_replayed: int = 0
+    awards_planned: int = 0
+    """Awards the dump translates to; ``awards`` is fewer when the replay was capped (``max_awards``)."""
     xp_granted: int = 0
     capped: int = 0
     floored: int = 0
     read_seconds: float = 0.0
     replay_seconds: float = 0.0
+    server_seconds: float = 0.0
+    """The batch statements' time in the server, summed (see ProgressSink.batch)."""
     wall_seconds: float = 0.0
     activities: list[dict[str, Any]] = field(default_factory=list)
     levels: list[dict[str, Any]] = field(default_factory=list)
@@ -674,6 +736,10 @@ class ProgressSink:
     def update(self, name: str, completed: int) -> None:
         """``completed`` steps of phase ``name`` are done."""
 
+    def batch(self, done: int, server_seconds: float) -> None:
+        """A batch of awards is committed: ``done`` awards so far; the batch statement took ``server_seconds``
+        in the server (from its start to the end of its aggregate, before the commit)."""
+
 
 # ---------------------------------------------------------------------------
 # The replay
@@ -692,27 +758,24 @@ async def load_rule_pack(conn: asyncpg.Connection, supabase_dir: Path) -> None:
 
 
 async def stage_dump(
-    conn: asyncpg.Connection, dump_dir: Path, report: ReplayReport, progress: ProgressSink
+    conn: asyncpg.Connection, source: DumpSource, report: ReplayReport, progress: ProgressSink
 ) -> None:
-    """Create the session's staging tables and COPY the three dump files into them (streamed)."""
-    missing = [file.name for file in FILES if not (dump_dir / file.name).is_file()]
-    if missing:
-        raise DumpError(f"{dump_dir}: missing {', '.join(missing)} (a Stack Exchange dump folder holds them)")
+    """Create the session's staging tables and COPY the source's files into them (streamed: asyncpg sends
+    the rows as the iterator yields them, so the client holds no file)."""
+    source.check()
     async with transaction_as(conn, "service_role"):
         await conn.execute(STAGING_SQL)
     for file in (*FILES, BADGES_FILE):
-        path = dump_dir / file.name
-        if file is BADGES_FILE and not path.is_file():
+        size = source.size(file)
+        if file is BADGES_FILE and size is None:
             continue
-        progress.start(file.name, path.stat().st_size)
+        progress.start(file.name, size)
         async with transaction_as(conn, "service_role"):
             status = await conn.copy_records_to_table(
                 file.table,
                 schema_name="pg_temp",
                 columns=list(file.columns),
-                records=iter_rows(
-                    path, file.convert, lambda done, name=file.name: progress.update(name, done)
-                ),
+                records=source.rows(file, lambda done, name=file.name: progress.update(name, done)),
             )
         setattr(report, file.counter, int(status.split()[-1]))  # "COPY <rows>"
     async with transaction_as(conn, "service_role"):
@@ -754,14 +817,16 @@ async def run_awards(
     done = 0
     while done < total:
         async with transaction_as(conn, "service_role"):
-            row = await conn.fetchrow(BATCH_SQL, done, done + batch_size)
+            row = await conn.fetchrow(BATCH_SQL, done, min(done + batch_size, total))
         done = min(done + batch_size, total)
+        report.server_seconds += row["server_seconds"]
         report.awards += row["awards"]
         report.awards_replayed += row["replayed"]
         report.xp_granted += row["granted"]
         report.capped += row["capped"]
         report.floored += row["floored"]
         progress.update("awards", done)
+        progress.batch(done, row["server_seconds"])
 
 
 async def collect_report(
@@ -797,64 +862,78 @@ async def collect_report(
             for r in await conn.fetch(q["badges"])
         ]
         if report_csv is not None:
-            rows = await conn.fetch(q["csv"])
-    if report_csv is not None:
-        write_csv(report_csv, [dict(r) for r in rows])
-        report.csv_rows = len(rows)
+            # Streamed through a cursor: the client holds CSV_BATCH users at a time, whatever the dump.
+            report.csv_rows = await write_csv(report_csv, conn.cursor(q["csv"], prefetch=CSV_BATCH))
 
 
 CSV_HEADER = ("se_user_id", "published_reputation", "xp", "level", "tier")
+CSV_BATCH = 5000
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write the CSV: one row per user, header :data:`CSV_HEADER`.
+async def write_csv(path: Path, rows: AsyncIterable[Mapping[str, Any]]) -> int:
+    """Write the CSV: one row per user, header :data:`CSV_HEADER`; returns the rows written.
 
     ``xp`` is the replayed reputation: the ledger sum including the starting
     point, without any association bonus.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_HEADER)
-        for row in rows:
+        async for row in rows:
             writer.writerow([row[c] for c in CSV_HEADER])
+            written += 1
+    return written
 
 
 async def replay(
     url: str,
-    dump_dir: Path,
+    dump: Path | DumpSource,
     supabase_dir: Path,
     *,
     site: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     report_csv: Path | None = None,
     progress: ProgressSink | None = None,
+    max_awards: int | None = None,
+    figures: bool = True,
 ) -> ReplayReport:
-    """Replay the dump in ``dump_dir`` into the (migrated) database at ``url``; returns the report.
+    """Replay ``dump`` (a dump folder, or a DumpSource such as a synthetic dump) into the (migrated)
+    database at ``url``; returns the report.
 
-    ``site`` defaults to the folder's name (:func:`site_from_dir`). Safe to run
+    ``site`` defaults to the source's (a folder's name: :func:`site_from_dir`). Safe to run
     again: every award has a stable idempotency key, so a second run credits
-    nothing and reports its awards as replayed. Raises DumpError for a folder
-    that is not a dump, xpbase.errors.DomainError when the engine refuses an
-    award (e.g. XPAMT for a bounty outside the rule pack's range).
+    nothing and reports its awards as replayed. ``max_awards``: replay only the
+    first that many awards of the plan (in replay order); ``figures=False``
+    skips the report's SQL aggregates (agreement, levels, badges...: for
+    benchmarks). Raises DumpError for a folder that is not a dump,
+    ValueError for a batch size outside 1-10000 or a negative ``max_awards``,
+    xpbase.errors.DomainError when the engine refuses an award (e.g. XPAMT for
+    a bounty outside the rule pack's range).
     """
     if batch_size < 1 or batch_size > 10000:
         raise ValueError("batch_size must be 1 to 10000")
-    site = check_site(site) if site else site_from_dir(dump_dir)
+    if max_awards is not None and max_awards < 0:
+        raise ValueError("max_awards must be 0 or more")
+    source = XmlDump(dump) if isinstance(dump, Path) else dump
+    site = check_site(site) if site else source.site
     sink = progress or ProgressSink()
     report = ReplayReport(site=site, site_url=site_url(site))
     started = time.perf_counter()
     conn = await connect(url)
     try:
         await load_rule_pack(conn, supabase_dir)
-        await stage_dump(conn, dump_dir, report, sink)
+        await stage_dump(conn, source, report, sink)
         await ensure_profiles(conn, site, report, sink)
-        total = await plan_awards(conn, site)
+        report.awards_planned = await plan_awards(conn, site)
+        total = report.awards_planned if max_awards is None else min(report.awards_planned, max_awards)
         report.read_seconds = time.perf_counter() - started
         replay_started = time.perf_counter()
         await run_awards(conn, total, report, sink, batch_size)
         report.replay_seconds = time.perf_counter() - replay_started
-        await collect_report(conn, report, report_csv=report_csv)
+        if figures:
+            await collect_report(conn, report, report_csv=report_csv)
     finally:
         await conn.close()
     report.wall_seconds = time.perf_counter() - started
