@@ -76,7 +76,7 @@ async def _world(db: Database) -> dict[str, Any]:
         await conn.execute("update public.profiles set role = 'admin' where id = $1", admin)
         await conn.execute("update public.profiles set leaderboard_visible = false where id = $1", other)
     # a season that ended more than the late-award horizon (48 h) ago, so finalize_seasons takes it
-    last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=20)).replace(day=10, hour=12)
+    last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=40)).replace(day=10, hour=12)
     for i, pid in enumerate((admin, member, other)):
         await award(db, pid, "challenge_completed", f"old-{i}", amount=300 * (i + 1), occurred_at=last_month)
         await award(db, pid, "challenge_completed", f"new-{i}", amount=200 + 100 * i)

@@ -187,7 +187,7 @@ async def test_opposite_order_batches_do_not_deadlock(db: Database, database_url
 async def test_finalize_and_a_backdated_award_do_not_deadlock(db: Database, database_url: str) -> None:
     winner = await new_profile(db, "Winner")
     # A season that ended more than the late-award horizon (48 h) ago, so finalize_seasons takes it.
-    last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=20)).replace(day=10, hour=12)
+    last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=40)).replace(day=10, hour=12)
     await award(db, winner, "xp_purchase", "earlier", amount=50, occurred_at=last_month)
     admin, one, two = [await asyncpg.connect(database_url) for _ in range(3)]
 
@@ -339,7 +339,7 @@ async def test_clean_avatar_urls_are_kept(db: Database) -> None:
 
 async def test_hidden_members_take_no_archived_rank_or_reward(db: Database) -> None:
     # A season that ended more than the late-award horizon (48 h) ago, so finalize_seasons takes it.
-    last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=20)).replace(day=10, hour=12)
+    last_month = (datetime.now(UTC).replace(day=1) - timedelta(days=40)).replace(day=10, hour=12)
     hidden, best, second = [await new_profile(db, name) for name in ("Hidden", "Best", "Second")]
     for pid, amount in ((hidden, 300), (best, 200), (second, 100)):
         await award(db, pid, "xp_purchase", f"s-{pid}", amount=amount, occurred_at=last_month)
