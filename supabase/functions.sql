@@ -41,6 +41,7 @@
 \ir sql/39_challenges.sql
 \ir sql/40_events.sql
 \ir sql/45_season_finalize.sql
+\ir sql/47_rule_changes.sql
 \ir sql/50_streaks.sql
 \ir sql/55_store.sql
 \ir sql/56_redemptions.sql

@@ -47,9 +47,14 @@ begin
   for v_row in
     with units as (
       select u.id, u.activity_slug, u.occurred_at, u.idempotency_key,
-             case when (u.receipt ->> 'base')::bigint > 0
-                  then floor((u.receipt ->> 'base')::bigint * coalesce((u.receipt ->> 'multiplier')::numeric, 1))::bigint
-                  else u.amount end as wanted,
+             -- What the award wanted before cooldown and cap: a rule change's record of it (47_rule_changes.sql)
+             -- wins over the receipt's base and multiplier.
+             coalesce(
+               (select (c.receipt ->> 'wanted')::bigint from public.xp_ledger c
+                 where c.corrects_id = u.id and c.receipt ->> 'correction' = 'rules' order by c.id desc limit 1),
+               case when (u.receipt ->> 'base')::bigint > 0
+                    then floor((u.receipt ->> 'base')::bigint * coalesce((u.receipt ->> 'multiplier')::numeric, 1))::bigint
+                    else u.amount end) as wanted,
              u.amount + coalesce((select sum(c.amount) from public.xp_ledger c
                                    where c.corrects_id = u.id or c.reverses_id = u.id), 0) as net,
              exists (select 1 from public.xp_ledger c where c.reverses_id = u.id) as reversed
@@ -112,10 +117,11 @@ comment on function private.redecide_plan(uuid, timestamptz, text, jsonb) is
   'occurred_at, granted_before, granted}]} (XP). Writes nothing; private.apply_redecisions writes the plan.';
 revoke all on function private.redecide_plan(uuid, timestamptz, text, jsonb) from public;
 
-create or replace function private.apply_redecisions(
+create or replace function private.apply_corrections(
   p_profile_id uuid,
   p_plan jsonb,
-  p_cause_ledger_id bigint,
+  p_kind text,
+  p_cause_id bigint,
   p_reason text
 )
 returns jsonb
@@ -124,10 +130,12 @@ volatile
 security definer
 set search_path = ''
 as $$
--- The caller holds the member's row lock. Each item of the plan becomes one correction row, keyed
--- 'redecide:<corrected ledger id>:<cause ledger id>', dated at the corrected award's occurred_at (its season,
--- its cap day), with the change of its grant as amount; the daily cap usage and the points the award earned
--- follow. Points taken back stop at the balance (points already spent stay spent).
+-- The caller holds the member's row lock. Each item of the plan ({ledger_id, granted_before, granted, and for
+-- rule changes wanted}) becomes one correction row, keyed '<kind>:<corrected ledger id>:<cause id>', dated at
+-- the corrected award's occurred_at (its season, its cap day), with the change of its grant as amount; the
+-- daily cap usage and the points the award earned follow. Points taken back stop at the balance (points
+-- already spent stay spent). p_kind is 'redecide' (the cause is the late award's ledger row) or 'rules' (the
+-- cause is a public.rule_changes row).
 declare
   v_item jsonb;
   v_row public.xp_ledger;
@@ -135,6 +143,7 @@ declare
   v_layer_xp bigint;
   v_floored boolean;
   v_key text;
+  v_cause jsonb;
   v_request jsonb;
   v_rate numeric;
   v_points bigint;
@@ -142,6 +151,11 @@ declare
   v_receipts jsonb := '[]';
   v_receipt jsonb;
 begin
+  if p_kind not in ('redecide', 'rules') then
+    raise exception 'Unknown correction kind: %', p_kind using errcode = 'XPBAD';
+  end if;
+  v_cause := jsonb_build_object(case p_kind when 'redecide' then 'cause_ledger_id' else 'rule_change_id' end,
+                                p_cause_id);
   select coalesce(max(s.points_per_xp), 1) into v_rate from public.engine_settings s;
   for v_item in select * from jsonb_array_elements(p_plan) loop
     select * into strict v_row from public.xp_ledger l where l.id = (v_item ->> 'ledger_id')::bigint;
@@ -153,8 +167,8 @@ begin
     if v_floored then
       v_delta := -v_layer_xp;
     end if;
-    v_key := 'redecide:' || v_row.id || ':' || p_cause_ledger_id;
-    v_request := jsonb_build_object('fn', 'redecide', 'ledger_id', v_row.id, 'cause_ledger_id', p_cause_ledger_id);
+    v_key := p_kind || ':' || v_row.id || ':' || p_cause_id;
+    v_request := jsonb_build_object('fn', p_kind, 'ledger_id', v_row.id) || v_cause;
 
     select c.* into v_cap
       from public.activity_types a join public.cap_groups c on c.slug = a.cap_group
@@ -169,12 +183,15 @@ begin
       p_profile_id, v_row.activity_slug,
       jsonb_build_array(jsonb_build_object('layer', v_row.layer_slug, 'amount', v_delta)),
       v_row.occurred_at, v_key, null, 'service_role', p_reason, v_request,
-      jsonb_build_object('correction', 'redecide', 'corrects_id', v_row.id, 'cause_ledger_id', p_cause_ledger_id,
+      jsonb_build_object('correction', p_kind, 'corrects_id', v_row.id,
                          'granted_before', (v_item ->> 'granted_before')::bigint,
                          'granted_after', (v_item ->> 'granted_before')::bigint + v_delta,
                          'requested', v_delta, 'base', v_delta, 'multiplier', 1, 'multipliers', '[]'::jsonb,
                          'cooldown', false, 'cooldown_remaining_seconds', 0, 'capped', false, 'cap', null,
-                         'floored', v_floored));
+                         'floored', v_floored)
+        || v_cause
+        || case when v_item ? 'wanted' then jsonb_build_object('wanted', (v_item ->> 'wanted')::bigint)
+                else '{}'::jsonb end);
 
     -- The points the award earned follow its grant (points are earned by positive grants only).
     v_points := floor(greatest((v_item ->> 'granted_before')::bigint + v_delta, 0) * v_rate)
@@ -189,8 +206,30 @@ begin
   return v_receipts;
 end
 $$;
+comment on function private.apply_corrections(uuid, jsonb, text, bigint, text) is
+  'Writes correction rows for a plan [{ledger_id, granted_before, granted, wanted?}] (XP): one row per award '
+  '(corrects_id; correction = p_kind, redecide or rules; granted_before, granted_after, floored at zero layer '
+  'XP; wanted when given), keyed ''<kind>:<ledger id>:<cause id>'', with the daily cap usage and the award''s '
+  'points. Returns the correction receipts. The caller holds the member''s row lock.';
+revoke all on function private.apply_corrections(uuid, jsonb, text, bigint, text) from public;
+
+create or replace function private.apply_redecisions(
+  p_profile_id uuid,
+  p_plan jsonb,
+  p_cause_ledger_id bigint,
+  p_reason text
+)
+returns jsonb
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  select private.apply_corrections(p_profile_id, p_plan, 'redecide', p_cause_ledger_id, p_reason)
+$$;
 comment on function private.apply_redecisions(uuid, jsonb, bigint, text) is
   'Writes a plan of private.redecide_plan: one correction row per award whose grant changes (corrects_id, '
   'correction = redecide, granted_before, granted_after, floored at zero layer XP), with the daily cap usage and '
-  'the award''s points. Returns the correction receipts. The caller holds the member''s row lock.';
+  'the award''s points (private.apply_corrections). Returns the correction receipts. The caller holds the '
+  'member''s row lock.';
 revoke all on function private.apply_redecisions(uuid, jsonb, bigint, text) from public;

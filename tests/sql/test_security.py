@@ -290,6 +290,19 @@ TABLES: dict[str, Table] = {
         update="last_seen_at = last_seen_at",
         expect={**SERVICE_TABLE, "select": (ROWS, ROWS, ROWS, ROWS)},
     ),
+    # Rule changes (47_rule_changes.sql): read by members whose role holds manage_rules (admins), written by
+    # the engine only (admin_rules_apply).
+    "rule_changes": Table(
+        target="reason = 'spare'",
+        insert="(change, reason, actor_role) values ('{}', 'matrix', 'service_role')",
+        update="reason = reason",
+        expect={
+            "select": (DENIED, NONE, NONE, ROWS),
+            "insert": (DENIED, DENIED, DENIED, ROWS),
+            "update": (DENIED, DENIED, DENIED, DENIED),
+            "delete": (DENIED, DENIED, DENIED, DENIED),
+        },
+    ),
     "discord_role_resyncs": Table(
         target="guild_id = '1'",
         insert="(guild_id) values ('9')",
@@ -918,6 +931,9 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.badge_catalogue()": EVERYONE,
     "public.profile_badges(uuid)": EVERYONE,
     "public.service_role_evaluate_badge(bigint, integer)": SERVICE_ONLY,
+    # Rule changes: members call them, the SQL checks manage_rules (47_rule_changes.sql).
+    "public.admin_rules_diff(jsonb, integer)": SERVICE_AND_MEMBERS,
+    "public.admin_rules_apply(jsonb, text, integer)": SERVICE_AND_MEMBERS,
 }
 
 #: Engine calls that only some callers may make ($1: the owner's profile id).
@@ -1000,6 +1016,7 @@ select public.service_role_discord_set_no_xp('1', 'channel', '2', true);
 select public.service_role_discord_set_role_reward('1', '3', 2);
 select public.service_role_discord_see_members('1', '[{"user_id": "4", "display_name": "Spare"}]');
 insert into public.discord_role_resyncs (guild_id) values ('1');
+insert into public.rule_changes (change, reason, actor_role) values ('{}', 'spare', 'service_role');
 select public.admin_erase_profile(public.ensure_profile('discord', '5', 'Erased'));
 insert into public.check_in_rules (slug, name, activity_slug) values ('spare', 'Spare', 'daily_check_in');
 insert into public.season_rules (layer_slug) values ('spare');

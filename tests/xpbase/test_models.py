@@ -216,6 +216,9 @@ def calls(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("admin_set_level", "admin", {"profile_id": hidden, "level": 4, "reason": "fix"}),
         ("reverse_award", "admin", {"ledger_id": w["reversible_ledger_id"], "reason": "contract"}),
         ("admin_reset_xp", "service_role", {"profile_id": hidden, "reason": "fix"}),
+        ("admin_rules_diff", "admin", {"change": {"activities": {"challenge_completed": {"base_xp": 60}}}}),
+        # {} replays the rules as they are: the answer's shape without changing the world for later calls.
+        ("admin_rules_apply", "service_role", {"change": {}, "reason": "contract", "max_members": 5}),
         (
             "service_role_admin_adjust_xp",
             "service_role",

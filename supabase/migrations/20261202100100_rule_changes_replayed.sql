@@ -1,0 +1,855 @@
+-- Rule changes replayed over the ledger (issue 16, item 5): 47_rule_changes.sql (admin_rules_diff, admin_rules_apply and their walk). The correction writer of late awards becomes private.apply_corrections, shared with rule changes, and the re-decision of late awards reads what an award wanted from a rule change's correction when there is one (34_redecisions.sql).
+--
+-- Written by `xpbase migration new` from the feature files in supabase/sql/:
+-- the function and trigger definitions that changed since the last migration.
+-- Edit the feature files, not this file; landed migrations never change.
+-- Changed:
+--   function private.redecide_plan(uuid, timestamptz, text, jsonb)
+--   function private.apply_corrections(uuid, jsonb, text, int8, text)
+--   function private.apply_redecisions(uuid, jsonb, int8, text)
+--   function private.rule_change_write(jsonb)
+--   function private.rules_walk()
+--   function private.rules_change_run(jsonb, text, int4, uuid, text)
+--   function private.rules_change(jsonb, text, int4, bool)
+--   function public.admin_rules_diff(jsonb, int4)
+--   function public.admin_rules_apply(jsonb, text, int4)
+
+-- from supabase/sql/34_redecisions.sql --------------------------------------
+
+-- Decisions taken again: when an award arrives late (dated before awards of the same member already decided,
+-- within engine_settings.late_award_horizon_seconds), the awards after it are decided again in time order
+-- and the differences appended as correction rows that name the award they correct (corrects_id), never
+-- edits. The ledger then ends as if every award had arrived in time order.
+--
+-- What is decided again is what depends on order: the cooldown (at most one credited award of an activity
+-- per window) and the daily cap of a cap group. The amount an award wanted before them (its base times its
+-- multipliers, as its receipt recorded them) stands. An award's net grant is its amount plus the amounts of
+-- the rows that correct or reverse it; it is "credited" while that net is positive.
+--
+-- Tables: none of its own (writes public.xp_ledger and public.points_ledger through the award path, and
+-- private.daily_cap_usage).
+-- Tests: tests/sql/test_redecisions.py
+create or replace function private.redecide_plan(
+  p_profile_id uuid,
+  p_at timestamptz,
+  p_key text,
+  p_new jsonb
+)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+-- Walks the member's awards from far enough back to know the cooldowns and the day's cap usage at p_at (two
+-- days, or the longest cooldown when longer) in time order (occurred_at, then idempotency key). Awards at or
+-- before (p_at, p_key) keep their net grant and only build the state. p_new, when given, is the award being
+-- decided now ({activity, occurred_at, amount: XP wanted before cooldown and cap}) at (p_at, p_key): it is
+-- decided on that state. Every award after it that wanted XP and is not reversed is decided again.
+-- Returns {granted (p_new's XP), cooldown_until (the credited award's end of window that held p_new back, or
+-- null), capped, used_before (the cap group's XP used that day before p_new), plan: [{ledger_id, activity,
+-- occurred_at, granted_before, granted}]} where plan lists the awards whose net grant changes.
+declare
+  v_since timestamptz;
+  v_row record;
+  v_last jsonb := '{}';   -- activity -> occurred_at of the last credited award
+  v_used jsonb := '{}';   -- '<cap group>:<day>' -> XP used
+  v_cell text;
+  v_amount bigint;
+  v_plan jsonb := '[]';
+  v_answer jsonb := '{}';
+begin
+  select p_at - greatest(interval '2 days', make_interval(secs => coalesce(max(a.cooldown_seconds), 0)))
+    into v_since from public.activity_types a;
+  for v_row in
+    with units as (
+      select u.id, u.activity_slug, u.occurred_at, u.idempotency_key,
+             -- What the award wanted before cooldown and cap: a rule change's record of it (47_rule_changes.sql)
+             -- wins over the receipt's base and multiplier.
+             coalesce(
+               (select (c.receipt ->> 'wanted')::bigint from public.xp_ledger c
+                 where c.corrects_id = u.id and c.receipt ->> 'correction' = 'rules' order by c.id desc limit 1),
+               case when (u.receipt ->> 'base')::bigint > 0
+                    then floor((u.receipt ->> 'base')::bigint * coalesce((u.receipt ->> 'multiplier')::numeric, 1))::bigint
+                    else u.amount end) as wanted,
+             u.amount + coalesce((select sum(c.amount) from public.xp_ledger c
+                                   where c.corrects_id = u.id or c.reverses_id = u.id), 0) as net,
+             exists (select 1 from public.xp_ledger c where c.reverses_id = u.id) as reversed
+        from public.xp_ledger u
+       where u.profile_id = p_profile_id and u.occurred_at >= v_since and u.request ->> 'fn' = 'award_xp'
+      union all
+      select null, p_new ->> 'activity', p_at, p_key, (p_new ->> 'amount')::bigint, 0, false
+       where p_new is not null
+    )
+    select x.*, a.cooldown_seconds, a.cap_group, c.daily_cap,
+           (x.occurred_at at time zone c.time_zone)::date as day,
+           (x.occurred_at, x.idempotency_key) > (p_at, p_key) as after
+      from units x
+      join public.activity_types a on a.slug = x.activity_slug
+      left join public.cap_groups c on c.slug = a.cap_group
+     order by x.occurred_at, x.idempotency_key, x.id nulls first
+  loop
+    v_cell := v_row.cap_group || ':' || v_row.day;
+    v_amount := v_row.net;
+    if v_row.id is null or (v_row.after and not v_row.reversed and v_row.wanted > 0) then
+      v_amount := greatest(v_row.wanted, 0);
+      if v_amount > 0 and v_row.cooldown_seconds > 0 and v_last ? v_row.activity_slug
+         and (v_last ->> v_row.activity_slug)::timestamptz
+             > v_row.occurred_at - make_interval(secs => v_row.cooldown_seconds) then
+        if v_row.id is null then
+          v_answer := v_answer || jsonb_build_object('cooldown_until',
+            (v_last ->> v_row.activity_slug)::timestamptz + make_interval(secs => v_row.cooldown_seconds));
+        end if;
+        v_amount := 0;
+      end if;
+      if v_row.cap_group is not null and v_amount > 0
+         and coalesce((v_used ->> v_cell)::bigint, 0) + v_amount > v_row.daily_cap then
+        v_amount := greatest(v_row.daily_cap - coalesce((v_used ->> v_cell)::bigint, 0), 0);
+        if v_row.id is null then
+          v_answer := v_answer || jsonb_build_object('capped', true);
+        end if;
+      end if;
+      if v_row.id is null then
+        v_answer := v_answer || jsonb_build_object('granted', v_amount,
+                                                   'used_before', coalesce((v_used ->> v_cell)::bigint, 0));
+      elsif v_amount <> v_row.net then
+        v_plan := v_plan || jsonb_build_object(
+          'ledger_id', v_row.id, 'activity', v_row.activity_slug, 'occurred_at', private.utc_text(v_row.occurred_at),
+          'granted_before', v_row.net, 'granted', v_amount);
+      end if;
+    end if;
+    if v_amount > 0 then
+      v_last := v_last || jsonb_build_object(v_row.activity_slug, v_row.occurred_at);
+    end if;
+    if v_row.cap_group is not null then
+      v_used := v_used || jsonb_build_object(v_cell, coalesce((v_used ->> v_cell)::bigint, 0) + v_amount);
+    end if;
+  end loop;
+  return jsonb_build_object('capped', false, 'cooldown_until', null) || v_answer || jsonb_build_object('plan', v_plan);
+end
+$$;
+
+comment on function private.redecide_plan(uuid, timestamptz, text, jsonb) is
+  'The time-order decision of cooldowns and daily caps over a member''s awards after (p_at, p_key), and of the '
+  'award p_new at that point: {granted, cooldown_until, capped, used_before, plan: [{ledger_id, activity, '
+  'occurred_at, granted_before, granted}]} (XP). Writes nothing; private.apply_redecisions writes the plan.';
+
+revoke all on function private.redecide_plan(uuid, timestamptz, text, jsonb) from public;
+
+create or replace function private.apply_corrections(
+  p_profile_id uuid,
+  p_plan jsonb,
+  p_kind text,
+  p_cause_id bigint,
+  p_reason text
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+-- The caller holds the member's row lock. Each item of the plan ({ledger_id, granted_before, granted, and for
+-- rule changes wanted}) becomes one correction row, keyed '<kind>:<corrected ledger id>:<cause id>', dated at
+-- the corrected award's occurred_at (its season, its cap day), with the change of its grant as amount; the
+-- daily cap usage and the points the award earned follow. Points taken back stop at the balance (points
+-- already spent stay spent). p_kind is 'redecide' (the cause is the late award's ledger row) or 'rules' (the
+-- cause is a public.rule_changes row).
+declare
+  v_item jsonb;
+  v_row public.xp_ledger;
+  v_delta bigint;
+  v_layer_xp bigint;
+  v_floored boolean;
+  v_key text;
+  v_cause jsonb;
+  v_request jsonb;
+  v_rate numeric;
+  v_points bigint;
+  v_cap public.cap_groups;
+  v_receipts jsonb := '[]';
+  v_receipt jsonb;
+begin
+  if p_kind not in ('redecide', 'rules') then
+    raise exception 'Unknown correction kind: %', p_kind using errcode = 'XPBAD';
+  end if;
+  v_cause := jsonb_build_object(case p_kind when 'redecide' then 'cause_ledger_id' else 'rule_change_id' end,
+                                p_cause_id);
+  select coalesce(max(s.points_per_xp), 1) into v_rate from public.engine_settings s;
+  for v_item in select * from jsonb_array_elements(p_plan) loop
+    select * into strict v_row from public.xp_ledger l where l.id = (v_item ->> 'ledger_id')::bigint;
+    v_delta := (v_item ->> 'granted')::bigint - (v_item ->> 'granted_before')::bigint;
+    -- Layer XP never goes below zero: penalties after the award may already have taken part of it.
+    select coalesce(max(pl.xp), 0) into v_layer_xp from public.profile_layers pl
+     where pl.profile_id = p_profile_id and pl.layer_slug = v_row.layer_slug;
+    v_floored := v_layer_xp + v_delta < 0;
+    if v_floored then
+      v_delta := -v_layer_xp;
+    end if;
+    v_key := p_kind || ':' || v_row.id || ':' || p_cause_id;
+    v_request := jsonb_build_object('fn', p_kind, 'ledger_id', v_row.id) || v_cause;
+
+    select c.* into v_cap
+      from public.activity_types a join public.cap_groups c on c.slug = a.cap_group
+     where a.slug = v_row.activity_slug;
+    if found and v_delta <> 0 then
+      insert into private.daily_cap_usage as u (profile_id, cap_group, day, used)
+      values (p_profile_id, v_cap.slug, (v_row.occurred_at at time zone v_cap.time_zone)::date, v_delta)
+      on conflict (profile_id, cap_group, day) do update set used = u.used + excluded.used;
+    end if;
+
+    v_receipt := private.apply_xp(
+      p_profile_id, v_row.activity_slug,
+      jsonb_build_array(jsonb_build_object('layer', v_row.layer_slug, 'amount', v_delta)),
+      v_row.occurred_at, v_key, null, 'service_role', p_reason, v_request,
+      jsonb_build_object('correction', p_kind, 'corrects_id', v_row.id,
+                         'granted_before', (v_item ->> 'granted_before')::bigint,
+                         'granted_after', (v_item ->> 'granted_before')::bigint + v_delta,
+                         'requested', v_delta, 'base', v_delta, 'multiplier', 1, 'multipliers', '[]'::jsonb,
+                         'cooldown', false, 'cooldown_remaining_seconds', 0, 'capped', false, 'cap', null,
+                         'floored', v_floored)
+        || v_cause
+        || case when v_item ? 'wanted' then jsonb_build_object('wanted', (v_item ->> 'wanted')::bigint)
+                else '{}'::jsonb end);
+
+    -- The points the award earned follow its grant (points are earned by positive grants only).
+    v_points := floor(greatest((v_item ->> 'granted_before')::bigint + v_delta, 0) * v_rate)
+                - floor(greatest((v_item ->> 'granted_before')::bigint, 0) * v_rate);
+    if v_points <> 0 then
+      perform private.apply_points(
+        p_profile_id, case when v_points > 0 then 'earned' else 'reversal' end, v_points, v_key, null,
+        'service_role', p_reason, v_request, jsonb_build_object('xp_ledger_id', v_row.id), true);
+    end if;
+    v_receipts := v_receipts || v_receipt;
+  end loop;
+  return v_receipts;
+end
+$$;
+
+comment on function private.apply_corrections(uuid, jsonb, text, bigint, text) is
+  'Writes correction rows for a plan [{ledger_id, granted_before, granted, wanted?}] (XP): one row per award '
+  '(corrects_id; correction = p_kind, redecide or rules; granted_before, granted_after, floored at zero layer '
+  'XP; wanted when given), keyed ''<kind>:<ledger id>:<cause id>'', with the daily cap usage and the award''s '
+  'points. Returns the correction receipts. The caller holds the member''s row lock.';
+
+revoke all on function private.apply_corrections(uuid, jsonb, text, bigint, text) from public;
+
+create or replace function private.apply_redecisions(
+  p_profile_id uuid,
+  p_plan jsonb,
+  p_cause_ledger_id bigint,
+  p_reason text
+)
+returns jsonb
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  select private.apply_corrections(p_profile_id, p_plan, 'redecide', p_cause_ledger_id, p_reason)
+$$;
+
+comment on function private.apply_redecisions(uuid, jsonb, bigint, text) is
+  'Writes a plan of private.redecide_plan: one correction row per award whose grant changes (corrects_id, '
+  'correction = redecide, granted_before, granted_after, floored at zero layer XP), with the daily cap usage and '
+  'the award''s points (private.apply_corrections). Returns the correction receipts. The caller holds the '
+  'member''s row lock.';
+
+revoke all on function private.apply_redecisions(uuid, jsonb, bigint, text) from public;
+
+-- from supabase/sql/47_rule_changes.sql -------------------------------------
+
+-- Rule changes replayed over the ledger: before a change to activity amounts, rates, daily caps, multipliers
+-- or the level curve is applied, public.admin_rules_diff shows who would gain or lose XP, levels, tiers and
+-- Discord reward roles; public.admin_rules_apply writes the change, appends one correction row per award whose
+-- grant changes (never edits) and re-derives levels and tiers. `xpbase rules diff|apply FILE` and
+-- POST /v1/admin/rules/diff|apply call them.
+--
+-- Tables: public.rule_changes (and the rule tables it changes: public.activity_types, public.activity_rates,
+--   public.cap_groups, public.multipliers, public.level_curve).
+-- Tests: tests/sql/test_rule_changes.py
+--
+-- The change document (jsonb, at most 64 KiB), every section optional:
+--   activities      {"<slug>": {base_xp, min_xp, max_xp, cooldown_seconds, cap_group, xp_floor}} (fields to set;
+--                   cap_group null makes the activity exempt from caps)
+--   activity_rates  {"<slug>": [{effective_from, base_xp, description}]} (replaces that activity's dated rates)
+--   cap_groups      {"<slug>": {daily_cap, time_zone, description}} (a new slug needs daily_cap)
+--   multipliers     [{id, delete: true} | {id, <fields to set>} | {kind, match_value, activity_slug, factor,
+--                   starts_at, ends_at, description}] (change, remove or add)
+--   level_curve     [{level, xp_required}] (replaces the curve; level 1 at 0 XP, XP rising with the level)
+--
+-- The replay decides every award again in time order per member (occurred_at, then idempotency key) from
+-- what its request named (activity, amount, context, time) under the rules as they would be: the rate in force,
+-- the amount clamped into the activity's range, multipliers (including layer statuses held before the award,
+-- from the replayed layer XP), cooldowns, daily caps and floors. Awards already reversed stay at zero. Rows that
+-- are not awards (admin corrections, imports, season rewards) keep their amounts. An award's net grant is its
+-- amount plus the rows that correct or reverse it; the correction is the difference, keyed
+-- 'rules:<corrected ledger id>:<rule change id>'. An award whose grant stays but whose XP wanted before
+-- cooldown and cap changes gets a row of 0 XP that records the new wanted amount, so a later late award
+-- (34_redecisions.sql) decides it with the new rules.
+--
+create or replace function private.rule_change_write(p_change jsonb)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_key text;
+  v_val jsonb;
+  v_item jsonb;
+  v_field text;
+  v_levels integer;
+begin
+  if p_change is null or jsonb_typeof(p_change) <> 'object' then
+    raise exception 'change must be a JSON object' using errcode = 'XPBAD';
+  end if;
+  perform private.assert_json_size(p_change, 'change', 65536);
+  for v_key in select jsonb_object_keys(p_change) loop
+    if v_key not in ('activities', 'activity_rates', 'cap_groups', 'multipliers', 'level_curve') then
+      raise exception 'change.% is not a rule section (activities, activity_rates, cap_groups, multipliers, '
+                      'level_curve)', v_key using errcode = 'XPBAD';
+    end if;
+  end loop;
+  foreach v_key in array array['activities', 'activity_rates', 'cap_groups'] loop
+    if p_change ? v_key and jsonb_typeof(p_change -> v_key) <> 'object' then
+      raise exception 'change.% must be an object keyed by slug', v_key using errcode = 'XPBAD';
+    end if;
+  end loop;
+  foreach v_key in array array['multipliers', 'level_curve'] loop
+    if p_change ? v_key and jsonb_typeof(p_change -> v_key) <> 'array' then
+      raise exception 'change.% must be an array', v_key using errcode = 'XPBAD';
+    end if;
+  end loop;
+
+  -- Table constraints (ranges, references, time zones, dates) refuse bad values; they are answered as XPBAD
+  -- and nothing of the change is kept.
+  begin
+    for v_key, v_val in select * from jsonb_each(coalesce(p_change -> 'cap_groups', '{}')) loop
+      if jsonb_typeof(v_val) <> 'object' then
+        raise exception 'change.cap_groups.% must be an object', v_key using errcode = 'XPBAD';
+      end if;
+      for v_field in select jsonb_object_keys(v_val) loop
+        if v_field not in ('daily_cap', 'time_zone', 'description') then
+          raise exception 'change.cap_groups.%.% is not a field (daily_cap, time_zone, description)', v_key, v_field
+            using errcode = 'XPBAD';
+        end if;
+      end loop;
+      if v_val ? 'time_zone' then
+        perform now() at time zone (v_val ->> 'time_zone');
+      end if;
+      if exists (select 1 from public.cap_groups c where c.slug = v_key) then
+        update public.cap_groups c
+           set daily_cap = case when v_val ? 'daily_cap' then (v_val ->> 'daily_cap')::integer else c.daily_cap end,
+               time_zone = case when v_val ? 'time_zone' then v_val ->> 'time_zone' else c.time_zone end,
+               description = case when v_val ? 'description' then v_val ->> 'description' else c.description end
+         where c.slug = v_key;
+      else
+        insert into public.cap_groups (slug, daily_cap, time_zone, description)
+        values (v_key, (v_val ->> 'daily_cap')::integer, coalesce(v_val ->> 'time_zone', 'UTC'),
+                coalesce(v_val ->> 'description', ''));
+      end if;
+    end loop;
+
+    for v_key, v_val in select * from jsonb_each(coalesce(p_change -> 'activities', '{}')) loop
+      if jsonb_typeof(v_val) <> 'object' then
+        raise exception 'change.activities.% must be an object', v_key using errcode = 'XPBAD';
+      end if;
+      for v_field in select jsonb_object_keys(v_val) loop
+        if v_field not in ('base_xp', 'min_xp', 'max_xp', 'cooldown_seconds', 'cap_group', 'xp_floor') then
+          raise exception 'change.activities.%.% is not a field (base_xp, min_xp, max_xp, cooldown_seconds, '
+                          'cap_group, xp_floor)', v_key, v_field using errcode = 'XPBAD';
+        end if;
+      end loop;
+      update public.activity_types a
+         set base_xp = case when v_val ? 'base_xp' then (v_val ->> 'base_xp')::integer else a.base_xp end,
+             min_xp = case when v_val ? 'min_xp' then (v_val ->> 'min_xp')::integer else a.min_xp end,
+             max_xp = case when v_val ? 'max_xp' then (v_val ->> 'max_xp')::integer else a.max_xp end,
+             cooldown_seconds = case when v_val ? 'cooldown_seconds' then (v_val ->> 'cooldown_seconds')::integer
+                                     else a.cooldown_seconds end,
+             cap_group = case when v_val ? 'cap_group' then v_val ->> 'cap_group' else a.cap_group end,
+             xp_floor = case when v_val ? 'xp_floor' then (v_val ->> 'xp_floor')::integer else a.xp_floor end
+       where a.slug = v_key;
+      if not found then
+        raise exception 'Unknown activity: %', v_key using errcode = 'XPACT';
+      end if;
+    end loop;
+
+    for v_key, v_val in select * from jsonb_each(coalesce(p_change -> 'activity_rates', '{}')) loop
+      if not exists (select 1 from public.activity_types a where a.slug = v_key) then
+        raise exception 'Unknown activity: %', v_key using errcode = 'XPACT';
+      end if;
+      if jsonb_typeof(v_val) <> 'array' or jsonb_array_length(v_val) > 100 then
+        raise exception 'change.activity_rates.% must be an array of at most 100 rates', v_key using errcode = 'XPBAD';
+      end if;
+      delete from public.activity_rates r where r.activity_slug = v_key;
+      for v_item in select * from jsonb_array_elements(v_val) loop
+        if jsonb_typeof(v_item) <> 'object' or not (v_item ? 'effective_from' and v_item ? 'base_xp')
+           or exists (select 1 from jsonb_object_keys(v_item) k where k not in ('effective_from', 'base_xp', 'description')) then
+          raise exception 'change.activity_rates.%[] must be {effective_from, base_xp, description}', v_key
+            using errcode = 'XPBAD';
+        end if;
+        insert into public.activity_rates (activity_slug, effective_from, base_xp, description)
+        values (v_key, (v_item ->> 'effective_from')::timestamptz, (v_item ->> 'base_xp')::integer,
+                coalesce(v_item ->> 'description', ''));
+      end loop;
+    end loop;
+
+    for v_item in select * from jsonb_array_elements(coalesce(p_change -> 'multipliers', '[]')) loop
+      if jsonb_typeof(v_item) <> 'object' or exists (
+           select 1 from jsonb_object_keys(v_item) k
+            where k not in ('id', 'delete', 'kind', 'match_value', 'activity_slug', 'factor', 'starts_at', 'ends_at',
+                            'description')) then
+        raise exception 'change.multipliers[] must be objects with id, delete, kind, match_value, activity_slug, '
+                        'factor, starts_at, ends_at, description' using errcode = 'XPBAD';
+      end if;
+      if v_item ? 'id' then
+        if v_item -> 'delete' = 'true'::jsonb then
+          delete from public.multipliers m where m.id = (v_item ->> 'id')::bigint;
+        else
+          update public.multipliers m
+             set kind = case when v_item ? 'kind' then v_item ->> 'kind' else m.kind end,
+                 match_value = case when v_item ? 'match_value' then v_item ->> 'match_value' else m.match_value end,
+                 activity_slug = case when v_item ? 'activity_slug' then v_item ->> 'activity_slug'
+                                      else m.activity_slug end,
+                 factor = case when v_item ? 'factor' then (v_item ->> 'factor')::numeric else m.factor end,
+                 starts_at = case when v_item ? 'starts_at' then (v_item ->> 'starts_at')::timestamptz
+                                  else m.starts_at end,
+                 ends_at = case when v_item ? 'ends_at' then (v_item ->> 'ends_at')::timestamptz else m.ends_at end,
+                 description = case when v_item ? 'description' then v_item ->> 'description' else m.description end
+           where m.id = (v_item ->> 'id')::bigint;
+        end if;
+        if not found then
+          raise exception 'Unknown multiplier: %', v_item ->> 'id' using errcode = 'XPBAD';
+        end if;
+      elsif v_item ? 'delete' then
+        raise exception 'change.multipliers[]: delete needs the id' using errcode = 'XPBAD';
+      else
+        insert into public.multipliers (kind, match_value, activity_slug, factor, starts_at, ends_at, description)
+        values (v_item ->> 'kind', v_item ->> 'match_value', v_item ->> 'activity_slug',
+                (v_item ->> 'factor')::numeric, (v_item ->> 'starts_at')::timestamptz,
+                (v_item ->> 'ends_at')::timestamptz, coalesce(v_item ->> 'description', ''));
+      end if;
+    end loop;
+
+    if p_change ? 'level_curve' then
+      select count(*) into v_levels from jsonb_array_elements(p_change -> 'level_curve');
+      if v_levels not between 1 and 10000 or exists (
+           select 1 from jsonb_array_elements(p_change -> 'level_curve') e
+            where jsonb_typeof(e) <> 'object' or jsonb_typeof(e -> 'level') <> 'number'
+               or jsonb_typeof(e -> 'xp_required') <> 'number'
+               or exists (select 1 from jsonb_object_keys(e) k where k not in ('level', 'xp_required'))) then
+        raise exception 'change.level_curve must be 1 to 10000 {level, xp_required} objects' using errcode = 'XPBAD';
+      end if;
+      delete from public.level_curve;
+      insert into public.level_curve (level, xp_required)
+      select (e ->> 'level')::integer, (e ->> 'xp_required')::bigint
+        from jsonb_array_elements(p_change -> 'level_curve') e;
+      -- Level 1 at 0 XP, and each level needs more XP than the one before it.
+      if not exists (select 1 from public.level_curve c where c.level = 1 and c.xp_required = 0)
+         or exists (select 1 from (select c.xp_required, lag(c.xp_required) over (order by c.level) as before
+                                     from public.level_curve c) x
+                     where x.xp_required <= x.before) then
+        raise exception 'change.level_curve must start at level 1 with 0 XP and need more XP for each higher level'
+          using errcode = 'XPBAD';
+      end if;
+    end if;
+  exception
+    when check_violation or foreign_key_violation or unique_violation or not_null_violation
+         or invalid_text_representation or numeric_value_out_of_range or invalid_datetime_format
+         or datetime_field_overflow or invalid_parameter_value or string_data_right_truncation then
+      raise exception 'The rule change was refused: %', sqlerrm using errcode = 'XPBAD';
+  end;
+end
+$$;
+
+comment on function private.rule_change_write(jsonb) is
+  'Writes a rule change document (see 47_rule_changes.sql) into the rule tables. Errors: XPBAD for a malformed '
+  'document or a value a table refuses, XPACT for an unknown activity; nothing is kept then.';
+
+revoke all on function private.rule_change_write(jsonb) from public;
+
+create or replace function private.rules_walk()
+returns table (
+  ledger_id bigint,
+  profile_id uuid,
+  granted_before bigint,
+  granted bigint,
+  wanted_before bigint,
+  wanted bigint
+)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+-- One pass over the ledger in (member, occurred_at, idempotency key, id) order. State per member: the last
+-- credited award per activity (cooldowns), XP used per cap group and local day (caps), XP per layer (floors
+-- and layer-status multipliers). Rows that correct or reverse an award are folded into that award.
+declare
+  v_row record;
+  v_profile uuid;
+  v_last jsonb;
+  v_used jsonb;
+  v_layer_xp jsonb;
+  v_max_multiplier numeric;
+  v_base bigint;
+  v_named bigint;
+  v_multiplier numeric;
+  v_wanted bigint;
+  v_amount bigint;
+  v_cell text;
+  v_xp bigint;
+  v_reversed boolean;
+begin
+  select coalesce(max(e.max_multiplier), 5) into v_max_multiplier from public.engine_settings e;
+  for v_row in
+    select u.id, u.profile_id, u.activity_slug, u.layer_slug, u.occurred_at, u.amount, u.request, u.receipt,
+           u.request ->> 'fn' = 'award_xp' and u.corrects_id is null and u.reverses_id is null as award,
+           coalesce(t.request ->> 'fn' = 'award_xp' and t.corrects_id is null and t.reverses_id is null, false)
+             as folded,
+           a.base_xp, a.min_xp, a.max_xp, a.cooldown_seconds, a.cap_group, a.xp_floor, c.daily_cap, c.time_zone
+      from public.xp_ledger u
+      left join public.xp_ledger t on t.id = coalesce(u.corrects_id, u.reverses_id)
+      join public.activity_types a on a.slug = u.activity_slug
+      left join public.cap_groups c on c.slug = a.cap_group
+     order by u.profile_id, u.occurred_at, u.idempotency_key, u.id
+  loop
+    if v_profile is distinct from v_row.profile_id then
+      v_profile := v_row.profile_id;
+      v_last := '{}';
+      v_used := '{}';
+      v_layer_xp := '{}';
+    end if;
+    v_xp := coalesce((v_layer_xp ->> v_row.layer_slug)::bigint, 0);
+    if v_row.folded then
+      continue;
+    elsif not v_row.award then
+      v_layer_xp := v_layer_xp || jsonb_build_object(v_row.layer_slug, greatest(v_xp + v_row.amount, 0));
+      continue;
+    end if;
+
+    -- The award's net grant now, whether it was reversed, and the XP it wanted (a rules correction's record of
+    -- it wins over the receipt's).
+    select v_row.amount + coalesce(sum(c.amount), 0),
+           bool_or(c.reverses_id is not null),
+           (array_agg((c.receipt ->> 'wanted')::bigint order by c.id desc)
+              filter (where c.receipt ->> 'correction' = 'rules'))[1]
+      into granted_before, v_reversed, wanted_before
+      from public.xp_ledger c where c.corrects_id = v_row.id or c.reverses_id = v_row.id;
+    if v_reversed then
+      -- A reversed award stays at zero and holds no cooldown or cap room.
+      continue;
+    end if;
+    wanted_before := coalesce(wanted_before,
+      case when (v_row.receipt ->> 'base')::bigint > 0
+           then floor((v_row.receipt ->> 'base')::bigint * coalesce((v_row.receipt ->> 'multiplier')::numeric, 1))::bigint
+           else (v_row.receipt ->> 'base')::bigint end);
+
+    -- The base: a caller-named amount clamped into the activity's range, else the rate in force at the time.
+    v_named := (v_row.request ->> 'amount')::bigint;
+    if v_named is not null and v_row.min_xp is not null then
+      v_base := least(greatest(v_named, v_row.min_xp), v_row.max_xp);
+    else
+      v_base := coalesce((select r.base_xp from public.activity_rates r
+                           where r.activity_slug = v_row.activity_slug and r.effective_from <= v_row.occurred_at
+                           order by r.effective_from desc limit 1), v_row.base_xp);
+    end if;
+    v_wanted := v_base;
+    if v_base > 0 then
+      -- The multiplier rule of private.award_xp (30_award.sql): the largest factor per kind, kinds multiply,
+      -- capped at engine_settings.max_multiplier, rounded to 3 places; layer statuses from the replayed XP.
+      select coalesce(exp(sum(ln(m.factor))), 1) into v_multiplier
+        from (
+          select distinct on (x.kind) x.kind, x.factor
+            from public.multipliers x
+           where (x.activity_slug is null or x.activity_slug = v_row.activity_slug)
+             and (x.starts_at is null or x.starts_at <= v_row.occurred_at)
+             and (x.ends_at is null or v_row.occurred_at < x.ends_at)
+             and (
+               (x.kind = 'role' and jsonb_typeof(v_row.request -> 'context' -> 'role_ids') = 'array'
+                  and x.match_value in (select jsonb_array_elements_text(v_row.request -> 'context' -> 'role_ids')))
+               or (x.kind = 'channel' and x.match_value = v_row.request -> 'context' ->> 'channel_id')
+               or (x.kind = 'event' and (x.match_value is null or x.match_value = v_row.request -> 'context' ->> 'event_id'))
+               or (x.kind = 'layer_status' and x.match_value in (
+                     select l.key || ':' || public.layer_status_for(l.key, l.value::bigint)
+                       from jsonb_each_text(v_layer_xp) l))
+             )
+           order by x.kind, x.factor desc
+        ) m;
+      v_wanted := floor(v_base * round(least(v_multiplier, v_max_multiplier), 3));
+    end if;
+    v_amount := v_wanted;
+
+    -- Cooldown: one credited award of the activity per window.
+    if v_amount > 0 and v_row.cooldown_seconds > 0 and v_last ? v_row.activity_slug
+       and (v_last ->> v_row.activity_slug)::timestamptz
+           > v_row.occurred_at - make_interval(secs => v_row.cooldown_seconds) then
+      v_amount := 0;
+    end if;
+    -- Daily cap of the activity's cap group, in the group's time zone.
+    v_cell := v_row.cap_group || ':' || (v_row.occurred_at at time zone v_row.time_zone)::date;
+    if v_row.cap_group is not null and v_amount > 0
+       and coalesce((v_used ->> v_cell)::bigint, 0) + v_amount > v_row.daily_cap then
+      v_amount := greatest(v_row.daily_cap - coalesce((v_used ->> v_cell)::bigint, 0), 0);
+    end if;
+    -- Floor: a penalty never takes the layer below the activity's xp_floor.
+    if v_amount < 0 and v_xp + v_amount < v_row.xp_floor then
+      v_amount := least(v_row.xp_floor - v_xp, 0);
+    end if;
+
+    if v_amount > 0 then
+      v_last := v_last || jsonb_build_object(v_row.activity_slug, v_row.occurred_at);
+    end if;
+    if v_row.cap_group is not null and v_amount <> 0 then
+      v_used := v_used || jsonb_build_object(v_cell, coalesce((v_used ->> v_cell)::bigint, 0) + v_amount);
+    end if;
+    v_layer_xp := v_layer_xp || jsonb_build_object(v_row.layer_slug, greatest(v_xp + v_amount, 0));
+
+    if v_amount <> granted_before or v_wanted is distinct from wanted_before then
+      ledger_id := v_row.id;
+      profile_id := v_row.profile_id;
+      granted := v_amount;
+      wanted := v_wanted;
+      return next;
+    end if;
+  end loop;
+end
+$$;
+
+comment on function private.rules_walk() is
+  'Decides every award of the ledger again under the rule tables as they are (see 47_rule_changes.sql) and '
+  'returns the awards whose net grant or wanted XP differs: (ledger_id, profile_id, granted_before, granted, '
+  'wanted_before, wanted), XP. Writes nothing.';
+
+revoke all on function private.rules_walk() from public;
+
+create or replace function private.rules_change_run(
+  p_change jsonb,
+  p_reason text,
+  p_limit integer,
+  p_actor_id uuid,
+  p_actor_role text
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+-- Writes the change, records it, replays the ledger (private.rules_walk) and appends the corrections member by
+-- member in profile id order, then measures what moved against the members' state before. A dry run is this
+-- inside a subtransaction that private.rules_change rolls back, so the diff is what apply would do.
+declare
+  v_id bigint;
+  v_plan record;
+  v_before jsonb := '{}';
+  v_awards bigint := 0;
+  v_answer jsonb;
+begin
+  perform private.rule_change_write(p_change);
+  insert into public.rule_changes (change, reason, actor_id, actor_role)
+  values (p_change, p_reason, p_actor_id, p_actor_role)
+  returning id into v_id;
+
+  for v_plan in
+    select w.profile_id, count(*) as n,
+           jsonb_agg(jsonb_build_object('ledger_id', w.ledger_id, 'granted_before', w.granted_before,
+                                        'granted', w.granted, 'wanted', w.wanted) order by w.ledger_id) as items
+      from private.rules_walk() w
+     group by w.profile_id
+     order by w.profile_id
+  loop
+    select v_before || jsonb_build_object(p.id::text, jsonb_build_object(
+             'xp', p.xp, 'level', p.level, 'tier', p.tier, 'awards_changed', v_plan.n))
+      into v_before
+      from public.profiles p where p.id = v_plan.profile_id
+       for update;
+    perform private.apply_corrections(v_plan.profile_id, v_plan.items, 'rules', v_id, p_reason);
+    v_awards := v_awards + v_plan.n;
+  end loop;
+
+  -- Before: the state of a corrected member when the replay reached them, the cached state of everyone else.
+  -- After: total XP now, and the level and tier it gives under the curve and tiers as they now are.
+  with m as (
+    select p.id, p.display_name, p.xp,
+           coalesce((v_before -> p.id::text ->> 'xp')::bigint, p.xp) as xp_before,
+           coalesce((v_before -> p.id::text ->> 'level')::integer, p.level) as level_before,
+           case when v_before ? p.id::text then v_before -> p.id::text ->> 'tier' else p.tier end as tier_before,
+           coalesce((v_before -> p.id::text ->> 'awards_changed')::integer, 0) as awards_changed
+      from public.profiles p
+  ), d as (
+    select m.*, lv.level, coalesce(public.tier_for_level(lv.level), m.tier_before) as tier
+      from m cross join lateral (select public.level_for_xp(m.xp) as level) lv
+  ), changed as (
+    select d.* from d
+     where d.xp <> d.xp_before or d.level <> d.level_before or d.tier is distinct from d.tier_before
+        or d.awards_changed > 0
+  ), rewards as (
+    select r.guild_id, r.role_id, coalesce(r.min_level, t.min_level) as level
+      from public.discord_role_rewards r
+      left join public.tiers t on t.slug = r.tier_slug
+  ), roles as (
+    select c.id,
+           coalesce(jsonb_agg(jsonb_build_object('guild_id', r.guild_id, 'role_id', r.role_id)
+                              order by r.guild_id, r.role_id)
+                      filter (where r.level <= c.level and r.level > c.level_before), '[]') as gained,
+           coalesce(jsonb_agg(jsonb_build_object('guild_id', r.guild_id, 'role_id', r.role_id)
+                              order by r.guild_id, r.role_id)
+                      filter (where r.level <= c.level_before and r.level > c.level), '[]') as lost
+      from changed c
+      join public.discord_guild_members gm on gm.profile_id = c.id
+      join rewards r on r.guild_id = gm.guild_id
+     group by c.id
+  ), rows as (
+    select c.*, coalesce(r.gained, '[]') as gained, coalesce(r.lost, '[]') as lost
+      from changed c left join roles r on r.id = c.id
+  )
+  select jsonb_build_object(
+    'rule_change_id', v_id,
+    'awards_changed', v_awards,
+    'members_changed', count(*),
+    'members_gaining', count(*) filter (where x.xp > x.xp_before),
+    'members_losing', count(*) filter (where x.xp < x.xp_before),
+    'xp_delta', coalesce(sum(x.xp - x.xp_before), 0),
+    'levels_changed', count(*) filter (where x.level <> x.level_before),
+    'tiers_changed', count(*) filter (where x.tier is distinct from x.tier_before),
+    'reward_roles_changed', count(*) filter (where x.gained <> '[]' or x.lost <> '[]'),
+    'members', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'profile_id', y.id, 'display_name', y.display_name, 'xp_before', y.xp_before, 'xp', y.xp,
+               'xp_delta', y.xp - y.xp_before, 'level_before', y.level_before, 'level', y.level,
+               'tier_before', y.tier_before, 'tier', y.tier, 'awards_changed', y.awards_changed,
+               'reward_roles_gained', y.gained, 'reward_roles_lost', y.lost)
+             order by abs(y.xp - y.xp_before) desc, abs(y.level - y.level_before) desc, y.id)
+        from (select * from rows z
+               order by abs(z.xp - z.xp_before) desc, abs(z.level - z.level_before) desc, z.id
+               limit p_limit) y), '[]'))
+    into v_answer
+    from rows x;
+
+  -- Members whose XP moved are told why; servers where someone's level moved resync their reward roles.
+  insert into public.notifications (profile_id, kind, title, body, data)
+  select p.id, 'xp_recalculated', 'Your XP was recalculated',
+         'The community changed its rules (' || p_reason || '): your XP went from ' || (b.value ->> 'xp')
+           || ' to ' || p.xp || '.',
+         jsonb_build_object('rule_change_id', v_id, 'reason', p_reason, 'xp_before', (b.value ->> 'xp')::bigint,
+                            'total_xp', p.xp, 'level_before', (b.value ->> 'level')::integer, 'level', p.level,
+                            'awards_changed', (b.value ->> 'awards_changed')::integer)
+    from jsonb_each(v_before) b
+    join public.profiles p on p.id = b.key::uuid
+   where p.xp <> (b.value ->> 'xp')::bigint;
+  insert into public.discord_role_resyncs (guild_id)
+  select distinct gm.guild_id
+    from public.discord_guild_members gm
+    join public.profiles p on p.id = gm.profile_id
+   where public.level_for_xp(p.xp) <> coalesce((v_before -> p.id::text ->> 'level')::integer, p.level)
+     and exists (select 1 from public.discord_role_rewards r where r.guild_id = gm.guild_id)
+  on conflict (guild_id) do update set requested_at = excluded.requested_at;
+
+  update public.rule_changes c set summary = v_answer - 'members' - 'rule_change_id' where c.id = v_id;
+  return v_answer;
+end
+$$;
+
+comment on function private.rules_change_run(jsonb, text, integer, uuid, text) is
+  'Applies a rule change in the current transaction and answers what it moved (see public.admin_rules_apply). '
+  'Only private.rules_change calls it.';
+
+revoke all on function private.rules_change_run(jsonb, text, integer, uuid, text) from public;
+
+create or replace function private.rules_change(p_change jsonb, p_reason text, p_limit integer, p_dry_run boolean)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_actor record;
+  v_answer jsonb;
+begin
+  select * into v_actor from private.assert_permission('manage_rules');
+  if p_limit is null or p_limit not between 0 and 1000 then
+    raise exception 'max_members must be 0 to 1000' using errcode = 'XPBAD';
+  end if;
+  if not p_dry_run and (p_reason is null or length(btrim(p_reason)) not between 1 and 500) then
+    raise exception 'reason must be 1 to 500 characters' using errcode = 'XPBAD';
+  end if;
+  if p_change is null or jsonb_typeof(p_change) <> 'object' then
+    raise exception 'change must be a JSON object' using errcode = 'XPBAD';
+  end if;
+  if not p_dry_run then
+    -- Awards (and every other write of a profile) wait while a change is applied, so the replay decides on a
+    -- ledger that does not move under it; two changes apply one after the other.
+    lock table public.profiles in exclusive mode;
+  end if;
+  begin
+    v_answer := private.rules_change_run(p_change, coalesce(btrim(p_reason), 'dry run'), p_limit,
+                                         v_actor.actor_id, v_actor.actor_role);
+    if p_dry_run then
+      raise exception 'dry run' using errcode = 'XPDRY';
+    end if;
+  exception when sqlstate 'XPDRY' then
+    -- Everything the dry run wrote (rule tables, corrections, notifications) is rolled back; the answer stays.
+    v_answer := v_answer || jsonb_build_object('rule_change_id', null);
+  end;
+  return v_answer || jsonb_build_object('dry_run', p_dry_run);
+end
+$$;
+
+comment on function private.rules_change(jsonb, text, integer, boolean) is
+  'Implementation of public.admin_rules_diff (p_dry_run) and public.admin_rules_apply.';
+
+revoke all on function private.rules_change(jsonb, text, integer, boolean) from public;
+
+grant execute on function private.rules_change(jsonb, text, integer, boolean) to service_role, authenticated;
+
+create or replace function public.admin_rules_diff(change jsonb, max_members integer default 100)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.rules_change(admin_rules_diff.change, null, admin_rules_diff.max_members, true)
+$$;
+
+comment on function public.admin_rules_diff(jsonb, integer) is
+  'A dry run of a rule change (the document of 47_rule_changes.sql: activities, activity_rates, cap_groups, '
+  'multipliers, level_curve; {} replays the rules as they are): every award of the ledger decided again in time '
+  'order under the changed rules, nothing kept. Returns {dry_run: true, rule_change_id: null, awards_changed, '
+  'members_changed, members_gaining, members_losing, xp_delta (XP), levels_changed, tiers_changed, '
+  'reward_roles_changed, members: [{profile_id, display_name, xp_before, xp, xp_delta, level_before, level, '
+  'tier_before, tier, awards_changed, reward_roles_gained, reward_roles_lost: [{guild_id, role_id}]}]}, the '
+  'members listed largest change first, at most max_members (0-1000, default 100) of them. Errors: 42501 '
+  'unless service_role or a member whose role holds manage_rules (admins), XPBAD malformed change or a value '
+  'the rule tables refuse, XPACT unknown activity.';
+
+revoke all on function public.admin_rules_diff(jsonb, integer) from public, anon;
+
+grant execute on function public.admin_rules_diff(jsonb, integer) to service_role, authenticated;
+
+create or replace function public.admin_rules_apply(change jsonb, reason text, max_members integer default 100)
+returns jsonb
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select private.rules_change(admin_rules_apply.change, admin_rules_apply.reason, admin_rules_apply.max_members, false)
+$$;
+
+comment on function public.admin_rules_apply(jsonb, text, integer) is
+  'Applies a rule change: writes it into the rule tables, decides every award again in time order and appends '
+  'one correction row per award whose grant changes (correction = rules, corrects_id, key '
+  '''rules:<ledger id>:<rule_change_id>'', with the reason, 1-500 characters), with cap usage, season scores and '
+  'points following; levels and tiers are re-derived; members whose XP moved get an xp_recalculated '
+  'notification; servers where a level moved have their reward roles resynced; the change is recorded in '
+  'public.rule_changes. Awards wait while it runs. Answers as public.admin_rules_diff with dry_run false and the '
+  'rule_change_id. Errors as admin_rules_diff, and XPBAD for a missing reason.';
+
+revoke all on function public.admin_rules_apply(jsonb, text, integer) from public, anon;
+
+grant execute on function public.admin_rules_apply(jsonb, text, integer) to service_role, authenticated;
