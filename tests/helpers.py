@@ -36,6 +36,23 @@ async def acting_as(
             await tx.rollback()
 
 
+@asynccontextmanager
+async def acting_as_custom_role(db: Database, profile_id: UUID | str) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction that rolls back, as a signed-in member whose JWT ``role`` claim names a custom Postgres
+    role rather than ``authenticated`` (Supabase's custom access token hook may set one; PostgREST then sets
+    that role). The role is made inside the transaction, granted ``authenticated``: it never outlives it."""
+    role = f"xp_custom_{uuid4().hex[:12]}"
+    async with db.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute(f"create role {role} nologin; grant authenticated to {role}")
+            await switch_role(conn, role, member_claims(profile_id, {"role": role}))
+            yield conn
+        finally:
+            await tx.rollback()
+
+
 async def new_profile(
     db: Database, name: str = "Member", provider: str = "discord", subject: str | None = None
 ) -> UUID:

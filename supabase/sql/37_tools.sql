@@ -86,7 +86,9 @@ begin
     if v_id is null then
       raise exception 'Name the member (profile_id)' using errcode = 'XPBAD';
     end if;
-  elsif (select auth.role()) = 'authenticated' and (select auth.uid()) is not null then
+  -- A signed-in member is auth.uid(), whatever the role claim says (a custom access token hook may name
+  -- a custom role), as everywhere else (private.claims_caller).
+  elsif (select auth.uid()) is not null then
     v_id := (select auth.uid());
     if p_profile_id is not null and p_profile_id <> v_id then
       raise exception 'Members see only their own tools' using errcode = '42501';
@@ -101,7 +103,8 @@ begin
 end
 $$;
 comment on function private.tools_member(uuid) is
-  'Whose tools a call is about: a member is always themselves (naming another raises 42501); service_role '
+  'Whose tools a call is about: a member (auth.uid(), whatever the role claim) is always themselves (naming '
+  'another raises 42501); service_role '
   'names profile_id (null raises XPBAD); anon raises 42501; an unknown profile raises XPPRF.';
 revoke all on function private.tools_member(uuid) from public;
 

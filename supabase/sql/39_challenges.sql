@@ -420,7 +420,9 @@ begin
     if v_id is null then
       raise exception 'Name the member (profile_id)' using errcode = 'XPBAD';
     end if;
-  elsif (select auth.role()) = 'authenticated' and (select auth.uid()) is not null then
+  -- A signed-in member is auth.uid(), whatever the role claim says (a custom access token hook may name
+  -- a custom role), as everywhere else (private.claims_caller).
+  elsif (select auth.uid()) is not null then
     v_id := (select auth.uid());
     if p_profile_id is not null and p_profile_id <> v_id then
       raise exception 'Members see only their own challenges' using errcode = '42501';

@@ -332,7 +332,12 @@ declare
   v_profile uuid := coalesce(store_catalogue.profile_id, (select auth.uid()));
   v_bought jsonb := '{}';
 begin
-  -- Nested: anon (no profile named) never runs the inner test, which needs schema private.
+  -- Anon naming a member is told to sign in (the backend, also without auth.uid(), runs as service_role),
+  -- before the member test, which needs schema private (anon has no usage on it).
+  if v_profile is not null and (select auth.uid()) is null
+     and not pg_catalog.pg_has_role(current_user, 'service_role', 'member') then
+    raise exception 'Sign in to read a member''s purchases' using errcode = '42501';
+  end if;
   if v_profile is not null then
     if not private.is_service_role() and v_profile is distinct from (select auth.uid()) then
       raise exception 'Members read only their own purchases' using errcode = '42501';
@@ -363,7 +368,9 @@ comment on function public.store_catalogue(uuid) is
   'Items on sale now: [{slug, name, description, category, price_points, price_paise (paise), stock (null: '
   'unlimited), per_member_limit, image_url, required_tier, required_layer, required_layer_xp, delivery, ends_at '
   '(UTC), bought (how many the member holds; 0 without a member)}]. profile_id defaults to the caller; members '
-  'pass only their own (42501). Anyone may call it.';
+  'pass only their own; service_role names anyone. Anyone may call it; anon naming no profile gets every bought '
+  '0. Errors: 42501 when anon names a profile (''Sign in to read a member''''s purchases''; PostgREST answers '
+  'anon 401) or a member names another (''Members read only their own purchases'').';
 revoke all on function public.store_catalogue(uuid) from public;
 grant execute on function public.store_catalogue(uuid) to anon, authenticated, service_role;
 

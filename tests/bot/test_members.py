@@ -204,6 +204,13 @@ def bronze(pixel: tuple[int, int, int]) -> bool:
     return red > green + 40 and red > blue + 70
 
 
+def colours(image: Image.Image) -> list[tuple[int, int, int]]:
+    """Every colour an RGB image holds, once each (getcolors; getdata is deprecated since Pillow 12.1)."""
+    counted = image.getcolors(image.width * image.height)  # None only above maxcolors: never here
+    assert counted is not None
+    return [colour for _count, colour in counted]
+
+
 async def test_rank_answers_with_a_rank_card_png(
     bot: XPBot, world: World, db: Database, discord_api: DiscordStandIn
 ) -> None:
@@ -219,12 +226,12 @@ async def test_rank_answers_with_a_rank_card_png(
     # Bob's first XP earned the default badge First steps: a bronze medal (🥉, warm pixels) bottom right;
     # Carol has no badge, and her footer is grey text only.
     footer = (280, 214, 894, 262)
-    assert any(bronze(pixel) for pixel in image.crop(footer).getdata())
+    assert any(bronze(colour) for colour in colours(image.crop(footer)))
     await bot.ensure_profile(world.member(world.carol))
     bare = await world.run(world.interaction(world.carol, "rank"))
     [bare_card] = discord_api.last_reply(bare.id).files.values()
     corner = Image.open(io.BytesIO(bare_card)).convert("RGB").crop(footer)
-    assert not any(bronze(pixel) for pixel in corner.getdata())
+    assert not any(bronze(colour) for colour in colours(corner))
 
 
 async def test_leaderboard_pages_with_buttons(

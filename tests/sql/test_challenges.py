@@ -11,7 +11,7 @@ from uuid import UUID
 
 import pytest
 
-from tests.helpers import new_profile
+from tests.helpers import acting_as_custom_role, new_profile
 from xpbase.challenges import ChallengeFileError, load_challenges, read_challenges
 from xpbase.db import Database, member_claims
 from xpbase.errors import DomainError
@@ -237,3 +237,16 @@ async def test_progress_shows_locked_open_and_completed(db: Database) -> None:
     assert not_yours.value.code == "forbidden"
     async with db.as_member(other) as conn:
         assert await conn.fetchval("select count(*) from public.challenge_completions") == 0
+
+
+async def test_a_member_whose_role_claim_is_a_custom_role_sees_their_own_progress(db: Database) -> None:
+    """my_challenges takes a signed-in member as auth.uid(), whatever their role claim says, as the rest
+    of the API does (points_statement here)."""
+    await load_challenges(db, SAMPLE)
+    pid = await new_profile(db, "Custom")
+    await complete(db, pid, "hello-world")
+    async with acting_as_custom_role(db, pid) as conn:
+        assert await conn.fetchval("select public.points_statement() ->> 'profile_id'") == str(pid)
+        mine = await conn.fetchval("select public.my_challenges()")
+    assert mine == await db.rpc("my_challenges", role="authenticated", claims=member_claims(pid))
+    assert MyChallenges.model_validate(mine).completed == 1

@@ -136,11 +136,29 @@ async def test_api_roles_get_supabase_statement_timeouts(db: Database) -> None:
 # ---------------------------------------------------------------------------
 
 
+WAIT_POLLS = 1500
+"""How many times waiting_backends looks before it fails: 1,500 polls 0.02 s apart, about 30 s."""
+
+
 async def waiting_backends(admin: asyncpg.Connection, n: int) -> None:
-    """Wait until ``n`` other backends wait for a lock."""
-    waiting = "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-    while await admin.fetchval(waiting) < n:  # noqa: ASYNC110 (the server's state, not an event of ours)
+    """Wait until ``n`` other backends wait for a lock; fail after ``WAIT_POLLS`` polls with what
+    pg_stat_activity showed, so a wrong premise (a statement that never blocks) fails instead of hanging."""
+    waiting = (
+        "select count(*) from pg_stat_activity"
+        " where wait_event_type = 'Lock' and datname = current_database()"
+    )
+    for _ in range(WAIT_POLLS):
+        if await admin.fetchval(waiting) >= n:
+            return
         await asyncio.sleep(0.02)
+    rows = await admin.fetch(
+        "select pid, state, wait_event_type, wait_event, left(query, 120) as query from pg_stat_activity"
+        " where backend_type = 'client backend' and pid <> pg_backend_pid() and datname = current_database()"
+    )
+    shown = "\n".join(str(dict(row)) for row in rows) or "(no other client backends)"
+    pytest.fail(
+        f"{n} backend(s) waiting on a lock never showed in {WAIT_POLLS} polls; pg_stat_activity:\n{shown}"
+    )
 
 
 async def key_lock(conn: asyncpg.Connection, key: str) -> None:

@@ -1498,7 +1498,8 @@ CALL = re.compile(r"\b(public|private)\.(\w+)\s*\(")
 MEMBER_ONLY_CALLS: dict[str, frozenset[str]] = {
     "public.profile_card(uuid, integer)": frozenset({"private.can_see_profile(uuid, uuid)"}),
     "public.profile_badges(uuid)": frozenset({"private.can_see_profile(uuid, uuid)"}),
-    # Only when a profile is named or the caller is signed in (tests/sql/test_store.py reads it as anon).
+    # Only for a signed-in member or the backend naming a profile; anon naming one is refused before it
+    # (tests/sql/test_store.py reads the catalogue as anon, with and without a profile_id).
     "public.store_catalogue(uuid)": frozenset({"private.is_service_role()"}),
 }
 

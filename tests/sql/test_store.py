@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import aiohttp
+import jwt
 import pytest
 
 from tests.helpers import award, new_profile
+from tests.postgrest_standin import JWT_SECRET, PostgrestStandIn
 from tests.sql.economy_load import concurrent_purchases
 from xpbase.db import Database, member_claims
 from xpbase.errors import DomainError
@@ -147,6 +150,44 @@ async def test_catalogue_lists_items_on_sale_with_what_the_member_bought(db: Dat
     assert {i.slug: i.bought for i in mine} == {"badge": 1, "streak_freeze": 0}
     public = Catalogue.model_validate(await db.rpc("store_catalogue", role="anon")).root
     assert {i.slug for i in public} == {"badge", "streak_freeze"}
+
+
+async def test_catalogue_tells_anon_who_names_a_member_to_sign_in(
+    db: Database, postgrest: PostgrestStandIn
+) -> None:
+    """Anon naming a profile_id is refused with 42501 'Sign in ...' (PostgREST: 401), not the private schema's
+    permission error; a member naming another member is 42501 'Members read only their own purchases'."""
+    pid, other = await new_profile(db, "Buyer"), await new_profile(db, "Other")
+    with pytest.raises(DomainError) as anon:
+        await db.rpc("store_catalogue", role="anon", profile_id=pid)
+    assert (anon.value.error.sqlstate, anon.value.message) == (
+        "42501",
+        "Sign in to read a member's purchases",
+    )
+    with pytest.raises(DomainError) as member:
+        await db.rpc("store_catalogue", role="authenticated", claims=member_claims(other), profile_id=pid)
+    assert (member.value.error.sqlstate, member.value.message) == (
+        "42501",
+        "Members read only their own purchases",
+    )
+    # As supabase-js reaches it: PostgREST's RPC with an anon JWT.
+    anon_jwt = jwt.encode({"iss": "supabase", "role": "anon"}, JWT_SECRET, algorithm="HS256")
+    headers = {"apikey": postgrest.apikey, "Authorization": f"Bearer {anon_jwt}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{postgrest.url}/rest/v1/rpc/store_catalogue", json={"profile_id": str(pid)}, headers=headers
+        ) as r,
+    ):
+        assert (r.status, await r.json()) == (
+            401,
+            {
+                "code": "42501",
+                "message": "Sign in to read a member's purchases",
+                "details": None,
+                "hint": None,
+            },
+        )
 
 
 async def test_admin_item_validation(db: Database) -> None:

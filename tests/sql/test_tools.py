@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from tests.helpers import award, new_profile
+from tests.helpers import acting_as_custom_role, award, new_profile
 from xpbase.db import Database, member_claims
 from xpbase.errors import DomainError
 from xpbase.models.tools import MyTools, Tool, ToolCatalogue, ToolUnlock
@@ -211,3 +211,16 @@ async def test_inactive_tools_grant_nobody_and_has_tool_checks_the_caller(db: Da
     with pytest.raises(DomainError) as anon:
         await db.rpc("my_tools", role="anon")
     assert anon.value.code == "forbidden"
+
+
+async def test_a_member_whose_role_claim_is_a_custom_role_sees_their_own_tools(db: Database) -> None:
+    """A signed-in member is auth.uid(), whatever their role claim says, as in the rest of the API
+    (points_statement here): has_tool and my_tools answer as they do for role authenticated."""
+    pid = await new_profile(db, "Custom")
+    await award(db, pid, "xp_purchase", "a", amount=10_500)
+    async with acting_as_custom_role(db, pid) as conn:
+        assert await conn.fetchval("select public.points_statement() ->> 'profile_id'") == str(pid)
+        assert await conn.fetchval("select public.has_tool('store_access')") is True
+        mine = await conn.fetchval("select public.my_tools()")
+    assert mine == await db.rpc("my_tools", role="authenticated", claims=member_claims(pid))
+    assert {t["slug"] for t in mine} >= {"store_access"}
