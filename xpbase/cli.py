@@ -12,6 +12,8 @@ xpbase replay stackexchange DIR   replay a Stack Exchange data dump through the 
 xpbase demo [--seed N] [--remove] load (or take out) a demo community in the running database
 xpbase load challenges FILE.yaml  add or update challenges from a YAML file (idempotent)
 xpbase load rulepack NAME         load a rule pack (supabase/rulepacks/NAME.sql; idempotent)
+xpbase rules diff FILE            who a rule change (YAML/JSON) would move: XP, levels, tiers, reward roles
+xpbase rules apply FILE --reason  apply it: the change, correction rows for every award it changes
 xpbase token PROFILE              print a development access token for a profile (XPBASE_ENV=development)
 xpbase admin grant PROFILE        make a profile an admin (the first admin)
 
@@ -451,6 +453,74 @@ def _import_server(args: argparse.Namespace, settings: Settings) -> int:
     return _with_database(settings, work)
 
 
+def _rules(args: argparse.Namespace, settings: Settings) -> int:
+    """``xpbase rules diff|apply FILE``: exit 2 for a file that holds no valid change, 1 when the database
+    refuses it (nothing kept) or the apply was declined, 0 once previewed or applied."""
+    import json
+
+    from rich.markup import escape
+    from rich.prompt import Confirm
+
+    from xpbase.models.rules import RuleChangeOutcome
+    from xpbase.rules import RuleFileError, read_change, render, run
+
+    try:
+        change = read_change(args.file)
+    except RuleFileError as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        return EXIT_USAGE
+    apply = args.action == "apply"
+    if apply and not args.yes and not sys.stdin.isatty():
+        console.print("[red]xpbase rules apply asks before it writes: pass --yes to apply without asking[/]")
+        return EXIT_USAGE
+
+    def confirm(preview: RuleChangeOutcome) -> bool:
+        render(preview, console)
+        return bool(args.yes) or Confirm.ask("Apply this change?", console=console, default=False)
+
+    async def work(db: Database) -> int:
+        try:
+            outcome = await run(
+                db,
+                change,
+                reason=args.reason if apply else None,
+                max_members=args.max_members,
+                confirm=confirm if apply else None,
+                console=console,
+            )
+        except DomainError as exc:
+            console.print(
+                f"[red]the database refused the change ({exc.error.sqlstate}), nothing kept:[/] "
+                + escape(exc.message)
+            )
+            return 1
+        if outcome is None:
+            console.print("not applied")
+            return 1
+        if args.json:
+            print(json.dumps(outcome.model_dump(mode="json"), indent=1))
+        elif not apply:
+            render(outcome, console)
+        if apply:
+            console.print(f"[green]applied[/] as rule change {outcome.rule_change_id}")
+        return 0
+
+    return _with_database(settings, work)
+
+
+def _max_members(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError("must be 0 to 1000")
+    return value
+
+
+def _reason(text: str) -> str:
+    if not 1 <= len(text.strip()) <= 500:
+        raise argparse.ArgumentTypeError("must be 1 to 500 characters")
+    return text
+
+
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     """``xpbase export``: stream the tables out (stdout, or one file per table in --out)."""
     from xpbase import transfer
@@ -595,6 +665,27 @@ def build_parser() -> argparse.ArgumentParser:
         "rulepack", help="load a rule pack from supabase/rulepacks/ as service_role (xpbase/rulepacks.py)"
     )
     rulepack.add_argument("name", help="the pack: a file name in supabase/rulepacks/ without .sql (career)")
+    rules = sub.add_parser("rules", help="preview or apply a change to the XP rules (xpbase/rules.py)")
+    rule_actions = rules.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("diff", "who the change would move (XP, levels, tiers, reward roles); nothing is kept"),
+        ("apply", "preview, ask, then write the change and a correction row for every award it changes"),
+    ):
+        parser_ = rule_actions.add_parser(action, help=text)
+        parser_.add_argument("file", type=Path, help="the change: YAML or JSON (format in xpbase/rules.py)")
+        parser_.add_argument(
+            "--max-members",
+            type=_max_members,
+            default=50,
+            metavar="N",
+            help="list the N members moved most (0-1000, default 50); the counts cover everyone",
+        )
+        parser_.add_argument("--json", action="store_true", help="print the outcome as JSON on stdout")
+        if action == "apply":
+            parser_.add_argument(
+                "--reason", required=True, type=_reason, help="stored on every correction and told to members"
+            )
+            parser_.add_argument("--yes", action="store_true", help="apply without asking (scripts)")
     imp = sub.add_parser("import", help="import data from files")
     kinds = imp.add_subparsers(dest="kind", required=True)
     avail = kinds.add_parser(
@@ -680,6 +771,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _import_server(args, settings)
     if args.command == "export":
         return _export(args, settings)
+    if args.command == "rules":
+        return _rules(args, settings)
     if args.command == "replay" and args.source == "stackexchange":
         return _replay_stackexchange(args, settings)
     if args.command == "demo":

@@ -8,14 +8,15 @@
 --   public.cap_groups, public.multipliers, public.level_curve).
 -- Tests: tests/sql/test_rule_changes.py
 --
--- The change document (jsonb, at most 64 KiB), every section optional:
+-- The change document (jsonb, at most 64 KiB as JSON text, XPBIG beyond), every section optional:
 --   activities      {"<slug>": {base_xp, min_xp, max_xp, cooldown_seconds, cap_group, xp_floor}} (fields to set;
 --                   cap_group null makes the activity exempt from caps)
 --   activity_rates  {"<slug>": [{effective_from, base_xp, description}]} (replaces that activity's dated rates)
 --   cap_groups      {"<slug>": {daily_cap, time_zone, description}} (a new slug needs daily_cap)
 --   multipliers     [{id, delete: true} | {id, <fields to set>} | {kind, match_value, activity_slug, factor,
 --                   starts_at, ends_at, description}] (change, remove or add)
---   level_curve     [{level, xp_required}] (replaces the curve; level 1 at 0 XP, XP rising with the level)
+--   level_curve     [{level, xp_required}] (1-1000 levels; replaces the curve: level 1 at 0 XP, XP rising with
+--                   the level)
 --
 -- The replay decides every award again in time order per member (occurred_at, then idempotency key) from
 -- what its request named (activity, amount, context, time) under the rules as they would be: the rate in force,
@@ -175,12 +176,12 @@ begin
 
     if p_change ? 'level_curve' then
       select count(*) into v_levels from jsonb_array_elements(p_change -> 'level_curve');
-      if v_levels not between 1 and 10000 or exists (
+      if v_levels not between 1 and 1000 or exists (
            select 1 from jsonb_array_elements(p_change -> 'level_curve') e
             where jsonb_typeof(e) <> 'object' or jsonb_typeof(e -> 'level') <> 'number'
                or jsonb_typeof(e -> 'xp_required') <> 'number'
                or exists (select 1 from jsonb_object_keys(e) k where k not in ('level', 'xp_required'))) then
-        raise exception 'change.level_curve must be 1 to 10000 {level, xp_required} objects' using errcode = 'XPBAD';
+        raise exception 'change.level_curve must be 1 to 1000 {level, xp_required} objects' using errcode = 'XPBAD';
       end if;
       delete from public.level_curve;
       insert into public.level_curve (level, xp_required)
@@ -205,7 +206,7 @@ end
 $$;
 comment on function private.rule_change_write(jsonb) is
   'Writes a rule change document (see 47_rule_changes.sql) into the rule tables. Errors: XPBAD for a malformed '
-  'document or a value a table refuses, XPACT for an unknown activity; nothing is kept then.';
+  'document or a value a table refuses, XPBIG over 64 KiB, XPACT for an unknown activity; nothing is kept then.';
 revoke all on function private.rule_change_write(jsonb) from public;
 
 create or replace function private.rules_walk()
@@ -555,7 +556,7 @@ comment on function public.admin_rules_diff(jsonb, integer) is
   'tier_before, tier, awards_changed, reward_roles_gained, reward_roles_lost: [{guild_id, role_id}]}]}, the '
   'members listed largest change first, at most max_members (0-1000, default 100) of them. Errors: 42501 '
   'unless service_role or a member whose role holds manage_rules (admins), XPBAD malformed change or a value '
-  'the rule tables refuse, XPACT unknown activity.';
+  'the rule tables refuse, XPBIG a change over 64 KiB as JSON, XPACT unknown activity.';
 revoke all on function public.admin_rules_diff(jsonb, integer) from public, anon;
 grant execute on function public.admin_rules_diff(jsonb, integer) to service_role, authenticated;
 

@@ -60,6 +60,13 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None, frozenset[str]]] = {
     ),
     "read_record": ("GET", "/v1/admin/profiles/{target}/moderation", None, MODERATORS),
     "redemption_queue": ("GET", "/v1/admin/redemptions", None, MODERATORS),
+    "rules_diff": (
+        "POST",
+        "/v1/admin/rules/diff",
+        {"change": {"activities": {"message": {"base_xp": 20}}}, "max_members": 1},
+        ADMINS,
+    ),
+    "rules_apply": ("POST", "/v1/admin/rules/apply", {"change": {}, "reason": "matrix"}, ADMINS),
 }
 
 

@@ -336,3 +336,41 @@ async def test_apply_equals_deciding_under_the_new_rules_from_the_start(
     totals_before, totals_after = await cached_totals(db, before), await cached_totals(db, after)
     assert totals_before["xp"] == totals_after["xp"] == sum(await nets(after))
     assert totals_before["points"] == totals_after["points"]
+
+
+async def test_rates_multipliers_and_caps_move_the_replay(db: Database) -> None:
+    """Fee's messages at t, t+120 s and t+240 s earn 15 each (45). Under a rate of 30 XP from t+100 s, an
+    event multiplier of 2 over [t+200 s, t+300 s) and a daily cap of 100, they earn 15 + 30 + min(60, 100 -
+    45) = 100; with the cap group taken off the message activity instead, 15 + 30 + 60 = 105."""
+    t = days_ago(6)
+    fee = await new_profile(db, "Fee")
+    for seconds in (0, 120, 240):
+        await award(db, fee, "message", f"fee-{seconds}", occurred_at=t + timedelta(seconds=seconds))
+    window = {
+        "activity_rates": {
+            "message": [{"effective_from": (t + timedelta(seconds=100)).isoformat(), "base_xp": 30}]
+        },
+        "multipliers": [
+            {
+                "kind": "event",
+                "factor": 2,
+                "starts_at": (t + timedelta(seconds=200)).isoformat(),
+                "ends_at": (t + timedelta(seconds=300)).isoformat(),
+            }
+        ],
+    }
+    capped = RuleChangeOutcome.model_validate(
+        await db.rpc("admin_rules_diff", change={**window, "cap_groups": {"discord": {"daily_cap": 100}}})
+    )
+    assert (capped.awards_changed, [(m.xp_before, m.xp) for m in capped.members]) == (2, [(45, 100)])
+    exempt = RuleChangeOutcome.model_validate(
+        await db.rpc("admin_rules_diff", change={**window, "activities": {"message": {"cap_group": None}}})
+    )
+    assert (exempt.awards_changed, [(m.xp_before, m.xp) for m in exempt.members]) == (2, [(45, 105)])
+    # Removing the multiplier again by its id (after applying it) brings the third message back to 30.
+    await db.rpc("admin_rules_apply", change=window, reason="event")
+    added = await db.pool.fetchval("select max(id) from public.multipliers where kind = 'event'")
+    undo = RuleChangeOutcome.model_validate(
+        await db.rpc("admin_rules_diff", change={"multipliers": [{"id": added, "delete": True}]})
+    )
+    assert [(m.xp_before, m.xp) for m in undo.members] == [(105, 75)]
