@@ -393,6 +393,14 @@ begin
   -- Suspended members earn nothing (13_moderation.sql): XPSUS.
   perform private.assert_not_suspended(p_profile_id);
 
+  -- The profile row lock serialises every award of one member: cooldowns, caps
+  -- and totals are decided on a consistent view.
+  select p.xp into v_profile_xp from public.profiles p where p.id = p_profile_id for update;
+  if not found then
+    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
+  end if;
+  -- The rules are read under the lock: a rule change (47_rule_changes.sql) holds every profile while it
+  -- applies, so an award that waited for it is decided under the changed rules, never the ones it replaced.
   select * into v_act from public.activity_types a where a.slug = p_activity;
   if not found or not v_act.active then
     raise exception 'Unknown or inactive activity: %', coalesce(p_activity, 'null') using errcode = 'XPACT';
@@ -404,13 +412,6 @@ begin
    limit 1;
   if found then
     v_act.base_xp := v_rate;
-  end if;
-
-  -- The profile row lock serialises every award of one member: cooldowns, caps
-  -- and totals are decided on a consistent view.
-  select p.xp into v_profile_xp from public.profiles p where p.id = p_profile_id for update;
-  if not found then
-    raise exception 'Unknown profile: %', p_profile_id using errcode = 'XPPRF';
   end if;
   -- The key lock serialises one key across profiles: a racing call for another
   -- profile waits, then finds this row and raises XPIDM (not a unique violation).

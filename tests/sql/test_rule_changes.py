@@ -8,6 +8,7 @@ out by hand in the docstrings.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import acting_as, award, new_profile
+from tests.helpers import acting_as, award, new_profile, wait_for_backend
 from tests.sql.engine import cached_totals
-from xpbase.db import Database
+from xpbase.db import Database, switch_role
 from xpbase.errors import DomainError
 from xpbase.models.rules import RuleChangeOutcome
 
@@ -374,3 +375,21 @@ async def test_rates_multipliers_and_caps_move_the_replay(db: Database) -> None:
         await db.rpc("admin_rules_diff", change={"multipliers": [{"id": added, "delete": True}]})
     )
     assert [(m.xp_before, m.xp) for m in undo.members] == [(105, 75)]
+
+
+async def test_an_award_waits_for_an_apply_and_is_decided_under_the_new_rules(db: Database) -> None:
+    """While an apply is open, a new award waits on the profiles lock; once the apply commits, the award is
+    decided under the changed rules (20 XP, not 15), so no award slips between the replay and the commit."""
+    pid = await new_profile(db, "Waiting")
+    async with db.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await switch_role(conn, "service_role")
+        await conn.fetchval(
+            "select public.admin_rules_apply($1::jsonb, 'more')", {"activities": {"message": {"base_xp": 20}}}
+        )
+        waiting = asyncio.create_task(award(db, pid, "message", "waits"))
+        await wait_for_backend(db, "wait_event_type = 'Lock' and query like '%award_xp%'")
+        assert not waiting.done()
+        await tx.commit()
+    assert (await waiting)["granted"] == 20
