@@ -367,7 +367,8 @@ create or replace function private.rules_change_run(
   p_reason text,
   p_limit integer,
   p_actor_id uuid,
-  p_actor_role text
+  p_actor_role text,
+  p_dry_run boolean
 )
 returns jsonb
 language plpgsql
@@ -376,12 +377,20 @@ security definer
 set search_path = ''
 as $$
 -- Writes the change, records it, replays the ledger (private.rules_walk) and appends the corrections member by
--- member in profile id order, then measures what moved against the members' state before. A dry run is this
--- inside a subtransaction that private.rules_change rolls back, so the diff is what apply would do.
+-- member in profile id order, then measures what moved against the members' state before. A dry run
+-- (private.rules_change rolls it back) writes no corrections: it plays them on each member's layer XP as
+-- private.apply_corrections would write them (in ledger id order, each floored at the layer's zero), so the
+-- diff answers what apply would do at the cost of the decision alone.
 declare
   v_id bigint;
   v_plan record;
+  v_item record;
   v_before jsonb := '{}';
+  v_after jsonb := '{}';
+  v_layers jsonb;
+  v_layer_xp bigint;
+  v_delta bigint;
+  v_xp bigint;
   v_awards bigint := 0;
   v_answer jsonb;
 begin
@@ -392,25 +401,42 @@ begin
 
   for v_plan in
     select w.profile_id, count(*) as n,
-           jsonb_agg(jsonb_build_object('ledger_id', w.ledger_id, 'granted_before', w.granted_before,
-                                        'granted', w.granted, 'wanted', w.wanted) order by w.ledger_id) as items
+           jsonb_agg(jsonb_build_object('ledger_id', w.ledger_id, 'layer', l.layer_slug,
+                                        'granted_before', w.granted_before, 'granted', w.granted,
+                                        'wanted', w.wanted) order by w.ledger_id) as items
       from private.rules_walk() w
+      join public.xp_ledger l on l.id = w.ledger_id
      group by w.profile_id
      order by w.profile_id
   loop
     select v_before || jsonb_build_object(p.id::text, jsonb_build_object(
-             'xp', p.xp, 'level', p.level, 'tier', p.tier, 'awards_changed', v_plan.n))
-      into v_before
-      from public.profiles p where p.id = v_plan.profile_id
-       for update;
-    perform private.apply_corrections(v_plan.profile_id, v_plan.items, 'rules', v_id, p_reason);
+             'xp', p.xp, 'level', p.level, 'tier', p.tier, 'awards_changed', v_plan.n)), p.xp
+      into v_before, v_xp
+      from public.profiles p where p.id = v_plan.profile_id;
+    if p_dry_run then
+      select coalesce(jsonb_object_agg(pl.layer_slug, pl.xp), '{}') into v_layers
+        from public.profile_layers pl where pl.profile_id = v_plan.profile_id;
+      for v_item in
+        select (e ->> 'layer') as layer, (e ->> 'granted')::bigint - (e ->> 'granted_before')::bigint as delta
+          from jsonb_array_elements(v_plan.items) e
+      loop
+        v_layer_xp := coalesce((v_layers ->> v_item.layer)::bigint, 0);
+        v_delta := greatest(v_item.delta, -v_layer_xp);
+        v_layers := v_layers || jsonb_build_object(v_item.layer, v_layer_xp + v_delta);
+        v_xp := v_xp + v_delta;
+      end loop;
+      v_after := v_after || jsonb_build_object(v_plan.profile_id::text, v_xp);
+    else
+      perform private.apply_corrections(v_plan.profile_id, v_plan.items, 'rules', v_id, p_reason);
+    end if;
     v_awards := v_awards + v_plan.n;
   end loop;
 
   -- Before: the state of a corrected member when the replay reached them, the cached state of everyone else.
-  -- After: total XP now, and the level and tier it gives under the curve and tiers as they now are.
+  -- After: total XP now (or as the dry run played it), and the level and tier it gives under the curve and
+  -- tiers as they now are.
   with m as (
-    select p.id, p.display_name, p.xp,
+    select p.id, p.display_name, coalesce((v_after ->> p.id::text)::bigint, p.xp) as xp,
            coalesce((v_before -> p.id::text ->> 'xp')::bigint, p.xp) as xp_before,
            coalesce((v_before -> p.id::text ->> 'level')::integer, p.level) as level_before,
            case when v_before ? p.id::text then v_before -> p.id::text ->> 'tier' else p.tier end as tier_before,
@@ -466,6 +492,9 @@ begin
     into v_answer
     from rows x;
 
+  if p_dry_run then
+    return v_answer;
+  end if;
   -- Members whose XP moved are told why; servers where someone's level moved resync their reward roles.
   insert into public.notifications (profile_id, kind, title, body, data)
   select p.id, 'xp_recalculated', 'Your XP was recalculated',
@@ -489,10 +518,10 @@ begin
   return v_answer;
 end
 $$;
-comment on function private.rules_change_run(jsonb, text, integer, uuid, text) is
-  'Applies a rule change in the current transaction and answers what it moved (see public.admin_rules_apply). '
-  'Only private.rules_change calls it.';
-revoke all on function private.rules_change_run(jsonb, text, integer, uuid, text) from public;
+comment on function private.rules_change_run(jsonb, text, integer, uuid, text, boolean) is
+  'Applies a rule change in the current transaction (p_dry_run: writes the rule tables only and plays the '
+  'corrections) and answers what it moved (see public.admin_rules_apply). Only private.rules_change calls it.';
+revoke all on function private.rules_change_run(jsonb, text, integer, uuid, text, boolean) from public;
 
 create or replace function private.rules_change(p_change jsonb, p_reason text, p_limit integer, p_dry_run boolean)
 returns jsonb
@@ -522,12 +551,12 @@ begin
   end if;
   begin
     v_answer := private.rules_change_run(p_change, coalesce(btrim(p_reason), 'dry run'), p_limit,
-                                         v_actor.actor_id, v_actor.actor_role);
+                                         v_actor.actor_id, v_actor.actor_role, p_dry_run);
     if p_dry_run then
       raise exception 'dry run' using errcode = 'XPDRY';
     end if;
   exception when sqlstate 'XPDRY' then
-    -- Everything the dry run wrote (rule tables, corrections, notifications) is rolled back; the answer stays.
+    -- Everything the dry run wrote (the rule tables, the record) is rolled back; the answer stays.
     v_answer := v_answer || jsonb_build_object('rule_change_id', null);
   end;
   return v_answer || jsonb_build_object('dry_run', p_dry_run);

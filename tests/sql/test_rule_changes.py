@@ -318,7 +318,16 @@ async def test_apply_equals_deciding_under_the_new_rules_from_the_start(
         "activities": {"message": rules["message"], "command": rules["command"]},
         "cap_groups": {"discord": {"daily_cap": rules["daily_cap"]}},
     }
-    await db.rpc("admin_rules_apply", change=change, reason="property")
+    # The diff plays the corrections the apply writes: both answer the same.
+    preview = RuleChangeOutcome.model_validate(
+        await db.rpc("admin_rules_diff", change=change, max_members=1000)
+    )
+    applied = RuleChangeOutcome.model_validate(
+        await db.rpc("admin_rules_apply", change=change, reason="property", max_members=1000)
+    )
+    assert preview.model_dump(exclude={"dry_run", "rule_change_id"}) == applied.model_dump(
+        exclude={"dry_run", "rule_change_id"}
+    )
     after = await new_profile(db, "After")
     for i, (second, activity) in enumerate(events):
         await award(db, after, activity, f"{after}:{i}", occurred_at=t + timedelta(seconds=second))
@@ -393,3 +402,27 @@ async def test_an_award_waits_for_an_apply_and_is_decided_under_the_new_rules(db
         assert not waiting.done()
         await tx.commit()
     assert (await waiting)["granted"] == 20
+
+
+async def test_a_correction_stops_at_zero_in_the_diff_as_in_the_apply(db: Database) -> None:
+    """Gus: a message (15 XP) then an admin correction of -10: 5 XP. Message at 1 XP would take 14 back, but
+    the layer holds 5: the correction stops at zero, in the diff's answer as in the apply's ledger."""
+    gus = await new_profile(db, "Gus")
+    await award(db, gus, "message", "gus-0", occurred_at=days_ago(4))
+    await db.rpc("admin_adjust_xp", profile_id=gus, amount=-10, reason="spam", idempotency_key="gus-adj")
+    change = {"activities": {"message": {"base_xp": 1}}}
+    preview = RuleChangeOutcome.model_validate(await db.rpc("admin_rules_diff", change=change))
+    assert [(m.xp_before, m.xp, m.xp_delta) for m in preview.members] == [(5, 0, -5)]
+    applied = RuleChangeOutcome.model_validate(
+        await db.rpc("admin_rules_apply", change=change, reason="less")
+    )
+    assert applied.model_dump(exclude={"dry_run", "rule_change_id"}) == preview.model_dump(
+        exclude={"dry_run", "rule_change_id"}
+    )
+    assert (await cached_totals(db, gus))["xp"] == 0
+    floored = await db.pool.fetchval(
+        "select receipt ->> 'floored' from public.xp_ledger"
+        " where request ->> 'fn' = 'rules' and profile_id = $1",
+        gus,
+    )
+    assert floored == "true"
