@@ -7,7 +7,7 @@
 --   function private.award_xp_batch(jsonb)
 --   function public.service_role_award_xp_batch(jsonb)
 --   function private.award_set_items(jsonb)
---   function private.award_set_write(jsonb, int4[], uuid[], text[], text[], timestamptz[], int8[], text[], date[], int4[], int4[], numeric[], jsonb[], int4[], int4[], bool[], bool[], int4[], int4[], numeric)
+--   function private.award_set_write(int4[], uuid[], text[], text[], timestamptz[], int8[], text[], date[], int4[], int4[], numeric[], jsonb[], text[], text[], jsonb[], int4[], bool[], int4[], int4[], bool[], bool[], int4[], int4[], numeric)
 --   function private.award_set(jsonb)
 
 -- from supabase/sql/38_rule_packs.sql ---------------------------------------
@@ -110,6 +110,35 @@ as $$
   -- clean: the item is an object with known keys whose values private.award_xp takes without an XPBAD, XPTIM,
   -- XPINF or XPBIG error and whose casts cannot fail (uuid text; an integer of at most 9 digits; occurred_at as
   -- ISO 8601 text, 2000-2099, a valid day of the month). Anything else is not clean (and left to award_xp).
+  with x as materialized (
+    select e.ord::integer as ord, e.value as v,
+           case
+             when jsonb_typeof(e.value) <> 'object' then false
+             when exists (select 1 from jsonb_object_keys(e.value) k
+                           where k not in ('profile_id', 'activity', 'idempotency_key', 'amount', 'occurred_at',
+                                           'context', 'reason')) then false
+             when coalesce(length(e.value ->> 'idempotency_key'), 0) not between 1 and 200 then false
+             when coalesce(e.value ->> 'profile_id', '')
+                  !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then false
+             when coalesce(e.value ->> 'amount', '0') !~ '^-?[0-9]{1,9}$' then false
+             when jsonb_typeof(coalesce(e.value -> 'context', '{}')) <> 'object' then false
+             when e.value -> 'context' ? 'role_ids' and jsonb_typeof(e.value -> 'context' -> 'role_ids') <> 'array'
+               then false
+             when octet_length(coalesce(e.value -> 'context', '{}')::text) > 4096 then false
+             when e.value ->> 'reason' is not null and length(btrim(e.value ->> 'reason')) not between 1 and 500
+               then false
+             when e.value ->> 'occurred_at' is null then true
+             when jsonb_typeof(e.value -> 'occurred_at') <> 'string' then false
+             when (e.value ->> 'occurred_at') !~ ('^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]'
+                                                  '([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?'
+                                                  '(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') then false
+             else substr(e.value ->> 'occurred_at', 9, 2)::integer
+                  <= extract(day from make_date(substr(e.value ->> 'occurred_at', 1, 4)::integer,
+                                                substr(e.value ->> 'occurred_at', 6, 2)::integer, 1)
+                                      + interval '1 month - 1 day')
+           end as clean
+      from jsonb_array_elements(p_awards) with ordinality as e (value, ord)
+  )
   select x.ord, x.clean and c.at is not null and c.at >= timestamptz '2000-01-01 00:00:00+00'
                 and c.at <= now() + interval '5 minutes',
          c.pid, x.v ->> 'activity', x.v ->> 'idempotency_key', c.amount, c.at, c.context,
@@ -120,35 +149,7 @@ as $$
            || case when x.v ->> 'reason' is not null
                    then jsonb_build_object('reason', btrim(x.v ->> 'reason')) else '{}' end
          end
-    from (
-      select e.ord::integer as ord, e.value as v,
-             case
-               when jsonb_typeof(e.value) <> 'object' then false
-               when exists (select 1 from jsonb_object_keys(e.value) k
-                             where k not in ('profile_id', 'activity', 'idempotency_key', 'amount', 'occurred_at',
-                                             'context', 'reason')) then false
-               when coalesce(length(e.value ->> 'idempotency_key'), 0) not between 1 and 200 then false
-               when coalesce(e.value ->> 'profile_id', '')
-                    !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then false
-               when coalesce(e.value ->> 'amount', '0') !~ '^-?[0-9]{1,9}$' then false
-               when jsonb_typeof(coalesce(e.value -> 'context', '{}')) <> 'object' then false
-               when e.value -> 'context' ? 'role_ids' and jsonb_typeof(e.value -> 'context' -> 'role_ids') <> 'array'
-                 then false
-               when octet_length(coalesce(e.value -> 'context', '{}')::text) > 4096 then false
-               when e.value ->> 'reason' is not null and length(btrim(e.value ->> 'reason')) not between 1 and 500
-                 then false
-               when e.value ->> 'occurred_at' is null then true
-               when jsonb_typeof(e.value -> 'occurred_at') <> 'string' then false
-               when (e.value ->> 'occurred_at') !~ ('^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]'
-                                                    '([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?'
-                                                    '(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') then false
-               else substr(e.value ->> 'occurred_at', 9, 2)::integer
-                    <= extract(day from make_date(substr(e.value ->> 'occurred_at', 1, 4)::integer,
-                                                  substr(e.value ->> 'occurred_at', 6, 2)::integer, 1)
-                                        + interval '1 month - 1 day')
-             end as clean
-        from jsonb_array_elements(p_awards) with ordinality as e (value, ord)
-    ) x
+    from x
    cross join lateral (
      select case when x.clean then (x.v ->> 'profile_id')::uuid end as pid,
             case when x.clean then (x.v ->> 'amount')::integer end as amount,
@@ -167,7 +168,6 @@ comment on function private.award_set_items(jsonb) is
 revoke all on function private.award_set_items(jsonb) from public;
 
 create or replace function private.award_set_write(
-  p_awards jsonb,
   p_ord integer[],
   p_pid uuid[],
   p_slug text[],
@@ -180,6 +180,11 @@ create or replace function private.award_set_write(
   p_base integer[],
   p_multiplier numeric[],
   p_multipliers jsonb[],
+  p_key text[],
+  p_reason text[],
+  p_request jsonb[],
+  p_requested integer[],
+  p_late boolean[],
   p_amount integer[],
   p_cooldown_left integer[],
   p_capped boolean[],
@@ -198,14 +203,13 @@ as $$
   -- season score before each award; level, tier, layer status and unlocks before and after it, as
   -- private.apply_xp finds them (the cached level, tier and status until an award of the batch moves them).
   with o as materialized (
-    select o.*, i.idempotency_key as key, i.reason, i.request, i.amount as requested,
-           case when o.amount > 0 then floor(o.amount * p_points_per_xp)::integer else 0 end as points
+    select o.*, case when o.amount > 0 then floor(o.amount * p_points_per_xp)::integer else 0 end as points
       from unnest(p_ord, p_pid, p_slug, p_layer, p_at, p_season, p_cap_group, p_day, p_daily_cap, p_base,
-                  p_multiplier, p_multipliers, p_amount, p_cooldown_left, p_capped, p_floored, p_used,
-                  p_season_amount)
+                  p_multiplier, p_multipliers, p_key, p_reason, p_request, p_requested, p_late, p_amount,
+                  p_cooldown_left, p_capped, p_floored, p_used, p_season_amount)
              as o (ord, pid, slug, layer, at, season_id, cap_group, day, daily_cap, base, multiplier, multipliers,
-                   amount, cooldown_left, capped, floored, used, season_amount)
-      join private.award_set_items(p_awards) i on i.ord = o.ord
+                   key, reason, request, requested, late, amount, cooldown_left, capped, floored, used,
+                   season_amount)
   ), run as materialized (
     select o.*,
            p.xp + coalesce(sum(o.amount) over w, 0) as xp_before,
@@ -263,8 +267,7 @@ as $$
     -- Ledger ids in array order, as the items one at a time draw them.
     select y.ord, nextval('public.xp_ledger_id_seq') as id from (select lv.ord from lv order by lv.ord) y
   ), rc as materialized (
-    select lv.*, ids.id, un.unlocks, t.tier_up,
-           case when t.tier_up then (select x.name from public.tiers x where x.slug = lv.tier_after) end as tier_name,
+    select lv.*, ids.id, un.unlocks, t.tier_up, t.tier_name,
            jsonb_build_object(
              'requested', lv.requested, 'base', lv.base, 'multiplier', lv.multiplier,
              'multipliers', lv.multipliers, 'cooldown', lv.cooldown_left > 0,
@@ -272,7 +275,7 @@ as $$
              'cap', case when lv.cap_group is not null then
                       jsonb_build_object('group', lv.cap_group, 'daily_cap', lv.daily_cap, 'day', lv.day,
                                          'used', lv.used, 'remaining', greatest(lv.daily_cap - lv.used, 0)) end,
-             'floored', lv.floored, 'late', false, 'beyond_horizon', false, 'redecided', '[]'::jsonb)
+             'floored', lv.floored, 'late', lv.late, 'beyond_horizon', lv.late, 'redecided', '[]'::jsonb)
            || jsonb_build_object(
              'profile_id', lv.pid, 'activity', lv.slug, 'idempotency_key', lv.key,
              'occurred_at', private.utc_text(lv.at), 'granted', lv.amount,
@@ -290,7 +293,7 @@ as $$
              'season_id', lv.season_id,
              'season_xp', case when lv.season_id is not null then lv.season_before + lv.season_amount end,
              'unlocks', un.unlocks, 'season_closed', false, 'tier_up', t.tier_up,
-             'tier_name', case when t.tier_up then (select x.name from public.tiers x where x.slug = lv.tier_after) end,
+             'tier_name', t.tier_name,
              'replayed', false, 'ledger_id', ids.id) as receipt
       from lv
       join ids on ids.ord = lv.ord
@@ -303,6 +306,10 @@ as $$
      ) un
      cross join lateral (
        select lv.tier_after is distinct from lv.tier_before and jsonb_array_length(un.unlocks) > 0 as tier_up
+     ) tu
+     cross join lateral (
+       select tu.tier_up, case when tu.tier_up then (select x.name from public.tiers x where x.slug = lv.tier_after)
+                          end as tier_name
      ) t
   ), ledger as (
     insert into public.xp_ledger (
@@ -380,19 +387,22 @@ as $$
   select rc.ord, rc.receipt from rc order by rc.ord
 $$;
 
-comment on function private.award_set_write(jsonb, integer[], uuid[], text[], text[], timestamptz[], bigint[], text[],
-                                            date[], integer[], integer[], numeric[], jsonb[], integer[], integer[],
-                                            boolean[], boolean[], integer[], integer[], numeric) is
+comment on function private.award_set_write(integer[], uuid[], text[], text[], timestamptz[], bigint[], text[], date[],
+                                            integer[], integer[], numeric[], jsonb[], text[], text[], jsonb[],
+                                            integer[], boolean[], integer[], integer[], boolean[], boolean[],
+                                            integer[], integer[], numeric) is
   'The write half of private.award_set: for the items it decided (p_ord, array positions from 1, in profile then '
   'array order, with each one''s profile, activity, layer, moment, season, cap group and local day, daily cap, '
-  'base XP, multiplier and multipliers, and the ordered pass''s granted XP, cooldown seconds left, capped, '
+  'base XP, multiplier and multipliers, key, reason, request, requested amount, late (beyond the horizon), '
+  'and the ordered pass''s granted XP, cooldown seconds left, capped, '
   'floored, cap usage after and season amount), the receipts private.apply_xp would build one at a time '
   '(running totals), the ledger rows in one statement, and profile, layer and season totals, cap usage, '
   'points_ledger rows and level_up / tier_up / layer_status_up notifications. Returns (ord, receipt).';
 
-revoke all on function private.award_set_write(jsonb, integer[], uuid[], text[], text[], timestamptz[], bigint[],
-                                               text[], date[], integer[], integer[], numeric[], jsonb[], integer[],
-                                               integer[], boolean[], boolean[], integer[], integer[], numeric)
+revoke all on function private.award_set_write(integer[], uuid[], text[], text[], timestamptz[], bigint[], text[],
+                                               date[], integer[], integer[], numeric[], jsonb[], text[], text[],
+                                               jsonb[], integer[], boolean[], integer[], integer[], boolean[],
+                                               boolean[], integer[], integer[], numeric)
   from public;
 
 create or replace function private.award_set(p_awards jsonb)
@@ -404,33 +414,21 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 declare
-  v_index integer := 0;
-  v_item jsonb;
-  v_state text;
-  v_message text;
-  v_detail text;
-  v_clean boolean;
-  v_set integer[] := '{}';
-  v_rest integer[] := '{}';
-  v_need record;
-  v_points_per_xp numeric;
-  v_max_multiplier numeric;
-  v_n integer;
-  v_i integer;
-  v_amount integer;
-  v_left integer;
-  v_capped boolean;
-  v_floored boolean;
-  v_used integer;
-  v_xp bigint;
-  v_season bigint;
-  v_season_amount integer;
+  v_index integer := 0; v_item jsonb; v_state text; v_message text; v_detail text; v_need record;
+  v_clean boolean; v_set integer[] := '{}'; v_rest integer[] := '{}'; v_late integer[] := '{}';
+  v_points_per_xp numeric; v_max_multiplier numeric; v_horizon integer; v_n integer; v_i integer;
+  v_amount integer; v_left integer; v_capped boolean; v_floored boolean; v_used integer; v_xp bigint;
+  v_season bigint; v_season_amount integer;
+  -- The batch's items parsed once (private.award_set_items), in array order.
+  a_ord integer[]; a_clean boolean[]; a_pid uuid[]; a_activity text[]; a_key text[]; a_amount integer[];
+  a_at timestamptz[]; a_context jsonb[]; a_reason text[]; a_request jsonb[];
   -- The set's items in (profile, array order), as arrays: what the ordered pass reads (d_), the slots it keeps
   -- running state in (s_: per profile and activity the last credited award; per profile, cap group and day the
   -- cap usage; per profile and layer the layer XP; per profile and season the season score) and what it decides
   -- (o_). Slot 0 is none.
   d_ord integer[]; d_pid uuid[]; d_slug text[]; d_layer text[]; d_at timestamptz[]; d_season bigint[];
   d_cap_group text[]; d_day date[]; d_base integer[]; d_multiplier numeric[]; d_multipliers jsonb[];
+  d_key text[]; d_reason text[]; d_request jsonb[]; d_requested integer[]; d_late boolean[];
   d_pre integer[]; d_cooldown integer[]; d_floor integer[]; d_cap integer[];
   d_cd_slot integer[]; d_cap_slot integer[]; d_layer_slot integer[]; d_season_slot integer[];
   s_last timestamptz[]; s_used integer[]; s_layer bigint[]; s_season bigint[];
@@ -457,28 +455,41 @@ begin
      order by p.id
      for update;
 
+    select array_agg(i.ord order by i.ord), array_agg(i.clean order by i.ord), array_agg(i.profile_id order by i.ord),
+           array_agg(i.activity order by i.ord), array_agg(i.idempotency_key order by i.ord),
+           array_agg(i.amount order by i.ord), array_agg(i.occurred_at order by i.ord),
+           array_agg(i.context order by i.ord), array_agg(i.reason order by i.ord), array_agg(i.request order by i.ord)
+      into a_ord, a_clean, a_pid, a_activity, a_key, a_amount, a_at, a_context, a_reason, a_request
+      from private.award_set_items(p_awards) i;
+    select coalesce(max(e.late_award_horizon_seconds), 172800) into v_horizon from public.engine_settings e;
+
     -- Which items the set path takes. Every item must be one award_xp takes without an error, else the whole
     -- batch is decided item by item (so an error and its index are award_xp's). Then a member's items are
-    -- decided as a set only when none is a replay or shares its key with another item, their array order is
-    -- their time order (occurred_at, key), the member has no ledger row after the first of them (none is
-    -- late), no base lies beyond +-1,000,000 XP, no layer_status multiplier applies (it reads the status each
-    -- award leaves) and no season they fall in is finalised.
+    -- decided as a set only when none is a replay or shares its key with another item, no base lies beyond
+    -- +-1,000,000 XP, no layer_status multiplier applies (it reads the status each award leaves), no season
+    -- they fall in is finalised, and no item is late (dated before an award of the member already in the
+    -- ledger or earlier in the batch: award_xp decides it again with the later ones) unless it is late beyond
+    -- the horizon (decided as of its arrival, as the set path does) and its activity has no cooldown (whose
+    -- window reaches both ways). An item of an activity with a cooldown must come after every ledger row of
+    -- the member (so the state before the batch is the last credited award before it).
     with it as materialized (
-      select i.* from private.award_set_items(p_awards) i
+      select * from unnest(a_ord, a_clean, a_pid, a_activity, a_key, a_amount, a_at, a_request)
+                      as i (ord, clean, profile_id, activity, idempotency_key, amount, occurred_at, request)
     ), member as (
       select m.profile_id, private.suspended_until(m.profile_id) as suspended_until
         from (select distinct it.profile_id from it where it.clean) m
     ), chk as (
       select it.ord, it.profile_id, it.clean, it.amount, it.occurred_at, it.idempotency_key, it.request,
-             a.slug as activity_slug, a.active, a.min_xp, a.max_xp, a.layer_slug,
+             a.slug as activity_slug, a.active, a.min_xp, a.max_xp, a.layer_slug, a.cooldown_seconds,
              coalesce(a.counts_for_season, true) as counts_for_season, coalesce(r.base_xp, a.base_xp) as rate,
              p.id is not null as profile_found, mb.suspended_until, ex.request as ledger_request,
              count(*) over (partition by it.idempotency_key) > 1 as shared_key,
              row_number() over (partition by it.idempotency_key order by it.ord) as key_rank,
              first_value(it.request) over (partition by it.idempotency_key order by it.ord) as first_request,
-             row_number() over (partition by it.profile_id order by it.ord) as member_rank,
-             lag(it.occurred_at) over (partition by it.profile_id order by it.ord) as prev_at,
-             lag(it.idempotency_key) over (partition by it.profile_id order by it.ord) as prev_key
+             max(it.occurred_at) over (partition by it.profile_id order by it.ord
+                                       rows between unbounded preceding and 1 preceding) as prev_at,
+             max(it.idempotency_key) over (partition by it.profile_id, it.occurred_at order by it.ord
+                                           rows between unbounded preceding and 1 preceding) as prev_key
         from it
         left join member mb on mb.profile_id = it.profile_id
         left join public.profiles p on p.id = it.profile_id
@@ -501,14 +512,21 @@ begin
                                     and (c.amount is null
                                          or case when c.min_xp is null then c.amount = c.rate
                                                  else c.amount between c.min_xp and c.max_xp end)
-                          end, false) as valid
+                          end, false) as valid,
+             -- award_xp's late: an award of the member dated after this one (time, then key).
+             coalesce(c.prev_at > c.occurred_at, false) or coalesce(c.prev_key > c.idempotency_key, false)
+             or exists (select 1 from public.xp_ledger l
+                         where l.profile_id = c.profile_id and l.occurred_at >= c.occurred_at
+                           and (l.occurred_at, l.idempotency_key) > (c.occurred_at, c.idempotency_key)
+                           and l.request ->> 'fn' = 'award_xp') as late
         from chk c
     ), hard as (
-      select j.ord, j.valid,
+      select j.ord, j.valid, j.late,
              bool_or(j.replay or j.shared_key
                      or coalesce(coalesce(j.amount, j.rate) not between -1000000 and 1000000, true)
-                     or coalesce((j.prev_at, j.prev_key) >= (j.occurred_at, j.idempotency_key), false)
-                     or (j.member_rank = 1 and exists (
+                     or (j.late and (j.cooldown_seconds > 0
+                                     or (v_horizon > 0 and j.occurred_at >= now() - make_interval(secs => v_horizon))))
+                     or (j.cooldown_seconds > 0 and exists (
                            select 1 from public.xp_ledger l
                             where l.profile_id = j.profile_id and l.occurred_at >= j.occurred_at
                               and (l.occurred_at, l.idempotency_key) > (j.occurred_at, j.idempotency_key)))
@@ -528,8 +546,9 @@ begin
     )
     select coalesce(bool_and(h.valid), true),
            coalesce(array_agg(h.ord order by h.ord) filter (where not h.fallback), '{}'),
-           coalesce(array_agg(h.ord order by h.ord) filter (where h.fallback), '{}')
-      into v_clean, v_set, v_rest
+           coalesce(array_agg(h.ord order by h.ord) filter (where h.fallback), '{}'),
+           coalesce(array_agg(h.ord order by h.ord) filter (where h.late and not h.fallback), '{}')
+      into v_clean, v_set, v_rest, v_late
       from hard h;
     -- Tiers must cover every level (apply_xp keeps the tier held when none does; the set path does not).
     if not v_clean or not exists (select 1 from public.tiers t
@@ -544,18 +563,19 @@ begin
              coalesce((select s.max_multiplier from public.engine_settings s limit 1), 5)
         into v_points_per_xp, v_max_multiplier;
       -- The keys' locks, as private.award_xp takes them (a racing award of a key for another profile waits).
-      perform pg_advisory_xact_lock(hashtextextended('xp_ledger:' || i.idempotency_key, 0))
-         from private.award_set_items(p_awards) i
+      perform pg_advisory_xact_lock(hashtextextended('xp_ledger:' || i.key, 0))
+         from unnest(a_ord, a_key) as i (ord, key)
         where i.ord = any (v_set)
-        order by i.idempotency_key;
+        order by i.key;
       -- Seasons are made on first use (private.season_for) in array order, as the items one at a time would
       -- make them, those left to award_xp included (replays make none), so that season ids follow array order.
       for v_need in
         select x.layer_slug, x.occurred_at
-          from (select i.ord, i.occurred_at, a.layer_slug from private.award_set_items(p_awards) i
+          from (select i.ord, i.occurred_at, a.layer_slug
+                  from unnest(a_ord, a_activity, a_key, a_at) as i (ord, activity, key, occurred_at)
                   join public.activity_types a on a.slug = i.activity
                  where coalesce(a.counts_for_season, true)
-                   and not exists (select 1 from public.xp_ledger l where l.idempotency_key = i.idempotency_key)
+                   and not exists (select 1 from public.xp_ledger l where l.idempotency_key = i.key)
                ) x
          where not exists (select 1 from public.seasons s
                             where s.layer_slug = x.layer_slug and s.starts_at <= x.occurred_at
@@ -572,8 +592,10 @@ begin
         select i.ord, i.profile_id as pid, i.occurred_at as at, i.context, a.slug, a.layer_slug as layer,
                a.cooldown_seconds, a.xp_floor, a.cap_group, c.daily_cap,
                (i.occurred_at at time zone c.time_zone)::date as day,
-               coalesce(i.amount, r.base_xp, a.base_xp) as base, se.id as season_id
-          from private.award_set_items(p_awards) i
+               coalesce(i.amount, r.base_xp, a.base_xp) as base, se.id as season_id,
+               i.key, i.reason, i.request, i.amount as requested, i.ord = any (v_late) as late
+          from unnest(a_ord, a_pid, a_activity, a_key, a_amount, a_at, a_context, a_reason, a_request)
+                 as i (ord, profile_id, activity, key, amount, occurred_at, context, reason, request)
           join public.activity_types a on a.slug = i.activity
           left join public.cap_groups c on c.slug = a.cap_group
           left join lateral (
@@ -625,6 +647,9 @@ begin
              array_agg(x.cap_group order by x.pid, x.ord), array_agg(x.day order by x.pid, x.ord),
              array_agg(x.base order by x.pid, x.ord), array_agg(x.multiplier order by x.pid, x.ord),
              array_agg(x.multipliers order by x.pid, x.ord), array_agg(x.pre order by x.pid, x.ord),
+             array_agg(x.key order by x.pid, x.ord), array_agg(x.reason order by x.pid, x.ord),
+             array_agg(x.request order by x.pid, x.ord), array_agg(x.requested order by x.pid, x.ord),
+             array_agg(x.late order by x.pid, x.ord),
              array_agg(x.cooldown_seconds order by x.pid, x.ord), array_agg(x.xp_floor order by x.pid, x.ord),
              array_agg(coalesce(x.daily_cap, 0) order by x.pid, x.ord),
              array_agg(x.cd_slot::integer order by x.pid, x.ord),
@@ -659,7 +684,7 @@ begin
                 from (select distinct x.season_slot, x.pid, x.season_id from x) g
                 left join public.season_scores ss on ss.season_id = g.season_id and ss.profile_id = g.pid)
         into d_ord, d_pid, d_slug, d_layer, d_at, d_season, d_cap_group, d_day, d_base, d_multiplier,
-             d_multipliers, d_pre, d_cooldown, d_floor, d_cap, d_cd_slot, d_cap_slot, d_layer_slot, d_season_slot,
+             d_multipliers, d_pre, d_key, d_reason, d_request, d_requested, d_late, d_cooldown, d_floor, d_cap, d_cd_slot, d_cap_slot, d_layer_slot, d_season_slot,
              s_last, s_used, s_layer, s_season
         from x;
 
@@ -720,8 +745,9 @@ begin
       end loop;
 
       return query select w.ord, w.receipt
-                     from private.award_set_write(p_awards, d_ord, d_pid, d_slug, d_layer, d_at, d_season,
+                     from private.award_set_write(d_ord, d_pid, d_slug, d_layer, d_at, d_season,
                                                   d_cap_group, d_day, d_cap, d_base, d_multiplier, d_multipliers,
+                                                  d_key, d_reason, d_request, d_requested, d_late,
                                                   o_amount, o_left, o_capped, o_floored, o_used, o_season_amount,
                                                   v_points_per_xp) w;
     end if;

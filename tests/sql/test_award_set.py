@@ -196,8 +196,12 @@ ITEM = st.tuples(
 FACTORS = st.sampled_from(["1.000", "1.250", "1.500", "2.000", "3.333"])
 
 
-async def prepare(conn: asyncpg.Connection, members: list[uuid.UUID], cap: int, factors: list[str]) -> None:
+async def prepare(
+    conn: asyncpg.Connection, members: list[uuid.UUID], cap: int, factors: list[str], horizon: int = 172800
+) -> None:
     await conn.execute("update public.cap_groups set daily_cap = $1 where slug = 'discord'", cap)
+    # 0: no late award is decided again (each as of its arrival, late and beyond_horizon in its receipt).
+    await conn.execute("update public.engine_settings set late_award_horizon_seconds = $1", horizon)
     await conn.execute("delete from public.multipliers")
     await conn.execute(
         "insert into public.multipliers (kind, match_value, activity_slug, factor) values"
@@ -246,6 +250,7 @@ def batches(
     in_order=st.tuples(st.booleans(), st.booleans()),
     cap=st.integers(20, 400),
     factors=st.lists(FACTORS, min_size=4, max_size=4),
+    horizon=st.sampled_from([0, 172800]),
 )
 async def test_a_set_decides_as_award_xp_one_at_a_time(
     two_databases: tuple[asyncpg.Connection, asyncpg.Connection],
@@ -254,12 +259,13 @@ async def test_a_set_decides_as_award_xp_one_at_a_time(
     in_order: tuple[bool, bool],
     cap: int,
     factors: list[str],
+    horizon: int,
 ) -> None:
     """Same answers (or the same error), same ledger rows and receipts, same derived state."""
     set_conn, one_conn = two_databases
     members = [uuid.uuid4() for _ in range(3)]
     for conn in (set_conn, one_conn):
-        await prepare(conn, members, cap, factors)
+        await prepare(conn, members, cap, factors, horizon)
     for batch in batches(items, split, in_order, members):
         assert await send(set_conn, batch) == await send(one_conn, batch)
     await assert_same(set_conn, one_conn, members)
