@@ -197,7 +197,12 @@ FACTORS = st.sampled_from(["1.000", "1.250", "1.500", "2.000", "3.333"])
 
 
 async def prepare(
-    conn: asyncpg.Connection, members: list[uuid.UUID], cap: int, factors: list[str], horizon: int = 172800
+    conn: asyncpg.Connection,
+    members: list[uuid.UUID],
+    cap: int,
+    factors: list[str],
+    horizon: int = 172800,
+    stale: bool = False,
 ) -> None:
     await conn.execute("update public.cap_groups set daily_cap = $1 where slug = 'discord'", cap)
     # 0: no late award is decided again (each as of its arrival, late and beyond_horizon in its receipt).
@@ -215,6 +220,15 @@ async def prepare(
             " values ($1, 'member', public.tier_for_level(1), '2026-01-01')",
             pid,
         )
+        if stale:
+            # Cached level and layer status behind the XP (as after a curve change): kept until an award moves
+            # the total, as private.apply_xp keeps them.
+            await conn.execute("update public.profiles set xp = 600, level = 1 where id = $1", pid)
+            await conn.execute(
+                "insert into public.profile_layers (profile_id, layer_slug, xp, status, reached_at)"
+                " values ($1, 'cyber', 600, 'offline', '2026-01-01')",
+                pid,
+            )
 
 
 def batches(
@@ -251,6 +265,7 @@ def batches(
     cap=st.integers(20, 400),
     factors=st.lists(FACTORS, min_size=4, max_size=4),
     horizon=st.sampled_from([0, 172800]),
+    stale=st.booleans(),
 )
 async def test_a_set_decides_as_award_xp_one_at_a_time(
     two_databases: tuple[asyncpg.Connection, asyncpg.Connection],
@@ -260,12 +275,13 @@ async def test_a_set_decides_as_award_xp_one_at_a_time(
     cap: int,
     factors: list[str],
     horizon: int,
+    stale: bool,
 ) -> None:
     """Same answers (or the same error), same ledger rows and receipts, same derived state."""
     set_conn, one_conn = two_databases
     members = [uuid.uuid4() for _ in range(3)]
     for conn in (set_conn, one_conn):
-        await prepare(conn, members, cap, factors, horizon)
+        await prepare(conn, members, cap, factors, horizon, stale)
     for batch in batches(items, split, in_order, members):
         assert await send(set_conn, batch) == await send(one_conn, batch)
     await assert_same(set_conn, one_conn, members)
