@@ -462,6 +462,11 @@ begin
       into a_ord, a_clean, a_pid, a_activity, a_key, a_amount, a_at, a_context, a_reason, a_request
       from private.award_set_items(p_awards) i;
     select coalesce(max(e.late_award_horizon_seconds), 172800) into v_horizon from public.engine_settings e;
+    -- The keys' locks, as private.award_xp takes them, before the ledger is read for replays and late awards (a
+    -- racing award of one of these keys for another profile waits, then finds it and raises XPIDM).
+    perform pg_advisory_xact_lock(hashtextextended('xp_ledger:' || k.key, 0))
+       from (select distinct i.key from unnest(a_key) as i (key) where i.key is not null) k
+      order by k.key;
 
     -- Which items the set path takes. Every item must be one award_xp takes without an error, else the whole
     -- batch is decided item by item (so an error and its index are award_xp's). Then a member's items are
@@ -562,11 +567,6 @@ begin
       select coalesce((select s.points_per_xp from public.engine_settings s limit 1), 1),
              coalesce((select s.max_multiplier from public.engine_settings s limit 1), 5)
         into v_points_per_xp, v_max_multiplier;
-      -- The keys' locks, as private.award_xp takes them (a racing award of a key for another profile waits).
-      perform pg_advisory_xact_lock(hashtextextended('xp_ledger:' || i.key, 0))
-         from unnest(a_ord, a_key) as i (ord, key)
-        where i.ord = any (v_set)
-        order by i.key;
       -- Seasons are made on first use (private.season_for) in array order, as the items one at a time would
       -- make them, those left to award_xp included (replays make none), so that season ids follow array order.
       for v_need in
