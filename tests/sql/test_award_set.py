@@ -19,7 +19,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -367,3 +367,64 @@ async def test_errors_are_award_xp_batch_errors(
         await set_conn.fetchval("select count(*) from public.xp_ledger where profile_id = $1", members[0])
         == 0
     )
+
+
+async def test_items_in_every_accepted_form_decide_alike(
+    two_databases: tuple[asyncpg.Connection, asyncpg.Connection],
+) -> None:
+    """What award_xp accepts in other spellings (an amount as a string, moments without a zone or with an
+    offset, an upper-case profile id, a reason with spaces, numeric role ids, null amount) is decided
+    alike."""
+    set_conn, one_conn = two_databases
+    members = [uuid.uuid4() for _ in range(3)]
+    for conn in (set_conn, one_conn):
+        await prepare(conn, members, 200, ["2.000", "1.500", "1.250", "1.000"])
+        await conn.execute(
+            "insert into public.multipliers (kind, match_value, factor) values ('role', '7', 1.5)"
+        )
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    batch = [
+        {
+            "profile_id": str(members[0]),
+            "activity": "event_attendance",
+            "idempotency_key": "f0",
+            "amount": "70",
+            "occurred_at": at.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+        {
+            "profile_id": str(members[0]).upper(),
+            "activity": "voice_minute",
+            "idempotency_key": "f1",
+            "occurred_at": (at + timedelta(minutes=1))
+            .astimezone(timezone(timedelta(hours=5, minutes=30)))
+            .isoformat(),
+            "context": {"role_ids": [7, "r1"]},
+            "reason": "  voice  ",
+        },
+        {
+            "profile_id": str(members[1]),
+            "activity": "message",
+            "idempotency_key": "f2",
+            "occurred_at": at.isoformat(),
+            "context": {"channel_id": "c"},
+        },
+        {
+            "profile_id": str(members[2]),
+            "activity": "command",
+            "idempotency_key": "f3",
+            "amount": None,
+            "occurred_at": at.isoformat(),
+            "context": {},
+        },
+        {
+            "profile_id": str(members[2]),
+            "activity": "xp_purchase",
+            "idempotency_key": "f4",
+            "amount": 12000,
+            "occurred_at": (at + timedelta(minutes=2)).isoformat(),
+        },
+    ]
+    answer = await send(set_conn, batch)
+    assert answer == await send(one_conn, batch)
+    assert [r[1] for r in answer] == [70, 20, 15, 5, 12000]
+    await assert_same(set_conn, one_conn, members)
