@@ -23,8 +23,9 @@ How a replay runs (one database session, everything as ``service_role``):
 5. The awards go, in order, all or the first ``max_awards`` (every
    account's starting point first, then votes by ``CreationDate``, then
    ``Id``, then role), through
-   ``public.service_role_award_xp_batch``, which calls ``private.award_xp``
-   for each: the one award path. Each award's idempotency key is
+   ``public.service_role_award_xp_batch``, which decides them with
+   ``private.award_set``: the receipts ``private.award_xp`` gives one at a
+   time, decided as a set where it can (issue 16). Each award's idempotency key is
    ``stackexchange:<site>:vote:<VoteId>:<role>`` (or
    ``stackexchange:<site>:user:<UserId>:start``), so a second replay credits
    nothing. Batches are built in the server from the staged plan
