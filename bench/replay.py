@@ -266,8 +266,8 @@ def print_synthetic(site: str, results: list[dict[str, object]], args: argparse.
             )
         console.print(trend)
     table = Table(
-        title=f"Synthetic {site} replays through award_xp (batches of {args.batch}, seed {args.seed})"
-        " vs COPY of the same ledger rows"
+        title=f"Synthetic {site} replays through service_role_award_xp_batch"
+        f" (batches of {args.batch}, seed {args.seed}) vs COPY of the same ledger rows"
     )
     table.add_column("")
     for r in results:
