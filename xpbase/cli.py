@@ -476,7 +476,7 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
 
     def confirm(preview: RuleChangeOutcome) -> bool:
         render(preview, console)
-        return bool(args.yes) or Confirm.ask("Apply this change?", console=console, default=False)
+        return Confirm.ask("Apply this change?", console=console, default=False)
 
     async def work(db: Database) -> int:
         try:
@@ -485,7 +485,7 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
                 change,
                 reason=args.reason if apply else None,
                 max_members=args.max_members,
-                confirm=confirm if apply else None,
+                confirm=confirm if apply and not args.yes else None,
                 console=console,
             )
         except DomainError as exc:
@@ -499,8 +499,8 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         if args.json:
             print(json.dumps(outcome.model_dump(mode="json"), indent=1))
-        elif not apply:
-            render(outcome, console)
+        elif not apply or args.yes:
+            render(outcome, console)  # (a previewed apply was rendered before the question)
         if apply:
             console.print(f"[green]applied[/] as rule change {outcome.rule_change_id}")
         return 0

@@ -206,17 +206,19 @@ async def run(
 ) -> RuleChangeOutcome | None:
     """``xpbase rules diff`` (reason None) or ``apply``, as service_role.
 
-    Apply previews first; with ``confirm`` given it applies only when confirm(preview) is true (None when it
-    was declined). Raises DomainError when the database refuses the change (nothing of it is kept).
+    With ``confirm`` given, apply previews first and applies only when confirm(preview) is true (None when it
+    was declined); without it, apply writes at once (the ledger is walked once). Raises DomainError when the
+    database refuses the change (nothing of it is kept).
     """
-    with console.status("deciding every award of the ledger again under the change…"):
-        preview = RuleChangeOutcome.model_validate(
-            await db.rpc("admin_rules_diff", change=change.document(), max_members=max_members)
-        )
-    if reason is None:
-        return preview
-    if confirm is not None and not confirm(preview):
-        return None
+    if reason is None or confirm is not None:
+        with console.status("deciding every award of the ledger again under the change…"):
+            preview = RuleChangeOutcome.model_validate(
+                await db.rpc("admin_rules_diff", change=change.document(), max_members=max_members)
+            )
+        if reason is None:
+            return preview
+        if confirm is not None and not confirm(preview):
+            return None
     with console.status("applying the change and writing its corrections (awards wait meanwhile)…"):
         return RuleChangeOutcome.model_validate(
             await db.rpc(
