@@ -7,13 +7,22 @@ tests/xpbase/test_group_commit.py.
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pytest_postgresql.executors.noop import NoopExecutor
 
+from tests.conftest import cloned_database
 from tests.helpers import award, new_profile, wait_for_backend
+from tests.sql import test_award_set as award_set_test
 from tests.sql.engine import T0, cached_totals, ledger_rows
 from tests.sql.test_moderation import moderate
 from tests.sql.test_roles import with_role
@@ -219,3 +228,294 @@ async def test_a_lock_timeout_inside_a_call_fails_the_whole_group(db: Database) 
                         [award_call(ada, "first"), award_call(bo, "held")],
                     )
     assert await keys_in_ledger(db) == set()
+
+
+# The set path against the group as it was decided before it: call by call
+# (tests/sql/reference/award_group_per_call.sql), on two databases cloned from the same template.
+
+REFERENCE = Path(__file__).parent / "reference" / "award_group_per_call.sql"
+GUILD = "100"
+NO_XP_CHANNEL = "201"
+
+
+@pytest.fixture
+async def two_databases(
+    xpbase_template: NoopExecutor,
+) -> AsyncIterator[tuple[asyncpg.Connection, asyncpg.Connection]]:
+    """(set path, call by call): superuser connections to two databases from the same template."""
+    with (
+        cloned_database(xpbase_template, "xpbase_group_set") as set_url,
+        cloned_database(xpbase_template, "xpbase_group_one") as one_url,
+    ):
+        set_conn = await asyncpg.connect(set_url)
+        one_conn = await asyncpg.connect(one_url)
+        try:
+            await one_conn.execute(REFERENCE.read_text())
+            for conn in (set_conn, one_conn):
+                await conn.execute(award_set_test.SETUP)
+                await conn.execute("insert into public.discord_guilds (guild_id) values ($1)", GUILD)
+                await conn.execute(
+                    "insert into public.discord_no_xp_targets (guild_id, kind, target_id)"
+                    " values ($1, 'channel', $2)",
+                    GUILD,
+                    NO_XP_CHANNEL,
+                )
+                # The seasons the awards fall in, made up front: a set attempt that is rolled back (a refused
+                # call) has drawn season ids all the same, so seasons made by awards get other ids here.
+                await conn.execute(
+                    "select private.season_for(l.slug, m.at) from public.layers l,"
+                    " (values (now() - interval '10 minutes'), (now())) as m (at) order by m.at, l.slug"
+                )
+            yield set_conn, one_conn
+        finally:
+            await set_conn.close()
+            await one_conn.close()
+
+
+async def send_group(conn: asyncpg.Connection, calls: list[dict[str, Any]]) -> Any:
+    """The calls through service_role_award_group as service_role, committed: the answer, its ledger ids
+    replaced by idempotency keys (the set path draws ids in another order), or (sqlstate, message)."""
+    try:
+        async with conn.transaction():
+            await conn.execute("set local role service_role")
+            answer = await conn.fetchval(
+                "select public.service_role_award_group($1::jsonb)", json.dumps(calls)
+            )
+            path = await conn.fetchval("select current_setting('xpbase.award_group_path', true)")
+    except asyncpg.PostgresError as exc:
+        return (exc.sqlstate, str(exc))
+    if path is not None:  # the reference (call by call) does not say
+        refused = [a for a in json.loads(answer) if not a["ok"]]
+        assert path == ("calls" if refused else "set"), (path, refused)
+    keys = {
+        r["id"]: r["idempotency_key"]
+        for r in await conn.fetch("select id, idempotency_key from public.xp_ledger")
+    }
+    return award_set_test._normalise(json.loads(answer), keys)
+
+
+def discord_user(member: UUID) -> str:
+    """The Discord user id of a member in these tests (digits, unique per member)."""
+    return str(member.int % 10**15)
+
+
+async def discord_members(conn: asyncpg.Connection, members: list[UUID]) -> None:
+    """Discord identities for the members, so discord_award calls find the same profiles in both databases."""
+    for pid in members:
+        await conn.execute(
+            "insert into public.identities (profile_id, provider, subject) values ($1, 'discord', $2)",
+            pid,
+            discord_user(pid),
+        )
+
+
+# How an item is spoiled (0: not): each makes award_xp (or discord_award) refuse that call alone.
+SPOIL: dict[int, dict[str, Any]] = {
+    1: {"activity": "nope"},
+    2: {"amount": 16, "activity": "message"},
+    3: {"profile_id": str(UUID(int=7))},
+    4: {"profile_id": "not-a-uuid"},
+    5: {"surprise": 1},
+    6: {"occurred_at": "2026-02-30T00:00:00Z"},
+    7: {"fn": "nope"},
+}
+
+
+def group_calls(
+    items: list[tuple[Any, ...]],
+    in_order: bool,
+    spoil: dict[int, int],
+    discord: list[bool],
+    members: list[UUID],
+) -> list[dict[str, Any]]:
+    """award_set's random items (tests/sql/test_award_set.py), in time order or not, as group calls: some as
+    the bot's discord_award (a message in a channel that earns XP or in the no-XP one), the nth spoiled as
+    SPOIL[spoil[n]]."""
+    made, _ = award_set_test.batches(items, len(items), (in_order, in_order), members)
+    calls: list[dict[str, Any]] = []
+    for n, item in enumerate(made):
+        how = spoil.get(n, 0)
+        if discord[n % len(discord)] and item["activity"] in ("message", "command", "voice_minute"):
+            call = {
+                "fn": "discord_award",
+                "guild_id": GUILD,
+                "user_id": discord_user(UUID(item["profile_id"])),
+                "display_name": "member",
+                "activity": item["activity"],
+                "idempotency_key": item["idempotency_key"],
+                "occurred_at": item["occurred_at"],
+                "channel_id": NO_XP_CHANNEL if how == 4 else "200",
+                "role_ids": [str(300 + int(r[1:])) for r in item["context"]["role_ids"]],
+            }
+            if how in (1, 7):
+                call |= SPOIL[how]
+        else:
+            call = {"fn": "award_xp", **item} | SPOIL.get(how, {})
+        calls.append(call)
+    return calls
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    items=st.lists(award_set_test.ITEM, min_size=1, max_size=30),
+    in_order=st.booleans(),
+    spoil=st.dictionaries(st.integers(0, 29), st.sampled_from(list(SPOIL)), max_size=2),
+    discord=st.lists(st.booleans(), min_size=1, max_size=4),
+    groups=st.integers(1, 3),
+    cap=st.sampled_from([15, 30, 45, 90, 400]),
+    factors=st.lists(award_set_test.FACTORS, min_size=4, max_size=4),
+)
+async def test_the_set_path_answers_as_call_by_call(
+    two_databases: tuple[asyncpg.Connection, asyncpg.Connection],
+    items: list[tuple[Any, ...]],
+    in_order: bool,
+    spoil: dict[int, int],
+    discord: list[bool],
+    groups: int,
+    cap: int,
+    factors: list[str],
+) -> None:
+    """Random groups of award_xp and discord_award calls, some of them refused: the same answers (receipts
+    and errors), ledger rows, receipts and derived state as the group decided call by call."""
+    set_conn, one_conn = two_databases
+    members = [uuid4() for _ in range(3)]
+    for conn in (set_conn, one_conn):
+        await award_set_test.prepare(conn, members, cap, factors)
+        await discord_members(conn, members)
+    calls = group_calls(items, in_order, spoil, discord, members)
+    size = -(-len(calls) // groups)
+    for part in range(0, len(calls), size):
+        batch = calls[part : part + size]
+        assert await send_group(set_conn, batch) == await send_group(one_conn, batch)
+    await award_set_test.assert_same(set_conn, one_conn, members)
+
+
+async def test_a_group_without_a_refused_call_is_decided_as_one_set(
+    two_databases: tuple[asyncpg.Connection, asyncpg.Connection],
+) -> None:
+    """No call goes through private.award_xp when none is refused; one refused call sends the group call by
+    call (the others still commit), and the answers are those of the reference either way."""
+    set_conn, one_conn = two_databases
+    members = [uuid4() for _ in range(2)]
+    for conn in (set_conn, one_conn):
+        await award_set_test.prepare(conn, members, 400, ["1.500", "2.000", "1.250", "1.000"])
+        await discord_members(conn, members)
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    newcomer_id = discord_user(uuid4())
+    good = [
+        {
+            "fn": "award_xp",
+            "profile_id": str(members[0]),
+            "activity": "event_attendance",
+            "idempotency_key": "s0",
+            "amount": 40,
+            "occurred_at": at.isoformat(),
+        },
+        {
+            "fn": "discord_award",
+            "guild_id": GUILD,
+            "user_id": discord_user(members[1]),
+            "display_name": "member",
+            "activity": "message",
+            "idempotency_key": "s1",
+            "occurred_at": (at + timedelta(seconds=1)).isoformat(),
+            "channel_id": "200",
+            "role_ids": ["301"],
+        },
+        {
+            "fn": "discord_award",
+            "guild_id": GUILD,
+            "user_id": discord_user(members[0]),
+            "display_name": "member",
+            "activity": "message",
+            "idempotency_key": "s2",
+            "occurred_at": (at + timedelta(seconds=2)).isoformat(),
+            "channel_id": NO_XP_CHANNEL,
+            "role_ids": [],
+        },
+        {
+            "fn": "discord_award",
+            "guild_id": GUILD,
+            "user_id": newcomer_id,
+            "display_name": "Newcomer",
+            "activity": "message",
+            "idempotency_key": "s3",
+            "occurred_at": (at + timedelta(seconds=3)).isoformat(),
+        },
+    ]
+
+    async def award_xp_calls(conn: asyncpg.Connection, calls: list[dict[str, Any]]) -> tuple[Any, int]:
+        async with conn.transaction():
+            await conn.execute("set local track_functions = 'all'")
+            await conn.execute("set local role service_role")
+            answer = await conn.fetchval(
+                "select public.service_role_award_group($1::jsonb)", json.dumps(calls)
+            )
+            n = await conn.fetchval(
+                "select coalesce(sum(calls), 0) from pg_stat_xact_user_functions"
+                " where schemaname = 'private' and funcname = 'award_xp'"
+            )
+        return json.loads(answer), n
+
+    answer, n = await award_xp_calls(set_conn, good)
+    assert n == 0
+    assert [a["receipt"]["granted"] for a in answer] == [40, 15, 0, 15]
+    assert answer[2]["receipt"]["skipped"] == "no_xp_channel"
+    assert [a["receipt"].get("skipped") for a in answer] == [None, None, "no_xp_channel", None]
+    newcomer = answer[3]["receipt"]["profile_id"]
+    assert (
+        await set_conn.fetchval(
+            "select count(*) from public.identities where provider = 'discord' and subject = $2"
+            " and profile_id = $1::uuid",
+            newcomer,
+            newcomer_id,
+        )
+        == 1
+    )
+    reference = await send_group(one_conn, good)
+    keys = {
+        r["id"]: r["idempotency_key"]
+        for r in await set_conn.fetch("select id, idempotency_key from public.xp_ledger")
+    }
+    got = award_set_test._normalise(answer, keys)
+    for item in (got, reference):  # the newcomer's profile is made anew in each database
+        item[3]["receipt"].pop("profile_id")
+    assert got == reference
+
+    later = at + timedelta(minutes=1)
+    mixed = [
+        {
+            "fn": "award_xp",
+            "profile_id": str(members[0]),
+            "activity": "voice_minute",
+            "idempotency_key": "m0",
+            "occurred_at": later.isoformat(),
+        },
+        {
+            "fn": "award_xp",
+            "profile_id": str(members[1]),
+            "activity": "nope",
+            "idempotency_key": "m1",
+            "occurred_at": later.isoformat(),
+        },
+        {
+            "fn": "award_xp",
+            "profile_id": str(members[1]),
+            "activity": "voice_minute",
+            "idempotency_key": "m2",
+            "occurred_at": later.isoformat(),
+        },
+    ]
+    answer, n = await award_xp_calls(set_conn, mixed)
+    assert n > 0
+    assert [a["ok"] for a in answer] == [True, False, True]
+    assert answer[1]["error"]["sqlstate"] == "XPACT"
+    assert award_set_test._normalise(
+        answer,
+        keys
+        | {
+            r["id"]: r["idempotency_key"]
+            for r in await set_conn.fetch("select id, idempotency_key from public.xp_ledger")
+        },
+    ) == await send_group(one_conn, mixed)
+    await award_set_test.assert_same(set_conn, one_conn, members)
