@@ -3,6 +3,7 @@
     python bench/award_throughput.py [--seconds 10] [--clients 1,4,8] [--profiles 200] [--scale 10]
                                      [--activity voice_minute|event_attendance] [--supabase-dir DIR]
                                      [--group-commit [--callers 32] [--window-ms 2] [--max-batch 64]]
+                                     [--profile]
 
 What it does:
 
@@ -44,6 +45,10 @@ the awards that arrive within ``--window-ms`` go as one
 caller getting its own typed receipt after the commit. Latency is then a
 caller's, from ``award()`` to its receipt; the table also gives the mean
 number of awards per group.
+
+With ``--profile`` the award runs have ``track_functions = 'all'`` (it costs some throughput) and the
+SQL functions and trigger functions are printed by their own time (``pg_stat_user_functions``), with
+microseconds per award: where the server's time per award goes.
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlprofile  # bench/sqlprofile.py (the script's folder is on sys.path)
 
 from xpbase import embedded
 from xpbase.db import SET_ROLE, Database
@@ -176,6 +183,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--window-ms", type=float, default=2.0, help="group commit window in ms (group mode)")
     parser.add_argument(
         "--max-batch", type=int, default=64, help=f"most awards per group, 1-{MAX_GROUP} (group mode)"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="where the server's award time goes: track_functions = all during the award runs (it costs "
+        "some throughput), then the SQL functions by self time",
     )
     args = parser.parse_args(argv)
     if args.callers < 1 or args.window_ms < 0 or not 1 <= args.max_batch <= MAX_GROUP:
@@ -618,6 +631,8 @@ async def bench(args: argparse.Namespace, host: str, port: int, postmaster_pid: 
         f"({time.perf_counter() - began:.1f} s)"
     )
 
+    if args.profile:
+        await sqlprofile.enable(admin_url, "xpbase")
     run_id = uuid.uuid4().hex[:8]
     rows: list[Row] = []
     with Progress(
@@ -634,6 +649,8 @@ async def bench(args: argparse.Namespace, host: str, port: int, postmaster_pid: 
             rows.append(
                 Row(clients, tps, pgbench_us, rate, awards, not_credited, latency, award_us, txns, sent)
             )
+    if args.profile:
+        await sqlprofile.print_functions(xp_url, console, per=("award", sum(r.awards for r in rows)))
     return rows
 
 

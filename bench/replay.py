@@ -54,6 +54,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import sqlprofile  # bench/sqlprofile.py (the script's folder is on sys.path)
+
 from xpbase import embedded
 from xpbase.db import recreate_database, url_with_database
 from xpbase.migrate import migrate
@@ -296,13 +298,9 @@ def print_synthetic(site: str, results: list[dict[str, object]], args: argparse.
 
 async def print_profile(url: str) -> None:
     """The replay database's SQL functions by self time and statements by total time."""
+    await sqlprofile.print_functions(url, console)
     conn = await asyncpg.connect(url)
     try:
-        await asyncio.sleep(1)  # the replay's backend has exited: its statistics are flushed
-        functions = await conn.fetch(
-            "select schemaname || '.' || funcname as name, calls, total_time, self_time"
-            " from pg_stat_user_functions order by self_time desc limit 15"
-        )
         statements = await conn.fetch(
             "select calls, total_exec_time,"
             " left(regexp_replace(query, '\\s+', ' ', 'g'), 100) as query"
@@ -313,18 +311,6 @@ async def print_profile(url: str) -> None:
         )
     finally:
         await conn.close()
-    table = Table(title="SQL functions and triggers by time of their own (track_functions = all)")
-    for column in ("function", "calls", "total s", "self s", "self ms / call"):
-        table.add_column(column, justify="left" if column == "function" else "right")
-    for r in functions:
-        table.add_row(
-            r["name"],
-            f"{r['calls']:,}",
-            f"{r['total_time'] / 1000:.1f}",
-            f"{r['self_time'] / 1000:.1f}",
-            f"{r['self_time'] / max(r['calls'], 1):.4f}",
-        )
-    console.print(table)
     table = Table(title="SQL statements by time (pg_stat_statements.track = all; nested ones included)")
     table.add_column("statement", no_wrap=True, max_width=90, overflow="ellipsis")
     for column in ("calls", "total s", "ms / call"):

@@ -39,6 +39,7 @@
 \ir sql/37_tools.sql
 \ir sql/38_rule_packs.sql
 \ir sql/39_award_set.sql
+\ir sql/39_award_set_write.sql
 \ir sql/39_challenges.sql
 \ir sql/40_events.sql
 \ir sql/45_season_finalize.sql

@@ -1,20 +1,19 @@
 -- Group commit of awards (issue 16 item 2): service_role_award_group runs many award calls (award_xp and
--- the bot's passive discord_award) in one transaction and answers per call either its receipt or its error.
--- A failing call changes nothing; the others commit together. xpbase/group_commit.py merges award calls that
--- arrive within a few milliseconds into one such call and hands each caller its own receipt (or error) after
--- the commit.
---
--- How: the group is first decided as one batch by private.award_set (39_award_set.sql: the awards as a set,
--- with award_xp's receipts), in one subtransaction. When a call fails there, that subtransaction is rolled
--- back and the group is decided call by call, each call in its own subtransaction, so that each failing call
--- answers its own error and the others still commit. Both give the answers award_xp gives the calls one at a
--- time in array order (tests/sql/test_award_group.py holds them together).
---
+-- the bot's passive discord_award) in one transaction and answers per call either its receipt or its error;
+-- a failing call changes nothing, the others commit together. xpbase/group_commit.py merges award calls that
+-- arrive within a few milliseconds into one such call and hands each caller its answer after the commit.
 -- Unlike service_role_award_xp_batch (38_rule_packs.sql: all or nothing, summary rows) it is made for
 -- unrelated callers sharing a transaction: one caller's bad award must not fail the others.
 --
 -- Tables: none (writes through private.award_set, private.award_xp and private.discord_award).
 -- Tests: tests/sql/test_award_group.py, tests/xpbase/test_group_commit.py
+--
+-- How: the group is first decided as one batch by private.award_set (39_award_set.sql: the awards as a set,
+-- with award_xp's receipts), in one subtransaction. When a call fails there, that subtransaction is rolled
+-- back and the group is decided call by call, each call in its own subtransaction, so that each failing call
+-- answers its own error and the others still commit. Both give the answers award_xp gives the calls one at a
+-- time in array order (tests/sql/test_award_group.py holds them together). A rolled-back set attempt leaves
+-- gaps in the ledger's and seasons' ids (sequences do not roll back).
 
 create or replace function private.award_group_set(p_calls jsonb)
 returns jsonb

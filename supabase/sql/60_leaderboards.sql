@@ -367,21 +367,18 @@ grant execute on function public.leaderboard_around(uuid, text, text, bigint, in
 -- number of members above an XP is a sum of at most 8 x 63 rows.
 ------------------------------------------------------------------------------
 
-create or replace function private.leaderboard_count_move(p_board text, p_scope text, p_old bigint, p_new bigint)
-returns void
+create or replace function private.leaderboard_count_rows(p_board text, p_scope text, p_old bigint, p_new bigint)
+returns table (board text, scope text, level integer, bucket bigint, delta integer)
 language sql
-volatile
-security definer
+immutable
 set search_path = ''
 as $$
 -- One member leaves XP p_old (null: was not counted) for p_new (null: is not counted any more). A score
--- change appends -1 and +1 rows for the levels whose bucket changes (a +15 XP award usually touches level 0
+-- change gives -1 and +1 rows for the levels whose bucket changes (a +15 XP award usually touches level 0
 -- alone). Entering or leaving the board (a first score, showing or hiding oneself, a suspension does not
--- count here) appends one row at level -1 whose bucket is the XP itself (issue 18: a visibility toggle used
+-- count here) gives one row at level -1 whose bucket is the XP itself (issue 18: a visibility toggle used
 -- to append 8 per board); readers count it at every level and compaction spreads it over the 8 levels.
--- Appended in one insert: nothing shared is updated, so concurrent awards never wait for each other here.
 -- Once both buckets agree at a level they agree at every higher level too.
-  insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
   select p_board, p_scope, -1, coalesce(p_new, p_old), case when p_new is null then -1 else 1 end
    where (p_old is null) <> (p_new is null)
   union all
@@ -391,9 +388,95 @@ as $$
    where p_old is not null and p_new is not null
      and (p_old >> (6 * l.level)) is distinct from (p_new >> (6 * l.level))
 $$;
+comment on function private.leaderboard_count_rows(text, text, bigint, bigint) is
+  'The leaderboard_count_deltas rows (board, scope, level -1 to 7, bucket, delta +-1) that move one member '
+  'of a board from XP p_old to p_new (null: not counted); none when nothing moves.';
+revoke all on function private.leaderboard_count_rows(text, text, bigint, bigint) from public;
+
+create or replace function private.leaderboard_count_move(p_board text, p_scope text, p_old bigint, p_new bigint)
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  -- Appended in one insert: nothing shared is updated, so concurrent awards never wait for each other here.
+  insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
+  select r.board, r.scope, r.level, r.bucket, r.delta
+    from private.leaderboard_count_rows(p_board, p_scope, p_old, p_new) r
+$$;
 comment on function private.leaderboard_count_move(text, text, bigint, bigint) is
-  'Moves one member between XP buckets of a board''s counts (null = not counted).';
+  'Moves one member between XP buckets of a board''s counts (null = not counted): appends the rows of '
+  'private.leaderboard_count_rows.';
 revoke all on function private.leaderboard_count_move(text, text, bigint, bigint) from public;
+
+create or replace function private.leaderboard_scores(p_profiles uuid[])
+returns table (board text, scope text, profile_id uuid, xp bigint)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  -- What the counts hold of these members: their all-time XP, layer XP and season scores on the boards they
+  -- are counted on (visible, and not a board they left in leaderboard_hidden_boards), as the count triggers
+  -- below keep them.
+  select 'all_time'::text, ''::text, p.id, p.xp
+    from public.profiles p
+   where p.id = any (p_profiles) and p.leaderboard_visible
+     and not exists (select 1 from public.leaderboard_hidden_boards h
+                      where h.profile_id = p.id and h.board = 'all_time' and h.scope = '')
+  union all
+  select 'layer', pl.layer_slug, pl.profile_id, pl.xp
+    from public.profile_layers pl
+    join public.profiles p on p.id = pl.profile_id and p.leaderboard_visible
+   where pl.profile_id = any (p_profiles)
+     and not exists (select 1 from public.leaderboard_hidden_boards h
+                      where h.profile_id = pl.profile_id and h.board = 'layer' and h.scope = pl.layer_slug)
+  union all
+  select 'season', sc.season_id::text, sc.profile_id, sc.xp
+    from public.season_scores sc
+    join public.seasons s on s.id = sc.season_id
+    join public.profiles p on p.id = sc.profile_id and p.leaderboard_visible
+   where sc.profile_id = any (p_profiles)
+     and not exists (select 1 from public.leaderboard_hidden_boards h
+                      where h.profile_id = sc.profile_id and h.board = 'season' and h.scope = s.layer_slug)
+$$;
+comment on function private.leaderboard_scores(uuid[]) is
+  'The board scores (board all_time/layer/season, scope, profile_id, xp) of these members as the leaderboard '
+  'counts hold them: visible members, boards they did not leave.';
+revoke all on function private.leaderboard_scores(uuid[]) from public;
+
+create or replace function private.leaderboard_counts_since(
+  p_profiles uuid[], p_board text[], p_scope text[], p_profile_id uuid[], p_xp bigint[]
+)
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  -- A batch writer (private.award_set) reads private.leaderboard_scores of its members before it writes, with
+  -- the count triggers off (xpbase.leaderboard_counts_batched = on), and hands them here afterwards: each
+  -- member's move from the score before to the score now, per board, appended summed per bucket. The counts
+  -- depend only on the scores counted, so this appends what the triggers' moves would have added up to.
+  insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
+  select r.board, r.scope, r.level, r.bucket, sum(r.delta)
+    from (select b.board, b.scope, b.profile_id, b.xp
+            from unnest(p_board, p_scope, p_profile_id, p_xp) as b (board, scope, profile_id, xp)) b
+    full join private.leaderboard_scores(p_profiles) n
+      on n.board = b.board and n.scope = b.scope and n.profile_id = b.profile_id
+   cross join lateral private.leaderboard_count_rows(coalesce(n.board, b.board), coalesce(n.scope, b.scope),
+                                                    b.xp, n.xp) r
+   where b.xp is distinct from n.xp
+   group by r.board, r.scope, r.level, r.bucket
+  having sum(r.delta) <> 0
+   order by 1, 2, 3, 4
+$$;
+comment on function private.leaderboard_counts_since(uuid[], text[], text[], uuid[], bigint[]) is
+  'Appends to leaderboard_count_deltas the moves of members p_profiles from the board scores given (what '
+  'private.leaderboard_scores answered before a batch: board, scope, profile_id, xp as parallel arrays) to '
+  'their scores now, summed per board, scope, level and bucket.';
+revoke all on function private.leaderboard_counts_since(uuid[], text[], text[], uuid[], bigint[]) from public;
 
 create or replace function private.rebuild_leaderboard_counts()
 returns void
@@ -523,10 +606,13 @@ comment on function private.tg_profiles__leaderboard_counts() is
 revoke all on function private.tg_profiles__leaderboard_counts() from public;
 
 -- An import (92_imports.sql) sets xpbase.importing for its transaction and appends the count changes of its
--- whole batch itself (here and on profile_layers and season_scores below).
+-- whole batch itself (here and on profile_layers and season_scores below); private.award_set sets
+-- xpbase.leaderboard_counts_batched while it writes a batch and appends them through
+-- private.leaderboard_counts_since.
 drop trigger if exists _600_leaderboard_counts on public.profiles;
 create trigger _600_leaderboard_counts after insert or delete or update of xp, leaderboard_visible on public.profiles
-  for each row when (current_setting('xpbase.importing', true) is distinct from 'on')
+  for each row when (current_setting('xpbase.importing', true) is distinct from 'on'
+                     and current_setting('xpbase.leaderboard_counts_batched', true) is distinct from 'on')
   execute function private.tg_profiles__leaderboard_counts();
 
 create or replace function private.tg_board_scores__leaderboard_counts()
@@ -589,9 +675,11 @@ revoke all on function private.tg_board_scores__leaderboard_counts() from public
 
 drop trigger if exists _600_leaderboard_counts on public.profile_layers;
 create trigger _600_leaderboard_counts after insert or delete or update of xp, layer_slug on public.profile_layers
-  for each row when (current_setting('xpbase.importing', true) is distinct from 'on')
+  for each row when (current_setting('xpbase.importing', true) is distinct from 'on'
+                     and current_setting('xpbase.leaderboard_counts_batched', true) is distinct from 'on')
   execute function private.tg_board_scores__leaderboard_counts();
 drop trigger if exists _600_leaderboard_counts on public.season_scores;
 create trigger _600_leaderboard_counts after insert or delete or update of xp, season_id on public.season_scores
-  for each row when (current_setting('xpbase.importing', true) is distinct from 'on')
+  for each row when (current_setting('xpbase.importing', true) is distinct from 'on'
+                     and current_setting('xpbase.leaderboard_counts_batched', true) is distinct from 'on')
   execute function private.tg_board_scores__leaderboard_counts();
