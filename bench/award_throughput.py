@@ -33,7 +33,9 @@ What it does:
 
 5. Prints, per client count: awards/s, pgbench tps, the ratio awards/s / tps
    (target: >= 0.8 at 8 clients), the mean award latency, the server CPU time
-   (all Postgres processes) per award and per pgbench transaction, and how many
+   (all Postgres processes) per award and per pgbench transaction, the award
+   clients' own CPU time per award (the Python side, which shares the machine's
+   cores with the server as pgbench's C client barely does), and how many
    awards credited no XP (must be 0: every award really credits XP).
 
 With ``--group-commit`` each award client process instead runs ``--callers``
@@ -119,6 +121,7 @@ class Row:
     award_server_us: float | None
     groups: int = 0
     sent: int = 0
+    award_client_us: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -384,7 +387,8 @@ def award_client(
     """Process entry point: one connection awarding until ``stop_at``; ``group``: (callers, window in s,
     max batch) to award through the group commit instead of one transaction per award.
 
-    Puts ``("done", slot, (awards, not credited, busy seconds, transactions, awards sent))`` or
+    Puts ``("done", slot, (awards, not credited, busy seconds, transactions, awards sent, client CPU
+    seconds))`` or
     ``("error", slot, message)`` in results.
     """
     try:
@@ -408,7 +412,7 @@ async def _award_client(
     ready: Any,
     go: Any,
     stop_at: Any,
-) -> tuple[int, int, float, int, int]:
+) -> tuple[int, int, float, int, int, float]:
     conn = await asyncpg.connect(url)
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -418,6 +422,7 @@ async def _award_client(
         await conn.prepare(AWARD)  # like pgbench -M prepared (asyncpg's statement cache keeps it)
         ready.put(slot)
         go.wait()
+        cpu0 = time.process_time()  # this client's own CPU from here on (Python, asyncpg, pydantic)
         deadline = stop_at.value
         i = 0
         while time.perf_counter() < deadline:
@@ -442,7 +447,7 @@ async def _award_client(
             i += 1
     finally:
         await conn.close()
-    return done, not_credited, busy, done, done
+    return done, not_credited, busy, done, done, time.process_time() - cpu0
 
 
 async def _group_client(
@@ -458,7 +463,7 @@ async def _group_client(
     callers: int,
     window: float,
     max_batch: int,
-) -> tuple[int, int, float, int, int]:
+) -> tuple[int, int, float, int, int, float]:
     """``callers`` coroutines awarding through one AwardGroupCommit on one connection until ``stop_at``."""
     database = await Database.connect(url, min_size=1, max_size=1)
     group = AwardGroupCommit(PostgresRPC(database), window=window, max_batch=max_batch)
@@ -468,6 +473,7 @@ async def _group_client(
         await group.rpc.call_json(GROUP_FUNCTION, calls=[])  # looks the function up once, like a prepare
         ready.put(slot)
         go.wait()
+        cpu0 = time.process_time()  # this client's own CPU from here on (Python, asyncpg, pydantic)
         deadline = stop_at.value
 
         async def caller(c: int) -> None:
@@ -492,7 +498,7 @@ async def _group_client(
     finally:
         await group.aclose()
         await database.close()
-    return done, not_credited, busy, groups, sent
+    return done, not_credited, busy, groups, sent, time.process_time() - cpu0
 
 
 async def wait_ready(ready: Any, procs: list[Any], limit_s: float) -> None:
@@ -523,9 +529,9 @@ async def award_rate(
     cpu: ServerCpu,
     progress: Progress,
     group: tuple[int, float, int] | None = None,
-) -> tuple[float, int, int, float, float | None, int, int]:
-    """(awards/s, awards, not credited, mean latency ms, server CPU µs per award, transactions, awards sent)
-    of one award run; ``group`` as for award_client."""
+) -> tuple[float, int, int, float, float | None, int, int, float]:
+    """(awards/s, awards, not credited, mean latency ms, server CPU µs per award, transactions, awards sent,
+    the award clients' own CPU µs per award) of one award run; ``group`` as for award_client."""
     what = "award_xp" if group is None else f"group commit x{group[0]}"
     task = progress.add_task(f"{what}, {clients} clients: starting", total=seconds)
     ctx = mp.get_context("spawn")
@@ -583,6 +589,7 @@ async def award_rate(
     latency_ms = 1000 * sum(o[2][2] for o in outcomes) / awards if awards else 0.0
     transactions = sum(o[2][3] for o in outcomes)
     sent = sum(o[2][4] for o in outcomes)
+    client_us = 1e6 * sum(o[2][5] for o in outcomes) / awards if awards else 0.0
     rate = awards / seconds
     progress.update(
         task, completed=seconds, description=f"{what}, {clients} clients: [bold]{rate:,.0f} awards/s[/]"
@@ -595,6 +602,7 @@ async def award_rate(
         per_txn_us(cpu_before, cpu_after, awards),
         transactions,
         sent,
+        client_us,
     )
 
 
@@ -643,11 +651,23 @@ async def bench(args: argparse.Namespace, host: str, port: int, postmaster_pid: 
             tps, pgbench_us = await pgbench_tps(host, port, clients, args.seconds, cpu, progress)
             await checkpoint(admin_url)
             group = (args.callers, args.window_ms / 1000, args.max_batch) if args.group_commit else None
-            rate, awards, not_credited, latency, award_us, txns, sent = await award_rate(
+            rate, awards, not_credited, latency, award_us, txns, sent, client_us = await award_rate(
                 xp_url, per_client, clients, args.seconds, args.activity, run_id, cpu, progress, group
             )
             rows.append(
-                Row(clients, tps, pgbench_us, rate, awards, not_credited, latency, award_us, txns, sent)
+                Row(
+                    clients,
+                    tps,
+                    pgbench_us,
+                    rate,
+                    awards,
+                    not_credited,
+                    latency,
+                    award_us,
+                    txns,
+                    sent,
+                    client_us,
+                )
             )
     if args.profile:
         await sqlprofile.print_functions(xp_url, console, per=("award", sum(r.awards for r in rows)))
@@ -675,6 +695,7 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
         "award latency",
         "server CPU/award",
         "server CPU/pgbench txn",
+        "client CPU/award",
         "awards",
         "awards/transaction",
         "not credited",
@@ -690,6 +711,7 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
             f"{row.latency_ms:.2f} ms",
             us(row.award_server_us),
             us(row.pgbench_server_us),
+            us(row.award_client_us),
             f"{row.awards:,}",
             f"{row.group_size:.1f}",
             f"[{'red' if row.not_credited else 'green'}]{row.not_credited}[/]",
