@@ -481,23 +481,12 @@ begin
            and not exists (select 1 from public.leaderboard_hidden_boards h
                             where h.profile_id = pt.pid and h.board = 'season' and h.scope = pt.layer)
       ), counted as (
-        -- private.leaderboard_count_move's rows for every move, summed per board, scope, level and bucket.
+        -- private.leaderboard_count_move's rows (private.leaderboard_count_rows) for every move, summed per
+        -- board, scope, level and bucket.
         insert into public.leaderboard_count_deltas (board, scope, level, bucket, delta)
         select d.board, d.scope, d.level, d.bucket, sum(d.delta)
-          from (
-            select mv.board, mv.scope, -1 as level, coalesce(mv.new_xp, mv.old_xp) as bucket,
-                   case when mv.new_xp is null then -1 else 1 end as delta
-              from moves mv
-             where (mv.old_xp is null) <> (mv.new_xp is null)
-            union all
-            select mv.board, mv.scope, l.level, x.bucket, x.delta
-              from moves mv
-             cross join generate_series(0, 7) as l (level)
-             cross join lateral (values (mv.old_xp >> (6 * l.level), -1), (mv.new_xp >> (6 * l.level), 1))
-                          as x (bucket, delta)
-             where mv.old_xp is not null and mv.new_xp is not null
-               and (mv.old_xp >> (6 * l.level)) <> (mv.new_xp >> (6 * l.level))
-          ) d
+          from moves mv
+         cross join lateral private.leaderboard_count_rows(mv.board, mv.scope, mv.old_xp, mv.new_xp) d
          group by d.board, d.scope, d.level, d.bucket
         having sum(d.delta) <> 0
          order by 1, 2, 3, 4
