@@ -7,7 +7,8 @@
 --
 -- Tables: none of its own; it writes what private.apply_xp writes (public.xp_ledger, public.profiles,
 --   public.profile_layers, public.season_scores, private.daily_cap_usage, public.points_ledger,
---   public.notifications); the ledger's row triggers (badges, activity feed) fire per row as always.
+--   public.notifications); the ledger's statement triggers (badges, activity feed) decide the batch's rows
+--   together, as row triggers firing in ledger id order would.
 -- Tests: tests/sql/test_award_set.py
 
 create or replace function private.award_set_items(p_awards jsonb)
