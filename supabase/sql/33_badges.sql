@@ -228,7 +228,8 @@ begin
   for v_grant in
     with candidate as materialized (
       -- The (row, badge) pairs that can apply at all: the badge's filters (private.badge_applies, narrowed
-      -- first by its activities and subject_prefix) and not held before the statement (private.held).
+      -- first by its activities and subject_prefix) and not held before the statement (private.held, as a
+      -- probe of badge_awards' unique key per pair: a subplan, so no join order can turn it into a scan).
       select n::public.xp_ledger as new_row, b as badge, b.position, b.slug, x.subject
         from new_rows n
         join public.badges b
@@ -238,8 +239,9 @@ begin
        cross join lateral (select case when b.once_per = 'subject' then coalesce(n.subject, '') else '' end
                              as subject) x
        where private.badge_applies(b, n)
-         and not exists (select 1 from public.badge_awards a
-                          where a.badge_slug = b.slug and a.profile_id = n.profile_id and a.subject = x.subject)
+         and (select a.id from public.badge_awards a
+               where a.badge_slug = b.slug and a.profile_id = n.profile_id and a.subject = x.subject
+               limit 1) is null
     )
     select g.new_row, g.badge
       from (
