@@ -10,6 +10,8 @@
 -- Edit the feature files, not this file; landed migrations never change.
 -- Changed:
 --   function private.badge_met(public.badges, public.xp_ledger, bool)
+--   function private.grant_badges(public.badges[], uuid[], text[], timestamptz[], int8[], int8[], text)
+--   function private.grant_badge(public.badges, uuid, text, timestamptz, int8, int8, text)
 --   function private.tg_xp_ledger__badges()
 --   trigger public.xp_ledger._800_badges
 --   function private.tg_xp_ledger__activity_feed()
@@ -113,6 +115,84 @@ comment on function private.badge_met(public.badges, public.xp_ledger, boolean) 
 
 revoke all on function private.badge_met(public.badges, public.xp_ledger, boolean) from public;
 
+create or replace function private.grant_badges(
+  p_badges public.badges[],
+  p_profile_ids uuid[],
+  p_subjects text[],
+  p_awarded_at timestamptz[],
+  p_ledger_ids bigint[],
+  p_season_ids bigint[],
+  p_source text
+)
+returns setof bigint
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  -- One INSERT for the awards, in array order (their ids in that order), and one for their notifications, in
+  -- badge_awards id order: what one call per element in array order writes.
+  with granted as (
+    insert into public.badge_awards (badge_slug, profile_id, subject, level, awarded_at, ledger_id, season_id,
+                                     source)
+    select (p_badges[i]).slug, p_profile_ids[i],
+           case when (p_badges[i]).once_per = 'subject' then coalesce(p_subjects[i], '') else '' end,
+           (p_badges[i]).level, p_awarded_at[i], p_ledger_ids[i], p_season_ids[i], p_source
+      from generate_subscripts(p_badges, 1) as i
+     order by i
+    on conflict (badge_slug, profile_id, subject) do nothing
+    returning id, badge_slug, profile_id, subject, ledger_id
+  ), notified as (
+    insert into public.notifications (profile_id, kind, title, body, data)
+    select a.profile_id, 'badge_awarded', 'Badge earned: ' || (b.badge).name, (b.badge).description,
+           jsonb_build_object('badge', a.badge_slug, 'name', (b.badge).name, 'level', (b.badge).level,
+                              'subject', case when (b.badge).once_per = 'subject' then nullif(a.subject, '') end,
+                              'badge_award_id', a.id, 'ledger_id', a.ledger_id,
+                              'retroactive', p_source = 'retroactive')
+      from granted a
+      join (select distinct on ((p_badges[i]).slug) p_badges[i] as badge
+              from generate_subscripts(p_badges, 1) as i) b on (b.badge).slug = a.badge_slug
+     order by a.id
+  )
+  select a.id from granted a order by a.id
+$$;
+
+comment on function private.grant_badges(public.badges[], uuid[], text[], timestamptz[], bigint[], bigint[], text) is
+  'Records badges for members, element i of the arrays being one award: p_badges[i] for p_profile_ids[i] '
+  '(per subject p_subjects[i] when the badge is once per subject; its notification''s subject is null for an '
+  'empty one), awarded at p_awarded_at[i] for ledger row p_ledger_ids[i] or season p_season_ids[i]; p_source '
+  'live or retroactive. In array order, each with a badge_awarded notification; one already held is skipped. '
+  'Returns the new badge_awards ids.';
+
+revoke all on function private.grant_badges(public.badges[], uuid[], text[], timestamptz[], bigint[], bigint[], text)
+  from public;
+
+create or replace function private.grant_badge(
+  p_badge public.badges,
+  p_profile_id uuid,
+  p_subject text,
+  p_awarded_at timestamptz,
+  p_ledger_id bigint,
+  p_season_id bigint,
+  p_source text
+)
+returns boolean
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  select exists (
+    select 1 from private.grant_badges(array[p_badge], array[p_profile_id], array[p_subject], array[p_awarded_at],
+                                       array[p_ledger_id], array[p_season_id], p_source))
+$$;
+
+comment on function private.grant_badge(public.badges, uuid, text, timestamptz, bigint, bigint, text) is
+  'Records badge p_badge for a member (per subject when the badge is once per subject) and notifies them '
+  '(badge_awarded), through private.grant_badges; returns false, changing nothing, when they hold it already.';
+
+revoke all on function private.grant_badge(public.badges, uuid, text, timestamptz, bigint, bigint, text) from public;
+
 ------------------------------------------------------------------------------
 -- Live: as awards land and seasons end
 ------------------------------------------------------------------------------
@@ -127,39 +207,46 @@ as $$
 -- member does not hold, met as of that row (private.badge_met, the ledger as the row found it), granted at the
 -- first such row of the statement per member (and subject), in (ledger id, position, slug) order.
 declare
-  v_grant record;
+  v_badges public.badges[];
+  v_profile_ids uuid[];
+  v_subjects text[];
+  v_awarded_at timestamptz[];
+  v_ledger_ids bigint[];
 begin
-  for v_grant in
-    with candidate as materialized (
-      -- The (row, badge) pairs that can apply at all: the badge's filters (private.badge_applies, narrowed
-      -- first by its activities and subject_prefix) and not held before the statement (private.held, as a
-      -- probe of badge_awards' unique key per pair: a subplan, so no join order can turn it into a scan).
-      select n::public.xp_ledger as new_row, b as badge, b.position, b.slug, x.subject
-        from new_rows n
-        join public.badges b
-          on b.active and b.kind <> 'season_placing'
-         and (b.activities is null or n.activity_slug = any (b.activities))
-         and (b.subject_prefix is null or starts_with(n.subject, b.subject_prefix))
-       cross join lateral (select case when b.once_per = 'subject' then coalesce(n.subject, '') else '' end
-                             as subject) x
-       where private.badge_applies(b, n)
-         and (select a.id from public.badge_awards a
-               where a.badge_slug = b.slug and a.profile_id = n.profile_id and a.subject = x.subject
-               limit 1) is null
-    )
-    select g.new_row, g.badge
-      from (
-        -- A badge granted at one row is held at the later ones: the first row that meets it earns it.
-        select distinct on (c.slug, (c.new_row).profile_id, c.subject) c.new_row, c.badge, c.position, c.slug
-          from candidate c
-         where private.badge_met(c.badge, c.new_row, true)
-         order by c.slug, (c.new_row).profile_id, c.subject, (c.new_row).id
-      ) g
-     order by (g.new_row).id, g.position, g.slug
-  loop
-    perform private.grant_badge(v_grant.badge, (v_grant.new_row).profile_id, (v_grant.new_row).subject,
-                                (v_grant.new_row).occurred_at, (v_grant.new_row).id, null, 'live');
-  end loop;
+  with candidate as materialized (
+    -- The (row, badge) pairs that can apply at all: the badge's filters (private.badge_applies, narrowed
+    -- first by its activities and subject_prefix) and not held before the statement (private.held, as a
+    -- probe of badge_awards' unique key per pair: a subplan, so no join order can turn it into a scan).
+    select n::public.xp_ledger as new_row, b as badge, b.position, b.slug, x.subject
+      from new_rows n
+      join public.badges b
+        on b.active and b.kind <> 'season_placing'
+       and (b.activities is null or n.activity_slug = any (b.activities))
+       and (b.subject_prefix is null or starts_with(n.subject, b.subject_prefix))
+     cross join lateral (select case when b.once_per = 'subject' then coalesce(n.subject, '') else '' end
+                           as subject) x
+     where private.badge_applies(b, n)
+       and (select a.id from public.badge_awards a
+             where a.badge_slug = b.slug and a.profile_id = n.profile_id and a.subject = x.subject
+             limit 1) is null
+  ), winner as (
+    -- A badge granted at one row is held at the later ones: the first row that meets it earns it.
+    select distinct on (c.slug, (c.new_row).profile_id, c.subject) c.new_row, c.badge, c.position, c.slug
+      from candidate c
+     where private.badge_met(c.badge, c.new_row, true)
+     order by c.slug, (c.new_row).profile_id, c.subject, (c.new_row).id
+  ), ordered as (
+    select w.*, row_number() over (order by (w.new_row).id, w.position, w.slug) as ord from winner w
+  )
+  select array_agg(o.badge order by o.ord), array_agg((o.new_row).profile_id order by o.ord),
+         array_agg((o.new_row).subject order by o.ord), array_agg((o.new_row).occurred_at order by o.ord),
+         array_agg((o.new_row).id order by o.ord)
+    into v_badges, v_profile_ids, v_subjects, v_awarded_at, v_ledger_ids
+    from ordered o;
+  if v_badges is not null then
+    perform private.grant_badges(v_badges, v_profile_ids, v_subjects, v_awarded_at, v_ledger_ids,
+                                 array_fill(null::bigint, array[cardinality(v_badges)]), 'live');
+  end if;
   return null;
 end
 $$;
@@ -167,7 +254,7 @@ $$;
 comment on function private.tg_xp_ledger__badges() is
   'Statement trigger (transition table new_rows): decides every active badge (but season placings) for the '
   'new ledger rows, each as of its row (the ledger as that row found it), as a row trigger firing in ledger id '
-  'order would; grants through private.grant_badge in (ledger id, badge position, slug) order.';
+  'order would; grants them with one private.grant_badges call in (ledger id, badge position, slug) order.';
 
 revoke all on function private.tg_xp_ledger__badges() from public;
 
