@@ -3,7 +3,8 @@
 -- few statements instead of two trigger calls per row. The results are what the row triggers gave: the feed
 -- rows in ledger id order; badges decided as of each row with the ledger as that row found it
 -- (private.badge_met gains p_as_written: rows written before it only), granted at the first row that meets
--- them, in (ledger id, position, slug) order.
+-- them, in (ledger id, position, slug) order, by one call of the new private.grant_badges (one INSERT into
+-- badge_awards, one into notifications), which private.grant_badge now calls with one element.
 --
 -- Written by `xpbase migration new` from the feature files in supabase/sql/:
 -- the function and trigger definitions that changed since the last migration.
