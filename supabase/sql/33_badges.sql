@@ -1,7 +1,7 @@
--- Badges as data (issue 15): rules in public.badges decided as awards land. A trigger on xp_ledger inserts
--- checks every active badge whose filters the new row passes, as of that row (the ledger rows up to its
--- (occurred_at, id)), and records the badge once per member or once per subject, with a badge_awarded
--- notification; a trigger on season_results does the same for season placings. A new or changed rule queues a
+-- Badges as data (issue 15): rules in public.badges decided as awards land. A statement trigger on xp_ledger
+-- inserts checks every active badge whose filters a new row passes, as of that row (the ledger rows up to its
+-- (occurred_at, id) written before it), and records the badge once per member or once per subject, with a
+-- badge_awarded notification; a trigger on season_results does the same for season placings. A new or changed rule queues a
 -- retroactive evaluation (procrastinate job xpbase.evaluate_badge, queue badges) that walks the ledger
 -- member by member with the same check, recording progress. Reads: the catalogue and a member's badges.
 --
@@ -45,14 +45,20 @@ create trigger _050_subject before insert on public.xp_ledger
 -- The rule check
 ------------------------------------------------------------------------------
 
-create or replace function private.badge_met(p_badge public.badges, p_row public.xp_ledger)
+create or replace function private.badge_met(
+  p_badge public.badges,
+  p_row public.xp_ledger,
+  p_as_written boolean default false
+)
 returns boolean
 language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
--- Whether the rule holds as of p_row: the ledger rows of p_row's member up to (occurred_at, id) of p_row.
+-- Whether the rule holds as of p_row: the ledger rows of p_row's member up to (occurred_at, id) of p_row;
+-- with p_as_written, only those written before p_row too (id <= p_row.id): the ledger as p_row found it, what
+-- the live trigger decides on (a later row of the same statement is not seen, even when dated earlier).
 -- The caller has checked the filters (activities, subject_prefix) on p_row itself.
 declare
   v_count bigint;
@@ -82,6 +88,7 @@ begin
        and (p_badge.activities is null or l.activity_slug = any (p_badge.activities))
        and (p_badge.subject_prefix is null or starts_with(l.subject, p_badge.subject_prefix))
        and (l.occurred_at, l.id) <= (p_row.occurred_at, p_row.id)
+       and (not p_as_written or l.id <= p_row.id)
        and (p_badge.window_seconds is null
             or l.occurred_at > p_row.occurred_at - make_interval(secs => p_badge.window_seconds));
     return v_count >= p_badge.threshold;
@@ -94,6 +101,7 @@ begin
      where l.profile_id = p_row.profile_id and l.amount > 0
        and (p_badge.activities is null or l.activity_slug = any (p_badge.activities))
        and (l.occurred_at, l.id) <= (p_row.occurred_at, p_row.id)
+       and (not p_as_written or l.id <= p_row.id)
        -- The local days v_day - threshold + 1 .. v_day, with a day of margin either side for the zone.
        and l.occurred_at >= (v_day - p_badge.threshold::integer)::timestamp at time zone 'UTC'
        and (l.occurred_at at time zone v_zone)::date between v_day - p_badge.threshold::integer + 1 and v_day;
@@ -108,18 +116,20 @@ begin
       from public.xp_ledger l
      where l.profile_id = p_row.profile_id and l.subject = p_row.subject
        and (p_badge.activities is null or l.activity_slug = any (p_badge.activities))
-       and (l.occurred_at, l.id) <= (p_row.occurred_at, p_row.id);
+       and (l.occurred_at, l.id) <= (p_row.occurred_at, p_row.id)
+       and (not p_as_written or l.id <= p_row.id);
     return v_sum >= p_badge.threshold;
   else
     return false;  -- season_placing is decided on season_results
   end case;
 end
 $$;
-comment on function private.badge_met(public.badges, public.xp_ledger) is
-  'Whether badge p_badge''s rule holds for p_row''s member as of p_row (ledger rows up to its occurred_at, id). '
+comment on function private.badge_met(public.badges, public.xp_ledger, boolean) is
+  'Whether badge p_badge''s rule holds for p_row''s member as of p_row (ledger rows up to its occurred_at, id; '
+  'with p_as_written only those written before it, id <= p_row.id, as the live trigger sees them). '
   'Thresholds read p_row''s receipt (total_xp, level, tier, layers); counts, streaks and subject sums read the '
   'ledger through its indexes.';
-revoke all on function private.badge_met(public.badges, public.xp_ledger) from public;
+revoke all on function private.badge_met(public.badges, public.xp_ledger, boolean) from public;
 
 create or replace function private.badge_applies(p_badge public.badges, p_row public.xp_ledger)
 returns boolean
@@ -142,6 +152,56 @@ comment on function private.badge_applies(public.badges, public.xp_ledger) is
   'Whether ledger row p_row passes badge p_badge''s filters (activities, subject_prefix) and can advance it.';
 revoke all on function private.badge_applies(public.badges, public.xp_ledger) from public;
 
+create or replace function private.grant_badges(
+  p_badges public.badges[],
+  p_profile_ids uuid[],
+  p_subjects text[],
+  p_awarded_at timestamptz[],
+  p_ledger_ids bigint[],
+  p_season_ids bigint[],
+  p_source text
+)
+returns setof bigint
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  -- One INSERT for the awards, in array order (their ids in that order), and one for their notifications, in
+  -- badge_awards id order: what one call per element in array order writes.
+  with granted as (
+    insert into public.badge_awards (badge_slug, profile_id, subject, level, awarded_at, ledger_id, season_id,
+                                     source)
+    select (p_badges[i]).slug, p_profile_ids[i],
+           case when (p_badges[i]).once_per = 'subject' then coalesce(p_subjects[i], '') else '' end,
+           (p_badges[i]).level, p_awarded_at[i], p_ledger_ids[i], p_season_ids[i], p_source
+      from generate_subscripts(p_badges, 1) as i
+     order by i
+    on conflict (badge_slug, profile_id, subject) do nothing
+    returning id, badge_slug, profile_id, subject, ledger_id
+  ), notified as (
+    insert into public.notifications (profile_id, kind, title, body, data)
+    select a.profile_id, 'badge_awarded', 'Badge earned: ' || (b.badge).name, (b.badge).description,
+           jsonb_build_object('badge', a.badge_slug, 'name', (b.badge).name, 'level', (b.badge).level,
+                              'subject', case when (b.badge).once_per = 'subject' then nullif(a.subject, '') end,
+                              'badge_award_id', a.id, 'ledger_id', a.ledger_id,
+                              'retroactive', p_source = 'retroactive')
+      from granted a
+      join (select distinct on ((p_badges[i]).slug) p_badges[i] as badge
+              from generate_subscripts(p_badges, 1) as i) b on (b.badge).slug = a.badge_slug
+     order by a.id
+  )
+  select a.id from granted a order by a.id
+$$;
+comment on function private.grant_badges(public.badges[], uuid[], text[], timestamptz[], bigint[], bigint[], text) is
+  'Records badges for members, element i of the arrays being one award: p_badges[i] for p_profile_ids[i] '
+  '(per subject p_subjects[i] when the badge is once per subject; its notification''s subject is null for an '
+  'empty one), awarded at p_awarded_at[i] for ledger row p_ledger_ids[i] or season p_season_ids[i]; p_source '
+  'live or retroactive. In array order, each with a badge_awarded notification; one already held is skipped. '
+  'Returns the new badge_awards ids.';
+revoke all on function private.grant_badges(public.badges[], uuid[], text[], timestamptz[], bigint[], bigint[], text)
+  from public;
+
 create or replace function private.grant_badge(
   p_badge public.badges,
   p_profile_id uuid,
@@ -152,34 +212,18 @@ create or replace function private.grant_badge(
   p_source text
 )
 returns boolean
-language plpgsql
+language sql
 volatile
 security definer
 set search_path = ''
 as $$
-declare
-  v_id bigint;
-begin
-  insert into public.badge_awards (badge_slug, profile_id, subject, level, awarded_at, ledger_id, season_id, source)
-  values (p_badge.slug, p_profile_id, case when p_badge.once_per = 'subject' then coalesce(p_subject, '') else '' end,
-          p_badge.level, p_awarded_at, p_ledger_id, p_season_id, p_source)
-  on conflict (badge_slug, profile_id, subject) do nothing
-  returning id into v_id;
-  if v_id is null then
-    return false;
-  end if;
-  insert into public.notifications (profile_id, kind, title, body, data)
-  values (p_profile_id, 'badge_awarded', 'Badge earned: ' || p_badge.name, p_badge.description,
-          jsonb_build_object('badge', p_badge.slug, 'name', p_badge.name, 'level', p_badge.level,
-                             'subject', case when p_badge.once_per = 'subject' then p_subject end,
-                             'badge_award_id', v_id, 'ledger_id', p_ledger_id,
-                             'retroactive', p_source = 'retroactive'));
-  return true;
-end
+  select exists (
+    select 1 from private.grant_badges(array[p_badge], array[p_profile_id], array[p_subject], array[p_awarded_at],
+                                       array[p_ledger_id], array[p_season_id], p_source))
 $$;
 comment on function private.grant_badge(public.badges, uuid, text, timestamptz, bigint, bigint, text) is
   'Records badge p_badge for a member (per subject when the badge is once per subject) and notifies them '
-  '(badge_awarded); returns false, changing nothing, when they hold it already.';
+  '(badge_awarded), through private.grant_badges; returns false, changing nothing, when they hold it already.';
 revoke all on function private.grant_badge(public.badges, uuid, text, timestamptz, bigint, bigint, text) from public;
 
 create or replace function private.held(p_badge public.badges, p_profile_id uuid, p_subject text)
@@ -208,32 +252,66 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+-- For the statement's new ledger rows (transition table new_rows), what a row trigger deciding one row at a
+-- time in id order gives: each active badge (but season placings) whose filters a row passes and that the
+-- member does not hold, met as of that row (private.badge_met, the ledger as the row found it), granted at the
+-- first such row of the statement per member (and subject), in (ledger id, position, slug) order.
 declare
-  v_badge public.badges;
+  v_badges public.badges[];
+  v_profile_ids uuid[];
+  v_subjects text[];
+  v_awarded_at timestamptz[];
+  v_ledger_ids bigint[];
 begin
-  for v_badge in
-    select b.* from public.badges b
-     where b.active and b.kind <> 'season_placing'
-     order by b.position, b.slug
-  loop
-    if private.badge_applies(v_badge, new)
-       and not private.held(v_badge, new.profile_id, new.subject)
-       and private.badge_met(v_badge, new) then
-      perform private.grant_badge(v_badge, new.profile_id, new.subject, new.occurred_at, new.id, null, 'live');
-    end if;
-  end loop;
+  with candidate as materialized (
+    -- The (row, badge) pairs that can apply at all: the badge's filters (private.badge_applies, narrowed
+    -- first by its activities and subject_prefix) and not held before the statement (private.held, as a
+    -- probe of badge_awards' unique key per pair: a subplan, so no join order can turn it into a scan).
+    select n::public.xp_ledger as new_row, b as badge, b.position, b.slug, x.subject
+      from new_rows n
+      join public.badges b
+        on b.active and b.kind <> 'season_placing'
+       and (b.activities is null or n.activity_slug = any (b.activities))
+       and (b.subject_prefix is null or starts_with(n.subject, b.subject_prefix))
+     cross join lateral (select case when b.once_per = 'subject' then coalesce(n.subject, '') else '' end
+                           as subject) x
+     where private.badge_applies(b, n)
+       and (select a.id from public.badge_awards a
+             where a.badge_slug = b.slug and a.profile_id = n.profile_id and a.subject = x.subject
+             limit 1) is null
+  ), winner as (
+    -- A badge granted at one row is held at the later ones: the first row that meets it earns it.
+    select distinct on (c.slug, (c.new_row).profile_id, c.subject) c.new_row, c.badge, c.position, c.slug
+      from candidate c
+     where private.badge_met(c.badge, c.new_row, true)
+     order by c.slug, (c.new_row).profile_id, c.subject, (c.new_row).id
+  ), ordered as (
+    select w.*, row_number() over (order by (w.new_row).id, w.position, w.slug) as ord from winner w
+  )
+  select array_agg(o.badge order by o.ord), array_agg((o.new_row).profile_id order by o.ord),
+         array_agg((o.new_row).subject order by o.ord), array_agg((o.new_row).occurred_at order by o.ord),
+         array_agg((o.new_row).id order by o.ord)
+    into v_badges, v_profile_ids, v_subjects, v_awarded_at, v_ledger_ids
+    from ordered o;
+  if v_badges is not null then
+    perform private.grant_badges(v_badges, v_profile_ids, v_subjects, v_awarded_at, v_ledger_ids,
+                                 array_fill(null::bigint, array[cardinality(v_badges)]), 'live');
+  end if;
   return null;
 end
 $$;
 comment on function private.tg_xp_ledger__badges() is
-  'Decides every active badge (but season placings) for a new ledger row, as of that row.';
+  'Statement trigger (transition table new_rows): decides every active badge (but season placings) for the '
+  'new ledger rows, each as of its row (the ledger as that row found it), as a row trigger firing in ledger id '
+  'order would; grants them with one private.grant_badges call in (ledger id, badge position, slug) order.';
 revoke all on function private.tg_xp_ledger__badges() from public;
 
 -- An import (92_imports.sql) sets xpbase.importing for its transaction and decides the badges of its batch
 -- itself, with the same functions, once the batch's ledger rows are in.
 drop trigger if exists _800_badges on public.xp_ledger;
 create trigger _800_badges after insert on public.xp_ledger
-  for each row when (current_setting('xpbase.importing', true) is distinct from 'on')
+  referencing new table as new_rows
+  for each statement when (current_setting('xpbase.importing', true) is distinct from 'on')
   execute function private.tg_xp_ledger__badges();
 
 create or replace function private.tg_season_results__badges()

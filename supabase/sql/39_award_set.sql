@@ -6,8 +6,8 @@
 -- path does not take is decided by private.award_xp itself, item by item, in array order, in the same call.
 --
 -- Tables: none of its own; through private.award_set_write (39_award_set_write.sql) it writes what
---   private.apply_xp writes, and public.leaderboard_count_deltas once per member and board per batch (the
---   count triggers are off while the batch is written); the ledger's own triggers fire as always.
+--   private.apply_xp writes, and public.leaderboard_count_deltas once per member and board per batch (count
+--   triggers off meanwhile); the ledger's statement triggers (badges, feed) decide the batch's rows together.
 -- Tests: tests/sql/test_award_set.py
 
 create or replace function private.award_set_items(p_awards jsonb)

@@ -17,19 +17,23 @@ set search_path = ''
 as $$
 begin
   insert into public.activity_feed (ledger_id, profile_id, activity_slug, layer_slug, amount, occurred_at)
-  values (new.id, new.profile_id, new.activity_slug, new.layer_slug, new.amount, new.occurred_at);
+  select n.id, n.profile_id, n.activity_slug, n.layer_slug, n.amount, n.occurred_at
+    from new_rows n
+   where n.amount > 0 and n.reason is null
+   order by n.id;
   return null;
 end
 $$;
 comment on function private.tg_xp_ledger__activity_feed() is
-  'Copies activity, layer, amount and occurred_at of a positive award-path ledger row (no reason: not a '
-  'correction) into public.activity_feed, the part of the ledger a member page shows to anyone.';
+  'Statement trigger (transition table new_rows): copies activity, layer, amount and occurred_at of the '
+  'statement''s positive award-path ledger rows (no reason: not a correction), in ledger id order, into '
+  'public.activity_feed, the part of the ledger a member page shows to anyone.';
 revoke all on function private.tg_xp_ledger__activity_feed() from public;
 
 drop trigger if exists _700_activity_feed on public.xp_ledger;
 create trigger _700_activity_feed after insert on public.xp_ledger
-  for each row when (new.amount > 0 and new.reason is null)
-  execute function private.tg_xp_ledger__activity_feed();
+  referencing new table as new_rows
+  for each statement execute function private.tg_xp_ledger__activity_feed();
 
 ------------------------------------------------------------------------------
 -- The card

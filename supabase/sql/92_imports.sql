@@ -62,8 +62,8 @@ as $$
 -- unseen members, ledger rows, layer, season and profile totals and the leaderboard count changes are each
 -- written by one statement, the server membership by one more, and the badges by one pass. What it writes is
 -- what private.ensure_profile and private.apply_xp wrote for each member (apply_xp's receipt with the same
--- keys, computed for the whole batch; no notification: xpbase.importing), and what the per-row triggers it
--- switches off for its transaction would have added: the badge (33_badges.sql) and leaderboard count
+-- keys, computed for the whole batch; no notification: xpbase.importing), and what the ledger and totals
+-- triggers it switches off for its transaction would have added: the badge (33_badges.sql) and leaderboard count
 -- (60_leaderboards.sql) triggers skip while xpbase.importing is on, and this function applies their effect
 -- for the batch (count moves summed per board, scope, level and bucket; badges decided per ledger row with
 -- private.badge_applies and private.badge_met, the first row that earns a badge recording it).

@@ -1,5 +1,6 @@
 """Badges as data (supabase/sql/33_badges.sql): each rule kind, subjects, once per subject, idempotency,
-retroactive evaluation with progress, visibility of the reads."""
+retroactive evaluation with progress, visibility of the reads, a batch's rows decided together as one at a
+time."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ BADGE_COLUMNS = (
     "status_slug",
     "tier_slug",
     "once_per",
+    "position",
 )
 
 
@@ -216,6 +218,117 @@ async def test_subject_sum_of_xp_counts_held_back_awards_as_zero(db: Database) -
     assert await held(db, pid) == []
     await award(db, pid, "event_attendance", "e3", amount=40, context={"subject": "event:9"})
     assert [r["subject"] for r in await held(db, pid)] == [""]  # once per member: no subject kept
+
+
+async def test_a_batch_earns_what_its_awards_earn_one_at_a_time(db: Database) -> None:
+    """One batch (one ledger INSERT through private.award_set) grants the badges, in the order, that the same
+    awards sent one at a time grant: per row in ledger id order, per badge in (position, slug) order; a
+    once-per-member badge met by two rows of a member goes to the first; a row dated before an earlier row of
+    the batch does not count for it (the ledger as that row found it)."""
+    await only_custom_badges(db)
+    await define(db, "z_early", "first_time", position=1)
+    await define(db, "a_late", "first_time", position=5)
+    await define(db, "two", "activity_count", 2, activities=["challenge_completed"], position=2)
+    await define(db, "big", "total_xp", 25, position=3)
+
+    def plan(a: UUID, b: UUID, c: UUID, tag: str) -> list[dict[str, Any]]:
+        hour = timedelta(hours=1)
+        items = [
+            (a, "a1", T0),
+            (b, "b1", T0),
+            (a, "a2", T0 + hour),
+            (b, "b2", T0 + hour),
+            (a, "a3", T0 + 2 * hour),
+            # c2 is dated three days before c1, beyond the late-award horizon: decided as of its arrival.
+            (c, "c1", T0 + timedelta(days=3)),
+            (c, "c2", T0),
+        ]
+        return [
+            {
+                "profile_id": str(pid),
+                "activity": "challenge_completed",
+                "idempotency_key": f"{tag}-{key}",
+                "amount": 10,
+                "occurred_at": at.isoformat(),
+            }
+            for pid, key, at in items
+        ]
+
+    async def outcome(members: list[UUID], tag: str) -> tuple[list[Any], list[Any]]:
+        """(badge, member, award key) of each badge_awards row and each badge_awarded notification, in id
+        order; the award key without the tag."""
+        async with db.as_service() as conn:
+            keys = {
+                r["id"]: r["idempotency_key"].removeprefix(f"{tag}-")
+                for r in await conn.fetch(
+                    "select id, idempotency_key from public.xp_ledger where profile_id = any ($1::uuid[])",
+                    members,
+                )
+            }
+            awards = await conn.fetch(
+                "select id, badge_slug, profile_id, ledger_id, awarded_at from public.badge_awards"
+                " where profile_id = any ($1::uuid[]) order by id",
+                members,
+            )
+            notes = await conn.fetch(
+                "select profile_id, data from public.notifications"
+                " where profile_id = any ($1::uuid[]) and kind = 'badge_awarded' order by id",
+                members,
+            )
+        award_ids = [r["id"] for r in awards]
+        return (
+            [(r["badge_slug"], members.index(r["profile_id"]), keys[r["ledger_id"]]) for r in awards],
+            [
+                (
+                    n["data"]["badge"],
+                    members.index(n["profile_id"]),
+                    keys[n["data"]["ledger_id"]],
+                    award_ids.index(n["data"]["badge_award_id"]),
+                )
+                for n in notes
+            ],
+        )
+
+    batch = [await new_profile(db, f"Batch{i}") for i in range(3)]
+    async with db.as_service() as conn:
+        receipts = await conn.fetch(
+            "select * from public.service_role_award_xp_batch($1::jsonb)", plan(*batch, "batch")
+        )
+        # All seven ledger rows came from one statement (the set path), so one statement trigger decided them.
+        assert (
+            await conn.fetchval(
+                "select count(distinct (xmin::text, cmin::text)) from public.xp_ledger"
+                " where profile_id = any ($1::uuid[])",
+                batch,
+            )
+            == 1
+        )
+    assert len(receipts) == 7
+    single = [await new_profile(db, f"Single{i}") for i in range(3)]
+    for item in plan(*single, "single"):
+        await award(
+            db,
+            UUID(item["profile_id"]),
+            item["activity"],
+            item["idempotency_key"],
+            amount=item["amount"],
+            occurred_at=datetime.fromisoformat(item["occurred_at"]),
+        )
+
+    expected = [
+        ("z_early", 0, "a1"),
+        ("a_late", 0, "a1"),
+        ("z_early", 1, "b1"),
+        ("a_late", 1, "b1"),
+        ("two", 0, "a2"),
+        ("two", 1, "b2"),
+        ("big", 0, "a3"),
+        ("z_early", 2, "c1"),
+        ("a_late", 2, "c1"),
+    ]
+    notes = [(*e, i) for i, e in enumerate(expected)]
+    assert await outcome(batch, "batch") == (expected, notes)
+    assert await outcome(single, "single") == (expected, notes)
 
 
 async def test_season_placing(db: Database) -> None:

@@ -1,6 +1,7 @@
 -- The per-member import as it was before the set-based private.import_members (supabase/sql/92_imports.sql,
--- issue 17): each member through private.ensure_profile and private.apply_xp, with every per-row trigger
--- firing (the badge and leaderboard count triggers as they were, without their xpbase.importing condition).
+-- issue 17): each member through private.ensure_profile and private.apply_xp, with every ledger trigger
+-- firing (the badge and leaderboard count triggers without their xpbase.importing condition; the badge trigger
+-- is a statement trigger, and apply_xp writes one ledger row per statement).
 -- tests/sql/test_imports_set_based.py applies this file to a reference database of its own, to compare the
 -- set-based import against; it is never part of a migration.
 
@@ -185,7 +186,8 @@ $$;
 
 drop trigger if exists _800_badges on public.xp_ledger;
 create trigger _800_badges after insert on public.xp_ledger
-  for each row execute function private.tg_xp_ledger__badges();
+  referencing new table as new_rows
+  for each statement execute function private.tg_xp_ledger__badges();
 drop trigger if exists _600_leaderboard_counts on public.profiles;
 create trigger _600_leaderboard_counts after insert or delete or update of xp, leaderboard_visible on public.profiles
   for each row execute function private.tg_profiles__leaderboard_counts();
