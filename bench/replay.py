@@ -2,7 +2,8 @@
 
 For each Stack Exchange dump: a fresh database on one embedded Postgres (or on
 DATABASE_URL's server), migrated; the dump replayed through
-``xpbase.replay.stackexchange.replay`` (every award decided by award_xp); then
+``xpbase.replay.stackexchange.replay`` (awards in batches through service_role_award_xp_batch,
+decided as a set by private.award_set with award_xp's rules); then
 the very ledger rows it wrote are copied out and COPYed back into a table of
 the same shape (``like public.xp_ledger``): once bare (columns only) and once
 with the ledger's indexes and constraints. Same server, same run. Prints the
@@ -148,14 +149,17 @@ async def bench_site(server_url: str, dumps: Path, site: str) -> dict[str, float
 
 
 def print_sites(results: dict[str, dict[str, float]]) -> None:
-    table = Table(title="Replay through award_xp vs COPY of the same ledger rows (same server, same run)")
+    table = Table(
+        title="Replay through service_role_award_xp_batch vs COPY of the same ledger rows "
+        "(same server, same run)"
+    )
     table.add_column("")
     for site in results:
         table.add_column(site, justify="right")
     rows = [
         ("votes read", lambda r: f"{r['votes']:,}"),
         ("ledger rows written", lambda r: f"{r['rows']:,}"),
-        ("replay (award_xp) rows/s", lambda r: f"{r['replay_rate']:,.0f}"),
+        ("replay rows/s", lambda r: f"{r['replay_rate']:,.0f}"),
         ("bare COPY rows/s", lambda r: f"{r['bare_rate']:,.0f}"),
         ("replay / bare COPY", lambda r: f"{r['replay_rate'] / r['bare_rate']:.4f}"),
         ("COPY with the ledger's indexes rows/s", lambda r: f"{r['indexed_rate']:,.0f}"),
