@@ -173,6 +173,9 @@ comment on function public.leaderboard(text, text, bigint, integer, integer) is
 revoke all on function public.leaderboard(text, text, bigint, integer, integer) from public;
 grant execute on function public.leaderboard(text, text, bigint, integer, integer) to anon, authenticated, service_role;
 
+-- Rank and around-me (issue 16 item 7) are one statement each: a call's cost is mostly the setting up of its
+-- statements' plans, not the few index entries they read, so the member's entry and the caller's own are read
+-- together once, and the suspension corrections run only while someone is suspended.
 create or replace function public.leaderboard_rank(
   profile_id uuid,
   board text default 'all_time',
@@ -180,61 +183,65 @@ create or replace function public.leaderboard_rank(
   season_id bigint default null
 )
 returns jsonb
-language plpgsql
+language sql
 stable
 security invoker
 set search_path = ''
 -- Plans with the caller's values as parameters are as good here and save replanning on every call.
 set plan_cache_mode = force_generic_plan
 as $$
-declare
-  v_scope record;
-  v_uid uuid := (select auth.uid());
-  v_susp uuid[] := public.leaderboard_suspended_ids();
-  v_xp bigint;
-  v_visible boolean;
-  v_self_hidden bigint;
-  v_susp_total bigint;
-  v_susp_above bigint;
-  v_rank bigint;
-  v_total bigint;
-begin
-  select z.board_name as board, z.layer_slug as layer, z.season as season_id,
-         case when z.board_name = 'layer' then z.layer_slug else '' end as layer_key,
-         case when z.board_name = 'season' then coalesce(z.season, 0) else 0 end as season_key,
-         case z.board_name when 'all_time' then '' when 'layer' then z.layer_slug else z.season::text end as count_key
-    into v_scope
-    from public.leaderboard_scope(board, layer, season_id) z;
-  -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
-  -- the counts hold visible members only.
-  select e.xp, e.visible and not (e.profile_id = any (v_susp)) into v_xp, v_visible from public.leaderboard_entries e
-   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-     and e.profile_id = leaderboard_rank.profile_id;
-  select e.xp into v_self_hidden from public.leaderboard_entries e
-   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-     and e.profile_id = v_uid and not (e.visible and not (e.profile_id = any (v_susp)));
-  if not coalesce(v_visible or leaderboard_rank.profile_id = v_uid, false) then
-    v_xp := null;
-  end if;
+  with caller as materialized (
+    select (select auth.uid()) as uid, public.leaderboard_suspended_ids() as susp
+  ),
+  scope as materialized (
+    select z.board_name as board, z.layer_slug as layer, z.season as season_id,
+           case when z.board_name = 'layer' then z.layer_slug else '' end as layer_key,
+           case when z.board_name = 'season' then coalesce(z.season, 0) else 0 end as season_key,
+           case z.board_name when 'all_time' then '' when 'layer' then z.layer_slug
+                             else z.season::text end as count_key
+      from public.leaderboard_scope(leaderboard_rank.board, leaderboard_rank.layer, leaderboard_rank.season_id) z
+  ),
+  -- The member's entry and the caller's own as the caller may read them (RLS), in one read; listed: on the
+  -- board for everyone (visible, not suspended). The counts hold visible members only.
+  entries as materialized (
+    select e.profile_id, e.xp, e.visible and not (e.profile_id = any ((select c.susp from caller c)::uuid[])) as listed
+      from public.leaderboard_entries e
+     where e.board = (select s.board from scope s) and e.layer_slug = (select s.layer_key from scope s)
+       and e.season_id = (select s.season_key from scope s)
+       and (e.profile_id = leaderboard_rank.profile_id or e.profile_id = (select c.uid from caller c))
+  ),
+  me as (
+    select (select m.xp from entries m
+             where m.profile_id = leaderboard_rank.profile_id
+               and (m.listed or m.profile_id = (select c.uid from caller c))) as xp,
+           -- The caller's own entry when they are not listed: shown to them, not in the counts.
+           (select m.xp from entries m
+             where m.profile_id = (select c.uid from caller c) and not m.listed) as self_hidden
+  ),
   -- The counts hold suspended members (a suspension's end changes nothing stored): take them out here.
-  select count(*), count(*) filter (where e.xp > v_xp) into v_susp_total, v_susp_above
-    from public.leaderboard_entries e
-   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-     and e.visible and e.profile_id = any (v_susp);
-  select coalesce(sum(x.n), 0) - v_susp_total + (v_self_hidden is not null)::integer into v_total
-    from (select c.members as n from public.leaderboard_counts c
-           where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 7
-          union all
-          select d.delta from public.leaderboard_count_deltas d
-           where d.board = v_scope.board and d.scope = v_scope.count_key and d.level in (7, -1)) x;
-  if v_xp is not null then
-    v_rank := 1 + public.leaderboard_members_above(v_scope.board, v_scope.count_key, v_xp) - v_susp_above
-                + coalesce(v_self_hidden > v_xp, false)::integer;
-  end if;
-  return jsonb_build_object(
-    'profile_id', leaderboard_rank.profile_id, 'board', v_scope.board, 'layer', v_scope.layer,
-    'season_id', v_scope.season_id, 'rank', v_rank, 'xp', v_xp, 'total', v_total);
-end
+  susp as (
+    select count(*) as total, count(*) filter (where e.xp > (select me.xp from me)) as above
+      from public.leaderboard_entries e
+     where cardinality((select c.susp from caller c)) > 0
+       and e.board = (select s.board from scope s) and e.layer_slug = (select s.layer_key from scope s)
+       and e.season_id = (select s.season_key from scope s)
+       and e.visible and e.profile_id = any ((select c.susp from caller c)::uuid[])
+  )
+  select jsonb_build_object(
+           'profile_id', leaderboard_rank.profile_id, 'board', s.board, 'layer', s.layer,
+           'season_id', s.season_id,
+           'rank', case when me.xp is not null
+                        then 1 + public.leaderboard_members_above(s.board, s.count_key, me.xp) - susp.above
+                             + coalesce(me.self_hidden > me.xp, false)::integer end,
+           'xp', me.xp,
+           'total', (select coalesce(sum(x.n), 0)
+                       from (select c.members as n from public.leaderboard_counts c
+                              where c.board = s.board and c.scope = s.count_key and c.level = 7
+                             union all
+                             select d.delta from public.leaderboard_count_deltas d
+                              where d.board = s.board and d.scope = s.count_key and d.level in (7, -1)) x)
+                    - susp.total + (me.self_hidden is not null)::integer)
+    from scope s cross join me cross join susp
 $$;
 comment on function public.leaderboard_rank(uuid, text, text, bigint) is
   'A member''s place on a leaderboard as the caller sees it: {profile_id, board, layer, season_id, rank, xp, '
@@ -258,101 +265,121 @@ set search_path = ''
 -- Plans with the caller's values as parameters are as good here and save replanning on every call.
 set plan_cache_mode = force_generic_plan
 as $$
-declare
-  v_scope record;
-  v_uid uuid := (select auth.uid());
-  v_susp uuid[] := public.leaderboard_suspended_ids();
-  v_xp bigint;
-  v_reached_at timestamptz;
-  v_visible boolean;
-  v_self_hidden bigint;
 begin
   if radius is null or radius not between 0 and 50 then
     raise exception 'radius must be 0 to 50' using errcode = 'XPBAD';
   end if;
-  select z.board_name as board,
-         case when z.board_name = 'layer' then z.layer_slug else '' end as layer_key,
-         case when z.board_name = 'season' then coalesce(z.season, 0) else 0 end as season_key,
-         case z.board_name when 'all_time' then '' when 'layer' then z.layer_slug else z.season::text end as count_key
-    into v_scope
-    from public.leaderboard_scope(board, layer, season_id) z;
-  -- The member's entry as the caller may read it (RLS), and the caller's own entry when they hide:
-  -- the counts hold visible members only.
-  select e.xp, e.reached_at, e.visible and not (e.profile_id = any (v_susp)) into v_xp, v_reached_at, v_visible
-    from public.leaderboard_entries e
-   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-     and e.profile_id = leaderboard_around.profile_id;
-  select e.xp into v_self_hidden from public.leaderboard_entries e
-   where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-     and e.profile_id = v_uid and not (e.visible and not (e.profile_id = any (v_susp)));
-  if v_xp is null or not coalesce(v_visible or leaderboard_around.profile_id = v_uid, false) then
-    return;
-  end if;
-  -- Each part walks the board's index outwards from the member (their XP and moment are index bounds), and the
-  -- ranks come from public.leaderboard_counts: the cost is the window, never the whole board.
   return query
-  -- not materialized: each use below is inlined, so its filters reach the board's index.
-  with board as not materialized (
-    select e.profile_id, e.xp, e.reached_at, e.visible from public.leaderboard_entries e
-     where e.board = v_scope.board and e.layer_slug = v_scope.layer_key and e.season_id = v_scope.season_key
-       and ((e.visible and not (e.profile_id = any (v_susp))) or e.profile_id = v_uid)
+  with caller as materialized (
+    select (select auth.uid()) as uid, public.leaderboard_suspended_ids() as susp
   ),
-  win as (
+  scope as materialized (
+    select z.board_name as board,
+           case when z.board_name = 'layer' then z.layer_slug else '' end as layer_key,
+           case when z.board_name = 'season' then coalesce(z.season, 0) else 0 end as season_key,
+           case z.board_name when 'all_time' then '' when 'layer' then z.layer_slug
+                             else z.season::text end as count_key
+      from public.leaderboard_scope(leaderboard_around.board, leaderboard_around.layer,
+                                    leaderboard_around.season_id) z
+  ),
+  -- The member's entry and the caller's own as the caller may read them (RLS), in one read; listed: on the
+  -- board for everyone (visible, not suspended). The counts hold visible members only.
+  entries as materialized (
+    select e.profile_id, e.xp, e.reached_at, e.display_name, e.avatar_url, e.level, e.tier,
+           e.visible and not (e.profile_id = any ((select c.susp from caller c)::uuid[])) as listed
+      from public.leaderboard_entries e
+     where e.board = (select s.board from scope s) and e.layer_slug = (select s.layer_key from scope s)
+       and e.season_id = (select s.season_key from scope s)
+       and (e.profile_id = leaderboard_around.profile_id or e.profile_id = (select c.uid from caller c))
+  ),
+  -- The member, when the caller may see them on the board (none: the answer is empty).
+  me as materialized (
+    select m.profile_id, m.xp, m.reached_at, m.display_name, m.avatar_url, m.level, m.tier from entries m
+     where m.profile_id = leaderboard_around.profile_id
+       and (m.listed or m.profile_id = (select c.uid from caller c))
+  ),
+  -- The caller's own entry when they are not listed: shown to them, not in the counts.
+  self as materialized (
+    select (select m.xp from entries m
+             where m.profile_id = (select c.uid from caller c) and not m.listed) as xp
+  ),
+  -- not materialized: each use below is inlined, so its filters reach the board's index.
+  board as not materialized (
+    select e.profile_id, e.xp, e.reached_at, e.display_name, e.avatar_url, e.level, e.tier
+      from public.leaderboard_entries e
+     where e.board = (select s.board from scope s) and e.layer_slug = (select s.layer_key from scope s)
+       and e.season_id = (select s.season_key from scope s)
+       and ((e.visible and not (e.profile_id = any ((select c.susp from caller c)::uuid[])))
+            or e.profile_id = (select c.uid from caller c))
+  ),
+  -- Each part walks the board's index outwards from the member (their XP and moment are index bounds), and
+  -- the ranks come from public.leaderboard_counts: the cost is the window, never the whole board.
+  win as materialized (
     select * from (
-      (select b.profile_id as id, b.xp, b.reached_at from board b
-        where b.xp = v_xp and (b.reached_at, b.profile_id) < (v_reached_at, leaderboard_around.profile_id)
+      (select b.* from board b
+        where b.xp = (select me.xp from me)
+          and (b.reached_at, b.profile_id) < ((select me.reached_at from me), leaderboard_around.profile_id)
         order by b.reached_at desc, b.profile_id desc limit radius)
       union all
-      (select b.profile_id, b.xp, b.reached_at from board b
-        where b.xp > v_xp
+      (select b.* from board b
+        where b.xp > (select me.xp from me)
         order by b.xp, b.reached_at desc, b.profile_id desc limit radius)
       order by 2, 3 desc, 1 desc limit radius
     ) above
     union all
-    select leaderboard_around.profile_id, v_xp, v_reached_at
+    select * from me
     union all
     select * from (
-      (select b.profile_id, b.xp, b.reached_at from board b
-        where b.xp = v_xp and (b.reached_at, b.profile_id) > (v_reached_at, leaderboard_around.profile_id)
+      (select b.* from board b
+        where b.xp = (select me.xp from me)
+          and (b.reached_at, b.profile_id) > ((select me.reached_at from me), leaderboard_around.profile_id)
         order by b.reached_at, b.profile_id limit radius)
       union all
-      (select b.profile_id, b.xp, b.reached_at from board b
-        where b.xp < v_xp
+      (select b.* from board b
+        where b.xp < (select me.xp from me)
         order by b.xp desc, b.reached_at, b.profile_id limit radius)
       order by 2 desc, 3, 1 limit radius
     ) below
   ),
-  -- The counts hold suspended members: take out those above and at the window's best XP.
+  -- The counts hold suspended members: take out those above and at the window's best XP (nothing to take out
+  -- when nobody is suspended).
   top as materialized (
-    select t.xp, public.leaderboard_members_above(v_scope.board, v_scope.count_key, t.xp)
-                 - (select count(*) from public.leaderboard_entries s
-                     where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
-                       and s.season_id = v_scope.season_key and s.visible and s.profile_id = any (v_susp)
-                       and s.xp > t.xp) as above,
+    select t.xp,
+           public.leaderboard_members_above((select s.board from scope s), (select s.count_key from scope s), t.xp)
+           - (select count(*) from public.leaderboard_entries x
+               where cardinality((select c.susp from caller c)) > 0
+                 and x.board = (select s.board from scope s) and x.layer_slug = (select s.layer_key from scope s)
+                 and x.season_id = (select s.season_key from scope s) and x.visible
+                 and x.profile_id = any ((select c.susp from caller c)::uuid[]) and x.xp > t.xp) as above,
            (select coalesce(sum(x.n), 0)
               from (select c.members as n from public.leaderboard_counts c
-                     where c.board = v_scope.board and c.scope = v_scope.count_key and c.level = 0 and c.bucket = t.xp
+                     where c.board = (select s.board from scope s) and c.scope = (select s.count_key from scope s)
+                       and c.level = 0 and c.bucket = t.xp
                     union all
                     select d.delta from public.leaderboard_count_deltas d
-                     where d.board = v_scope.board and d.scope = v_scope.count_key and d.level in (0, -1)
-                       and d.bucket = t.xp) x)::bigint
-           - (select count(*) from public.leaderboard_entries s
-               where s.board = v_scope.board and s.layer_slug = v_scope.layer_key
-                 and s.season_id = v_scope.season_key and s.visible and s.profile_id = any (v_susp)
-                 and s.xp = t.xp) as tied
-      from (select max(win.xp) as xp from win) t
+                     where d.board = (select s.board from scope s) and d.scope = (select s.count_key from scope s)
+                       and d.level in (0, -1) and d.bucket = t.xp) x)::bigint
+           - (select count(*) from public.leaderboard_entries x
+               where cardinality((select c.susp from caller c)) > 0
+                 and x.board = (select s.board from scope s) and x.layer_slug = (select s.layer_key from scope s)
+                 and x.season_id = (select s.season_key from scope s) and x.visible
+                 and x.profile_id = any ((select c.susp from caller c)::uuid[]) and x.xp = t.xp) as tied
+      from (select max(w.xp) as xp from win w) t
+     where t.xp is not null
   )
   -- rank(v) = 1 + visible members above v + the caller when hidden and above v. Above the window's best XP
   -- they come from the counts; below it, add the visible members at that best XP (counts, level 0) and the
   -- window's own rows in between (every member with XP strictly between two window rows is in the window).
-  select 1 + top.above + coalesce(v_self_hidden > w.xp, false)::integer
+  select 1 + top.above + coalesce((select self.xp from self) > w.xp, false)::integer
            + case when w.xp = top.xp then 0
                   else top.tied + (select count(*) from win v
-                                    where v.xp > w.xp and v.xp < top.xp and (v.id <> v_uid or v_self_hidden is null))
+                                    where v.xp > w.xp and v.xp < top.xp
+                                      and (v.profile_id <> (select c.uid from caller c)
+                                           or (select self.xp from self) is null))
              end,
-         w.id, p.display_name, p.avatar_url, w.xp, p.level, p.tier
-    from win w cross join top join public.profiles p on p.id = w.id
-   order by w.xp desc, w.reached_at, w.id;
+         w.profile_id, w.display_name, w.avatar_url, w.xp, w.level, w.tier
+    from win w cross join top
+   order by w.xp desc, w.reached_at, w.profile_id;
 end
 $$;
 comment on function public.leaderboard_around(uuid, text, text, bigint, integer) is
