@@ -1,6 +1,6 @@
 -- public.leaderboard_rank and public.leaderboard_around as they were before they became one statement each
 -- (supabase/sql/60_leaderboards.sql on main, issue 16 item 7): PL/pgSQL, eight and six statements a call.
--- tests/sql/test_leaderboard_rank_reference.py loads them into a second database as the reference the
+-- tests/sql/test_leaderboard_ranks.py loads them into a second database as the reference the
 -- current definitions must agree with.
 
 create or replace function public.leaderboard_rank(

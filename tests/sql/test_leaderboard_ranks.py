@@ -1,5 +1,5 @@
-"""public.leaderboard_rank and public.leaderboard_around (one statement each, issue 16 item 7) against their
-PL/pgSQL definitions before (tests/sql/reference/leaderboard_rank_around_plpgsql.sql).
+"""public.leaderboard_rank and public.leaderboard_around (supabase/sql/63_leaderboard_ranks.sql, issue 16
+item 7) against their PL/pgSQL definitions before (tests/sql/reference/leaderboard_rank_around_plpgsql.sql).
 
 Two databases cloned from the same template, the reference loaded into one. Hypothesis builds the same random
 board in both, inside a transaction that rolls back: members with few distinct scores and moments (long ties,
