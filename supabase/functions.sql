@@ -51,6 +51,7 @@
 \ir sql/60_leaderboards.sql
 \ir sql/61_leaderboard_visibility.sql
 \ir sql/62_leaderboard_keyset.sql
+\ir sql/63_leaderboard_ranks.sql
 \ir sql/65_profile_card.sql
 \ir sql/68_ledger_reads.sql
 \ir sql/70_timeline.sql

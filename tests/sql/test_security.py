@@ -816,6 +816,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.leaderboard_rank(uuid, text, text, bigint)": EVERYONE,
     "public.leaderboard_members_above(text, text, bigint)": EVERYONE,
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
+    "public.leaderboard_around_rows(text, text, bigint, text, uuid, integer)": EVERYONE,
     "public.my_profile()": frozenset({"authenticated"}),
     "public.leaderboard_scope(text, text, bigint)": EVERYONE,
     "public.leaderboard_suspended_ids()": EVERYONE,
