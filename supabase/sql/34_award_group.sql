@@ -59,14 +59,11 @@ begin
       v_item_of[v_index] := cardinality(v_items);
     else
       v_award := private.discord_award_prepare(
-        v_call ->> 'guild_id', v_call ->> 'user_id', v_call ->> 'display_name', v_call ->> 'channel_id',
+        v_call ->> 'guild_id', v_call ->> 'user_id', v_call ->> 'display_name', v_call ->> 'activity',
+        v_call ->> 'idempotency_key', v_call ->> 'channel_id',
         array(select jsonb_array_elements_text(coalesce(nullif(v_call -> 'role_ids', 'null'), '[]'))));
       if v_award ? 'skipped' then
-        v_answers[v_index] := jsonb_build_object(
-          'fn', 'discord_award', 'ok', true,
-          'receipt', jsonb_build_object('granted', 0, 'skipped', v_award ->> 'skipped', 'activity',
-                                        v_call ->> 'activity', 'idempotency_key', v_call ->> 'idempotency_key',
-                                        'profile_id', null, 'replayed', false));
+        v_answers[v_index] := jsonb_build_object('fn', 'discord_award', 'ok', true, 'receipt', v_award -> 'skipped');
       else
         v_items := v_items || jsonb_build_object(
           'profile_id', v_award ->> 'profile_id', 'activity', v_call -> 'activity',

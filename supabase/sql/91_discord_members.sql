@@ -10,6 +10,8 @@ create or replace function private.discord_award_prepare(
   p_guild_id text,
   p_user_id text,
   p_display_name text,
+  p_activity text,
+  p_idempotency_key text,
   p_channel_id text,
   p_role_ids text[]
 )
@@ -47,7 +49,9 @@ begin
          end
     into v_skip;
   if v_skip is not null then
-    return jsonb_build_object('skipped', v_skip);
+    return jsonb_build_object('skipped', jsonb_build_object(
+      'granted', 0, 'skipped', v_skip, 'activity', p_activity, 'idempotency_key', p_idempotency_key,
+      'profile_id', null, 'replayed', false));
   end if;
 
   v_profile_id := private.ensure_profile('discord', p_user_id, p_display_name);
@@ -59,13 +63,14 @@ begin
     'context', jsonb_build_object('guild_id', p_guild_id, 'channel_id', p_channel_id, 'role_ids', to_jsonb(v_roles)));
 end
 $$;
-comment on function private.discord_award_prepare(text, text, text, text, text[]) is
-  'What private.discord_award does before the award: checks the ids (XPBAD), answers {skipped: '
-  '"no_xp_channel" | "no_xp_role"} when the channel or a role earns no XP in that server, else makes sure '
+comment on function private.discord_award_prepare(text, text, text, text, text, text, text[]) is
+  'What private.discord_award does before the award: checks the ids (XPBAD), answers {skipped: <the call''s '
+  'receipt {granted: 0, skipped: no_xp_channel|no_xp_role, activity, idempotency_key, profile_id: null, '
+  'replayed: false}>} when the channel or a role earns no XP in that server, else makes sure '
   'the Discord user has a profile, records them as seen in the server and answers {profile_id, context: '
   '{guild_id, channel_id, role_ids}}, the award_xp parameters the award takes. p_activity is not read (the '
   'award checks it). Shared by discord_award and the group commit''s set path (34_award_group.sql).';
-revoke all on function private.discord_award_prepare(text, text, text, text, text[]) from public;
+revoke all on function private.discord_award_prepare(text, text, text, text, text, text, text[]) from public;
 
 create or replace function private.discord_award(
   p_guild_id text,
@@ -84,11 +89,11 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_award jsonb := private.discord_award_prepare(p_guild_id, p_user_id, p_display_name, p_channel_id, p_role_ids);
+  v_award jsonb := private.discord_award_prepare(p_guild_id, p_user_id, p_display_name, p_activity,
+                                                 p_idempotency_key, p_channel_id, p_role_ids);
 begin
   if v_award ? 'skipped' then
-    return jsonb_build_object('granted', 0, 'skipped', v_award ->> 'skipped', 'activity', p_activity,
-                              'idempotency_key', p_idempotency_key, 'profile_id', null, 'replayed', false);
+    return v_award -> 'skipped';
   end if;
   return private.award_xp(
     (v_award ->> 'profile_id')::uuid, p_activity, p_idempotency_key, null, p_occurred_at, v_award -> 'context'
