@@ -80,6 +80,10 @@ INLINED = {
     # with search_path set it is a separate call, and around's server time doubled (1.45 -> 2.87 ms at
     # 1,000,000 profiles, bench/leaderboard.py, 2026-12-01).
     "public.leaderboard_around_rows(text, text, bigint, text, uuid, integer)",
+    # leaderboard_rank's rank per board (63_leaderboard_ranks.sql), inlined for the same reason: its plan
+    # holds one board instead of the three of leaderboard_entries (tests/sql/test_leaderboard_ranks.py checks
+    # it is never called; figures in bench/README.md, 2026-12-01 "rank per board").
+    "public.leaderboard_rank_row(text, text, bigint, text, uuid)",
 }
 
 

@@ -252,3 +252,52 @@ async def test_rank_and_around_answer_as_before(
         f"{len(differ)} answers differ, e.g. {differ[0]}: {got[differ[0]]} != {want[differ[0]]}"
     )
     assert any(isinstance(v, list) and v for v in want.values())
+
+
+# Inlined, these run as part of their caller's statement and are never called (no search_path on them:
+# tests/sql/test_catalog.py INLINED). A SET clause, strict, volatile or a scalar return would make them
+# separate calls again, which pg_stat_xact_user_functions counts (track_functions = 'all' counts SQL too).
+INLINED = ("leaderboard_rank_row", "leaderboard_around_rows")
+
+
+async def test_rank_and_around_inline_their_board_functions(database_url: str) -> None:
+    """leaderboard_rank and leaderboard_around on every board, as a member: their per-board SQL functions are
+    inlined (never called), while the SQL function they call that is not inlined is counted."""
+    member = {
+        "xp": 70,
+        "at": 0,
+        "layer_xp": 5,
+        "season_xp": 5,
+        "visible": True,
+        "left": set(),
+        "suspended": None,
+    }
+    board = {"members": [member, {**member, "xp": 10}], "moderator": False, "toggles": [], "compact": False}
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            ids = await build(conn, board)
+            await conn.execute("set local track_functions = 'all'")
+            await switch_role(conn, "authenticated", member_claims(ids[1]))
+            for scope in SCOPES[:4]:
+                rank = json.loads(
+                    await conn.fetchval(
+                        "select public.leaderboard_rank($1, $2, $3, $4)::text", ids[1], *scope
+                    )
+                )
+                assert (rank["rank"], rank["total"]) == (2 if scope[0] == "all_time" else 1, 2)
+                around = await conn.fetch(
+                    "select * from public.leaderboard_around($1, $2, $3, $4, 1)", ids[1], *scope
+                )
+                assert len(around) == 2
+            await conn.execute("reset role")
+            calls = dict(
+                await conn.fetch(
+                    "select funcname, calls from pg_stat_xact_user_functions where schemaname = 'public'"
+                )
+            )
+    finally:
+        await conn.close()
+    assert (calls["leaderboard_rank"], calls["leaderboard_around"]) == (4, 4)
+    assert calls["leaderboard_members_above"] >= 4
+    assert {name: calls[name] for name in INLINED if name in calls} == {}

@@ -814,6 +814,7 @@ EXECUTE: dict[str, frozenset[str]] = {
     "public.leaderboard(text, text, bigint, integer, integer)": EVERYONE,
     "public.leaderboard_after(text, text, bigint, integer, text)": EVERYONE,
     "public.leaderboard_rank(uuid, text, text, bigint)": EVERYONE,
+    "public.leaderboard_rank_row(text, text, bigint, text, uuid)": EVERYONE,
     "public.leaderboard_members_above(text, text, bigint)": EVERYONE,
     "public.leaderboard_around(uuid, text, text, bigint, integer)": EVERYONE,
     "public.leaderboard_around_rows(text, text, bigint, text, uuid, integer)": EVERYONE,

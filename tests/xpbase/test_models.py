@@ -28,6 +28,7 @@ from xpbase.rpc import PostgresRPC, typed
 NOT_READ: dict[str, str] = {
     "leaderboard_scope": "an internal building block of the leaderboard RPCs; nothing calls it from Python",
     "leaderboard_around_rows": "leaderboard_around's window, inlined into it; Python calls that",
+    "leaderboard_rank_row": "leaderboard_rank's rank on one board, inlined into it; Python calls that",
     "service_role_award_xp_batch": "xpbase/replay sums its rows in SQL; Python reads the sums",
     "chat_history": "read by supabase-js clients; the chat websocket reads the table",
 }
