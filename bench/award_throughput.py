@@ -2,7 +2,8 @@
 
     python bench/award_throughput.py [--seconds 10] [--clients 1,4,8] [--profiles 200] [--scale 10]
                                      [--activity voice_minute|event_attendance] [--supabase-dir DIR]
-                                     [--group-commit [--callers 32] [--window-ms 2] [--max-batch 64]]
+                                     [--group-commit [--callers 32] [--window-ms 2] [--max-batch 64]
+                                                     [--refused-every N]]
                                      [--profile]
 
 What it does:
@@ -46,7 +47,11 @@ the awards that arrive within ``--window-ms`` go as one
 ``service_role_award_group`` transaction (at most ``--max-batch``), each
 caller getting its own typed receipt after the commit. Latency is then a
 caller's, from ``award()`` to its receipt; the table also gives the mean
-number of awards per group.
+number of awards per group. ``--refused-every N`` makes every Nth award of each
+caller (staggered across callers, so a group holds about callers / N of them)
+name an unknown activity, which the group answers with XPACT while the
+others commit (such refusals are not counted as awards): the cost of a group
+that holds a refused call.
 
 With ``--profile`` the award runs have ``track_functions = 'all'`` (it costs some throughput) and the
 SQL functions and trigger functions are printed by their own time (``pg_stat_user_functions``), with
@@ -84,6 +89,7 @@ import sqlprofile  # bench/sqlprofile.py (the script's folder is on sys.path)
 
 from xpbase import embedded
 from xpbase.db import SET_ROLE, Database
+from xpbase.errors import DomainError
 from xpbase.group_commit import GROUP_FUNCTION, MAX_GROUP, AwardGroupCommit
 from xpbase.migrate import migrate
 from xpbase.rpc import PostgresRPC
@@ -183,6 +189,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "service_role_award_group calls",
     )
     parser.add_argument("--callers", type=int, default=32, help="concurrent callers per client (group mode)")
+    parser.add_argument(
+        "--refused-every",
+        type=int,
+        default=0,
+        help="every Nth award of each caller names an unknown activity and is refused (XPACT); 0: none "
+        "(group mode)",
+    )
     parser.add_argument("--window-ms", type=float, default=2.0, help="group commit window in ms (group mode)")
     parser.add_argument(
         "--max-batch", type=int, default=64, help=f"most awards per group, 1-{MAX_GROUP} (group mode)"
@@ -196,6 +209,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.callers < 1 or args.window_ms < 0 or not 1 <= args.max_batch <= MAX_GROUP:
         parser.error(f"--callers must be positive, --window-ms at least 0, --max-batch 1-{MAX_GROUP}")
+    if args.refused_every < 0 or args.refused_every == 1:
+        parser.error("--refused-every must be 0 (none) or at least 2")
+    if args.refused_every and not args.group_commit:
+        parser.error("--refused-every needs --group-commit")
     if args.callers > args.profiles:
         parser.error("--callers may not exceed --profiles (each caller awards its own profiles)")
     if args.scale is None:
@@ -382,10 +399,11 @@ def award_client(
     go: Any,
     stop_at: Any,
     results: Any,
-    group: tuple[int, float, int] | None = None,
+    group: tuple[int, float, int, int] | None = None,
 ) -> None:
     """Process entry point: one connection awarding until ``stop_at``; ``group``: (callers, window in s,
-    max batch) to award through the group commit instead of one transaction per award.
+    max batch, refused every Nth award or 0) to award through the group commit instead of one transaction
+    per award.
 
     Puts ``("done", slot, (awards, not credited, busy seconds, transactions, awards sent, client CPU
     seconds))`` or
@@ -463,8 +481,10 @@ async def _group_client(
     callers: int,
     window: float,
     max_batch: int,
+    refused_every: int,
 ) -> tuple[int, int, float, int, int, float]:
-    """``callers`` coroutines awarding through one AwardGroupCommit on one connection until ``stop_at``."""
+    """``callers`` coroutines awarding through one AwardGroupCommit on one connection until ``stop_at``;
+    every ``refused_every``-th award of a caller (0: none) names an unknown activity and must be refused."""
     database = await Database.connect(url, min_size=1, max_size=1)
     group = AwardGroupCommit(PostgresRPC(database), window=window, max_batch=max_batch)
     done = not_credited = 0
@@ -481,6 +501,17 @@ async def _group_client(
             own = profiles[c::callers]
             i = 0
             while time.perf_counter() < deadline:
+                # Staggered by caller, so that each group holds about callers / refused_every of them.
+                if refused_every and (i + c) % refused_every == refused_every - 1:
+                    try:
+                        await group.award(own[i % len(own)], "no_such_activity", f"{key_prefix}-{c}-{i}")
+                    except DomainError as exc:
+                        if exc.error.sqlstate != "XPACT":
+                            raise
+                    else:
+                        raise RuntimeError("an award of an unknown activity was not refused")
+                    i += 1
+                    continue
                 t0 = time.perf_counter()
                 receipt = await group.award(own[i % len(own)], activity, f"{key_prefix}-{c}-{i}")
                 t1 = time.perf_counter()
@@ -528,7 +559,7 @@ async def award_rate(
     run_id: str,
     cpu: ServerCpu,
     progress: Progress,
-    group: tuple[int, float, int] | None = None,
+    group: tuple[int, float, int, int] | None = None,
 ) -> tuple[float, int, int, float, float | None, int, int, float]:
     """(awards/s, awards, not credited, mean latency ms, server CPU µs per award, transactions, awards sent,
     the award clients' own CPU µs per award) of one award run; ``group`` as for award_client."""
@@ -650,7 +681,11 @@ async def bench(args: argparse.Namespace, host: str, port: int, postmaster_pid: 
             await checkpoint(admin_url)
             tps, pgbench_us = await pgbench_tps(host, port, clients, args.seconds, cpu, progress)
             await checkpoint(admin_url)
-            group = (args.callers, args.window_ms / 1000, args.max_batch) if args.group_commit else None
+            group = (
+                (args.callers, args.window_ms / 1000, args.max_batch, args.refused_every)
+                if args.group_commit
+                else None
+            )
             rate, awards, not_credited, latency, award_us, txns, sent, client_us = await award_rate(
                 xp_url, per_client, clients, args.seconds, args.activity, run_id, cpu, progress, group
             )
@@ -680,7 +715,9 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
 
     mode = (
         f"group commit ({args.callers} callers per client, window {args.window_ms:g} ms, "
-        f"max batch {args.max_batch}), {args.activity}"
+        f"max batch {args.max_batch}"
+        + (f", 1 award in {args.refused_every} refused" if args.refused_every else "")
+        + f"), {args.activity}"
         if args.group_commit
         else f"award_xp ({args.activity}), one transaction per award"
     )

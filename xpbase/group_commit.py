@@ -4,8 +4,8 @@ Every award is its own transaction when it goes through ``rpc.call("award_xp", .
 flush) and four round trips per award. ``AwardGroupCommit`` sits on top of an :class:`xpbase.rpc.RPC`
 (either transport) and merges the awards that callers make at about the same time into one call of
 ``public.service_role_award_group`` (supabase/sql/34_award_group.sql), which decides the group as one set
-(``private.award_set``), or call by call in subtransactions when a call is refused, and answers per award its
-receipt or its error::
+(``private.award_set``), split into sets around a refused call (decided alone in a subtransaction), and
+answers per award its receipt or its error::
 
     group = AwardGroupCommit(rpc, window=0.002, max_batch=64)
     receipt = await group.award(profile_id, "message", "discord:message:123")     # an AwardReceipt

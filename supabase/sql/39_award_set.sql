@@ -87,7 +87,7 @@ comment on function private.award_set_items(jsonb) is
 revoke all on function private.award_set_items(jsonb) from public;
 
 
-create or replace function private.award_set(p_awards jsonb)
+create or replace function private.award_set(p_awards jsonb, p_fail_fast boolean default false)
 returns table (ord integer, receipt jsonb)
 language plpgsql
 volatile
@@ -232,12 +232,17 @@ begin
                over (partition by j.profile_id) as fallback
         from judged j
     )
-    select coalesce(bool_and(h.valid), true),
+    select coalesce(bool_and(h.valid), true), min(h.ord) filter (where not h.valid) - 1,
            coalesce(array_agg(h.ord order by h.ord) filter (where not h.fallback), '{}'),
            coalesce(array_agg(h.ord order by h.ord) filter (where h.fallback), '{}'),
            coalesce(array_agg(h.ord order by h.ord) filter (where h.late and not h.fallback), '{}')
-      into v_clean, v_set, v_rest, v_late
+      into v_clean, v_index, v_set, v_rest, v_late
       from hard h;
+    -- Fail fast: name the first item award_xp would refuse without deciding the items before it.
+    if not v_clean and p_fail_fast then
+      raise exception 'refused (fail fast: decide it alone for its error)' using errcode = 'XPBAD';
+    end if;
+    v_index := 0;
     -- Tiers must cover every level (apply_xp keeps the tier held when none does; the set path does not).
     if not v_clean or not exists (select 1 from public.tiers t
                                    where t.min_level <= least(1, (select min(c.level) from public.level_curve c))) then
@@ -478,7 +483,7 @@ begin
   end;
 end
 $$;
-comment on function private.award_set(jsonb) is
+comment on function private.award_set(jsonb, boolean) is
   'Decides a batch of awards (p_awards: a JSON array of at most 10000 objects {profile_id, activity, '
   'idempotency_key, amount?, occurred_at?, context?, reason?}, the parameters of award_xp) as award_xp would one '
   'at a time in array order, and returns (ord: the item''s position from 1, receipt: award_xp''s receipt) for '
@@ -487,5 +492,7 @@ comment on function private.award_set(jsonb) is
   'whole batch when any item is one award_xp refuses, goes through private.award_xp item by item. All or '
   'nothing: the first failing item (in array order) rolls the batch back with award_xp''s SQLSTATE (XPIDM, '
   'XPACT, XPAMT, XPPRF, XPSUS, XPBAD, XPTIM, XPINF, XPBIG) and a message starting with awards[<index from 0>]. '
-  'Locks every profile it names in profile id order first. Only the engine calls it.';
-revoke all on function private.award_set(jsonb) from public;
+  'With p_fail_fast, a batch holding an item that award_xp would refuse is not decided at all: it fails at once '
+  'with XPBAD and awards[<the first such item>] (its own error is left to the caller to find, deciding it '
+  'alone). Locks every profile it names in profile id order first. Only the engine calls it.';
+revoke all on function private.award_set(jsonb, boolean) from public;

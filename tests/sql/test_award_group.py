@@ -285,13 +285,23 @@ async def send_group(conn: asyncpg.Connection, calls: list[dict[str, Any]]) -> A
     except asyncpg.PostgresError as exc:
         return (exc.sqlstate, str(exc))
     if path is not None:  # the reference (call by call) does not say
-        refused = [a for a in json.loads(answer) if not a["ok"]]
-        assert path == ("calls" if refused else "set"), (path, refused)
+        answers = json.loads(answer)
+        assert path == expected_path(answers), (path, answers)
     keys = {
         r["id"]: r["idempotency_key"]
         for r in await conn.fetch("select id, idempotency_key from public.xp_ledger")
     }
     return award_set_test._normalise(json.loads(answer), keys)
+
+
+def expected_path(answers: list[dict[str, Any]]) -> str:
+    """How service_role_award_group decides a group whose calls answered these: one set batch when no call
+    is refused (a bug in the set path cannot hide behind deciding calls alone); every call alone when the
+    first four are refused (after four refused attempts the rest goes call by call) or all are; else set
+    batches split around the refused calls, each of those decided alone."""
+    if all(a["ok"] for a in answers):
+        return "set"
+    return "calls" if not any(a["ok"] for a in answers[:4]) else "split"
 
 
 def discord_user(member: UUID) -> str:
@@ -359,7 +369,7 @@ def group_calls(
 @given(
     items=st.lists(award_set_test.ITEM, min_size=1, max_size=30),
     in_order=st.booleans(),
-    spoil=st.dictionaries(st.integers(0, 29), st.sampled_from(list(SPOIL)), max_size=2),
+    spoil=st.dictionaries(st.integers(0, 29), st.sampled_from(list(SPOIL)), max_size=6),
     discord=st.lists(st.booleans(), min_size=1, max_size=4),
     groups=st.integers(1, 3),
     cap=st.sampled_from([15, 30, 45, 90, 400]),
@@ -393,8 +403,9 @@ async def test_the_set_path_answers_as_call_by_call(
 async def test_a_group_without_a_refused_call_is_decided_as_one_set(
     two_databases: tuple[asyncpg.Connection, asyncpg.Connection],
 ) -> None:
-    """No call goes through private.award_xp when none is refused; one refused call sends the group call by
-    call (the others still commit), and the answers are those of the reference either way."""
+    """No call goes through private.award_xp when none is refused; one refused call is decided alone and the
+    calls before and after it as batches (they still commit), and the answers are those of the reference
+    either way."""
     set_conn, one_conn = two_databases
     members = [uuid4() for _ in range(2)]
     for conn in (set_conn, one_conn):
@@ -444,21 +455,31 @@ async def test_a_group_without_a_refused_call_is_decided_as_one_set(
         },
     ]
 
-    async def award_xp_calls(conn: asyncpg.Connection, calls: list[dict[str, Any]]) -> tuple[Any, int]:
+    async def decided(
+        conn: asyncpg.Connection, calls: list[dict[str, Any]]
+    ) -> tuple[Any, dict[str, int], str]:
+        """The answer, the calls of the private functions that decide awards, and the path taken."""
+        count_calls = (
+            "select funcname, calls from pg_stat_xact_user_functions where schemaname = 'private'"
+            " and funcname in ('award_xp', 'award_set', 'award_group_set', 'award_group_call')"
+        )
         async with conn.transaction():
             await conn.execute("set local track_functions = 'all'")
+            # The view may still hold earlier transactions' calls (not yet flushed): count the difference.
+            before = {r["funcname"]: r["calls"] for r in await conn.fetch(count_calls)}
             await conn.execute("set local role service_role")
             answer = await conn.fetchval(
                 "select public.service_role_award_group($1::jsonb)", json.dumps(calls)
             )
-            n = await conn.fetchval(
-                "select coalesce(sum(calls), 0) from pg_stat_xact_user_functions"
-                " where schemaname = 'private' and funcname = 'award_xp'"
-            )
-        return json.loads(answer), n
+            counts = {
+                r["funcname"]: r["calls"] - before.get(r["funcname"], 0)
+                for r in await conn.fetch(count_calls)
+            }
+            path = await conn.fetchval("select current_setting('xpbase.award_group_path')")
+        return json.loads(answer), counts, path
 
-    answer, n = await award_xp_calls(set_conn, good)
-    assert n == 0
+    answer, counts, path = await decided(set_conn, good)
+    assert (path, counts.get("award_xp", 0), counts["award_set"]) == ("set", 0, 1)
     assert [a["receipt"]["granted"] for a in answer] == [40, 15, 0, 15]
     assert answer[2]["receipt"]["skipped"] == "no_xp_channel"
     assert [a["receipt"].get("skipped") for a in answer] == [None, None, "no_xp_channel", None]
@@ -506,8 +527,13 @@ async def test_a_group_without_a_refused_call_is_decided_as_one_set(
             "occurred_at": later.isoformat(),
         },
     ]
-    answer, n = await award_xp_calls(set_conn, mixed)
-    assert n > 0
+    answer, counts, path = await decided(set_conn, mixed)
+    # The refused call alone; the one before it and the one after it each as a batch. The refused attempt
+    # failed fast (its award_set raised, so it is not counted), deciding nothing: no call went through
+    # award_xp but the refused one, which raised too.
+    assert path == "split"
+    assert (counts["award_group_set"], counts["award_set"], counts["award_group_call"]) == (3, 2, 1), counts
+    assert counts.get("award_xp", 0) == 0, counts
     assert [a["ok"] for a in answer] == [True, False, True]
     assert answer[1]["error"]["sqlstate"] == "XPACT"
     assert award_set_test._normalise(
@@ -518,4 +544,58 @@ async def test_a_group_without_a_refused_call_is_decided_as_one_set(
             for r in await set_conn.fetch("select id, idempotency_key from public.xp_ledger")
         },
     ) == await send_group(one_conn, mixed)
+    await award_set_test.assert_same(set_conn, one_conn, members)
+
+
+async def test_after_four_refused_attempts_the_rest_goes_call_by_call(
+    two_databases: tuple[asyncpg.Connection, asyncpg.Connection],
+) -> None:
+    """Five refused calls between two good ones: the first good one as a batch, three refused ones alone
+    after a refused attempt each, then (four refused attempts) the rest call by call; the answers, ledger
+    and derived state are the reference's."""
+    set_conn, one_conn = two_databases
+    members = [uuid4() for _ in range(2)]
+    for conn in (set_conn, one_conn):
+        await award_set_test.prepare(conn, members, 400, ["1.500", "2.000", "1.250", "1.000"])
+    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+
+    def call(n: int, member: UUID, activity: str) -> dict[str, Any]:
+        return {
+            "fn": "award_xp",
+            "profile_id": str(member),
+            "activity": activity,
+            "idempotency_key": f"c{n}",
+            "occurred_at": at,
+        }
+
+    calls = [call(0, members[0], "voice_minute")]
+    calls += [call(n, members[n % 2], "nope") for n in range(1, 6)]
+    calls += [call(6, members[1], "voice_minute")]
+    async with set_conn.transaction():
+        await set_conn.execute(
+            "set local track_functions = 'all'"
+        )  # no earlier call of award_group_call here
+        await set_conn.execute("set local role service_role")
+        answer = json.loads(
+            await set_conn.fetchval("select public.service_role_award_group($1::jsonb)", json.dumps(calls))
+        )
+        path = await set_conn.fetchval("select current_setting('xpbase.award_group_path')")
+        counts = {
+            r["funcname"]: r["calls"]
+            for r in await set_conn.fetch(
+                "select funcname, calls from pg_stat_xact_user_functions"
+                " where funcname in ('award_group_set', 'award_group_call')"
+            )
+        }
+    assert path == "split"
+    # Set attempts: all (refused at 1), call 0 (a batch), 2-6, 3-6, 4-6 (refused each time, the fourth);
+    # alone: calls 1-3 after a refused attempt each, then 4-6 call by call.
+    assert (counts["award_group_set"], counts["award_group_call"]) == (5, 6), counts
+    assert [a["ok"] for a in answer] == [True, False, False, False, False, False, True]
+    assert {a["error"]["sqlstate"] for a in answer[1:6]} == {"XPACT"}
+    keys = {
+        r["id"]: r["idempotency_key"]
+        for r in await set_conn.fetch("select id, idempotency_key from public.xp_ledger")
+    }
+    assert award_set_test._normalise(answer, keys) == await send_group(one_conn, calls)
     await award_set_test.assert_same(set_conn, one_conn, members)

@@ -367,6 +367,22 @@ async def test_errors_are_award_xp_batch_errors(
         await set_conn.fetchval("select count(*) from public.xp_ledger where profile_id = $1", members[0])
         == 0
     )
+    # Failing fast (the group commit's set attempts): the same item named, none of the items before it
+    # decided.
+    award_xp_calls = (
+        "select coalesce(sum(calls), 0) from pg_stat_xact_user_functions"
+        " where schemaname = 'private' and funcname = 'award_xp'"
+    )
+    async with set_conn.transaction():
+        await set_conn.execute("set local track_functions = 'all'")
+        before = await set_conn.fetchval(award_xp_calls)  # may hold earlier transactions' calls
+        with pytest.raises(asyncpg.PostgresError) as failed:
+            async with set_conn.transaction():
+                await set_conn.fetch(
+                    "select * from private.award_set($1::jsonb, p_fail_fast => true)", json.dumps(batch)
+                )
+        assert await set_conn.fetchval(award_xp_calls) == before
+    assert failed.value.sqlstate == "XPBAD" and str(failed.value).startswith(f"awards[{index}]: refused")
 
 
 async def test_items_in_every_accepted_form_decide_alike(
