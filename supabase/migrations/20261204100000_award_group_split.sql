@@ -1,4 +1,4 @@
--- service_role_award_group splits a group around a refused call, found without deciding the calls before it (award_set's p_fail_fast), instead of deciding the whole group call by call (issue 16)
+-- service_role_award_group splits a group around a refused call, found without deciding the calls before it (award_set's p_fail_fast), instead of deciding the whole group call by call; a batch of fewer than 6 calls goes call by call (issue 16)
 --
 -- Written by `xpbase migration new` from the feature files in supabase/sql/:
 -- the function and trigger definitions that changed since the last migration.
@@ -31,7 +31,8 @@ drop function if exists private.award_set(jsonb);
 -- with award_xp's receipts), in one subtransaction. When a call is refused there, that attempt is rolled back
 -- and the group is split around the first refused call: the calls before it are decided again as one batch,
 -- the refused call alone in its own subtransaction (where it answers its own error), and the calls after it
--- go round again. After four refused attempts the rest is decided call by call. Every way gives the answers
+-- go round again. After four refused attempts the rest is decided call by call, and so is any batch of fewer
+-- than 6 calls (as a set it would cost more than its calls one by one). Every way gives the answers
 -- award_xp gives the calls one at a time in array order (tests/sql/test_award_group.py holds them together).
 -- A rolled-back set attempt leaves gaps in the ledger's and seasons' ids (sequences do not roll back).
 create or replace function private.award_group_keys(p_fn text)
@@ -280,13 +281,23 @@ begin
   -- The calls left as one set batch, [v_at, v_end). When one is refused, the calls before it go as a batch
   -- (they would all pass), then the refused call alone (it answers its own error, or its receipt when only
   -- the set path refused it), then the rest as a batch again; after four refused attempts, the rest goes
-  -- call by call.
+  -- call by call. A batch of fewer than 6 calls goes call by call too: private.award_set costs about 7 ms a
+  -- call whatever its size (it plans its statements for the batch), an award_xp call about 2 ms
+  -- (bench/README.md, "Small groups").
   while v_at < v_n and v_refusals < 4 loop
     if v_at = v_end then
       v_answers := v_answers || jsonb_build_array(private.award_group_call(p_calls -> v_at));
       v_alone := v_alone + 1;
       v_at := v_at + 1;
       v_end := v_n;
+      continue;
+    end if;
+    if v_end - v_at < 6 then
+      while v_at < v_end loop
+        v_answers := v_answers || jsonb_build_array(private.award_group_call(p_calls -> v_at));
+        v_alone := v_alone + 1;
+        v_at := v_at + 1;
+      end loop;
       continue;
     end if;
     v_set := private.award_group_set((select jsonb_agg(c.value order by c.ordinality)
@@ -332,25 +343,25 @@ as $$
 $$;
 
 comment on function public.service_role_award_group(jsonb) is
-  'Group commit of award calls: calls is a JSON array (at most 500 items, each at most 16 KiB as JSON text) of '
-  '{fn: "award_xp", profile_id, activity, idempotency_key, amount?, occurred_at?, context?, reason?} (the '
+  'Group commit of award calls: calls is a JSON array (at most 500 items, each at most 16 KiB as JSON text) '
+  'of {fn: "award_xp", profile_id, activity, idempotency_key, amount?, occurred_at?, context?, reason?} (the '
   'parameters of public.award_xp) or {fn: "discord_award", guild_id, user_id, display_name, activity, '
-  'idempotency_key, occurred_at?, channel_id?, role_ids?} (those of public.service_role_discord_award). '
-  'The group is decided as one batch by private.award_set (award_xp''s rules and receipts, as a set); when a '
-  'call is refused there, the calls before it are decided again as a batch, the refused call alone in its '
-  'own subtransaction, and the calls after it likewise; after four refused attempts the rest is decided call '
-  'by call, each in its own subtransaction, in array order. Every way each call answers what award_xp (or '
-  'service_role_discord_award) answers it one at a time in array order; the answer is a JSON array with one '
-  'item per call, in order: {fn, ok: true, receipt} (the receipt that function returns, replayed = true for '
-  'a used key) or {fn, ok: false, error: {sqlstate, message, detail}} (XPIDM, XPACT, XPAMT, XPPRF, XPSUS, '
-  'XPBAD, XPTIM, XPINF, XPBIG ...; a malformed uuid, time or integer is XPBAD); a failed call changed '
-  'nothing. The whole call fails (nothing commits) for calls that is not an array (XPBAD) or holds more than '
-  '500 calls (XPBIG), and for errors that are not a call''s fault: deadlock or serialization failure (40P01, '
-  '40001: run it again), resources, lock or server errors. '
-  'Sets xpbase.award_group_path for the transaction to set (one batch), split (batches and calls decided '
-  'alone) or calls (every call alone). '
-  'Locks every existing profile it names in profile id order before the first call and holds the locks '
-  'until it commits. The receipts are durable only once the transaction commits. service_role only.';
+  'idempotency_key, occurred_at?, channel_id?, role_ids?} (those of public.service_role_discord_award). The '
+  'group is decided as one batch by private.award_set (award_xp''s rules and receipts, as a set); when a call'
+  ' is refused there, the calls before it are decided again as a batch, the refused call alone in its own '
+  'subtransaction, and the calls after it likewise; after four refused attempts the rest is decided call by '
+  'call, each in its own subtransaction, in array order, and so is a batch of fewer than 6 calls. Every way '
+  'each call answers what award_xp (or service_role_discord_award) answers it one at a time in array order; '
+  'the answer is a JSON array with one item per call, in order: {fn, ok: true, receipt} (the receipt that '
+  'function returns, replayed = true for a used key) or {fn, ok: false, error: {sqlstate, message, detail}} '
+  '(XPIDM, XPACT, XPAMT, XPPRF, XPSUS, XPBAD, XPTIM, XPINF, XPBIG ...; a malformed uuid, time or integer is '
+  'XPBAD); a failed call changed nothing. The whole call fails (nothing commits) for calls that is not an '
+  'array (XPBAD) or holds more than 500 calls (XPBIG), and for errors that are not a call''s fault: deadlock '
+  'or serialization failure (40P01, 40001: run it again), resources, lock or server errors. Sets '
+  'xpbase.award_group_path for the transaction to set (one batch), split (batches and calls decided alone) or'
+  ' calls (every call alone). Locks every existing profile it names in profile id order before the first call'
+  ' and holds the locks until it commits. The receipts are durable only once the transaction commits. '
+  'service_role only.';
 
 revoke all on function public.service_role_award_group(jsonb) from public, anon, authenticated;
 

@@ -295,13 +295,24 @@ async def send_group(conn: asyncpg.Connection, calls: list[dict[str, Any]]) -> A
 
 
 def expected_path(answers: list[dict[str, Any]]) -> str:
-    """How service_role_award_group decides a group whose calls answered these: one set batch when no call
-    is refused (a bug in the set path cannot hide behind deciding calls alone); every call alone when the
-    first four are refused (after four refused attempts the rest goes call by call) or all are; else set
-    batches split around the refused calls, each of those decided alone."""
-    if all(a["ok"] for a in answers):
-        return "set"
-    return "calls" if not any(a["ok"] for a in answers[:4]) else "split"
+    """How service_role_award_group must decide a group whose calls answered these (34_award_group.sql):
+    set attempts over the calls left, each refused at its first refused call; the calls before it as a
+    batch, or call by call when fewer than 6; the refused call alone; call by call after four refused
+    attempts. "set": one batch (so a bug in the set path cannot hide behind calls decided alone), "calls":
+    every call alone, "split": both."""
+    n, ok = len(answers), [a["ok"] for a in answers]
+    at, end, refusals, batches, alone = 0, n, 0, 0, 0
+    while at < n and refusals < 4:
+        if at == end:
+            alone, at, end = alone + 1, at + 1, n
+        elif end - at < 6:
+            alone, at = alone + end - at, end
+        elif all(ok[at:end]):
+            batches, at = batches + 1, end
+        else:
+            refusals, end = refusals + 1, ok.index(False, at)
+    alone += n - at
+    return "set" if not alone else "calls" if not batches else "split"
 
 
 def discord_user(member: UUID) -> str:
@@ -454,6 +465,18 @@ async def test_a_group_without_a_refused_call_is_decided_as_one_set(
             "occurred_at": (at + timedelta(seconds=3)).isoformat(),
         },
     ]
+    # Six calls at least: a batch of fewer goes call by call.
+    good += [
+        {
+            "fn": "award_xp",
+            "profile_id": str(members[n % 2]),
+            "activity": "event_attendance",
+            "idempotency_key": f"s{n}",
+            "amount": 10 * n,
+            "occurred_at": (at + timedelta(seconds=n)).isoformat(),
+        }
+        for n in (4, 5)
+    ]
 
     async def decided(
         conn: asyncpg.Connection, calls: list[dict[str, Any]]
@@ -480,9 +503,8 @@ async def test_a_group_without_a_refused_call_is_decided_as_one_set(
 
     answer, counts, path = await decided(set_conn, good)
     assert (path, counts.get("award_xp", 0), counts["award_set"]) == ("set", 0, 1)
-    assert [a["receipt"]["granted"] for a in answer] == [40, 15, 0, 15]
-    assert answer[2]["receipt"]["skipped"] == "no_xp_channel"
-    assert [a["receipt"].get("skipped") for a in answer] == [None, None, "no_xp_channel", None]
+    assert [a["receipt"]["granted"] for a in answer][:4] == [40, 15, 0, 15]
+    assert [a["receipt"].get("skipped") for a in answer] == [None, None, "no_xp_channel", None, None, None]
     newcomer = answer[3]["receipt"]["profile_id"]
     assert (
         await set_conn.fetchval(
@@ -504,55 +526,48 @@ async def test_a_group_without_a_refused_call_is_decided_as_one_set(
     assert got == reference
 
     later = at + timedelta(minutes=1)
-    mixed = [
-        {
+
+    def voice(n: int, activity: str = "voice_minute") -> dict[str, Any]:
+        return {
             "fn": "award_xp",
-            "profile_id": str(members[0]),
-            "activity": "voice_minute",
-            "idempotency_key": "m0",
-            "occurred_at": later.isoformat(),
-        },
-        {
-            "fn": "award_xp",
-            "profile_id": str(members[1]),
-            "activity": "nope",
-            "idempotency_key": "m1",
-            "occurred_at": later.isoformat(),
-        },
-        {
-            "fn": "award_xp",
-            "profile_id": str(members[1]),
-            "activity": "voice_minute",
-            "idempotency_key": "m2",
-            "occurred_at": later.isoformat(),
-        },
-    ]
+            "profile_id": str(members[n % 2]),
+            "activity": activity,
+            "idempotency_key": f"m{n}",
+            "occurred_at": (later + timedelta(seconds=n)).isoformat(),
+        }
+
+    mixed = [voice(n) for n in range(6)] + [voice(6, "nope")] + [voice(n) for n in range(7, 13)]
     answer, counts, path = await decided(set_conn, mixed)
-    # The refused call alone; the one before it and the one after it each as a batch. The refused attempt
+    # The refused call alone; the six before it and the six after it each as a batch. The refused attempt
     # failed fast (its award_set raised, so it is not counted), deciding nothing: no call went through
     # award_xp but the refused one, which raised too.
     assert path == "split"
     assert (counts["award_group_set"], counts["award_set"], counts["award_group_call"]) == (3, 2, 1), counts
     assert counts.get("award_xp", 0) == 0, counts
-    assert [a["ok"] for a in answer] == [True, False, True]
-    assert answer[1]["error"]["sqlstate"] == "XPACT"
-    assert award_set_test._normalise(
-        answer,
-        keys
-        | {
-            r["id"]: r["idempotency_key"]
-            for r in await set_conn.fetch("select id, idempotency_key from public.xp_ledger")
-        },
-    ) == await send_group(one_conn, mixed)
+    assert [a["ok"] for a in answer] == [True] * 6 + [False] + [True] * 6
+    assert answer[6]["error"]["sqlstate"] == "XPACT"
+    expected = await send_group(one_conn, mixed)
+    # Fewer than 6 calls before the refused one: they go call by call, the six after it as a batch.
+    small = [voice(n) for n in range(13, 15)] + [voice(15, "nope")] + [voice(n) for n in range(16, 22)]
+    small_answer, counts, path = await decided(set_conn, small)
+    assert path == "split"
+    assert (counts["award_group_set"], counts["award_set"], counts["award_group_call"]) == (2, 1, 3), counts
+    assert counts["award_xp"] == 2, counts  # the two before the refused one (which raised: not counted)
+    keys = {
+        r["id"]: r["idempotency_key"]
+        for r in await set_conn.fetch("select id, idempotency_key from public.xp_ledger")
+    }
+    assert award_set_test._normalise(answer, keys) == expected
+    assert award_set_test._normalise(small_answer, keys) == await send_group(one_conn, small)
     await award_set_test.assert_same(set_conn, one_conn, members)
 
 
 async def test_after_four_refused_attempts_the_rest_goes_call_by_call(
     two_databases: tuple[asyncpg.Connection, asyncpg.Connection],
 ) -> None:
-    """Five refused calls between two good ones: the first good one as a batch, three refused ones alone
-    after a refused attempt each, then (four refused attempts) the rest call by call; the answers, ledger
-    and derived state are the reference's."""
+    """Six good calls, a refused one, six good ones, four refused ones, six good ones: the good ones as
+    batches and the first three refused ones alone after a refused attempt each, then (four refused
+    attempts) the rest call by call; the answers, ledger and derived state are the reference's."""
     set_conn, one_conn = two_databases
     members = [uuid4() for _ in range(2)]
     for conn in (set_conn, one_conn):
@@ -568,13 +583,11 @@ async def test_after_four_refused_attempts_the_rest_goes_call_by_call(
             "occurred_at": at,
         }
 
-    calls = [call(0, members[0], "voice_minute")]
-    calls += [call(n, members[n % 2], "nope") for n in range(1, 6)]
-    calls += [call(6, members[1], "voice_minute")]
+    refused = {6, 13, 14, 15, 16}
+    calls = [call(n, members[n % 2], "nope" if n in refused else "voice_minute") for n in range(23)]
     async with set_conn.transaction():
-        await set_conn.execute(
-            "set local track_functions = 'all'"
-        )  # no earlier call of award_group_call here
+        # No earlier call of these functions on this connection: the counts are this group's.
+        await set_conn.execute("set local track_functions = 'all'")
         await set_conn.execute("set local role service_role")
         answer = json.loads(
             await set_conn.fetchval("select public.service_role_award_group($1::jsonb)", json.dumps(calls))
@@ -588,11 +601,11 @@ async def test_after_four_refused_attempts_the_rest_goes_call_by_call(
             )
         }
     assert path == "split"
-    # Set attempts: all (refused at 1), call 0 (a batch), 2-6, 3-6, 4-6 (refused each time, the fourth);
-    # alone: calls 1-3 after a refused attempt each, then 4-6 call by call.
-    assert (counts["award_group_set"], counts["award_group_call"]) == (5, 6), counts
-    assert [a["ok"] for a in answer] == [True, False, False, False, False, False, True]
-    assert {a["error"]["sqlstate"] for a in answer[1:6]} == {"XPACT"}
+    # Set attempts: 0-22 (refused at 6), 0-5 (a batch), 7-22 (refused at 13), 7-12 (a batch), 14-22 and 15-22
+    # (refused at once, the fourth refusal); alone: calls 6, 13 and 14, then 15-22 call by call.
+    assert (counts["award_group_set"], counts["award_group_call"]) == (6, 11), counts
+    assert [n for n, a in enumerate(answer) if not a["ok"]] == sorted(refused)
+    assert {answer[n]["error"]["sqlstate"] for n in refused} == {"XPACT"}
     keys = {
         r["id"]: r["idempotency_key"]
         for r in await set_conn.fetch("select id, idempotency_key from public.xp_ledger")
