@@ -12,7 +12,7 @@
 -- with award_xp's receipts), in one subtransaction. When a call is refused there, that attempt is rolled back
 -- and the group is split around the first refused call: the calls before it are decided again as one batch,
 -- the refused call alone in its own subtransaction (where it answers its own error), and the calls after it
--- go round again. After four refused attempts the rest is decided call by call, and so is any batch of fewer
+-- go round again. After two refused attempts the rest is decided call by call, and so is any batch of fewer
 -- than 6 calls (as a set it would cost more than its calls one by one). Every way gives the answers
 -- award_xp gives the calls one at a time in array order (tests/sql/test_award_group.py holds them together).
 -- A rolled-back set attempt leaves gaps in the ledger's and seasons' ids (sequences do not roll back).
@@ -256,43 +256,36 @@ begin
 
   -- The calls left as one set batch, [v_at, v_end). When one is refused, the calls before it go as a batch
   -- (they would all pass), then the refused call alone (it answers its own error, or its receipt when only
-  -- the set path refused it), then the rest as a batch again; after four refused attempts, the rest goes
-  -- call by call. A batch of fewer than 6 calls goes call by call too: private.award_set costs about 7 ms a
-  -- call whatever its size (it plans its statements for the batch), an award_xp call about 2 ms
-  -- (bench/README.md, "Small groups").
-  while v_at < v_n and v_refusals < 4 loop
+  -- the set path refused it), then the rest as a batch again. Call by call instead (each in its own
+  -- subtransaction, private.award_group_call): a batch of fewer than 6 calls, and the rest after two refused
+  -- attempts. private.award_set costs about 7 ms a call whatever its size (it plans its statements for the
+  -- batch), a refused attempt about 5 ms, an award_xp call about 2 ms: past that, splitting costs more than
+  -- it saves (bench/README.md, "Refused calls and small groups").
+  while v_at < v_n loop
     if v_at = v_end then
       v_answers := v_answers || jsonb_build_array(private.award_group_call(p_calls -> v_at));
       v_alone := v_alone + 1;
       v_at := v_at + 1;
       v_end := v_n;
-      continue;
-    end if;
-    if v_end - v_at < 6 then
+    elsif v_end - v_at < 6 or (v_end = v_n and v_refusals >= 2) then
       while v_at < v_end loop
         v_answers := v_answers || jsonb_build_array(private.award_group_call(p_calls -> v_at));
         v_alone := v_alone + 1;
         v_at := v_at + 1;
       end loop;
-      continue;
-    end if;
-    v_set := private.award_group_set((select jsonb_agg(c.value order by c.ordinality)
-                                        from jsonb_array_elements(p_calls) with ordinality as c
-                                       where c.ordinality > v_at and c.ordinality <= v_end));
-    if v_set ? 'answers' then
-      v_answers := v_answers || (v_set -> 'answers');
-      v_batches := v_batches + 1;
-      v_at := v_end;
     else
-      v_refusals := v_refusals + 1;
-      v_end := v_at + (v_set ->> 'refused')::integer;
+      v_set := private.award_group_set((select jsonb_agg(c.value order by c.ordinality)
+                                          from jsonb_array_elements(p_calls) with ordinality as c
+                                         where c.ordinality > v_at and c.ordinality <= v_end));
+      if v_set ? 'answers' then
+        v_answers := v_answers || (v_set -> 'answers');
+        v_batches := v_batches + 1;
+        v_at := v_end;
+      else
+        v_refusals := v_refusals + 1;
+        v_end := v_at + (v_set ->> 'refused')::integer;
+      end if;
     end if;
-  end loop;
-  -- Call by call: each call in its own subtransaction (private.award_group_call).
-  while v_at < v_n loop
-    v_answers := v_answers || jsonb_build_array(private.award_group_call(p_calls -> v_at));
-    v_alone := v_alone + 1;
-    v_at := v_at + 1;
   end loop;
   -- How the group was decided, for the transaction (tests and benchmarks read it): set (one batch), split
   -- (batches and calls decided alone) or calls (every call alone).
@@ -321,7 +314,7 @@ comment on function public.service_role_award_group(jsonb) is
   'idempotency_key, occurred_at?, channel_id?, role_ids?} (those of public.service_role_discord_award). The '
   'group is decided as one batch by private.award_set (award_xp''s rules and receipts, as a set); when a call'
   ' is refused there, the calls before it are decided again as a batch, the refused call alone in its own '
-  'subtransaction, and the calls after it likewise; after four refused attempts the rest is decided call by '
+  'subtransaction, and the calls after it likewise; after two refused attempts the rest is decided call by '
   'call, each in its own subtransaction, in array order, and so is a batch of fewer than 6 calls. Every way '
   'each call answers what award_xp (or service_role_discord_award) answers it one at a time in array order; '
   'the answer is a JSON array with one item per call, in order: {fn, ok: true, receipt} (the receipt that '

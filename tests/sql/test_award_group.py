@@ -297,21 +297,20 @@ async def send_group(conn: asyncpg.Connection, calls: list[dict[str, Any]]) -> A
 def expected_path(answers: list[dict[str, Any]]) -> str:
     """How service_role_award_group must decide a group whose calls answered these (34_award_group.sql):
     set attempts over the calls left, each refused at its first refused call; the calls before it as a
-    batch, or call by call when fewer than 6; the refused call alone; call by call after four refused
+    batch; the refused call alone; call by call a batch of fewer than 6 calls and the rest after two refused
     attempts. "set": one batch (so a bug in the set path cannot hide behind calls decided alone), "calls":
     every call alone, "split": both."""
     n, ok = len(answers), [a["ok"] for a in answers]
     at, end, refusals, batches, alone = 0, n, 0, 0, 0
-    while at < n and refusals < 4:
+    while at < n:
         if at == end:
             alone, at, end = alone + 1, at + 1, n
-        elif end - at < 6:
+        elif end - at < 6 or (end == n and refusals >= 2):
             alone, at = alone + end - at, end
         elif all(ok[at:end]):
             batches, at = batches + 1, end
         else:
             refusals, end = refusals + 1, ok.index(False, at)
-    alone += n - at
     return "set" if not alone else "calls" if not batches else "split"
 
 
@@ -562,11 +561,11 @@ async def test_a_group_without_a_refused_call_is_decided_as_one_set(
     await award_set_test.assert_same(set_conn, one_conn, members)
 
 
-async def test_after_four_refused_attempts_the_rest_goes_call_by_call(
+async def test_after_two_refused_attempts_the_rest_goes_call_by_call(
     two_databases: tuple[asyncpg.Connection, asyncpg.Connection],
 ) -> None:
-    """Six good calls, a refused one, six good ones, four refused ones, six good ones: the good ones as
-    batches and the first three refused ones alone after a refused attempt each, then (four refused
+    """Six good calls, a refused one, six good ones, four refused ones, six good ones: the first twelve good
+    ones as two batches and the first two refused ones alone after a refused attempt each, then (two refused
     attempts) the rest call by call; the answers, ledger and derived state are the reference's."""
     set_conn, one_conn = two_databases
     members = [uuid4() for _ in range(2)]
@@ -601,9 +600,9 @@ async def test_after_four_refused_attempts_the_rest_goes_call_by_call(
             )
         }
     assert path == "split"
-    # Set attempts: 0-22 (refused at 6), 0-5 (a batch), 7-22 (refused at 13), 7-12 (a batch), 14-22 and 15-22
-    # (refused at once, the fourth refusal); alone: calls 6, 13 and 14, then 15-22 call by call.
-    assert (counts["award_group_set"], counts["award_group_call"]) == (6, 11), counts
+    # Set attempts: 0-22 (refused at 6), 0-5 (a batch), 7-22 (refused at 13: the second refusal), 7-12 (a
+    # batch, known to pass); alone: calls 6 and 13, then 14-22 call by call.
+    assert (counts["award_group_set"], counts["award_group_call"]) == (4, 11), counts
     assert [n for n, a in enumerate(answer) if not a["ok"]] == sorted(refused)
     assert {answer[n]["error"]["sqlstate"] for n in refused} == {"XPACT"}
     keys = {
