@@ -236,11 +236,13 @@ class Database:
         *,
         role: Role = "service_role",
         claims: Mapping[str, Any] | None = None,
+        on_notice: Callable[[asyncpg.PostgresLogMessage], None] | None = None,
         **params: Any,
     ) -> Any:
         """Call ``public.<function>`` with named parameters, as PostgREST's ``/rpc/<function>`` would.
 
-        Runs as ``role`` with ``claims`` (default: ``{"role": role}``). Returns the
+        Runs as ``role`` with ``claims`` (default: ``{"role": role}``); ``on_notice`` gets each NOTICE the
+        call raises while it runs (the progress of long work, e.g. a rule change). Returns the
         function's single value as asyncpg decodes it (jsonb as dicts and lists,
         uuid as UUID, timestamptz as an aware datetime in UTC). Raises ValueError
         for a function or parameter name that is not an identifier, DomainError
@@ -253,9 +255,19 @@ class Database:
         """
         sql = self._function_sql("select public.{call}", function, params)
 
+        def listener(_conn: Any, message: asyncpg.PostgresLogMessage) -> None:
+            if on_notice is not None:
+                on_notice(message)
+
         async def call() -> Any:
             async with self.transaction(role, claims or {"role": role}) as conn:
-                return await conn.fetchval(sql, *params.values())
+                if on_notice is None:
+                    return await conn.fetchval(sql, *params.values())
+                conn.add_log_listener(listener)
+                try:
+                    return await conn.fetchval(sql, *params.values())
+                finally:
+                    conn.remove_log_listener(listener)
 
         return await retry_transient(call)
 

@@ -28,17 +28,20 @@ Units: XP for amounts, seconds for cooldowns, UTC instants for dates.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import asyncpg
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from xpbase.models.rules import RuleChangeOutcome
+from xpbase.models.rules import RuleChangeOutcome, RuleChangeProgress
 
 if TYPE_CHECKING:
     from xpbase.db import Database
@@ -203,25 +206,68 @@ async def run(
     max_members: int,
     confirm: Callable[[RuleChangeOutcome], bool] | None = None,
     console: Console,
+    progress: Callable[[RuleChangeProgress], None] | None = None,
 ) -> RuleChangeOutcome | None:
     """``xpbase rules diff`` (reason None) or ``apply``, as service_role.
 
     With ``confirm`` given, apply previews first and applies only when confirm(preview) is true (None when it
-    was declined); without it, apply writes at once (the ledger is walked once). Raises DomainError when the
-    database refuses the change (nothing of it is kept).
+    was declined); without it, apply writes at once (the ledger is walked once). While the database works,
+    a progress bar per step (ledger rows decided again, members corrected) shows on ``console`` and
+    ``progress`` gets each report. Raises DomainError when the database refuses the change (nothing of it is
+    kept).
     """
     if reason is None or confirm is not None:
-        with console.status("deciding every award of the ledger again under the change…"):
+        with _progress_bars(console, "played", progress) as on_notice:
             preview = RuleChangeOutcome.model_validate(
-                await db.rpc("admin_rules_diff", change=change.document(), max_members=max_members)
+                await db.rpc(
+                    "admin_rules_diff",
+                    change=change.document(),
+                    max_members=max_members,
+                    on_notice=on_notice,
+                )
             )
         if reason is None:
             return preview
         if confirm is not None and not confirm(preview):
             return None
-    with console.status("applying the change and writing its corrections (awards wait meanwhile)…"):
+    console.print("applying the change and writing its corrections (awards wait meanwhile)…")
+    with _progress_bars(console, "written", progress) as on_notice:
         return RuleChangeOutcome.model_validate(
             await db.rpc(
-                "admin_rules_apply", change=change.document(), reason=reason, max_members=max_members
+                "admin_rules_apply",
+                change=change.document(),
+                reason=reason,
+                max_members=max_members,
+                on_notice=on_notice,
             )
         )
+
+
+@contextmanager
+def _progress_bars(
+    console: Console, corrections: str, progress: Callable[[RuleChangeProgress], None] | None
+) -> Iterator[Callable[[asyncpg.PostgresLogMessage], None]]:
+    """A NOTICE listener for a rule change's progress (RuleChangeProgress in each NOTICE's detail): a bar per
+    step on the console (erased when done), and ``progress`` called with each report."""
+    labels = {"walk": "ledger rows decided again", "corrections": f"members' corrections {corrections}"}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def on_notice(message: asyncpg.PostgresLogMessage) -> None:
+            if not message.message.startswith("rule change:") or not message.detail:
+                return
+            report = RuleChangeProgress.model_validate_json(message.detail)
+            if report.step not in tasks:
+                tasks[report.step] = bars.add_task(labels[report.step], total=report.total)
+            bars.update(tasks[report.step], completed=report.done, total=report.total)
+            if progress is not None:
+                progress(report)
+
+        yield on_notice

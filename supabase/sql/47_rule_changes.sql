@@ -241,8 +241,12 @@ declare
   v_cell text;
   v_xp bigint;
   v_reversed boolean;
+  v_done bigint := 0;
+  v_total bigint;
 begin
   select coalesce(max(e.max_multiplier), 5) into v_max_multiplier from public.engine_settings e;
+  -- Progress for the caller (a NOTICE every 10,000 rows and at the end; detail: {step: walk, done, total}).
+  select count(*) into v_total from public.xp_ledger;
   for v_row in
     select u.id, u.profile_id, u.activity_slug, u.layer_slug, u.occurred_at, u.amount, u.request, u.receipt,
            u.request ->> 'fn' = 'award_xp' and u.corrects_id is null and u.reverses_id is null as award,
@@ -255,6 +259,11 @@ begin
       left join public.cap_groups c on c.slug = a.cap_group
      order by u.profile_id, u.occurred_at, u.idempotency_key, u.id
   loop
+    v_done := v_done + 1;
+    if v_done % 10000 = 0 then
+      raise notice 'rule change: % of % ledger rows decided again', v_done, greatest(v_total, v_done)
+        using detail = jsonb_build_object('step', 'walk', 'done', v_done, 'total', greatest(v_total, v_done))::text;
+    end if;
     if v_profile is distinct from v_row.profile_id then
       v_profile := v_row.profile_id;
       v_last := '{}';
@@ -354,12 +363,16 @@ begin
       return next;
     end if;
   end loop;
+  raise notice 'rule change: % of % ledger rows decided again', v_done, v_done
+    using detail = jsonb_build_object('step', 'walk', 'done', v_done, 'total', v_done)::text;
 end
 $$;
 comment on function private.rules_walk() is
   'Decides every award of the ledger again under the rule tables as they are (see 47_rule_changes.sql) and '
   'returns the awards whose net grant or wanted XP differs: (ledger_id, profile_id, granted_before, granted, '
-  'wanted_before, wanted), XP. Writes nothing.';
+  'wanted_before, wanted), XP. Writes nothing. Reports its progress as NOTICEs (every 10,000 ledger rows and '
+  'once at the end) whose detail is {"step": "walk", "done": rows, "total": rows} (xpbase.models.rules.'
+  'RuleChangeProgress).';
 revoke all on function private.rules_walk() from public;
 
 create or replace function private.rules_change_run(
@@ -392,6 +405,7 @@ declare
   v_delta bigint;
   v_xp bigint;
   v_awards bigint := 0;
+  v_members bigint := 0;
   v_answer jsonb;
 begin
   perform private.rule_change_write(p_change);
@@ -403,7 +417,8 @@ begin
     select w.profile_id, count(*) as n,
            jsonb_agg(jsonb_build_object('ledger_id', w.ledger_id, 'layer', l.layer_slug,
                                         'granted_before', w.granted_before, 'granted', w.granted,
-                                        'wanted', w.wanted) order by w.ledger_id) as items
+                                        'wanted', w.wanted) order by w.ledger_id) as items,
+           count(*) over () as members
       from private.rules_walk() w
       join public.xp_ledger l on l.id = w.ledger_id
      group by w.profile_id
@@ -430,6 +445,14 @@ begin
       perform private.apply_corrections(v_plan.profile_id, v_plan.items, 'rules', v_id, p_reason);
     end if;
     v_awards := v_awards + v_plan.n;
+    -- Progress for the caller: a NOTICE every 100 members and at the last (detail: {step: corrections, done,
+    -- total}, members; played on a dry run, written on an apply).
+    v_members := v_members + 1;
+    if v_members % 100 = 0 or v_members = v_plan.members then
+      raise notice 'rule change: corrections % for % of % members',
+                   case when p_dry_run then 'played' else 'written' end, v_members, v_plan.members
+        using detail = jsonb_build_object('step', 'corrections', 'done', v_members, 'total', v_plan.members)::text;
+    end if;
   end loop;
 
   -- Before: the state of a corrected member when the replay reached them, the cached state of everyone else.
@@ -520,7 +543,9 @@ end
 $$;
 comment on function private.rules_change_run(jsonb, text, integer, uuid, text, boolean) is
   'Applies a rule change in the current transaction (p_dry_run: writes the rule tables only and plays the '
-  'corrections) and answers what it moved (see public.admin_rules_apply). Only private.rules_change calls it.';
+  'corrections) and answers what it moved (see public.admin_rules_apply). Reports its progress as NOTICEs: '
+  'private.rules_walk''s, then every 100 members corrected and at the last, detail {"step": "corrections", '
+  '"done": members, "total": members}. Only private.rules_change calls it.';
 revoke all on function private.rules_change_run(jsonb, text, integer, uuid, text, boolean) from public;
 
 create or replace function private.rules_change(p_change jsonb, p_reason text, p_limit integer, p_dry_run boolean)

@@ -5,6 +5,7 @@ kept)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,9 +13,13 @@ from typing import Any
 
 import asyncpg
 import pytest
+from rich.console import Console
 
 from tests.cli.conftest import said
 from xpbase.cli import main
+from xpbase.db import Database
+from xpbase.models.rules import RuleChangeProgress
+from xpbase.rules import RuleChange, run
 
 
 async def _sql(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -151,3 +156,30 @@ def test_a_change_the_database_refuses_is_exit_1_and_keeps_nothing(
         assert main(["rules", "apply", str(change), "--reason", "r", "--yes"]) == 1
         assert f"refused the change ({code}), nothing kept" in said(capsys)
     assert state(cli_env) == before
+
+
+def test_diff_and_apply_report_their_progress_per_step(cli_env: str) -> None:
+    """The database's progress NOTICEs reach the caller: Dee's two ledger rows decided again, then her
+    corrections played (diff) and written (apply), each step ending at its total."""
+    seed(cli_env)
+    change = RuleChange.model_validate({"activities": {"message": {"base_xp": 20, "cooldown_seconds": 10}}})
+    reports: dict[str, list[RuleChangeProgress]] = {"diff": [], "apply": []}
+
+    async def go() -> None:
+        db = await Database.connect(cli_env)
+        try:
+            quiet = Console(file=io.StringIO())
+            await run(db, change, reason=None, max_members=10, console=quiet, progress=reports["diff"].append)
+            await run(
+                db, change, reason="progress", max_members=10, console=quiet, progress=reports["apply"].append
+            )
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+    expected = [
+        RuleChangeProgress(step="walk", done=2, total=2),
+        RuleChangeProgress(step="corrections", done=1, total=1),
+    ]
+    assert reports == {"diff": expected, "apply": expected}
+    assert state(cli_env)[2] == 40

@@ -6,6 +6,7 @@ writing the change and its corrections (``rule_change_id`` names the public.rule
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from xpbase.models import Result
@@ -34,6 +35,16 @@ class MemberChange(Result):
     awards_changed: int
     reward_roles_gained: list[RewardRole]
     reward_roles_lost: list[RewardRole]
+
+
+class RuleChangeProgress(Result):
+    """How far a rule change has got, from the detail of the NOTICEs it raises while it runs
+    (private.rules_walk, private.rules_change_run): ``walk``, ledger rows decided again; ``corrections``,
+    members whose corrections were played (diff) or written (apply). ``done`` of ``total``, counts."""
+
+    step: Literal["walk", "corrections"]
+    done: int
+    total: int
 
 
 class RuleChangeOutcome(Result):
