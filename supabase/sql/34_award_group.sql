@@ -65,7 +65,9 @@ begin
    where jsonb_typeof(c.value) <> 'object'
       or coalesce(c.value ->> 'fn', '') not in ('award_xp', 'discord_award')
       or octet_length(c.value::text) > 16384
-      or exists (select 1 from jsonb_object_keys(c.value) k
+      -- (a non-object reads as {} here, so that this part cannot raise whatever order the ORs run in)
+      or exists (select 1 from jsonb_object_keys(case when jsonb_typeof(c.value) = 'object' then c.value
+                                                      else '{}' end) k
                   where k <> all (private.award_group_keys(c.value ->> 'fn')))
       or (c.value ->> 'fn' = 'discord_award' and jsonb_typeof(c.value -> 'role_ids') not in ('array', 'null'));
   if v_refused is not null then
