@@ -122,8 +122,11 @@ class DiscordDeliveries(commands.Cog):
                     self._listener = await self.bot.rpc.listen(CHANNEL, lambda _payload: self._wake.set())
                 await self.process()
                 poll = POLL_SECONDS_LISTENING if self._listener is not None else POLL_SECONDS_POLLING
+                # asyncio.timeout, not wait_for, which on Python 3.11 can lose the cancellation that stops
+                # this loop (python/cpython#86296).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=poll)
+                    async with asyncio.timeout(poll):
+                        await self._wake.wait()
                 self._wake.clear()
                 delay = 1.0
             except (RPCError, DomainError, OSError) as exc:

@@ -65,7 +65,11 @@ async def ws_events() -> None:
                 last_id = max(last_id, item["id"])
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), timeout=max(expires_at - time.time(), 0))
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that lands as
+                # the queue hands over an event (python/cpython#86296), and the handler then outlived its
+                # client until the token expired.
+                async with asyncio.timeout(max(expires_at - time.time(), 0)):
+                    event = await queue.get()
             except TimeoutError:
                 await websocket.close(TOKEN_EXPIRED, "token expired")
                 return

@@ -164,14 +164,18 @@ class Relay:
     async def _watch(self) -> None:
         """Return when the listening connection is lost (termination callback, or a failed ping)."""
         while True:
+            # asyncio.timeout, not wait_for, which on Python 3.11 can lose the cancellation that stops the
+            # relay (python/cpython#86296).
             try:
-                await asyncio.wait_for(self._lost.wait(), timeout=self.ping_interval)
+                async with asyncio.timeout(self.ping_interval):
+                    await self._lost.wait()
                 return
             except TimeoutError:
                 pass
             try:
                 assert self._conn is not None
-                await asyncio.wait_for(self._conn.fetchval("select 1"), timeout=5)
+                async with asyncio.timeout(5):
+                    await self._conn.fetchval("select 1")
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, AssertionError):
                 return
 
