@@ -256,18 +256,18 @@ class Database:
         sql = self._function_sql("select public.{call}", function, params)
 
         def listener(_conn: Any, message: asyncpg.PostgresLogMessage) -> None:
-            if on_notice is not None:
-                on_notice(message)
+            assert on_notice is not None
+            on_notice(message)
 
         async def call() -> Any:
             async with self.transaction(role, claims or {"role": role}) as conn:
-                if on_notice is None:
-                    return await conn.fetchval(sql, *params.values())
-                conn.add_log_listener(listener)
+                if on_notice is not None:
+                    conn.add_log_listener(listener)
                 try:
                     return await conn.fetchval(sql, *params.values())
                 finally:
-                    conn.remove_log_listener(listener)
+                    if on_notice is not None:
+                        conn.remove_log_listener(listener)
 
         return await retry_transient(call)
 
