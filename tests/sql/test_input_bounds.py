@@ -179,7 +179,13 @@ async def fingerprint(conn: asyncpg.Connection) -> str:
     return "".join(parts)
 
 
-async def test_every_public_function_answers_extremes_clearly(db: Database) -> None:
+SHARDS = 4
+"""The catalogue is split into this many tests (every SHARDS-th function from an offset), so pytest-xdist
+spreads the calls over its workers; together they cover every function."""
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+async def test_every_public_function_answers_extremes_clearly(db: Database, shard: int) -> None:
     member = await new_profile(db, "Bounds")
     await db.rpc("service_role_grant_admin", profile_id=member)
     await award(db, member, "event_attendance", "bounds-1", amount=100)
@@ -192,7 +198,7 @@ async def test_every_public_function_answers_extremes_clearly(db: Database) -> N
     calls = params_fed = extremes_fed = 0
     slowest = (0.0, "")
     async with db.pool.acquire() as conn:
-        functions = await catalogue(conn)
+        functions = (await catalogue(conn))[shard::SHARDS]
         before = await fingerprint(conn)
         for fn in functions:
             async with conn.transaction():
@@ -239,8 +245,8 @@ async def test_every_public_function_answers_extremes_clearly(db: Database) -> N
                         findings.append(f"{label}: left session state {tuple(after)} (was {tuple(state)})")
         assert await fingerprint(conn) == before, "a call changed the database although it was rolled back"
     print(
-        f"\ninput bounds: {len(functions)} functions, {params_fed} parameters, {extremes_fed} values "
-        f"(extremes and null), {calls} calls; slowest {slowest[0]:.2f} s: {slowest[1]}"
+        f"\ninput bounds, shard {shard + 1}/{SHARDS}: {len(functions)} functions, {params_fed} parameters, "
+        f"{extremes_fed} values (extremes and null), {calls} calls; slowest {slowest[0]:.2f} s: {slowest[1]}"
     )
     assert not findings, f"{len(findings)} unclear answers:\n" + "\n".join(findings)
 
