@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from tests.helpers import acting_as, award, make_public, new_profile
-from xpbase.db import Database, member_claims
+from xpbase.db import SERVICE_CLAIMS, Database, member_claims, switch_role
 from xpbase.errors import DomainError
 from xpbase.models.badges import BadgeCatalogue, BadgeEvaluation, ProfileBadges
 
@@ -95,6 +95,35 @@ async def test_first_time_badge_is_awarded_once_with_a_notification(db: Database
         )
     assert len(notes) == 1 and notes[0]["title"] == "Badge earned: First steps"
     assert notes[0]["data"]["badge"] == "first_steps"
+
+
+async def test_the_badge_filter_is_inlined_into_the_trigger(db: Database, database_url: str) -> None:
+    """private.badge_applies runs inside the badge trigger's statement (inlined), never as a call of its own:
+    a call per (row, badge) pair cost about 7 us (tests/sql/test_catalog.py INLINED). The badge trigger and
+    private.badge_met, which is not inlined, are counted, and the award still earns first_steps."""
+    pid = await new_profile(db)
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("set local track_functions = 'all'")
+            await switch_role(conn, "service_role", SERVICE_CLAIMS)
+            await conn.fetchval(
+                "select public.award_xp(profile_id => $1, activity => 'challenge_completed',"
+                " idempotency_key => 'inline-1', amount => 10)",
+                pid,
+            )
+            await conn.execute("reset role")
+            calls = dict(
+                await conn.fetch(
+                    "select funcname, calls from pg_stat_xact_user_functions where schemaname = 'private'"
+                )
+            )
+    finally:
+        await conn.close()
+    assert calls["tg_xp_ledger__badges"] == 1
+    assert calls["badge_met"] >= 1
+    assert "badge_applies" not in calls
+    assert [r["badge_slug"] for r in await held(db, pid, "first_steps")] == ["first_steps"]
 
 
 @pytest.mark.parametrize(

@@ -75,28 +75,32 @@ async def test_every_security_definer_function_pins_an_empty_search_path(db: Dat
 # inline into its caller's statement (a SET clause forbids inlining) belongs here, and only when every name in
 # its body is schema-qualified: it runs as its caller, under its caller's search_path, so it can reach nothing
 # its caller could not.
-INLINED = {
+INLINED: dict[str, str] = {
     # leaderboard_around's window per board (63_leaderboard_ranks.sql): inlined, its plan holds one board;
     # with search_path set it is a separate call, and around's server time doubled (1.45 -> 2.87 ms at
     # 1,000,000 profiles, bench/leaderboard.py, 2026-12-01).
-    "public.leaderboard_around_rows(text, text, bigint, text, uuid, integer)",
+    "public.leaderboard_around_rows(text, text, bigint, text, uuid, integer)": "s",
     # leaderboard_rank's rank per board (63_leaderboard_ranks.sql), inlined for the same reason: its plan
     # holds one board instead of the three of leaderboard_entries (tests/sql/test_leaderboard_ranks.py checks
     # it is never called; figures in bench/README.md, 2026-12-01 "rank per board").
-    "public.leaderboard_rank_row(text, text, bigint, text, uuid)",
+    "public.leaderboard_rank_row(text, text, bigint, text, uuid)": "s",
+    # A badge's filters on a ledger row (33_badges.sql), inlined into the badge trigger's candidate query: as
+    # a call per (row, badge) pair it cost about 7 us a pair (bench/replay.py --profile, 2026-12-01).
+    "private.badge_applies(badges, xp_ledger)": "i",
 }
 
 
 async def test_every_function_pins_its_search_path(db: Database) -> None:
     """Every function in public and private sets search_path (splinter 0011, function_search_path_mutable),
-    but the inlined invoker functions of INLINED, which must be SQL, security invoker and stable."""
+    but the inlined invoker functions of INLINED, which must be SQL, security invoker and of the volatility
+    INLINED gives (s stable, i immutable)."""
     functions = await db.pool.fetch(FUNCTIONS_SQL, OUR_SCHEMAS)
     assert len(functions) > 1
     mutable = [
         f["signature"] for f in functions if not any(c.startswith("search_path=") for c in f["config"] or [])
     ]
-    assert sorted(set(mutable) - INLINED) == []
-    for signature in INLINED:
+    assert sorted(set(mutable) - set(INLINED)) == []
+    for signature, volatility in INLINED.items():
         row = await db.pool.fetchrow(
             "select l.lanname, p.prosecdef, p.provolatile::text, p.proconfig from pg_proc p"
             " join pg_language l on l.oid = p.prolang where p.oid = $1::regprocedure",
@@ -106,7 +110,7 @@ async def test_every_function_pins_its_search_path(db: Database) -> None:
         assert (row["lanname"], row["prosecdef"], row["provolatile"], row["proconfig"]) == (
             "sql",
             False,
-            "s",
+            volatility,
             None,
         )
 
