@@ -45,6 +45,27 @@ create trigger _050_subject before insert on public.xp_ledger
 -- The rule check
 ------------------------------------------------------------------------------
 
+-- The rule kinds decided by the row's own receipt alone (no table read): null for every other kind. Inlined
+-- into private.badge_met and ahead of it in the badge trigger, where most candidate pairs are of these kinds
+-- (the default badges: first_time and three levels), so those pairs need no PL/pgSQL call. Being inlined it
+-- cannot set search_path: it names nothing outside pg_catalog, and runs as the caller.
+create or replace function private.badge_met_by_receipt(p_badge public.badges, p_row public.xp_ledger)
+returns boolean
+language sql
+immutable
+security invoker
+as $$
+  select case p_badge.kind
+           when 'total_xp' then (p_row.receipt ->> 'total_xp')::bigint >= p_badge.threshold
+           when 'level' then (p_row.receipt ->> 'level')::integer >= p_badge.threshold
+           when 'first_time' then p_row.amount > 0
+         end
+$$;
+comment on function private.badge_met_by_receipt(public.badges, public.xp_ledger) is
+  'private.badge_met for the kinds p_row''s receipt decides alone (total_xp, level, first_time); null for the '
+  'other kinds (and when the receipt lacks the figure, as badge_met answers then).';
+revoke all on function private.badge_met_by_receipt(public.badges, public.xp_ledger) from public;
+
 create or replace function private.badge_met(
   p_badge public.badges,
   p_row public.xp_ledger,
@@ -67,10 +88,8 @@ declare
   v_day date;
 begin
   case p_badge.kind
-  when 'total_xp' then
-    return (p_row.receipt ->> 'total_xp')::bigint >= p_badge.threshold;
-  when 'level' then
-    return (p_row.receipt ->> 'level')::integer >= p_badge.threshold;
+  when 'total_xp', 'level', 'first_time' then
+    return private.badge_met_by_receipt(p_badge, p_row);
   when 'tier' then
     return (select t.min_level from public.tiers t where t.slug = p_row.receipt ->> 'tier')
            >= (select t.min_level from public.tiers t where t.slug = p_badge.tier_slug);
@@ -79,8 +98,6 @@ begin
       select 1 from jsonb_array_elements(coalesce(p_row.receipt -> 'layers', '[]')) e
         join public.layer_statuses s on s.layer_slug = p_badge.layer_slug and s.slug = p_badge.status_slug
        where e ->> 'layer' = p_badge.layer_slug and (e ->> 'xp')::bigint >= s.min_xp);
-  when 'first_time' then
-    return p_row.amount > 0;
   when 'activity_count' then
     select count(*) into v_count
       from public.xp_ledger l
@@ -256,7 +273,8 @@ set search_path = ''
 as $$
 -- For the statement's new ledger rows (transition table new_rows), what a row trigger deciding one row at a
 -- time in id order gives: each active badge (but season placings) whose filters a row passes and that the
--- member does not hold, met as of that row (private.badge_met, the ledger as the row found it), granted at the
+-- member does not hold, met as of that row (private.badge_met, the ledger as the row found it; the kinds the
+-- row's receipt decides by private.badge_met_by_receipt, inlined, without a call), granted at the
 -- first such row of the statement per member (and subject), in (ledger id, position, slug) order.
 declare
   v_badges public.badges[];
@@ -285,7 +303,7 @@ begin
     -- A badge granted at one row is held at the later ones: the first row that meets it earns it.
     select distinct on (c.slug, (c.new_row).profile_id, c.subject) c.new_row, c.badge, c.position, c.slug
       from candidate c
-     where private.badge_met(c.badge, c.new_row, true)
+     where coalesce(private.badge_met_by_receipt(c.badge, c.new_row), private.badge_met(c.badge, c.new_row, true))
      order by c.slug, (c.new_row).profile_id, c.subject, (c.new_row).id
   ), ordered as (
     select w.*, row_number() over (order by (w.new_row).id, w.position, w.slug) as ord from winner w

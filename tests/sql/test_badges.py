@@ -97,33 +97,47 @@ async def test_first_time_badge_is_awarded_once_with_a_notification(db: Database
     assert notes[0]["data"]["badge"] == "first_steps"
 
 
-async def test_the_badge_filter_is_inlined_into_the_trigger(db: Database, database_url: str) -> None:
-    """private.badge_applies runs inside the badge trigger's statement (inlined), never as a call of its own:
-    a call per (row, badge) pair cost about 7 us (tests/sql/test_catalog.py INLINED). The badge trigger and
-    private.badge_met, which is not inlined, are counted, and the award still earns first_steps."""
+async def test_the_badge_filter_and_receipt_kinds_are_inlined_into_the_trigger(
+    db: Database, database_url: str
+) -> None:
+    """private.badge_applies and private.badge_met_by_receipt run inside the badge trigger's statement
+    (inlined), never as calls of their own: a call per (row, badge) pair cost about 7 us (tests/sql/
+    test_catalog.py INLINED). The default badges (first_time, three levels) need no private.badge_met call; a
+    badge that reads the ledger (activity_count) still makes one per candidate row. The awards still earn
+    first_steps and the count badge."""
+    await define(db, "two_challenges", "activity_count", 2, activities=["challenge_completed"])
     pid = await new_profile(db)
     conn = await asyncpg.connect(database_url)
-    try:
+
+    counts_sql = "select funcname, calls from pg_stat_xact_user_functions where schemaname = 'private'"
+
+    async def calls_of(key: str) -> dict[str, int]:
+        """The calls one award makes (a difference: the view may still hold the last transaction's counts)."""
         async with conn.transaction():
             await conn.execute("set local track_functions = 'all'")
+            before = dict(await conn.fetch(counts_sql))
             await switch_role(conn, "service_role", SERVICE_CLAIMS)
             await conn.fetchval(
                 "select public.award_xp(profile_id => $1, activity => 'challenge_completed',"
-                " idempotency_key => 'inline-1', amount => 10)",
+                " idempotency_key => $2, amount => 10)",
                 pid,
+                key,
             )
             await conn.execute("reset role")
-            calls = dict(
-                await conn.fetch(
-                    "select funcname, calls from pg_stat_xact_user_functions where schemaname = 'private'"
-                )
-            )
+            after = dict(await conn.fetch(counts_sql))
+        return {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name, 0)}
+
+    try:
+        first = await calls_of("inline-1")
+        second = await calls_of("inline-2")
     finally:
         await conn.close()
-    assert calls["tg_xp_ledger__badges"] == 1
-    assert calls["badge_met"] >= 1
-    assert "badge_applies" not in calls
+    for calls in (first, second):
+        assert calls["tg_xp_ledger__badges"] == 1
+        assert calls["badge_met"] == 1  # two_challenges only: the default badges are decided inline
+        assert "badge_applies" not in calls and "badge_met_by_receipt" not in calls
     assert [r["badge_slug"] for r in await held(db, pid, "first_steps")] == ["first_steps"]
+    assert [r["badge_slug"] for r in await held(db, pid, "two_challenges")] == ["two_challenges"]
 
 
 @pytest.mark.parametrize(

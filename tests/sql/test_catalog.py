@@ -87,6 +87,9 @@ INLINED: dict[str, str] = {
     # A badge's filters on a ledger row (33_badges.sql), inlined into the badge trigger's candidate query: as
     # a call per (row, badge) pair it cost about 7 us a pair (bench/replay.py --profile, 2026-12-01).
     "private.badge_applies(badges, xp_ledger)": "i",
+    # The badge kinds a row's receipt decides alone (33_badges.sql), inlined into private.badge_met and ahead
+    # of it in the badge trigger, so most candidate pairs need no PL/pgSQL call.
+    "private.badge_met_by_receipt(badges, xp_ledger)": "i",
 }
 
 
