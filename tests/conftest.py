@@ -75,8 +75,8 @@ TEST_DATA_DIR = "XPBASE_TEST_DATA_DIR"
 
 RAM_FOLDER = Path("/dev/shm")
 RAM_FOLDER_MIN_FREE = 4 * 1024**3
-"""Bytes /dev/shm must have free to hold the test server (the suite's peak is about 1.5 GB: clones of 17 MB
-on two workers, and up to max_wal_size (1 GB) of WAL)."""
+"""Bytes /dev/shm must have free to hold the test servers: `make test` peaked at 571 MB there (both workers'
+servers, sampled every 5 s), and each server's WAL may grow to max_wal_size (1 GB)."""
 
 
 def test_data_parent() -> Path | None:
