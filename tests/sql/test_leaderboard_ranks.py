@@ -224,19 +224,27 @@ async def answers(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> dict[str, A
     return out
 
 
+SHARDS = 3
+"""The comparison runs as this many tests of 5 examples each (15 boards in all), each drawing its own boards
+(but under a fixed ``--hypothesis-seed``, where they draw the same), so pytest-xdist spreads them over its
+workers: one test of 15 took 17-76 s on one worker."""
+
+
 # No shrinking: an example asks a few thousand questions of each database, and the failing key names the
 # board it was asked on.
+@pytest.mark.parametrize("shard", range(SHARDS))
 @settings(
-    max_examples=15,
+    max_examples=15 // SHARDS,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(board=BOARD)
 async def test_rank_and_around_answer_as_before(
-    two_databases: tuple[asyncpg.Connection, asyncpg.Connection], board: dict[str, Any]
+    two_databases: tuple[asyncpg.Connection, asyncpg.Connection], board: dict[str, Any], shard: int
 ) -> None:
-    """Same ranks, totals, windows and errors as the PL/pgSQL definitions, for every viewer."""
+    """Same ranks, totals, windows and errors as the PL/pgSQL definitions, for every viewer (``shard``: which
+    of the SHARDS tests this is; each draws its own boards)."""
     new_conn, ref_conn = two_databases
     got: dict[str, Any] = {}
     want: dict[str, Any] = {}
