@@ -25,14 +25,11 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# The cluster lives in RAM (/dev/shm) when that has 4 GiB free, as the embedded test server does
-# (tests/conftest.py, test_data_parent: on ext4 without a journal, each test's clone of the template slows
-# down as earlier clones are deleted); XPBASE_TEST_DATA_DIR names another folder.
-PARENT=${XPBASE_TEST_DATA_DIR:-/tmp}
-if [ -z "${XPBASE_TEST_DATA_DIR:-}" ] && [ -w /dev/shm ] \
-   && [ "$(df --output=avail -B1 /dev/shm 2>/dev/null | tail -1)" -ge $((4 * 1024 * 1024 * 1024)) ]; then
-  PARENT=/dev/shm
-fi
+# The cluster lives where the embedded test server's would (tests/conftest.py, test_data_parent: /dev/shm when it
+# has room, since clones of the template slow down on ext4 without a journal; XPBASE_TEST_DATA_DIR names
+# another folder).
+PARENT=$("$PYTHON" -c 'import tempfile; from tests.conftest import test_data_parent
+print(test_data_parent() or tempfile.gettempdir())')
 ROOT=$(mktemp -d "$PARENT/xpbase-pg15.XXXXXX")
 chmod 755 "$ROOT"
 mkdir "$ROOT/data" "$ROOT/socket"
