@@ -3,8 +3,9 @@
 # Supabase runs, instead of the embedded PostgreSQL 18.
 #
 # Installs postgresql-15 with apt-get when it is missing (root), initialises a throwaway cluster in a
-# temporary folder (in /dev/shm when it has room, see below) as the `postgres` user (trust authentication, listening on 127.0.0.1 and a socket in
-# that folder only, without fsync: it is deleted afterwards), points the suite at it with
+# temporary folder (in /dev/shm when it has room, see below) as the `postgres` user (trust authentication,
+# listening on 127.0.0.1 and a socket in that folder only, without fsync: it is deleted afterwards), points
+# the suite at it with
 # XPBASE_TEST_SERVER_URL (tests/conftest.py) and stops and deletes the cluster at the end.
 set -euo pipefail
 
